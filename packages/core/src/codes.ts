@@ -1,0 +1,161 @@
+/**
+ * The registries of error codes and WebSocket close codes. Every code the system emits is declared here
+ * with its documentation; `docs/errors.md` and `docs/close-codes.md` are generated from these tables
+ * (`npm run docs`) and a test fails when they are out of date or a code is undocumented.
+ *
+ * Error codes are dialect-neutral: `valtronics` sends them verbatim as `{"type":"error","code":...}`,
+ * the other dialects map them onto their own error forms.
+ */
+
+interface ErrorCodeSpec {
+  /** HTTP status used when the code answers an HTTP request. */
+  readonly http: number;
+  readonly doc: string;
+}
+
+/** Every error code, with its HTTP status and meaning. */
+export const ERROR_CODES = {
+  invalid_json: { http: 400, doc: 'The frame or request body is not valid JSON.' },
+  invalid_message: {
+    http: 400,
+    doc: 'The message is JSON but a field is missing or has the wrong type; `message` names the field.',
+  },
+  unknown_type: { http: 400, doc: "The message's `type` is not one the dialect knows." },
+  message_too_large: {
+    http: 413,
+    doc: 'The frame or request body is larger than the configured limit (1 KB per `valtronics` frame by default).',
+  },
+  too_deep: { http: 400, doc: 'The payload nests objects/arrays deeper than the configured limit.' },
+  forbidden_key: {
+    http: 400,
+    doc: 'The payload contains a `__proto__`, `constructor` or `prototype` key, which is never accepted.',
+  },
+  batch_too_large: { http: 400, doc: 'A `batch` holds more messages than the limit (50 by default).' },
+  rate_limited: {
+    http: 429,
+    doc: 'A rate limit was exceeded: messages per second on a connection, or new connections per minute for a user or address. The metric label `rule` says which.',
+  },
+  not_authenticated: { http: 401, doc: 'The request needs a successful `auth` first.' },
+  invalid_token: {
+    http: 401,
+    doc: 'The token is malformed, has a bad signature, a disallowed algorithm, the wrong issuer or audience, an unknown key id, or is not yet valid.',
+  },
+  expired_token: { http: 401, doc: 'The token has expired (`exp` is in the past).' },
+  user_mismatch: {
+    http: 403,
+    doc: 'A re-`auth` on an authenticated connection named a different user; refresh tokens must keep the subject.',
+  },
+  unauthorized: { http: 401, doc: 'An HTTP API request lacks a valid `Authorization: Bearer <api key>`.' },
+  unknown_channel: { http: 404, doc: 'The channel does not exist or is not in the allow-list.' },
+  channel_forbidden: {
+    http: 403,
+    doc: 'The channel exists but may not be used here: another specialised endpoint, or a node-local channel that cannot be published to.',
+  },
+  invalid_filter: {
+    http: 400,
+    doc: 'A filter key is not accepted on this channel, or its value has the wrong type (e.g. a bad `frequency`).',
+  },
+  not_subscribed: { http: 400, doc: '`unsubscribe` named a channel or device this connection is not subscribed to.' },
+  too_many_subscriptions: { http: 400, doc: 'The connection already holds the maximum number of subscriptions.' },
+  connection_limit: {
+    http: 429,
+    doc: 'Admission refused: the per-user or total concurrent connection limit is reached.',
+  },
+  unsupported_media_type: { http: 415, doc: 'An HTTP request body is not `application/json`.' },
+  not_found: { http: 404, doc: 'No such HTTP route.' },
+  unavailable: { http: 503, doc: 'A backend (bus, session service) is unavailable; retry later.' },
+  internal_error: { http: 500, doc: 'An unexpected error; the node logged it with details.' },
+} as const satisfies Record<string, ErrorCodeSpec>;
+
+/** One of the registered error codes. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** A failure that carries a registered code and a human-readable message. */
+export class SwitchboardError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SwitchboardError';
+  }
+}
+
+interface CloseCodeSpec {
+  readonly code: number;
+  readonly doc: string;
+}
+
+/** Every WebSocket close code the server sends, and why. */
+export const CLOSE_CODES = {
+  normal: { code: 1000, doc: 'Normal closure.' },
+  message_too_big: {
+    code: 1009,
+    doc: 'A frame exceeded the hard frame limit of the listener (`maxPayloadBytes`); uWebSockets.js closes at once. Frames above the softer per-dialect message limit get an error reply instead.',
+  },
+  internal_error: { code: 1011, doc: 'The server hit an unexpected error on this connection.' },
+  service_restart: {
+    code: 1012,
+    doc: 'The node is draining (deploy or scale-in): reconnect, possibly to another node, and resume/recover.',
+  },
+  auth_timeout: { code: 4001, doc: 'No successful `auth` within `authTimeoutMs` of connecting.' },
+  auth_failed: { code: 4003, doc: 'Too many failed `auth` attempts on one connection.' },
+  slow_consumer: {
+    code: 4008,
+    doc: 'The client read too slowly: its send buffer passed the backpressure limit, so messages would have been dropped. Reconnect and recover by offset.',
+  },
+  admission_refused: {
+    code: 4009,
+    doc: 'A connection limit refused the connection (concurrent per user, total, or new connections per minute).',
+  },
+  rate_limit_abuse: {
+    code: 4029,
+    doc: 'The client kept sending over its message rate limit after being told (`rateLimitCloseAfter` violations in a row).',
+  },
+} as const satisfies Record<string, CloseCodeSpec>;
+
+/** Name of a registered close code. */
+export type CloseCodeName = keyof typeof CLOSE_CODES;
+
+function tableRow(cells: readonly string[]): string {
+  return `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+}
+
+/** Markdown for `docs/errors.md`, generated from {@link ERROR_CODES}. */
+export function renderErrorCodesMarkdown(): string {
+  const lines = [
+    '# Error codes',
+    '',
+    '<!-- Generated from packages/core/src/codes.ts by `npm run docs`. Do not edit by hand. -->',
+    '',
+    'Every error the server reports carries one of these codes. The `valtronics` dialect sends them as',
+    '`{"type":"error","code":"<code>","message":"..."}` (or as `error` in `auth_response`); the HTTP API',
+    'answers `{"error":"<code>","message":"..."}` with the status shown. Other dialects map them onto their',
+    'own error forms (see each dialect page).',
+    '',
+    tableRow(['code', 'HTTP', 'meaning']),
+    tableRow(['---', '---', '---']),
+  ];
+  for (const [code, spec] of Object.entries(ERROR_CODES)) {
+    lines.push(tableRow([`\`${code}\``, String(spec.http), spec.doc]));
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Markdown for `docs/close-codes.md`, generated from {@link CLOSE_CODES}. */
+export function renderCloseCodesMarkdown(): string {
+  const lines = [
+    '# WebSocket close codes',
+    '',
+    '<!-- Generated from packages/core/src/codes.ts by `npm run docs`. Do not edit by hand. -->',
+    '',
+    'The server closes a WebSocket only with one of these codes. 4000–4999 are Switchboard-specific.',
+    '',
+    tableRow(['code', 'name', 'meaning']),
+    tableRow(['---', '---', '---']),
+  ];
+  for (const [name, spec] of Object.entries(CLOSE_CODES)) {
+    lines.push(tableRow([String(spec.code), `\`${name}\``, spec.doc]));
+  }
+  return lines.join('\n') + '\n';
+}

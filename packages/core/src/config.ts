@@ -1,0 +1,365 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+/** The HS256 secret `switchboard start` uses in dev mode; refused in production. */
+export const DEV_JWT_SECRET = 'switchboard-dev-secret-do-not-use-in-production';
+/** The publish API key accepted in dev mode; refused in production. */
+export const DEV_API_KEY = 'dev-api-key';
+
+interface OptionSpec<S extends z.ZodType> {
+  readonly schema: S;
+  readonly env: string;
+  /** Shown in the docs table, e.g. `integer`, `string[]`. */
+  readonly type: string;
+  readonly default: z.output<S> | (() => z.output<S>);
+  readonly doc: string;
+  /** Secrets are never printed with their value. */
+  readonly secret?: boolean;
+}
+
+function option<S extends z.ZodType>(spec: OptionSpec<S>): OptionSpec<S> {
+  return spec;
+}
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const list = z.preprocess(
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : v,
+  z.array(z.string().min(1)),
+);
+const bool = z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean());
+
+/**
+ * Every configuration option, declared once: schema (type and bounds), environment variable, default and
+ * documentation. `docs/configuration.md` is generated from this table.
+ */
+export const CONFIG_SPEC = {
+  mode: option({
+    schema: z.enum(['dev', 'production']),
+    env: 'SWITCHBOARD_MODE',
+    type: '`dev` or `production`',
+    default: 'dev',
+    doc: 'In `dev` the built-in dev JWT secret and API key work and any Origin is accepted by default; `production` refuses to start with them.',
+  }),
+  host: option({
+    schema: z.string().min(1),
+    env: 'HOST',
+    type: 'string',
+    default: '0.0.0.0',
+    doc: 'Address the HTTP/WebSocket listener binds.',
+  }),
+  port: option({
+    schema: int(0, 65535),
+    env: 'PORT',
+    type: 'integer',
+    default: 8000,
+    doc: 'Port of the HTTP/WebSocket listener (0 picks a free one).',
+  }),
+  nodeId: option({
+    schema: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+    env: 'NODE_ID',
+    type: 'string',
+    default: () => `${hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 40)}-${process.pid}`,
+    doc: 'Name of this node in metrics, logs and admin answers. Defaults to `<hostname>-<pid>`.',
+  }),
+  logLevel: option({
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    env: 'LOG_LEVEL',
+    type: 'pino level',
+    default: 'info',
+    doc: 'Log level of the pino JSON logs.',
+  }),
+  redisUrl: option({
+    schema: z.url().optional(),
+    env: 'REDIS_URL',
+    type: 'URL',
+    default: undefined,
+    doc: 'Redis to use for the bus and sessions. Unset: embedded in-memory backends (single process only).',
+  }),
+  jwtSecret: option({
+    schema: z.string().min(32),
+    env: 'SWITCHBOARD_JWT_SECRET',
+    type: 'string (≥ 32 chars)',
+    default: DEV_JWT_SECRET,
+    doc: 'HS256 secret that signs and verifies client JWTs in the all-in-one process. The built-in default is refused in production mode.',
+    secret: true,
+  }),
+  jwtIssuer: option({
+    schema: z.string().min(1),
+    env: 'SWITCHBOARD_JWT_ISSUER',
+    type: 'string',
+    default: 'switchboard',
+    doc: 'Required `iss` claim of client JWTs.',
+  }),
+  jwtAudience: option({
+    schema: z.string().min(1),
+    env: 'SWITCHBOARD_JWT_AUDIENCE',
+    type: 'string',
+    default: 'switchboard',
+    doc: 'Required `aud` claim of client JWTs.',
+  }),
+  apiKeys: option({
+    schema: list,
+    env: 'SWITCHBOARD_API_KEYS',
+    type: 'string[] (comma-separated)',
+    default: [DEV_API_KEY],
+    doc: 'API keys accepted by `POST /api/publish` as `Authorization: Bearer <key>`. The built-in default is refused in production mode.',
+    secret: true,
+  }),
+  allowedOrigins: option({
+    schema: list,
+    env: 'SWITCHBOARD_ALLOWED_ORIGINS',
+    type: 'string[] (comma-separated)',
+    default: ['*'],
+    doc: 'Origins allowed to open WebSockets (checked in the upgrade handler against cross-site WebSocket hijacking). `*` allows any; requests without an `Origin` header (non-browser clients) are always allowed.',
+  }),
+  maxPayloadBytes: option({
+    schema: int(1024, 16 * 1024 * 1024),
+    env: 'SWITCHBOARD_MAX_PAYLOAD_BYTES',
+    type: 'integer (bytes)',
+    default: 64 * 1024,
+    doc: 'Hard limit on one received WebSocket frame; larger frames close the connection with 1009. Dialect message limits below it answer with an error instead.',
+  }),
+  valtronicsMaxMessageBytes: option({
+    schema: int(64, 16 * 1024 * 1024),
+    env: 'VALTRONICS_MAX_MESSAGE_BYTES',
+    type: 'integer (bytes)',
+    default: 1024,
+    doc: 'Largest `valtronics` client message; larger ones get `message_too_large` (seed: "Maximum 1KB message size").',
+  }),
+  maxDepth: option({
+    schema: int(2, 128),
+    env: 'SWITCHBOARD_MAX_DEPTH',
+    type: 'integer',
+    default: 16,
+    doc: 'Deepest nesting of objects/arrays accepted in client messages and published payloads.',
+  }),
+  messagesPerSec: option({
+    schema: int(1),
+    env: 'SWITCHBOARD_MESSAGES_PER_SEC',
+    type: 'integer',
+    default: 100,
+    doc: 'Messages per second per connection (token bucket; a batch counts each message). Excess gets `rate_limited`.',
+  }),
+  messagesBurst: option({
+    schema: int(1),
+    env: 'SWITCHBOARD_MESSAGES_BURST',
+    type: 'integer',
+    default: 100,
+    doc: 'Bucket size of the per-connection message rate limit.',
+  }),
+  rateLimitCloseAfter: option({
+    schema: int(0),
+    env: 'SWITCHBOARD_RATE_LIMIT_CLOSE_AFTER',
+    type: 'integer',
+    default: 500,
+    doc: 'Close a connection with 4029 after this many rate-limited messages in a row (0: never close).',
+  }),
+  maxBatch: option({
+    schema: int(1, 10_000),
+    env: 'SWITCHBOARD_MAX_BATCH',
+    type: 'integer',
+    default: 50,
+    doc: 'Most messages in one `batch` (seed: "Batch messages limited to 50 items").',
+  }),
+  maxSubscriptionsPerConnection: option({
+    schema: int(1),
+    env: 'SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_CONNECTION',
+    type: 'integer',
+    default: 64,
+    doc: 'Most subscriptions one connection may hold.',
+  }),
+  authTimeoutMs: option({
+    schema: int(100),
+    env: 'SWITCHBOARD_AUTH_TIMEOUT_MS',
+    type: 'integer (ms)',
+    default: 10_000,
+    doc: 'A connection that has not authenticated within this time is closed with 4001.',
+  }),
+  maxAuthFailures: option({
+    schema: int(1),
+    env: 'SWITCHBOARD_MAX_AUTH_FAILURES',
+    type: 'integer',
+    default: 3,
+    doc: 'Failed `auth` attempts allowed on one connection before it is closed with 4003.',
+  }),
+  maxBackpressureBytes: option({
+    schema: int(1024),
+    env: 'SWITCHBOARD_MAX_BACKPRESSURE_BYTES',
+    type: 'integer (bytes)',
+    default: 1024 * 1024,
+    doc: 'Send buffer per connection; a client whose buffer passes it is closed with 4008 (slow consumer) and recovers by offset.',
+  }),
+  slowConsumerCheckMs: option({
+    schema: int(10),
+    env: 'SWITCHBOARD_SLOW_CONSUMER_CHECK_MS',
+    type: 'integer (ms)',
+    default: 250,
+    doc: 'How often the edge looks for connections over the backpressure limit (only after traffic was sent).',
+  }),
+  idleTimeoutSec: option({
+    schema: int(0, 960),
+    env: 'SWITCHBOARD_IDLE_TIMEOUT_SEC',
+    type: 'integer (s)',
+    default: 120,
+    doc: 'WebSocket idle timeout; the server sends protocol pings so that live clients never hit it.',
+  }),
+  maxConnectionsPerUser: option({
+    schema: int(1),
+    env: 'SWITCHBOARD_MAX_CONNECTIONS_PER_USER',
+    type: 'integer',
+    default: 100,
+    doc: 'Concurrent connections per user (seed: 100).',
+  }),
+  maxConnectionsTotal: option({
+    schema: int(1),
+    env: 'SWITCHBOARD_MAX_CONNECTIONS_TOTAL',
+    type: 'integer',
+    default: 1000,
+    doc: 'Concurrent authenticated connections in total (seed: 1000).',
+  }),
+  newConnectionsPerUserPerMin: option({
+    schema: int(0),
+    env: 'SWITCHBOARD_NEW_CONNECTIONS_PER_USER_PER_MIN',
+    type: 'integer',
+    default: 10,
+    doc: 'New connections per user per minute (seed: 10; 0 disables).',
+  }),
+  newConnectionsPerIpPerMin: option({
+    schema: int(0),
+    env: 'SWITCHBOARD_NEW_CONNECTIONS_PER_IP_PER_MIN',
+    type: 'integer',
+    default: 0,
+    doc: 'New connections per client address per minute; 0 (default) disables it, since NATs and load generators put many users behind one address.',
+  }),
+  historySize: option({
+    schema: int(0),
+    env: 'SWITCHBOARD_HISTORY_SIZE',
+    type: 'integer',
+    default: 1000,
+    doc: 'Messages kept per channel for recovery by offset (0 disables history).',
+  }),
+  historyTtlSec: option({
+    schema: int(1),
+    env: 'SWITCHBOARD_HISTORY_TTL_SEC',
+    type: 'integer (s)',
+    default: 3600,
+    doc: 'How long a channel keeps its history after its last publish.',
+  }),
+  systemIntervalMs: option({
+    schema: int(100),
+    env: 'SWITCHBOARD_SYSTEM_INTERVAL_MS',
+    type: 'integer (ms)',
+    default: 5000,
+    doc: 'Interval of `system_status_update` when a `system` subscription gives no `frequency` (`real-time` means every second).',
+  }),
+  publishMaxBodyBytes: option({
+    schema: int(1024),
+    env: 'SWITCHBOARD_PUBLISH_MAX_BODY_BYTES',
+    type: 'integer (bytes)',
+    default: 1024 * 1024,
+    doc: 'Largest body accepted by `POST /api/publish`.',
+  }),
+  publishMaxBatch: option({
+    schema: int(1),
+    env: 'SWITCHBOARD_PUBLISH_MAX_BATCH',
+    type: 'integer',
+    default: 1000,
+    doc: 'Most messages in one batch publish request.',
+  }),
+  drainMs: option({
+    schema: int(0),
+    env: 'SWITCHBOARD_DRAIN_MS',
+    type: 'integer (ms)',
+    default: 5000,
+    doc: 'On SIGTERM, client closes (1012) are spread over this window so reconnects do not stampede.',
+  }),
+  shutdownTimeoutMs: option({
+    schema: int(100),
+    env: 'SWITCHBOARD_SHUTDOWN_TIMEOUT_MS',
+    type: 'integer (ms)',
+    default: 15_000,
+    doc: 'Hard limit for a graceful shutdown; the process exits when it passes.',
+  }),
+} as const;
+
+type Spec = typeof CONFIG_SPEC;
+
+/** The resolved configuration. */
+export type Config = { readonly [K in keyof Spec]: z.output<Spec[K]['schema']> };
+
+/** Values that override the environment, e.g. from CLI flags or tests. */
+export type ConfigOverrides = { readonly [K in keyof Spec]?: z.input<Spec[K]['schema']> | undefined };
+
+/** Raised at start-up when the configuration is invalid; lists every problem at once. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Resolves the configuration from overrides, then the environment, then defaults, and fails fast with
+ * every problem listed. In production mode the built-in dev secrets are refused.
+ */
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  overrides: ConfigOverrides = {},
+): Config {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(CONFIG_SPEC) as [keyof Spec, OptionSpec<z.ZodType>][]) {
+    const override = overrides[key];
+    const fromEnv = env[spec.env];
+    const raw = override !== undefined ? override : fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined;
+    if (raw === undefined) {
+      out[key] = typeof spec.default === 'function' ? (spec.default as () => unknown)() : spec.default;
+      continue;
+    }
+    const parsed = spec.schema.safeParse(raw);
+    if (parsed.success) out[key] = parsed.data;
+    else {
+      const shown = spec.secret ? '(secret)' : JSON.stringify(raw);
+      problems.push(`${spec.env}=${shown}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+    }
+  }
+  if (problems.length === 0 && out.mode === 'production') {
+    if (out.jwtSecret === DEV_JWT_SECRET)
+      problems.push('SWITCHBOARD_JWT_SECRET: the built-in dev secret is refused in production mode');
+    if ((out.apiKeys as string[]).includes(DEV_API_KEY))
+      problems.push('SWITCHBOARD_API_KEYS: the built-in dev API key is refused in production mode');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out as Config;
+}
+
+/** Markdown for `docs/configuration.md`, generated from {@link CONFIG_SPEC}. */
+export function renderConfigMarkdown(): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const lines = [
+    '# Configuration',
+    '',
+    '<!-- Generated from packages/core/src/config.ts by `npm run docs`. Do not edit by hand. -->',
+    '',
+    'Every option is read from its environment variable; CLI flags and tests may override it. The process',
+    'refuses to start, listing every problem, when a value is invalid.',
+    '',
+    '| option | env | type | default | meaning |',
+    '| --- | --- | --- | --- | --- |',
+  ];
+  for (const [key, spec] of Object.entries(CONFIG_SPEC) as [string, OptionSpec<z.ZodType>][]) {
+    let def: string;
+    if (typeof spec.default === 'function') def = '(computed)';
+    else if (spec.default === undefined) def = '(unset)';
+    else if (spec.secret) def = '(dev default)';
+    else def = `\`${Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default)}\``;
+    lines.push(`| \`${key}\` | \`${spec.env}\` | ${spec.type} | ${esc(def)} | ${esc(spec.doc)} |`);
+  }
+  return lines.join('\n') + '\n';
+}
