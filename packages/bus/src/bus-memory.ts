@@ -1,0 +1,179 @@
+import type { Envelope, PublishRequest, StreamPosition } from '@switchboard/core';
+import type { Bus, BusGap, DeliveryHandler, HistoryOptions, HistoryResult } from './bus.js';
+import { newEpoch } from './epoch.js';
+
+interface ChannelState {
+  epoch: string;
+  offset: number;
+  /** Oldest first; at most `historySize` long. */
+  history: Envelope[];
+  expiresAtMs: number;
+}
+
+/**
+ * The in-process broker that {@link MemoryBus} nodes share: what Redis is to the Redis bus. One broker
+ * per process; `switchboard start` without `REDIS_URL` uses it.
+ */
+export class MemoryBroker {
+  private readonly channels = new Map<string, ChannelState>();
+  private readonly nodes = new Set<MemoryBus>();
+  private readonly sweepTimer: NodeJS.Timeout;
+
+  constructor(readonly options: HistoryOptions) {
+    // Expired channels would otherwise keep their history forever.
+    this.sweepTimer = setInterval(() => this.sweep(Date.now()), 10_000);
+    this.sweepTimer.unref();
+  }
+
+  /** A new node on this broker. */
+  node(): MemoryBus {
+    const bus = new MemoryBus(this);
+    this.nodes.add(bus);
+    return bus;
+  }
+
+  /** @internal */
+  detach(node: MemoryBus): void {
+    this.nodes.delete(node);
+  }
+
+  /** @internal Looks up a channel, dropping it when its TTL passed, creating it when asked. */
+  state(channel: string, nowMs: number, create: boolean): ChannelState | undefined {
+    let st = this.channels.get(channel);
+    if (st && st.expiresAtMs <= nowMs) {
+      this.channels.delete(channel);
+      st = undefined;
+    }
+    if (!st && create) {
+      st = { epoch: newEpoch(), offset: 0, history: [], expiresAtMs: nowMs + this.options.historyTtlSec * 1000 };
+      this.channels.set(channel, st);
+    }
+    return st;
+  }
+
+  /** @internal */
+  append(req: PublishRequest): Envelope {
+    const nowMs = Date.now();
+    const st = this.state(req.channel, nowMs, true)!;
+    st.offset += 1;
+    st.expiresAtMs = nowMs + this.options.historyTtlSec * 1000;
+    const env: Envelope = { channel: req.channel, offset: st.offset, epoch: st.epoch, ts: nowMs, attrs: req.attrs, data: req.data };
+    if (this.options.historySize > 0) {
+      st.history.push(env);
+      if (st.history.length > this.options.historySize) st.history.splice(0, st.history.length - this.options.historySize);
+    }
+    for (const node of this.nodes) node.offer(env);
+    return env;
+  }
+
+  /** Drops every channel (tests use it to simulate a backend that lost its data). */
+  flush(): void {
+    this.channels.clear();
+  }
+
+  private sweep(nowMs: number): void {
+    for (const [name, st] of this.channels) if (st.expiresAtMs <= nowMs) this.channels.delete(name);
+  }
+
+  /** Stops the broker's timer. */
+  close(): void {
+    clearInterval(this.sweepTimer);
+  }
+}
+
+/**
+ * One node's view of a {@link MemoryBroker}: interest, and deliveries batched per microtask so the hub
+ * sees batches as it does with Redis.
+ */
+export class MemoryBus implements Bus {
+  private readonly interest = new Set<string>();
+  private handler: DeliveryHandler | null = null;
+  private pending: Envelope[] = [];
+  private scheduled = false;
+  private closed = false;
+
+  /** @internal use {@link MemoryBroker.node} */
+  constructor(private readonly broker: MemoryBroker) {}
+
+  /** @internal called by the broker for every published envelope. */
+  offer(env: Envelope): void {
+    if (this.closed || !this.interest.has(env.channel)) return;
+    this.pending.push(env);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    if (this.handler && batch.length > 0 && !this.closed) this.handler(batch);
+  };
+
+  publish(req: PublishRequest): Promise<StreamPosition> {
+    if (this.closed) return Promise.reject(new Error('bus closed'));
+    const env = this.broker.append(req);
+    return Promise.resolve({ epoch: env.epoch, offset: env.offset });
+  }
+
+  publishBatch(reqs: readonly PublishRequest[]): Promise<StreamPosition[]> {
+    if (this.closed) return Promise.reject(new Error('bus closed'));
+    return Promise.resolve(
+      reqs.map((r) => {
+        const env = this.broker.append(r);
+        return { epoch: env.epoch, offset: env.offset };
+      }),
+    );
+  }
+
+  onDeliver(handler: DeliveryHandler): void {
+    this.handler = handler;
+  }
+
+  onGap(_handler: (gap: BusGap) => void): void {
+    // An in-process broker never loses a delivery: there is no gap to report.
+  }
+
+  subscribe(channel: string): Promise<void> {
+    this.interest.add(channel);
+    return Promise.resolve();
+  }
+
+  unsubscribe(channel: string): Promise<void> {
+    this.interest.delete(channel);
+    return Promise.resolve();
+  }
+
+  position(channel: string): Promise<StreamPosition> {
+    const st = this.broker.state(channel, Date.now(), true)!;
+    return Promise.resolve({ epoch: st.epoch, offset: st.offset });
+  }
+
+  history(channel: string, since: StreamPosition, limit = Number.MAX_SAFE_INTEGER): Promise<HistoryResult> {
+    const st = this.broker.state(channel, Date.now(), true)!;
+    const top = { epoch: st.epoch, offset: st.offset };
+    if (since.epoch !== st.epoch || since.offset > st.offset)
+      return Promise.resolve({ recovered: false, messages: [], position: top });
+    if (since.offset === st.offset) return Promise.resolve({ recovered: true, messages: [], position: top });
+    const oldest = st.history[0]?.offset ?? st.offset + 1;
+    const missing = st.offset - since.offset;
+    if (since.offset + 1 < oldest || missing > limit)
+      return Promise.resolve({ recovered: false, messages: [], position: top });
+    const messages = st.history.slice(since.offset + 1 - oldest);
+    return Promise.resolve({ recovered: true, messages, position: top });
+  }
+
+  ready(): boolean {
+    return !this.closed;
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.interest.clear();
+    this.pending = [];
+    this.broker.detach(this);
+    return Promise.resolve();
+  }
+}

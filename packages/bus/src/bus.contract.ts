@@ -1,0 +1,268 @@
+/**
+ * The Bus contract: one suite every Bus implementation passes (memory in unit tests, Redis Streams
+ * against a real redis-server). Each test gets a fresh world of nodes sharing one backend.
+ */
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import type { Envelope, PublishRequest } from '@switchboard/core';
+import type { Bus } from './bus.js';
+
+/** What an implementation provides to the contract. */
+export interface BusWorld {
+  /** A new node (an edge's bus) on the shared backend. */
+  node(): Promise<Bus>;
+  /** Makes the backend lose all data (Redis FLUSHALL, broker flush). */
+  loseData(): Promise<void>;
+  /** Releases everything the world created. */
+  close(): Promise<void>;
+  /** The history size the world was created with. */
+  readonly historySize: number;
+  /** The history TTL (seconds) the world was created with. */
+  readonly historyTtlSec: number;
+}
+
+/** Records deliveries and waits for them. */
+export class Collector {
+  readonly got: Envelope[] = [];
+  private waiters: { n: number; resolve: () => void }[] = [];
+
+  constructor(bus: Bus) {
+    bus.onDeliver((batch) => {
+      for (const env of batch) this.got.push(env);
+      this.waiters = this.waiters.filter((w) => {
+        if (this.got.length >= w.n) w.resolve();
+        return this.got.length < w.n;
+      });
+    });
+  }
+
+  /** Resolves once `n` envelopes arrived in total; rejects after `timeoutMs`. */
+  waitFor(n: number, timeoutMs = 5000): Promise<void> {
+    if (this.got.length >= n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`timed out waiting for ${n} deliveries, got ${this.got.length}`)),
+        timeoutMs,
+      );
+      this.waiters.push({
+        n,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+
+  of(channel: string): Envelope[] {
+    return this.got.filter((e) => e.channel === channel);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function msg(channel: string, i: number, attrs: Record<string, string | number> = {}): PublishRequest {
+  return { channel, attrs: { i, ...attrs }, data: JSON.stringify({ i, text: `message ${i}` }) };
+}
+
+/** Runs the Bus contract against worlds made by `makeWorld`. */
+export function runBusContract(name: string, makeWorld: () => Promise<BusWorld>): void {
+  describe(`Bus contract: ${name}`, () => {
+    let world: BusWorld;
+    beforeEach(async () => {
+      world = await makeWorld();
+    });
+    afterEach(async () => {
+      await world.close();
+    });
+
+    it('assigns offsets 1, 2, 3… per channel under one epoch', async () => {
+      const bus = await world.node();
+      const a1 = await bus.publish(msg('c.a', 1));
+      const a2 = await bus.publish(msg('c.a', 2));
+      const b1 = await bus.publish(msg('c.b', 1));
+      expect(a1.offset).toBe(1);
+      expect(a2.offset).toBe(2);
+      expect(a2.epoch).toBe(a1.epoch);
+      expect(b1.offset).toBe(1);
+      expect(await bus.position('c.a')).toEqual(a2);
+    });
+
+    it('delivers only channels with interest, with attrs, data, offset, epoch and timestamp intact', async () => {
+      const bus = await world.node();
+      const col = new Collector(bus);
+      await bus.subscribe('c.in');
+      const before = Date.now();
+      await bus.publish(msg('c.out', 1));
+      const pos = await bus.publish({ channel: 'c.in', attrs: { device_id: 7, ok: true, s: 'x' }, data: '{"v":"ü€"}' });
+      await col.waitFor(1);
+      await sleep(50);
+      expect(col.got).toHaveLength(1);
+      const env = col.got[0]!;
+      expect(env).toMatchObject({ channel: 'c.in', offset: pos.offset, epoch: pos.epoch, attrs: { device_id: 7, ok: true, s: 'x' } });
+      expect(env.data).toBe('{"v":"ü€"}');
+      expect(env.ts).toBeGreaterThanOrEqual(before - 1000);
+      expect(env.ts).toBeLessThanOrEqual(Date.now() + 1000);
+    });
+
+    it('stops delivering after unsubscribe', async () => {
+      const bus = await world.node();
+      const col = new Collector(bus);
+      await bus.subscribe('c.u');
+      await bus.publish(msg('c.u', 1));
+      await col.waitFor(1);
+      await bus.unsubscribe('c.u');
+      await bus.publish(msg('c.u', 2));
+      await sleep(150);
+      expect(col.got.map((e) => e.offset)).toEqual([1]);
+    });
+
+    it('keeps publish order per channel, for single and batch publishes interleaved', async () => {
+      const bus = await world.node();
+      const col = new Collector(bus);
+      await bus.subscribe('c.o1');
+      await bus.subscribe('c.o2');
+      const pending: Promise<unknown>[] = [];
+      for (let i = 1; i <= 200; i++) {
+        if (i % 10 === 0) pending.push(bus.publishBatch([msg('c.o1', i), msg('c.o2', i), msg('c.o1', i + 0.5)]));
+        else pending.push(bus.publish(msg(i % 2 ? 'c.o1' : 'c.o2', i)));
+      }
+      await Promise.all(pending);
+      const total = 200 + 2 * 20;
+      await col.waitFor(total);
+      for (const ch of ['c.o1', 'c.o2']) {
+        const offs = col.of(ch).map((e) => e.offset);
+        expect(offs).toEqual(offs.map((_, k) => k + 1));
+        const is = col.of(ch).map((e) => e.attrs.i as number);
+        expect(is).toEqual([...is].sort((x, y) => x - y));
+      }
+    });
+
+    it('publishBatch returns positions in request order', async () => {
+      const bus = await world.node();
+      const res = await bus.publishBatch([msg('c.pb', 1), msg('c.pb2', 1), msg('c.pb', 2)]);
+      expect(res.map((p) => p.offset)).toEqual([1, 1, 2]);
+      expect(res[0]!.epoch).toBe(res[2]!.epoch);
+    });
+
+    it('delivers to every node with interest, exactly once, and to no node without', async () => {
+      const a = await world.node();
+      const b = await world.node();
+      const c = await world.node();
+      const ca = new Collector(a);
+      const cb = new Collector(b);
+      const cc = new Collector(c);
+      await a.subscribe('c.shared');
+      await b.subscribe('c.shared');
+      await c.subscribe('c.other');
+      for (let i = 1; i <= 50; i++) await (i % 2 ? a : c).publish(msg('c.shared', i));
+      await ca.waitFor(50);
+      await cb.waitFor(50);
+      await sleep(100);
+      expect(ca.got.map((e) => e.offset)).toEqual(Array.from({ length: 50 }, (_, k) => k + 1));
+      expect(cb.got.map((e) => e.offset)).toEqual(Array.from({ length: 50 }, (_, k) => k + 1));
+      expect(cc.got).toHaveLength(0);
+    });
+
+    it('recovers exactly the messages after a position, in order', async () => {
+      const bus = await world.node();
+      for (let i = 1; i <= 20; i++) await bus.publish(msg('c.h', i));
+      const pos = await bus.position('c.h');
+      const res = await bus.history('c.h', { epoch: pos.epoch, offset: 12 });
+      expect(res.recovered).toBe(true);
+      expect(res.messages.map((e) => e.offset)).toEqual([13, 14, 15, 16, 17, 18, 19, 20]);
+      expect(res.messages.map((e) => e.attrs.i)).toEqual([13, 14, 15, 16, 17, 18, 19, 20]);
+      expect(res.position).toEqual(pos);
+    });
+
+    it('reports recovered with nothing to replay at the top, and not recovered for another epoch', async () => {
+      const bus = await world.node();
+      await bus.publish(msg('c.e', 1));
+      const pos = await bus.position('c.e');
+      expect(await bus.history('c.e', pos)).toMatchObject({ recovered: true, messages: [] });
+      const other = await bus.history('c.e', { epoch: 'not-the-epoch', offset: 0 });
+      expect(other.recovered).toBe(false);
+      expect(other.messages).toHaveLength(0);
+      expect(other.position).toEqual(pos);
+    });
+
+    it('reports not recovered when the history no longer reaches back', async () => {
+      const bus = await world.node();
+      const n = world.historySize + 5;
+      for (let i = 1; i <= n; i++) await bus.publish(msg('c.trim', i));
+      const pos = await bus.position('c.trim');
+      expect((await bus.history('c.trim', { epoch: pos.epoch, offset: 2 })).recovered).toBe(false);
+      const ok = await bus.history('c.trim', { epoch: pos.epoch, offset: n - world.historySize });
+      expect(ok.recovered).toBe(true);
+      expect(ok.messages).toHaveLength(world.historySize);
+    });
+
+    it('gives a new epoch when the backend lost the channel, so old positions are not recovered', async () => {
+      const bus = await world.node();
+      await bus.publish(msg('c.lost', 1));
+      const before = await bus.position('c.lost');
+      await world.loseData();
+      const after = await bus.position('c.lost');
+      expect(after.epoch).not.toBe(before.epoch);
+      expect(after.offset).toBe(0);
+      expect((await bus.history('c.lost', before)).recovered).toBe(false);
+    });
+
+    it('position creates a stable epoch for a channel never published to', async () => {
+      const bus = await world.node();
+      const p1 = await bus.position('c.fresh');
+      expect(p1.offset).toBe(0);
+      const pub = await bus.publish(msg('c.fresh', 1));
+      expect(pub).toEqual({ epoch: p1.epoch, offset: 1 });
+      const res = await bus.history('c.fresh', p1);
+      expect(res.recovered).toBe(true);
+      expect(res.messages.map((e) => e.offset)).toEqual([1]);
+    });
+
+    it('loses nothing between subscribe and position: every later message is delivered', async () => {
+      const pub = await world.node();
+      const sub = await world.node();
+      const col = new Collector(sub);
+      let publishing = true;
+      let sent = 0;
+      const loop = (async () => {
+        while (publishing) {
+          await pub.publish(msg('c.race', ++sent));
+          // An in-process bus resolves at once: yield so timers (and the subscriber) get to run.
+          if (sent % 5 === 0) await new Promise((r) => setImmediate(r));
+        }
+      })();
+      await sleep(20);
+      await sub.subscribe('c.race');
+      const pos = await sub.position('c.race');
+      await sleep(50);
+      publishing = false;
+      await loop;
+      const top = await pub.position('c.race');
+      const expected = top.offset - pos.offset;
+      await col.waitFor(expected);
+      const after = col.got.filter((e) => e.offset > pos.offset).map((e) => e.offset);
+      expect(after).toEqual(Array.from({ length: expected }, (_, k) => pos.offset + k + 1));
+    });
+
+    it('expires a channel after its TTL: new epoch, old position not recovered', async () => {
+      const bus = await world.node();
+      await bus.publish(msg('c.ttl', 1));
+      const before = await bus.position('c.ttl');
+      await sleep(world.historyTtlSec * 1000 + 1100);
+      const after = await bus.position('c.ttl');
+      expect(after.epoch).not.toBe(before.epoch);
+      expect((await bus.history('c.ttl', before)).recovered).toBe(false);
+    });
+
+    it('stops delivering after close', async () => {
+      const a = await world.node();
+      const b = await world.node();
+      const col = new Collector(b);
+      await b.subscribe('c.close');
+      await b.close();
+      await a.publish(msg('c.close', 1));
+      await sleep(150);
+      expect(col.got).toHaveLength(0);
+    });
+  });
+}

@@ -1,0 +1,3 @@
+export * from './bus.js';
+export * from './bus-memory.js';
+export * from './epoch.js';
