@@ -1,0 +1,3 @@
+export * from './tokens.js';
+export * from './admission.js';
+export * from './admission-memory.js';
