@@ -1,0 +1,86 @@
+import { ERROR_CODES, type ErrorCode } from '@switchboard/core';
+import type { HttpResponse } from './uws.js';
+
+const STATUS_TEXT: Record<number, string> = {
+  200: '200 OK',
+  400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  413: '413 Payload Too Large',
+  415: '415 Unsupported Media Type',
+  429: '429 Too Many Requests',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+/** Tracks whether a response was aborted; set up with {@link guard} before any `await`. */
+export interface Guarded {
+  aborted: boolean;
+}
+
+/** Registers `onAborted` (uWS requires it before any asynchronous work) and returns the flag it sets. */
+export function guard(res: HttpResponse): Guarded {
+  const state: Guarded = { aborted: false };
+  res.onAborted(() => {
+    state.aborted = true;
+  });
+  return state;
+}
+
+/** Writes a JSON response, corked, unless the client went away. */
+export function sendJson(res: HttpResponse, g: Guarded, status: number, body: unknown): void {
+  if (g.aborted) return;
+  g.aborted = true;
+  res.cork(() => {
+    res
+      .writeStatus(STATUS_TEXT[status] ?? `${status} Status`)
+      .writeHeader('content-type', 'application/json')
+      .end(JSON.stringify(body));
+  });
+}
+
+/** Writes a plain-text response, corked, unless the client went away. */
+export function sendText(res: HttpResponse, g: Guarded, status: number, body: string, contentType = 'text/plain; charset=utf-8'): void {
+  if (g.aborted) return;
+  g.aborted = true;
+  res.cork(() => {
+    res.writeStatus(STATUS_TEXT[status] ?? `${status} Status`).writeHeader('content-type', contentType).end(body);
+  });
+}
+
+/** Answers with a registered error code and its HTTP status. */
+export function sendError(res: HttpResponse, g: Guarded, code: ErrorCode, message: string, extra: Record<string, unknown> = {}): void {
+  sendJson(res, g, ERROR_CODES[code].http, { error: code, message, ...extra });
+}
+
+/**
+ * Reads a request body up to `maxBytes`, copying each chunk (uWS neuters them on return). Calls
+ * `onBody` with the whole body, or `onTooLarge` as soon as the limit is passed.
+ */
+export function readBody(
+  res: HttpResponse,
+  g: Guarded,
+  maxBytes: number,
+  onBody: (body: Buffer) => void,
+  onTooLarge: () => void,
+): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let done = false;
+  res.onData((chunk, isLast) => {
+    if (done || g.aborted) return;
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      done = true;
+      onTooLarge();
+      return;
+    }
+    chunks.push(Buffer.from(chunk.slice(0)));
+    if (isLast) {
+      done = true;
+      onBody(Buffer.concat(chunks, size));
+    }
+  });
+}

@@ -1,0 +1,462 @@
+/**
+ * The fan-out hot path. Subscribers are grouped by (dialect, channel, filter, projection, frequency);
+ * every group is one uWS topic. A bus message is matched and rendered once per group and handed to
+ * `app.publish`, so the loop over subscribers runs in native code: JS work per message is O(groups),
+ * never O(subscribers). Nothing here allocates a closure, spreads, stringifies or logs per subscriber,
+ * and metrics are recorded once per batch.
+ */
+import { SwitchboardError, type Attrs, type Envelope, type Filter, type Logger, type StreamPosition } from '@switchboard/core';
+import type { Bus } from '@switchboard/bus';
+import type { EdgeMetrics } from './metrics.js';
+
+/** What the hub needs of the uWS app. */
+export interface TopicPublisher {
+  publish(topic: string, message: string, isBinary?: boolean, compress?: boolean): boolean;
+}
+
+/** What the hub needs of a uWS socket. */
+export interface HubSocket {
+  subscribe(topic: string): boolean;
+  unsubscribe(topic: string): boolean;
+  send(message: string, isBinary?: boolean, compress?: boolean): number;
+  cork(cb: () => void): unknown;
+}
+
+/** The hub's view of a connection: its socket and one subscription (group) per channel. */
+export interface HubConnection {
+  readonly ws: HubSocket;
+  closed: boolean;
+  readonly subs: Map<string, Group>;
+}
+
+/** Renders one envelope into a wire frame for one (dialect, channel, projection). */
+export type Renderer = (env: Envelope) => string;
+
+/** Makes the renderer of a (dialect, channel, projection). */
+export type RendererFactory = (dialect: string, channel: string, projection: readonly string[] | null) => Renderer;
+
+/** What a subscription asks of the hub. */
+export interface GroupSpec {
+  readonly dialect: string;
+  readonly channel: string;
+  readonly filter: Filter;
+  readonly projection: readonly string[] | null;
+  /** 0: real-time. Otherwise conflate: latest message per `conflateBy` value, flushed every interval. */
+  readonly frequencyMs: number;
+  /** Attribute that keys conflation (e.g. `device_id`); null conflates everything to the latest message. */
+  readonly conflateBy: string | null;
+}
+
+/** What a subscribe achieved, handed to the dialect before any replayed message is sent. */
+export interface SubscribeOutcome {
+  /**
+   * The channel's top when the subscription was made (null for node-local channels). Replayed messages
+   * (offsets up to it, and any that arrived meanwhile) follow the response, then live ones.
+   */
+  readonly position: StreamPosition | null;
+  /** Present when recovery was asked for. */
+  readonly recovered?: boolean;
+  /** Messages replayed to this subscriber before live delivery. */
+  readonly replayed: number;
+}
+
+/**
+ * A frame cache shared by every group with the same (dialect, channel, projection): groups that differ
+ * only in their filter render a message once between them.
+ */
+class RenderSlot {
+  private env: Envelope | null = null;
+  private frame = '';
+  refs = 0;
+
+  constructor(
+    readonly key: string,
+    readonly render: Renderer,
+  ) {}
+
+  frameFor(env: Envelope): string {
+    if (this.env !== env) {
+      this.frame = this.render(env);
+      this.env = env;
+    }
+    return this.frame;
+  }
+}
+
+let nextGroupId = 0;
+
+/** Subscribers of one (dialect, channel, filter, projection, frequency): one uWS topic. */
+export class Group {
+  readonly topic: string;
+  size = 0;
+  /** Attribute name and accepted values (as strings); empty accepts everything. */
+  readonly matchers: readonly (readonly [string, ReadonlySet<string>])[];
+  /** Conflation buffer, keyed by the `conflateBy` attribute. */
+  pending: Map<string, Envelope> | null = null;
+  timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly key: string,
+    readonly spec: GroupSpec,
+    readonly slot: RenderSlot,
+    readonly channel: ChannelState,
+  ) {
+    this.topic = `g${(nextGroupId++).toString(36)}`;
+    this.matchers = Object.entries(spec.filter).map(([attr, values]) => [attr, new Set(values)] as const);
+  }
+
+  /** True when the attributes pass every matcher. */
+  matches(attrs: Attrs): boolean {
+    const m = this.matchers;
+    for (let i = 0; i < m.length; i++) {
+      const [attr, values] = m[i]!;
+      const v = attrs[attr];
+      if (v === undefined || !values.has(typeof v === 'string' ? v : String(v))) return false;
+    }
+    return true;
+  }
+}
+
+interface Recovering {
+  readonly buffer: Envelope[];
+}
+
+/** Per-channel state on this node. */
+class ChannelState {
+  readonly groups: Group[] = [];
+  /** Subscriptions in groups plus subscribes in progress: interest is dropped when it reaches 0. */
+  holders = 0;
+  interest: Promise<void> | null = null;
+  /** Last envelope dispatched: continuity and duplicate checks, and the position of a replaced subscription. */
+  last: StreamPosition | null = null;
+  recovering: Recovering[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly local: (() => Envelope) | null,
+  ) {}
+}
+
+/** Canonical text of a filter: sorted attributes and values. */
+function filterKey(filter: Filter): string {
+  const attrs = Object.keys(filter).sort();
+  let out = '';
+  for (const a of attrs) out += `${a}=${[...filter[a]!].sort().join(',')};`;
+  return out;
+}
+
+/** Options of the {@link Hub}. */
+export interface HubOptions {
+  readonly app: TopicPublisher;
+  readonly bus: Bus;
+  readonly renderer: RendererFactory;
+  readonly metrics: EdgeMetrics;
+  readonly logger: Logger;
+}
+
+/** The node's fan-out: groups, topics, interest in bus channels, recovery and conflation. */
+export class Hub {
+  private readonly channels = new Map<string, ChannelState>();
+  private readonly groups = new Map<string, Group>();
+  private readonly slots = new Map<string, RenderSlot>();
+  private readonly locals = new Map<string, () => Envelope>();
+  private readonly app: TopicPublisher;
+  private readonly bus: Bus;
+  private readonly metrics: EdgeMetrics;
+  private readonly log: Logger;
+  private subscriptionCount = 0;
+  /** Set when anything was published since the last slow-consumer sweep. */
+  sentSinceSweep = false;
+
+  constructor(private readonly options: HubOptions) {
+    this.app = options.app;
+    this.bus = options.bus;
+    this.metrics = options.metrics;
+    this.log = options.logger;
+    this.bus.onDeliver(this.dispatch);
+  }
+
+  /** Declares a node-local channel whose messages come from `sample` at each group's frequency. */
+  registerLocalChannel(channel: string, sample: () => Envelope): void {
+    this.locals.set(channel, sample);
+  }
+
+  /**
+   * Delivers a batch from the bus: per message, per matching group, one render and one `app.publish`.
+   * This is the hot path.
+   */
+  readonly dispatch = (batch: readonly Envelope[]): void => {
+    let deliveries = 0;
+    let dispatched = 0;
+    const channels = this.channels;
+    const app = this.app;
+    for (let b = 0; b < batch.length; b++) {
+      const env = batch[b]!;
+      const ch = channels.get(env.channel);
+      if (ch === undefined) continue;
+      const last = ch.last;
+      // A bus may deliver a message twice (a reader resuming after a reconnect): drop what was sent.
+      if (last !== null && env.epoch === last.epoch && env.offset <= last.offset) continue;
+      ch.last = env;
+      dispatched++;
+      const rec = ch.recovering;
+      for (let r = 0; r < rec.length; r++) rec[r]!.buffer.push(env);
+      const groups = ch.groups;
+      for (let i = 0; i < groups.length; i++) {
+        const g = groups[i]!;
+        if (g.matchers.length !== 0 && !g.matches(env.attrs)) continue;
+        if (g.pending !== null) {
+          g.pending.set(conflationKey(g, env), env);
+          continue;
+        }
+        app.publish(g.topic, g.slot.frameFor(env), false, false);
+        deliveries += g.size;
+      }
+    }
+    if (dispatched > 0) {
+      this.metrics.fanoutMessages.inc(dispatched);
+      this.metrics.fanoutLatency.observe(Math.max(0, Date.now() - batch[0]!.ts) / 1000);
+    }
+    if (deliveries > 0) {
+      this.metrics.deliveries.inc(deliveries);
+      this.sentSinceSweep = true;
+    }
+  };
+
+  /**
+   * Subscribes a connection (replacing its subscription to the same channel). `respond` is called
+   * synchronously right before replayed messages and live delivery start, so the dialect's response
+   * precedes every update. With `recover`, every message after that position is replayed in order
+   * (`recovered: true`) or none is (`recovered: false`); either way live delivery follows with no gap
+   * and no duplicate.
+   */
+  async subscribe(
+    conn: HubConnection,
+    spec: GroupSpec,
+    recover: StreamPosition | null,
+    respond: (outcome: SubscribeOutcome) => void,
+  ): Promise<void> {
+    const local = this.locals.get(spec.channel) ?? null;
+    const ch = this.channelState(spec.channel, local);
+    const previous = conn.subs.get(spec.channel);
+
+    if (local !== null) {
+      if (previous) this.leave(conn, spec.channel, true);
+      this.commit(conn, ch, spec, [], () => respond(recover ? { position: null, recovered: false, replayed: 0 } : { position: null, replayed: 0 }));
+      return;
+    }
+
+    // A filter change on a live channel: switch groups in one step, nothing to fetch.
+    if (previous && recover === null && ch.last !== null) {
+      const position = ch.last;
+      this.leave(conn, spec.channel, true);
+      this.commit(conn, ch, spec, [], () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
+      return;
+    }
+    if (previous && recover !== null) this.leave(conn, spec.channel, true);
+
+    ch.holders++;
+    const rec: Recovering = { buffer: [] };
+    try {
+      await this.ensureInterest(ch);
+      ch.recovering.push(rec);
+      let base: StreamPosition;
+      let replay: Envelope[] = [];
+      let recovered: boolean | undefined;
+      if (recover !== null) {
+        const res = await this.bus.history(spec.channel, recover);
+        recovered = res.recovered;
+        base = res.position;
+        if (res.recovered) replay = res.messages.slice();
+        this.metrics.recoveries.inc({ outcome: recovered ? 'recovered' : 'not_recovered' });
+      } else {
+        base = await this.bus.position(spec.channel);
+      }
+      if (conn.closed) return;
+      const stillPrevious = conn.subs.get(spec.channel);
+      if (stillPrevious) {
+        // Replacing a subscription whose channel had not dispatched anything yet: the old group already
+        // delivered whatever arrived meanwhile, so start right after the newest of the two positions.
+        const last = ch.last;
+        this.leave(conn, spec.channel, true);
+        const position = last ?? base;
+        this.commit(conn, ch, spec, [], () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
+        return;
+      }
+      // Live messages that arrived while we fetched: keep those after the fetched position.
+      const top = replay.length > 0 ? replay[replay.length - 1]! : base;
+      for (const env of rec.buffer) {
+        if (env.epoch !== top.epoch || env.offset > top.offset) replay.push(env);
+      }
+      if (replay.length > 0) this.metrics.recoveredMessages.inc(replay.length);
+      const position = { epoch: base.epoch, offset: base.offset };
+      this.commit(conn, ch, spec, replay, (replayed) =>
+        respond(recovered === undefined ? { position, replayed } : { position, recovered, replayed }),
+      );
+    } finally {
+      const i = ch.recovering.indexOf(rec);
+      if (i >= 0) ch.recovering.splice(i, 1);
+      ch.holders--;
+      this.maybeDropChannel(ch);
+    }
+  }
+
+  /** Removes a connection's subscription to a channel; false when it had none. */
+  unsubscribe(conn: HubConnection, channel: string): boolean {
+    if (!conn.subs.has(channel)) return false;
+    this.leave(conn, channel, !conn.closed);
+    return true;
+  }
+
+  /** Forgets every subscription of a closed connection (uWS already dropped its topics). */
+  removeConnection(conn: HubConnection): void {
+    for (const channel of [...conn.subs.keys()]) this.leave(conn, channel, false);
+  }
+
+  /** Channels with subscribers on this node and their subscriber counts. */
+  channelStats(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [name, ch] of this.channels) {
+      let n = 0;
+      for (const g of ch.groups) n += g.size;
+      if (n > 0) out.set(name, n);
+    }
+    return out;
+  }
+
+  /** Stops conflation and local-channel timers. */
+  close(): void {
+    for (const g of this.groups.values()) if (g.timer) clearInterval(g.timer);
+  }
+
+  private channelState(name: string, local: (() => Envelope) | null): ChannelState {
+    let ch = this.channels.get(name);
+    if (!ch) {
+      ch = new ChannelState(name, local);
+      this.channels.set(name, ch);
+      this.metrics.channels.set(this.channels.size);
+    }
+    return ch;
+  }
+
+  private ensureInterest(ch: ChannelState): Promise<void> {
+    if (ch.interest === null) {
+      ch.interest = this.bus.subscribe(ch.name).catch((err: unknown) => {
+        ch.interest = null;
+        this.log.warn({ err, channel: ch.name }, 'bus subscribe failed');
+        throw new SwitchboardError('unavailable', 'the message bus is unavailable; retry');
+      });
+    }
+    return ch.interest;
+  }
+
+  /**
+   * Sends the response, replays, and joins the group's topic in one synchronous step: no bus delivery
+   * can fall between them.
+   */
+  private commit(
+    conn: HubConnection,
+    ch: ChannelState,
+    spec: GroupSpec,
+    replay: readonly Envelope[],
+    respond: (replayed: number) => void,
+  ): void {
+    const group = this.group(ch, spec);
+    let replayed = 0;
+    for (const env of replay) if (group.matches(env.attrs)) replayed++;
+    conn.ws.cork(() => {
+      respond(replayed);
+      if (replayed > 0) for (const env of replay) if (group.matches(env.attrs)) conn.ws.send(group.slot.render(env), false, false);
+      conn.ws.subscribe(group.topic);
+    });
+    group.size++;
+    ch.holders++;
+    conn.subs.set(spec.channel, group);
+    this.subscriptionCount++;
+    this.metrics.subscriptions.set(this.subscriptionCount);
+  }
+
+  private leave(conn: HubConnection, channel: string, socketOpen: boolean): void {
+    const group = conn.subs.get(channel);
+    if (!group) return;
+    conn.subs.delete(channel);
+    if (socketOpen) conn.ws.unsubscribe(group.topic);
+    group.size--;
+    this.subscriptionCount--;
+    this.metrics.subscriptions.set(this.subscriptionCount);
+    const ch = group.channel;
+    ch.holders--;
+    if (group.size === 0) this.disposeGroup(group);
+    this.maybeDropChannel(ch);
+  }
+
+  private group(ch: ChannelState, spec: GroupSpec): Group {
+    const projKey = spec.projection ? spec.projection.join(',') : '*';
+    const key = `${spec.dialect}|${spec.channel}|${filterKey(spec.filter)}|${projKey}|${spec.frequencyMs}|${spec.conflateBy ?? ''}`;
+    let g = this.groups.get(key);
+    if (g) return g;
+    const slotKey = `${spec.dialect}|${spec.channel}|${projKey}`;
+    let slot = this.slots.get(slotKey);
+    if (!slot) {
+      slot = new RenderSlot(slotKey, this.options.renderer(spec.dialect, spec.channel, spec.projection));
+      this.slots.set(slotKey, slot);
+    }
+    slot.refs++;
+    g = new Group(key, spec, slot, ch);
+    this.groups.set(key, g);
+    ch.groups.push(g);
+    this.metrics.groups.set(this.groups.size);
+    if (ch.local !== null) this.startLocalTimer(g, ch.local, spec.frequencyMs);
+    else if (spec.frequencyMs > 0) this.startConflation(g, spec.frequencyMs);
+    return g;
+  }
+
+  private startConflation(g: Group, intervalMs: number): void {
+    g.pending = new Map();
+    g.timer = setInterval(() => {
+      const pending = g.pending;
+      if (pending === null || pending.size === 0) return;
+      g.pending = new Map();
+      for (const env of pending.values()) this.app.publish(g.topic, g.slot.frameFor(env), false, false);
+      this.metrics.deliveries.inc(pending.size * g.size);
+      this.sentSinceSweep = true;
+    }, intervalMs);
+  }
+
+  private startLocalTimer(g: Group, sample: () => Envelope, intervalMs: number): void {
+    g.timer = setInterval(() => {
+      this.app.publish(g.topic, g.slot.frameFor(sample()), false, false);
+      this.metrics.deliveries.inc(g.size);
+      this.sentSinceSweep = true;
+    }, intervalMs);
+  }
+
+  private disposeGroup(g: Group): void {
+    if (g.timer) clearInterval(g.timer);
+    g.timer = null;
+    g.pending = null;
+    this.groups.delete(g.key);
+    const list = g.channel.groups;
+    const i = list.indexOf(g);
+    if (i >= 0) list.splice(i, 1);
+    if (--g.slot.refs === 0) this.slots.delete(g.slot.key);
+    this.metrics.groups.set(this.groups.size);
+  }
+
+  private maybeDropChannel(ch: ChannelState): void {
+    if (ch.holders > 0 || ch.groups.length > 0 || ch.recovering.length > 0) return;
+    if (this.channels.get(ch.name) !== ch) return;
+    this.channels.delete(ch.name);
+    this.metrics.channels.set(this.channels.size);
+    if (ch.local === null && ch.interest !== null) {
+      this.bus.unsubscribe(ch.name).catch((err: unknown) => this.log.warn({ err, channel: ch.name }, 'bus unsubscribe failed'));
+    }
+  }
+}
+
+function conflationKey(g: Group, env: Envelope): string {
+  const by = g.spec.conflateBy;
+  if (by === null) return '';
+  const v = env.attrs[by];
+  return v === undefined ? '' : typeof v === 'string' ? v : String(v);
+}

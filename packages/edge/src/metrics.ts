@@ -1,0 +1,130 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { LATENCY_BUCKETS_SEC } from '@switchboard/core';
+
+/** The edge's Prometheus metrics (DESIGN §7). Label values are bounded: dialects, rules, error codes. */
+export class EdgeMetrics {
+  readonly connections: Gauge<'dialect'>;
+  readonly connectionsOpened: Counter<'dialect'>;
+  readonly messagesIn: Counter<'dialect'>;
+  readonly messagesOut: Counter<'dialect'>;
+  readonly deliveries: Counter;
+  readonly fanoutMessages: Counter;
+  readonly fanoutLatency: Histogram;
+  readonly rateLimitRejections: Counter<'dialect' | 'rule'>;
+  readonly backpressureDrops: Counter<'dialect'>;
+  readonly slowConsumerDisconnects: Counter<'dialect'>;
+  readonly errors: Counter<'dialect' | 'code'>;
+  readonly published: Counter<'source'>;
+  readonly channels: Gauge;
+  readonly groups: Gauge;
+  readonly subscriptions: Gauge;
+  readonly recoveries: Counter<'outcome'>;
+  readonly recoveredMessages: Counter;
+  readonly upgradeRejections: Counter<'reason'>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.connections = new Gauge({
+      name: 'switchboard_connections',
+      help: 'Open WebSocket connections by dialect.',
+      labelNames: ['dialect'],
+      registers,
+    });
+    this.connectionsOpened = new Counter({
+      name: 'switchboard_connections_opened_total',
+      help: 'WebSocket connections opened, by dialect.',
+      labelNames: ['dialect'],
+      registers,
+    });
+    this.messagesIn = new Counter({
+      name: 'switchboard_messages_received_total',
+      help: 'Client messages received (each message of a batch counts), by dialect.',
+      labelNames: ['dialect'],
+      registers,
+    });
+    this.messagesOut = new Counter({
+      name: 'switchboard_messages_sent_total',
+      help: 'Direct replies sent to clients (responses, errors, replays), by dialect; fan-out is counted in deliveries.',
+      labelNames: ['dialect'],
+      registers,
+    });
+    this.deliveries = new Counter({
+      name: 'switchboard_deliveries_total',
+      help: 'Messages handed to subscriber sockets by fan-out (one per subscriber per message).',
+      registers,
+    });
+    this.fanoutMessages = new Counter({
+      name: 'switchboard_fanout_messages_total',
+      help: 'Bus messages dispatched by the hub on this node.',
+      registers,
+    });
+    this.fanoutLatency = new Histogram({
+      name: 'switchboard_fanout_latency_seconds',
+      help: 'Publish to socket latency; one observation per dispatched batch, taken from its oldest message.',
+      buckets: LATENCY_BUCKETS_SEC,
+      registers,
+    });
+    this.rateLimitRejections = new Counter({
+      name: 'switchboard_rate_limit_rejections_total',
+      help: 'Requests or connections refused by a rate or connection limit, by dialect and rule.',
+      labelNames: ['dialect', 'rule'],
+      registers,
+    });
+    this.backpressureDrops = new Counter({
+      name: 'switchboard_backpressure_drops_total',
+      help: 'Connections found over the uWS backpressure limit (where uWS silently skips publishes); each is closed as a slow consumer.',
+      labelNames: ['dialect'],
+      registers,
+    });
+    this.slowConsumerDisconnects = new Counter({
+      name: 'switchboard_slow_consumer_disconnects_total',
+      help: 'Connections closed with 4008 because their send buffer passed the backpressure limit.',
+      labelNames: ['dialect'],
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'switchboard_client_errors_total',
+      help: 'Error replies sent to clients, by dialect and registered error code.',
+      labelNames: ['dialect', 'code'],
+      registers,
+    });
+    this.published = new Counter({
+      name: 'switchboard_published_total',
+      help: 'Messages published through this node, by source.',
+      labelNames: ['source'],
+      registers,
+    });
+    this.channels = new Gauge({
+      name: 'switchboard_channels',
+      help: 'Channels with subscribers on this node.',
+      registers,
+    });
+    this.groups = new Gauge({
+      name: 'switchboard_subscriber_groups',
+      help: 'Subscriber groups (dialect, channel, filter, projection, frequency) on this node.',
+      registers,
+    });
+    this.subscriptions = new Gauge({
+      name: 'switchboard_subscriptions',
+      help: 'Subscriptions held by connections on this node.',
+      registers,
+    });
+    this.recoveries = new Counter({
+      name: 'switchboard_recoveries_total',
+      help: 'Subscribe requests that asked for recovery, by outcome (recovered, not_recovered).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.upgradeRejections = new Counter({
+      name: 'switchboard_upgrade_rejections_total',
+      help: 'WebSocket upgrades refused before the handshake, by reason (origin, draining).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.recoveredMessages = new Counter({
+      name: 'switchboard_recovered_messages_total',
+      help: 'Messages replayed from history to recovering subscribers.',
+      registers,
+    });
+  }
+}
