@@ -1,0 +1,97 @@
+/**
+ * The `switchboard` command: parses arguments and dispatches to a command. Each command wires its
+ * pieces together and owns its shutdown.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError } from '@switchboard/core';
+import { publishCommand } from './commands/publish.js';
+import { startCommand } from './commands/start.js';
+import { tokenCommand } from './commands/token.js';
+
+const USAGE = `Usage: switchboard <command> [options]
+
+Commands:
+  start                      all-in-one server on port 8000 (PORT overrides), embedded backends
+  token --sub ID [--roles a,b] [--ttl 1h] [--tenant T]
+                             print a JWT the server accepts (dev secret by default)
+  publish CHANNEL --data JSON [--attr k=v ...] [--url http://localhost:8000] [--api-key KEY]
+                             publish a message through the HTTP API
+  help                       this text
+
+Configuration comes from environment variables: see docs/configuration.md.
+`;
+
+/** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
+export async function run(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'start': {
+        const { values } = parseArgs({ args: rest, options: { port: { type: 'string' } }, strict: true });
+        return await startCommand(values.port !== undefined ? { port: values.port } : {});
+      }
+      case 'token': {
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            sub: { type: 'string' },
+            roles: { type: 'string' },
+            ttl: { type: 'string', default: '1h' },
+            tenant: { type: 'string' },
+          },
+          strict: true,
+        });
+        if (!values.sub) throw new UsageError('token needs --sub ID');
+        return await tokenCommand(
+          {
+            sub: values.sub,
+            roles: values.roles ? values.roles.split(',').map((r) => r.trim()).filter(Boolean) : [],
+            ttl: values.ttl,
+            tenant: values.tenant,
+          },
+          process.stdout,
+        );
+      }
+      case 'publish': {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          options: {
+            data: { type: 'string' },
+            attr: { type: 'string', multiple: true },
+            url: { type: 'string', default: 'http://localhost:8000' },
+            'api-key': { type: 'string' },
+          },
+          allowPositionals: true,
+          strict: true,
+        });
+        if (positionals.length !== 1) throw new UsageError('publish needs exactly one CHANNEL');
+        if (values.data === undefined) throw new UsageError('publish needs --data JSON');
+        return await publishCommand(
+          { channel: positionals[0]!, data: values.data, attrs: values.attr ?? [], url: values.url, apiKey: values['api-key'] },
+          process.stdout,
+        );
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError || (err instanceof Error && err.name === 'TypeError' && 'code' in err)) {
+      process.stderr.write(`switchboard: ${err.message}\n`);
+      if (err instanceof UsageError) process.stderr.write(`\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof Error) {
+      process.stderr.write(`switchboard: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+class UsageError extends Error {}
