@@ -89,9 +89,9 @@ interface CloseCodeSpec {
 /** Every WebSocket close code the server sends, and why. */
 export const CLOSE_CODES = {
   normal: { code: 1000, doc: 'Normal closure.' },
-  message_too_big: {
-    code: 1009,
-    doc: 'A frame exceeded the hard frame limit of the listener (`maxPayloadBytes`); uWebSockets.js closes at once. Frames above the softer per-dialect message limit get an error reply instead.',
+  frame_too_large_abort: {
+    code: 1006,
+    doc: 'Not sent on the wire: a frame above the listener\'s hard limit (`maxPayloadBytes`) makes uWebSockets.js drop the TCP connection natively, before any JavaScript runs, so clients report 1006 (abnormal closure). Frames above the softer per-dialect message limit get an error reply and the connection stays open.',
   },
   internal_error: { code: 1011, doc: 'The server hit an unexpected error on this connection.' },
   service_restart: {
@@ -149,7 +149,8 @@ export function renderCloseCodesMarkdown(): string {
     '',
     '<!-- Generated from packages/core/src/codes.ts by `npm run docs`. Do not edit by hand. -->',
     '',
-    'The server closes a WebSocket only with one of these codes. 4000–4999 are Switchboard-specific.',
+    'The server closes a WebSocket only with one of these codes. 4000–4999 are Switchboard-specific; 1006 is',
+    'never sent, it is what a client reports when the connection is dropped without a close frame.',
     '',
     tableRow(['code', 'name', 'meaning']),
     tableRow(['---', '---', '---']),

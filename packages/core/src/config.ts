@@ -123,7 +123,7 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_MAX_PAYLOAD_BYTES',
     type: 'integer (bytes)',
     default: 64 * 1024,
-    doc: 'Hard limit on one received WebSocket frame; larger frames close the connection with 1009. Dialect message limits below it answer with an error instead.',
+    doc: 'Hard limit on one received WebSocket frame; uWebSockets.js drops the connection on a larger frame (clients see 1006). Dialect message limits below it answer with an error instead.',
   }),
   valtronicsMaxMessageBytes: option({
     schema: int(64, 16 * 1024 * 1024),
@@ -193,7 +193,7 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_MAX_BACKPRESSURE_BYTES',
     type: 'integer (bytes)',
     default: 1024 * 1024,
-    doc: 'Send buffer per connection; a client whose buffer passes it is closed with 4008 (slow consumer) and recovers by offset.',
+    doc: 'Send buffer per connection; a client whose buffer passes it is closed with 4008 (slow consumer) and recovers by offset. uWS itself skips publishes only at 4× this, so the close frame still fits.',
   }),
   slowConsumerCheckMs: option({
     schema: int(10),

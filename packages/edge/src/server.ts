@@ -46,6 +46,11 @@ interface DialectHandler<C extends BaseConn> {
   onClose(conn: C): void;
 }
 
+/** uWS's own backpressure limit, as a multiple of the configured (soft) one. */
+const HARD_BACKPRESSURE_FACTOR = 4;
+/** A socket this close to uWS's limit has most likely had a publish skipped. */
+const LARGEST_FRAME_GUESS_BYTES = 16 * 1024;
+
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
@@ -196,8 +201,9 @@ export class EdgeServer {
         maxPayloadLength: this.cfg.maxPayloadBytes,
         idleTimeout: this.cfg.idleTimeoutSec,
         sendPingsAutomatically: true,
-        // uWS skips (never closes) sockets over this; the sweep closes them at half of it, first.
-        maxBackpressure: this.cfg.maxBackpressureBytes * 2,
+        // uWS silently skips publishes (and drops our close frame) for sockets over this. The sweep closes
+        // slow consumers at a quarter of it, so bursts between sweeps rarely reach it and 4008 gets through.
+        maxBackpressure: this.cfg.maxBackpressureBytes * HARD_BACKPRESSURE_FACTOR,
         closeOnBackpressureLimit: 0,
         compression: uWS.DISABLED,
         upgrade: (res: HttpResponse, req: HttpRequest, context) => {
@@ -256,11 +262,12 @@ export class EdgeServer {
     if (this.hub.sentSinceSweep) {
       this.hub.sentSinceSweep = false;
       const soft = this.cfg.maxBackpressureBytes;
-      const hard = soft * 2;
+      const hard = soft * HARD_BACKPRESSURE_FACTOR;
       for (const conn of this.conns.all) {
         const buffered = conn.ws.getBufferedAmount();
         if (buffered <= soft) continue;
-        if (buffered >= hard * 0.9) this.metrics.backpressureDrops.inc({ dialect: conn.dialect });
+        // Past uWS's limit, publishes to this socket were skipped: count it as a drop.
+        if (buffered >= hard - LARGEST_FRAME_GUESS_BYTES) this.metrics.backpressureDrops.inc({ dialect: conn.dialect });
         this.metrics.slowConsumerDisconnects.inc({ dialect: conn.dialect });
         this.closeConn(conn, 'slow_consumer');
       }

@@ -1,0 +1,110 @@
+/**
+ * The README's promise, as real processes: `switchboard start` serves; a client with a token from
+ * `switchboard token` subscribes; `switchboard publish` reaches it, filtered and projected.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestClient, freePort } from '@switchboard/testkit';
+
+const run = promisify(execFile);
+const BIN = join(import.meta.dirname, '..', 'bin', 'switchboard.js');
+let server: ChildProcess;
+let port: number;
+let logs = '';
+
+async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const r = await run(process.execPath, [BIN, ...args], { env: { ...process.env, LOG_LEVEL: 'warn' } });
+    return { stdout: r.stdout, stderr: r.stderr, code: 0 };
+  } catch (err) {
+    const e = err as { stdout: string; stderr: string; code: number };
+    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
+  }
+}
+
+beforeAll(async () => {
+  port = await freePort();
+  server = spawn(process.execPath, [BIN, 'start'], { env: { ...process.env, PORT: String(port), SWITCHBOARD_MODE: 'dev' } });
+  server.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
+  server.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`server did not start:\n${logs}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+});
+
+afterAll(async () => {
+  if (server.exitCode === null) {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+  }
+});
+
+describe('switchboard CLI against a running `switchboard start`', () => {
+  it('token + WebSocket client + publish: exactly one update, for device 1, temperature only', async () => {
+    const token = (await cli('token', '--sub', 'alice')).stdout.trim();
+    expect(token.split('.')).toHaveLength(3);
+    const c = await TestClient.connect(`ws://127.0.0.1:${port}/ws`);
+    c.send({ type: 'auth', token });
+    expect(await c.nextOfType('auth_response')).toMatchObject({ success: true, user_id: 'alice' });
+    c.send({ type: 'subscribe', channel: 'telemetry', device_id: 1, metrics: ['temperature'] });
+    await c.nextOfType('subscribe_response');
+    const data = JSON.stringify({ temperature: { value: 23.5, unit: '°C' }, humidity: { value: 45.2, unit: '%' } });
+    const url = `http://127.0.0.1:${port}`;
+    const p1 = await cli('publish', 'telemetry', '--attr', 'device_id=1', '--data', data, '--url', url);
+    const p2 = await cli('publish', 'telemetry', '--attr', 'device_id=2', '--data', data, '--url', url);
+    expect(p1.code).toBe(0);
+    expect(JSON.parse(p1.stdout)).toMatchObject({ channel: 'telemetry', offset: 1 });
+    expect(JSON.parse(p2.stdout)).toMatchObject({ offset: 2 });
+    const got = await c.collect(400, (m) => m.type === 'telemetry_update');
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ device_id: 1, telemetry: { temperature: { value: 23.5, unit: '°C' } } });
+    expect(Object.keys(got[0]!.telemetry as object)).toEqual(['temperature']);
+    await c.close();
+  });
+
+  it('token honours --roles and --ttl; a bad --ttl is a usage error', async () => {
+    const token = (await cli('token', '--sub', 'bob', '--roles', 'admin,ops', '--ttl', '30m')).stdout.trim();
+    const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { roles: string[]; exp: number; iat: number };
+    expect(payload.roles).toEqual(['admin', 'ops']);
+    expect(payload.exp - payload.iat).toBe(1800);
+    const bad = await cli('token', '--sub', 'bob', '--ttl', 'forever');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--ttl');
+  });
+
+  it('refuses the dev secret and dev API key outside dev mode', async () => {
+    const r = await run(process.execPath, [BIN, 'token', '--sub', 'x'], { env: { ...process.env, SWITCHBOARD_MODE: 'production' } }).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect((r as { code: number }).code).toBe(2);
+    expect((r as { stderr: string }).stderr).toMatch(/dev secret/);
+  });
+
+  it('publish reports the server refusal and exits non-zero', async () => {
+    const r = await cli('publish', 'payroll', '--data', '{}', '--url', `http://127.0.0.1:${port}`);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: 'unknown_channel' });
+    const usage = await cli('publish', 'telemetry');
+    expect(usage.code).toBe(2);
+  });
+
+  it('SIGTERM drains clients with 1012 and exits 0', async () => {
+    const token = (await cli('token', '--sub', 'carol')).stdout.trim();
+    const c = await TestClient.connect(`ws://127.0.0.1:${port}/ws`);
+    c.send({ type: 'auth', token });
+    await c.nextOfType('auth_response');
+    server.kill('SIGTERM');
+    expect((await c.closed).code).toBe(1012);
+    const code = await new Promise((r) => (server.exitCode !== null ? r(server.exitCode) : server.once('exit', r)));
+    expect(code).toBe(0);
+  });
+});

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { CONFIG_SPEC, ConfigError, DEV_API_KEY, DEV_JWT_SECRET, loadConfig } from './config.js';
+
+describe('config', () => {
+  it('has defaults for everything: an empty environment gives a dev server on 8000', () => {
+    const c = loadConfig({});
+    expect(c.mode).toBe('dev');
+    expect(c.port).toBe(8000);
+    expect(c.jwtSecret).toBe(DEV_JWT_SECRET);
+    expect(c.apiKeys).toEqual([DEV_API_KEY]);
+    expect(c.valtronicsMaxMessageBytes).toBe(1024);
+    expect(c.messagesPerSec).toBe(100);
+    expect(c.maxBatch).toBe(50);
+    expect(c.maxConnectionsPerUser).toBe(100);
+    expect(c.maxConnectionsTotal).toBe(1000);
+    expect(c.newConnectionsPerUserPerMin).toBe(10);
+    expect(c.newConnectionsPerIpPerMin).toBe(0);
+    expect(c.redisUrl).toBeUndefined();
+  });
+
+  it('reads environment variables with their types', () => {
+    const c = loadConfig({ PORT: '9001', SWITCHBOARD_ALLOWED_ORIGINS: 'https://a.example, https://b.example', LOG_LEVEL: 'debug' });
+    expect(c.port).toBe(9001);
+    expect(c.allowedOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(c.logLevel).toBe('debug');
+  });
+
+  it('lets overrides win over the environment', () => {
+    expect(loadConfig({ PORT: '9001' }, { port: 0 }).port).toBe(0);
+  });
+
+  it('fails fast listing every bad value, never printing secrets', () => {
+    let err: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', SWITCHBOARD_MAX_BATCH: '0', SWITCHBOARD_JWT_SECRET: 'short-secret' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems;
+    expect(problems).toHaveLength(3);
+    expect(problems.join('\n')).toContain('PORT');
+    expect(problems.join('\n')).toContain('SWITCHBOARD_MAX_BATCH');
+    expect(problems.join('\n')).not.toContain('short-secret');
+  });
+
+  it('refuses the dev secret and API key in production mode', () => {
+    expect(() => loadConfig({ SWITCHBOARD_MODE: 'production' })).toThrow(/dev secret[\s\S]*dev API key/);
+    const ok = loadConfig({
+      SWITCHBOARD_MODE: 'production',
+      SWITCHBOARD_JWT_SECRET: 'a-real-production-secret-of-enough-length',
+      SWITCHBOARD_API_KEYS: 'k1,k2',
+    });
+    expect(ok.apiKeys).toEqual(['k1', 'k2']);
+  });
+
+  it('declares a distinct env var, a type and documentation for every option', () => {
+    const envs = new Set<string>();
+    for (const [key, spec] of Object.entries(CONFIG_SPEC)) {
+      expect(spec.doc.length, key).toBeGreaterThan(10);
+      expect(spec.type.length, key).toBeGreaterThan(2);
+      expect(envs.has(spec.env), spec.env).toBe(false);
+      envs.add(spec.env);
+    }
+  });
+});

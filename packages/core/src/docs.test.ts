@@ -1,0 +1,33 @@
+/**
+ * The registries and the config schema are the source of the docs: these tests fail when a code or
+ * option is added without regenerating `docs/` (`npm run docs`), so nothing ships undocumented.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLOSE_CODES, ERROR_CODES, renderCloseCodesMarkdown, renderErrorCodesMarkdown } from './codes.js';
+import { renderConfigMarkdown } from './config.js';
+
+const docs = join(import.meta.dirname, '..', '..', '..', 'docs');
+const read = (f: string) => readFileSync(join(docs, f), 'utf8');
+
+describe('generated docs are current', () => {
+  it('docs/errors.md documents every error code', () => {
+    const text = read('errors.md');
+    expect(text).toBe(renderErrorCodesMarkdown());
+    for (const code of Object.keys(ERROR_CODES)) expect(text).toContain(`| \`${code}\` |`);
+  });
+  it('docs/close-codes.md documents every close code', () => {
+    const text = read('close-codes.md');
+    expect(text).toBe(renderCloseCodesMarkdown());
+    for (const spec of Object.values(CLOSE_CODES)) expect(text).toContain(`| ${spec.code} |`);
+  });
+  it('docs/configuration.md documents every option', () => {
+    expect(read('configuration.md')).toBe(renderConfigMarkdown());
+  });
+  it('close codes are unique and in the allowed ranges', () => {
+    const codes = Object.values(CLOSE_CODES).map((c) => c.code);
+    expect(new Set(codes).size).toBe(codes.length);
+    for (const c of codes) expect(c === 1000 || c === 1006 || (c >= 1008 && c <= 1014) || (c >= 4000 && c <= 4999)).toBe(true);
+  });
+});

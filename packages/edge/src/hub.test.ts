@@ -1,0 +1,151 @@
+/**
+ * The hub's hot-path contract, measured directly: one render and one `app.publish` per matching group
+ * per message, whatever the number of subscribers; duplicates dropped; recovery and conflation exact.
+ */
+import { describe, expect, it } from 'vitest';
+import { MemoryBroker } from '@switchboard/bus';
+import { createLogger, createMetricsRegistry, type Envelope } from '@switchboard/core';
+import { Hub, type GroupSpec, type HubConnection, type HubSocket, type TopicPublisher } from './hub.js';
+import { EdgeMetrics } from './metrics.js';
+
+class FakeApp implements TopicPublisher {
+  readonly published: { topic: string; message: string }[] = [];
+  readonly topics = new Map<string, Set<FakeSocket>>();
+  publish(topic: string, message: string): boolean {
+    this.published.push({ topic, message });
+    for (const s of this.topics.get(topic) ?? []) s.received.push(message);
+    return true;
+  }
+}
+
+class FakeSocket implements HubSocket {
+  readonly received: string[] = [];
+  constructor(private readonly app: FakeApp) {}
+  subscribe(topic: string): boolean {
+    let set = this.app.topics.get(topic);
+    if (!set) this.app.topics.set(topic, (set = new Set()));
+    set.add(this);
+    return true;
+  }
+  unsubscribe(topic: string): boolean {
+    return this.app.topics.get(topic)?.delete(this) ?? false;
+  }
+  send(message: string): number {
+    this.received.push(message);
+    return 1;
+  }
+  cork(cb: () => void): unknown {
+    cb();
+    return this;
+  }
+}
+
+function setup() {
+  const app = new FakeApp();
+  const broker = new MemoryBroker({ historySize: 100, historyTtlSec: 60 });
+  const bus = broker.node();
+  const publisher = broker.node();
+  let renders = 0;
+  const hub = new Hub({
+    app,
+    bus,
+    renderer: (_d, _c, projection) => (env: Envelope) => {
+      renders++;
+      return `${env.offset}:${projection ? projection.join('+') : '*'}:${env.data}`;
+    },
+    metrics: new EdgeMetrics(createMetricsRegistry({ processMetrics: false })),
+    logger: createLogger({ name: 'test', level: 'silent' }),
+  });
+  const conn = (): HubConnection & { ws: FakeSocket } => ({ ws: new FakeSocket(app), closed: false, subs: new Map() });
+  const spec = (filter: Record<string, string[]> = {}, projection: string[] | null = null, frequencyMs = 0): GroupSpec => ({
+    dialect: 'test',
+    channel: 'ch',
+    filter,
+    projection,
+    frequencyMs,
+    conflateBy: 'device_id',
+  });
+  const tick = () => new Promise((r) => setTimeout(r, 5));
+  return { app, hub, bus, publisher, broker, conn, spec, tick, renders: () => renders };
+}
+
+describe('Hub', () => {
+  it('publishes once per group and renders once per (projection) slot, whatever the subscriber count', async () => {
+    const t = setup();
+    const conns = Array.from({ length: 100 }, () => t.conn());
+    for (let i = 0; i < conns.length; i++) {
+      // 3 groups: all devices, device 1, device 1 projected.
+      const s = i % 3 === 0 ? t.spec() : i % 3 === 1 ? t.spec({ device_id: ['1'] }) : t.spec({ device_id: ['1'] }, ['a']);
+      await t.hub.subscribe(conns[i]!, s, null, () => {});
+    }
+    t.app.published.length = 0;
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: '{"a":1}' });
+    await t.tick();
+    expect(t.app.published).toHaveLength(3);
+    // Two groups share the unprojected slot: two renders for three groups.
+    expect(t.renders()).toBe(2);
+    expect(conns.every((c) => c.ws.received.length === 1)).toBe(true);
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 2 }, data: '{"a":2}' });
+    await t.tick();
+    expect(t.app.published).toHaveLength(4);
+    expect(conns.filter((c) => c.ws.received.length === 2)).toHaveLength(34);
+  });
+
+  it('drops a redelivered message (offset not above the last dispatched)', async () => {
+    const t = setup();
+    const c = t.conn();
+    await t.hub.subscribe(c, t.spec(), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: '1' });
+    await t.tick();
+    const env = { channel: 'ch', offset: 1, epoch: (await t.bus.position('ch')).epoch, ts: Date.now(), attrs: {}, data: 'dup' };
+    t.hub.dispatch([env]);
+    expect(c.ws.received).toEqual(['1:*:1']);
+  });
+
+  it('recovery sends the response first, then history, then what arrived meanwhile, with no gap or duplicate', async () => {
+    const t = setup();
+    for (let i = 1; i <= 5; i++) await t.publisher.publish({ channel: 'ch', attrs: {}, data: String(i) });
+    const epoch = (await t.bus.position('ch')).epoch;
+    const c = t.conn();
+    const order: string[] = [];
+    const pending = t.hub.subscribe(c, t.spec(), { epoch, offset: 2 }, (o) => {
+      order.push(`response recovered=${o.recovered} replayed=${o.replayed}`);
+    });
+    // Published while the history is being fetched: must come after it, once.
+    void t.publisher.publish({ channel: 'ch', attrs: {}, data: '6' });
+    await pending;
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: '7' });
+    await t.tick();
+    order.push(...c.ws.received);
+    expect(order).toEqual(['response recovered=true replayed=4', '3:*:3', '4:*:4', '5:*:5', '6:*:6', '7:*:7']);
+  });
+
+  it('conflates per device on the group interval', async () => {
+    const t = setup();
+    const c = t.conn();
+    await t.hub.subscribe(c, t.spec({}, null, 100), null, () => {});
+    for (let i = 1; i <= 4; i++) await t.publisher.publish({ channel: 'ch', attrs: { device_id: i % 2 }, data: String(i) });
+    await new Promise((r) => setTimeout(r, 160));
+    expect(c.ws.received.sort()).toEqual(['3:*:3', '4:*:4']);
+    t.hub.close();
+  });
+
+  it('drops bus interest when the last subscriber leaves and takes it again on the next', async () => {
+    const t = setup();
+    const a = t.conn();
+    const b = t.conn();
+    await t.hub.subscribe(a, t.spec(), null, () => {});
+    await t.hub.subscribe(b, t.spec({ device_id: ['1'] }), null, () => {});
+    expect(t.hub.channelStats().get('ch')).toBe(2);
+    t.hub.unsubscribe(a, 'ch');
+    t.hub.removeConnection(b);
+    expect(t.hub.channelStats().size).toBe(0);
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'x' });
+    await t.tick();
+    expect(t.app.published).toHaveLength(0);
+    await t.hub.subscribe(a, t.spec(), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'y' });
+    await t.tick();
+    expect(a.ws.received).toEqual(['2:*:y']);
+  });
+});

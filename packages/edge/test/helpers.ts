@@ -1,0 +1,117 @@
+import { MemoryBroker, type MemoryBus } from '@switchboard/bus';
+import { createLogger, createMetricsRegistry, loadConfig, type Config, type ConfigOverrides } from '@switchboard/core';
+import { MemoryAdmission, createHmacVerifier, signHmacToken } from '@switchboard/session';
+import { TestClient, type ConnectOptions } from '@switchboard/testkit';
+import type { Registry } from 'prom-client';
+import { EdgeServer } from '../src/server.js';
+
+/** An in-process edge with memory backends on a free port, plus helpers to drive it. */
+export interface TestNode {
+  readonly config: Config;
+  readonly edge: EdgeServer;
+  readonly broker: MemoryBroker;
+  /** A second bus node on the same broker, to publish without HTTP. */
+  readonly publisher: MemoryBus;
+  readonly registry: Registry;
+  readonly port: number;
+  readonly wsUrl: string;
+  readonly httpUrl: string;
+  token(sub: string, opts?: { roles?: string[]; ttlSec?: number }): Promise<string>;
+  connect(path?: string, opts?: ConnectOptions): Promise<TestClient>;
+  /** Connects and authenticates as `sub`; resolves once `auth_response` succeeded. */
+  authed(sub: string, path?: string): Promise<TestClient>;
+  publishHttp(body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }>;
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Starts a node; `overrides` change the config (port 0, quiet logs by default). */
+export async function startTestNode(overrides: ConfigOverrides = {}): Promise<TestNode> {
+  const config = loadConfig({}, { port: 0, host: '127.0.0.1', logLevel: 'silent', ...overrides });
+  const logger = createLogger({ name: 'test', level: config.logLevel });
+  const registry = createMetricsRegistry({ processMetrics: false });
+  const broker = new MemoryBroker({ historySize: config.historySize, historyTtlSec: config.historyTtlSec });
+  const bus = broker.node();
+  const publisher = broker.node();
+  const edge = new EdgeServer({
+    config,
+    bus,
+    verifier: createHmacVerifier({ secret: config.jwtSecret, issuer: config.jwtIssuer, audience: config.jwtAudience }),
+    admission: new MemoryAdmission(config),
+    logger,
+    registry,
+  });
+  const port = await edge.listen();
+  const wsUrl = `ws://127.0.0.1:${port}`;
+  const httpUrl = `http://127.0.0.1:${port}`;
+  const clients: TestClient[] = [];
+  const node: TestNode = {
+    config,
+    edge,
+    broker,
+    publisher,
+    registry,
+    port,
+    wsUrl,
+    httpUrl,
+    token: (sub, opts = {}) =>
+      signHmacToken(
+        { secret: config.jwtSecret, issuer: config.jwtIssuer, audience: config.jwtAudience },
+        { sub, roles: opts.roles ?? [], ttlSec: opts.ttlSec ?? 3600 },
+      ),
+    async connect(path = '/ws', opts = {}) {
+      const c = await TestClient.connect(wsUrl + path, opts);
+      clients.push(c);
+      return c;
+    },
+    async authed(sub, path = '/ws') {
+      const c = await node.connect(path);
+      c.send({ type: 'auth', token: await node.token(sub) });
+      const res = await c.nextOfType('auth_response');
+      if (res.success !== true) throw new Error(`auth failed: ${JSON.stringify(res)}`);
+      return c;
+    },
+    async publishHttp(body, headers = {}) {
+      const res = await fetch(`${httpUrl}/api/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${config.apiKeys[0]}`, ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await res.text();
+      let parsed: Record<string, unknown> = {};
+      try {
+        parsed = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        parsed = { text };
+      }
+      return { status: res.status, body: parsed };
+    },
+    async metric(name, labels = {}) {
+      const m = await registry.getSingleMetric(name)?.get();
+      if (!m) throw new Error(`no metric ${name}`);
+      let sum = 0;
+      for (const v of m.values) {
+        if (Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want)) sum += v.value;
+      }
+      return sum;
+    },
+    async close() {
+      for (const c of clients) c.ws.terminate();
+      edge.close();
+      await bus.close();
+      await publisher.close();
+      broker.close();
+    },
+  };
+  return node;
+}
+
+/** Waits until `check` is true or throws after `timeoutMs`. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 3000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

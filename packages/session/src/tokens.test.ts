@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { SignJWT, UnsecuredJWT } from 'jose';
+import { createHmacVerifier, signHmacToken } from './tokens.js';
+
+const secret = 'test-secret-that-is-long-enough-for-hs256';
+const opts = { secret, issuer: 'switchboard', audience: 'switchboard' };
+const verifier = createHmacVerifier({ ...opts, clockToleranceSec: 0 });
+const key = new TextEncoder().encode(secret);
+const now = () => Math.floor(Date.now() / 1000);
+
+function base(claims: Record<string, unknown> = {}) {
+  return new SignJWT({ roles: ['reader'], ...claims }).setProtectedHeader({ alg: 'HS256' });
+}
+
+describe('HMAC tokens', () => {
+  it('round-trips sub, roles and tenant', async () => {
+    const token = await signHmacToken(opts, { sub: 'alice', roles: ['admin'], tenant: 't1', ttlSec: 60 });
+    const r = await verifier.verify(token);
+    expect(r).toMatchObject({ ok: true, identity: { userId: 'alice', roles: ['admin'], tenant: 't1' } });
+  });
+
+  it('refuses an expired token with expired_token', async () => {
+    const token = await base().setSubject('a').setIssuer('switchboard').setAudience('switchboard').setExpirationTime(now() - 10).sign(key);
+    expect(await verifier.verify(token)).toMatchObject({ ok: false, code: 'expired_token' });
+  });
+
+  const invalid: [string, () => Promise<string>][] = [
+    ['alg none', async () => new UnsecuredJWT({ sub: 'a', iss: 'switchboard', aud: 'switchboard', exp: now() + 60 }).encode()],
+    ['wrong secret', async () => base().setSubject('a').setIssuer('switchboard').setAudience('switchboard').setExpirationTime(now() + 60).sign(new TextEncoder().encode('another-secret-that-is-long-enough-xx'))],
+    ['wrong audience', async () => base().setSubject('a').setIssuer('switchboard').setAudience('other').setExpirationTime(now() + 60).sign(key)],
+    ['wrong issuer', async () => base().setSubject('a').setIssuer('evil').setAudience('switchboard').setExpirationTime(now() + 60).sign(key)],
+    ['no exp', async () => base().setSubject('a').setIssuer('switchboard').setAudience('switchboard').sign(key)],
+    ['no sub', async () => base().setIssuer('switchboard').setAudience('switchboard').setExpirationTime(now() + 60).sign(key)],
+    ['not yet valid', async () => base().setSubject('a').setIssuer('switchboard').setAudience('switchboard').setNotBefore(now() + 600).setExpirationTime(now() + 900).sign(key)],
+    ['HS512 (algorithm not pinned)', async () => new SignJWT({}).setProtectedHeader({ alg: 'HS512' }).setSubject('a').setIssuer('switchboard').setAudience('switchboard').setExpirationTime(now() + 60).sign(new TextEncoder().encode(secret + secret))],
+    ['roles not an array', async () => base({ roles: 'admin' }).setSubject('a').setIssuer('switchboard').setAudience('switchboard').setExpirationTime(now() + 60).sign(key)],
+    ['garbage', async () => 'not.a.jwt'],
+  ];
+  for (const [name, make] of invalid) {
+    it(`refuses ${name} with invalid_token`, async () => {
+      const r = await verifier.verify(await make());
+      expect(r).toMatchObject({ ok: false, code: 'invalid_token' });
+      if (!r.ok) expect(r.message.length).toBeGreaterThan(5);
+    });
+  }
+});

@@ -1,0 +1,11 @@
+// Regenerates the docs that are derived from code (error/close-code registries, config schema).
+// Run with `npm run docs` after changing packages/core/src/codes.ts or config.ts.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { renderCloseCodesMarkdown, renderConfigMarkdown, renderErrorCodesMarkdown } from '@switchboard/core';
+
+const docs = join(import.meta.dirname, '..', 'docs');
+writeFileSync(join(docs, 'errors.md'), renderErrorCodesMarkdown());
+writeFileSync(join(docs, 'close-codes.md'), renderCloseCodesMarkdown());
+writeFileSync(join(docs, 'configuration.md'), renderConfigMarkdown());
+process.stdout.write('docs/errors.md, docs/close-codes.md, docs/configuration.md regenerated\n');
