@@ -32,7 +32,6 @@ const list = z.preprocess(
       : v,
   z.array(z.string().min(1)),
 );
-const bool = z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean());
 
 /**
  * Every configuration option, declared once: schema (type and bounds), environment variable, default and
@@ -358,7 +357,10 @@ export function renderConfigMarkdown(): string {
     if (typeof spec.default === 'function') def = '(computed)';
     else if (spec.default === undefined) def = '(unset)';
     else if (spec.secret) def = '(dev default)';
-    else def = `\`${Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default)}\``;
+    else {
+      const d: unknown = spec.default;
+      def = `\`${Array.isArray(d) ? d.join(',') : typeof d === 'string' || typeof d === 'number' ? String(d) : JSON.stringify(d)}\``;
+    }
     lines.push(`| \`${key}\` | \`${spec.env}\` | ${spec.type} | ${esc(def)} | ${esc(spec.doc)} |`);
   }
   return lines.join('\n') + '\n';

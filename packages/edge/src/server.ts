@@ -127,7 +127,7 @@ export class EdgeServer {
         this.listenSocket = ls;
         this.sweepTimer = setInterval(() => this.sweep(), this.cfg.slowConsumerCheckMs);
         this.sweepTimer.unref();
-        resolve(uWS.us_socket_local_port(ls as unknown as Parameters<typeof uWS.us_socket_local_port>[0]));
+        resolve(uWS.us_socket_local_port(ls));
       });
     });
   }
@@ -228,7 +228,7 @@ export class EdgeServer {
         },
         open: (ws: WebSocket<C>) => {
           const conn = ws.getUserData();
-          conn.ws = ws as unknown as WebSocket<BaseConn>;
+          conn.ws = ws;
           this.conns.all.add(conn);
           this.conns.unauthenticated.set(conn, Date.now() + this.cfg.authTimeoutMs);
           connections.inc();

@@ -76,7 +76,7 @@ describe('POST /api/publish', () => {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${node.config.apiKeys[0]}` },
       body: stream,
       duplex: 'half',
-    } as RequestInit);
+    });
     expect(res.status).toBe(413);
   });
 });

@@ -4,7 +4,9 @@
  * seed's "Message Format" examples.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_FRAMES, SERVER_FRAMES } from '../../protocol/test/fixtures/valtronics-seed.js';
+import { valtronicsSeed } from '@switchboard/testkit';
+
+const { CLIENT_FRAMES, SERVER_FRAMES } = valtronicsSeed;
 import { startTestNode, type TestNode } from './helpers.js';
 
 let node: TestNode;

@@ -226,7 +226,7 @@ function parseAuth(value: Record<string, unknown>, id: RequestId): ParseResult {
   }
   return {
     ok: true,
-    command: { type: 'auth', id, token, sessionId: (sid as string | undefined) ?? null, recover },
+    command: { type: 'auth', id, token, sessionId: sid ?? null, recover },
   };
 }
 

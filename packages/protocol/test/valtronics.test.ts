@@ -11,7 +11,9 @@ import {
   renderValtronicsUpdate,
   type ValtronicsParseOptions,
 } from '../src/valtronics.js';
-import { CLIENT_FRAMES, SERVER_FRAMES } from './fixtures/valtronics-seed.js';
+import { valtronicsSeed } from '@switchboard/testkit';
+
+const { CLIENT_FRAMES, SERVER_FRAMES } = valtronicsSeed;
 
 const opts: ValtronicsParseOptions = { maxDepth: 16, maxBatch: 50, endpointChannel: null };
 const parse = (text: string, o: Partial<ValtronicsParseOptions> = {}) => parseValtronicsFrame(text, { ...opts, ...o });

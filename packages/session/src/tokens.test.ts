@@ -25,7 +25,7 @@ describe('HMAC tokens', () => {
   });
 
   const invalid: [string, () => Promise<string>][] = [
-    ['alg none', async () => new UnsecuredJWT({ sub: 'a', iss: 'switchboard', aud: 'switchboard', exp: now() + 60 }).encode()],
+    ['alg none', () => Promise.resolve(new UnsecuredJWT({ sub: 'a', iss: 'switchboard', aud: 'switchboard', exp: now() + 60 }).encode())],
     ['wrong secret', async () => base().setSubject('a').setIssuer('switchboard').setAudience('switchboard').setExpirationTime(now() + 60).sign(new TextEncoder().encode('another-secret-that-is-long-enough-xx'))],
     ['wrong audience', async () => base().setSubject('a').setIssuer('switchboard').setAudience('other').setExpirationTime(now() + 60).sign(key)],
     ['wrong issuer', async () => base().setSubject('a').setIssuer('evil').setAudience('switchboard').setExpirationTime(now() + 60).sign(key)],
@@ -34,7 +34,7 @@ describe('HMAC tokens', () => {
     ['not yet valid', async () => base().setSubject('a').setIssuer('switchboard').setAudience('switchboard').setNotBefore(now() + 600).setExpirationTime(now() + 900).sign(key)],
     ['HS512 (algorithm not pinned)', async () => new SignJWT({}).setProtectedHeader({ alg: 'HS512' }).setSubject('a').setIssuer('switchboard').setAudience('switchboard').setExpirationTime(now() + 60).sign(new TextEncoder().encode(secret + secret))],
     ['roles not an array', async () => base({ roles: 'admin' }).setSubject('a').setIssuer('switchboard').setAudience('switchboard').setExpirationTime(now() + 60).sign(key)],
-    ['garbage', async () => 'not.a.jwt'],
+    ['garbage', () => Promise.resolve('not.a.jwt')],
   ];
   for (const [name, make] of invalid) {
     it(`refuses ${name} with invalid_token`, async () => {

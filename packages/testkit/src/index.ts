@@ -1,2 +1,3 @@
 export * from './ports.js';
 export * from './ws-client.js';
+export * as valtronicsSeed from './seeds-valtronics.js';
