@@ -4,3 +4,4 @@ export { EdgeMetrics } from './metrics.js';
 export { SystemSampler, type SystemStats } from './system-stats.js';
 export { parsePublishBody, type ParsedPublish } from './publish.js';
 export { assertNativeUws } from './uws.js';
+export { dialectRenderers } from './renderers.js';

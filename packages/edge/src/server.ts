@@ -12,13 +12,13 @@ import {
   type Logger,
 } from '@switchboard/core';
 import type { Bus } from '@switchboard/bus';
-import { renderValtronicsUpdate, type ValtronicsChannel } from '@switchboard/protocol';
 import type { Admission, TokenVerifier } from '@switchboard/session';
 import type { Registry } from 'prom-client';
 import { ConnectionRegistry, type BaseConn } from './connection.js';
 import { ValtronicsHandler } from './dialects/valtronics.js';
 import { guard, readBody, sendError, sendJson, sendText } from './http.js';
-import { Hub, type RendererFactory } from './hub.js';
+import { Hub } from './hub.js';
+import { dialectRenderers } from './renderers.js';
 import { EdgeMetrics } from './metrics.js';
 import { parsePublishBody } from './publish.js';
 import { SystemSampler } from './system-stats.js';
@@ -55,13 +55,6 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-const renderers: RendererFactory = (dialect, channel, projection) => {
-  if (dialect === 'valtronics') {
-    const ch = channel as ValtronicsChannel;
-    return (env: Envelope) => renderValtronicsUpdate(ch, env, projection);
-  }
-  throw new Error(`no renderer for dialect ${dialect}`);
-};
 
 /** One edge node: listeners, hub, dialect handlers, sweeps. */
 export class EdgeServer {
@@ -94,7 +87,7 @@ export class EdgeServer {
     this.hub = new Hub({
       app: this.app,
       bus: options.bus,
-      renderer: renderers,
+      renderer: dialectRenderers,
       metrics: this.metrics,
       logger: this.log.child({ component: 'hub' }),
     });
