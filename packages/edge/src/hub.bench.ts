@@ -1,7 +1,8 @@
 /**
  * Fan-out micro-benchmark: the hub dispatching one telemetry message to 1 / 1k / 10k subscribers in
  * 1 / 10 / 100 groups over real uWS sockets, side by side with bare uWS `app.publish` of a pre-rendered
- * frame to one topic (the upper line of this stack).
+ * frame to one topic (the upper line of this stack), measured before and after the hub cases so that
+ * the spread between the two shows the noise of the run.
  *
  * The clock is this process's CPU time (user + system, `process.cpuUsage`), not wall time: the
  * subscribers are read by a separate sink process on the same machine, and what matters is what the
@@ -167,7 +168,7 @@ const CASES: [number, number, boolean][] = [
 for (const subscribers of [1, 1000, 10_000]) {
   describe(`fan-out to ${subscribers} subscribers: ${BATCH} messages per iteration, server CPU time`, () => {
     bench(
-      `bare uWS app.publish, 1 topic, ${subscribers} subs`,
+      `bare uWS app.publish, 1 topic (run first), ${subscribers} subs`,
       async () => {
         for (let i = 0; i < BATCH; i++) app.publish('bare', BARE_FRAME, false, false);
         await turn();
@@ -185,5 +186,13 @@ for (const subscribers of [1, 1000, 10_000]) {
         options(() => arrangeHub(subscribers, groups, projected)),
       );
     }
+    bench(
+      `bare uWS app.publish, 1 topic (run last), ${subscribers} subs`,
+      async () => {
+        for (let i = 0; i < BATCH; i++) app.publish('bare', BARE_FRAME, false, false);
+        await turn();
+      },
+      options(() => arrangeBare(subscribers)),
+    );
   });
 }
