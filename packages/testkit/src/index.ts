@@ -2,3 +2,4 @@ export * from './ports.js';
 export * from './ws-client.js';
 export * as valtronicsSeed from './seeds-valtronics.js';
 export * from './sink.js';
+export * from './redis.js';

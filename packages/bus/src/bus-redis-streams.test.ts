@@ -1,0 +1,231 @@
+/**
+ * The Bus contract against real Redis: a redis-server started by the test on a free port, and a
+ * 3-master Redis Cluster. Plus what only the Redis bus has: shard-selective reading, resuming after a
+ * Redis restart, gap reports, and interest changes without restarting the reader.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { createLogger } from '@switchboard/core';
+import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '@switchboard/testkit';
+import type { BusGap } from './bus.js';
+import { Collector, runBusContract, type BusWorld } from './bus.contract.js';
+import { RedisStreamsBus, keys, shardOf, type RedisStreamsBusOptions } from './bus-redis-streams.js';
+
+const logger = createLogger({ name: 'test', level: 'silent' });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function metricValue(bus: RedisStreamsBus, name: string): Promise<number> {
+  const registry = (bus.options.registry ?? undefined)!;
+  const m = await registry.getSingleMetric(name)?.get();
+  return m?.values.reduce((sum, v) => sum + v.value, 0) ?? 0;
+}
+
+function options(url: string, cluster: boolean, extra: Partial<RedisStreamsBusOptions> = {}): RedisStreamsBusOptions {
+  return {
+    target: { url, cluster },
+    shards: 16,
+    feedMaxLen: 10_000,
+    blockMs: 1000,
+    readCount: 500,
+    historySize: 10,
+    historyTtlSec: 1,
+    logger,
+    nodeId: 'test',
+    registry: new Registry(),
+    ...extra,
+  };
+}
+
+function world(url: string, cluster: boolean, flush: () => Promise<void>): () => Promise<BusWorld> {
+  return async () => {
+    await flush();
+    const nodes: RedisStreamsBus[] = [];
+    return {
+      historySize: 10,
+      historyTtlSec: 1,
+      node: async () => {
+        const bus = await RedisStreamsBus.connect(options(url, cluster));
+        nodes.push(bus);
+        return bus;
+      },
+      loseData: flush,
+      close: async () => {
+        await Promise.all(nodes.map((n) => n.close()));
+      },
+    };
+  };
+}
+
+let redis: RedisServer;
+let cluster: RedisCluster;
+beforeAll(async () => {
+  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster(3)]);
+}, 60_000);
+afterAll(async () => {
+  await Promise.all([redis?.stop(), cluster?.stop()]);
+});
+
+const flushStandalone = async () => {
+  await redis.command('FLUSHALL');
+};
+const flushCluster = async () => {
+  await Promise.all(cluster.nodes.map((n) => n.command('FLUSHALL')));
+};
+
+runBusContract('Redis Streams (standalone redis-server)', () => world(redis.url, false, flushStandalone)());
+runBusContract('Redis Streams (3-master Redis Cluster)', () => world(cluster.url, true, flushCluster)());
+
+describe('Redis Streams bus specifics', () => {
+  it('keys of one channel share a hash tag, so they live in one cluster slot', () => {
+    const s = shardOf('telemetry', 64);
+    expect(keys.feed(s)).toBe(`sb:{${s}}:feed`);
+    expect(keys.meta(s, 'telemetry')).toBe(`sb:{${s}}:meta:telemetry`);
+    expect(keys.history(s, 'telemetry')).toBe(`sb:{${s}}:h:telemetry`);
+    expect(shardOf('telemetry', 64)).toBe(s);
+  });
+
+  it('reads only the shards it has interest in, and adjusts the read set without losing messages', async () => {
+    await flushStandalone();
+    const bus = await RedisStreamsBus.connect(options(redis.url, false, { blockMs: 5000 }));
+    const pub = await RedisStreamsBus.connect(options(redis.url, false));
+    const col = new Collector(bus);
+    const a = 'chan-a';
+    let b = 'chan-b';
+    for (let i = 0; shardOf(b, 16) === shardOf(a, 16); i++) b = `chan-b${i}`;
+    expect(bus.shardsRead()).toEqual([]);
+    await bus.subscribe(a);
+    expect(bus.shardsRead()).toEqual([shardOf(a, 16)]);
+    await pub.publish({ channel: a, attrs: {}, data: '1' });
+    await col.waitFor(1);
+    // The loop is now blocked in XREAD for up to 5 s: adding b must take effect at once.
+    const t0 = Date.now();
+    await bus.subscribe(b);
+    await pub.publish({ channel: b, attrs: {}, data: '2' });
+    await col.waitFor(2, 2000);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(bus.shardsRead()).toEqual([shardOf(a, 16), shardOf(b, 16)].sort((x, y) => x - y));
+    await bus.unsubscribe(a);
+    expect(bus.shardsRead()).toEqual([shardOf(b, 16)]);
+    await pub.publish({ channel: a, attrs: {}, data: '3' });
+    await pub.publish({ channel: b, attrs: {}, data: '4' });
+    await col.waitFor(3, 2000);
+    await sleep(100);
+    expect(col.got.map((e) => e.data)).toEqual(['1', '2', '4']);
+    // Only the reading connection of this node blocks on the feed of b's shard, not a's.
+    const admin = new Redis(redis.url);
+    const clients = (await admin.client('LIST')) as string;
+    admin.disconnect();
+    const reader = clients.split('\n').find((l) => l.includes('name=sb:test:read'));
+    expect(reader).toContain('cmd=xread');
+    await bus.close();
+    await pub.close();
+  });
+
+  it('resumes after redis-server restarts: nothing still in the feed is lost', async () => {
+    const persistent = await startRedis({ persistent: true });
+    const bus = await RedisStreamsBus.connect(options(persistent.url, false));
+    const pub = await RedisStreamsBus.connect(options(persistent.url, false));
+    const col = new Collector(bus);
+    await bus.subscribe('restart');
+    for (let i = 1; i <= 5; i++) await pub.publish({ channel: 'restart', attrs: {}, data: String(i) });
+    await col.waitFor(5);
+    await persistent.kill();
+    await expect(pub.publish({ channel: 'restart', attrs: {}, data: 'x' })).rejects.toThrow();
+    await persistent.restart();
+    // Publish as soon as the publisher is back, possibly before the reader reconnects.
+    let n = 6;
+    const deadline = Date.now() + 10_000;
+    while (n <= 10 && Date.now() < deadline) {
+      try {
+        await pub.publish({ channel: 'restart', attrs: {}, data: String(n) });
+        n++;
+      } catch {
+        await sleep(50);
+      }
+    }
+    await col.waitFor(10, 10_000);
+    expect(col.got.map((e) => e.offset)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    await bus.close();
+    await pub.close();
+    await persistent.stop();
+  }, 30_000);
+
+  it('reports a gap when Redis lost the feed while the reader was away', async () => {
+    const volatile = await startRedis();
+    const bus = await RedisStreamsBus.connect(options(volatile.url, false));
+    const pub = await RedisStreamsBus.connect(options(volatile.url, false));
+    const gaps: BusGap[] = [];
+    bus.onGap((g) => gaps.push(g));
+    const col = new Collector(bus);
+    await bus.subscribe('lossy');
+    await pub.publish({ channel: 'lossy', attrs: {}, data: '1' });
+    await col.waitFor(1);
+    await volatile.kill();
+    await volatile.restart();
+    const deadline = Date.now() + 10_000;
+    while (gaps.length === 0 && Date.now() < deadline) await sleep(50);
+    expect(gaps[0]?.channels).toEqual(['lossy']);
+    await bus.close();
+    await pub.close();
+    await volatile.stop();
+  }, 30_000);
+
+  it('reports a gap when the feed was trimmed past the reader position, and none when it was not', async () => {
+    await flushStandalone();
+    const bus = await RedisStreamsBus.connect(options(redis.url, false));
+    const pub = await RedisStreamsBus.connect(options(redis.url, false));
+    const gaps: BusGap[] = [];
+    bus.onGap((g) => gaps.push(g));
+    const col = new Collector(bus);
+    await bus.subscribe('trim');
+    await pub.publish({ channel: 'trim', attrs: {}, data: '1' });
+    await col.waitFor(1);
+    const shard = shardOf('trim', 16);
+    const r = new Redis(redis.url);
+    const readUpTo = ((await r.xrange(keys.feed(shard), '-', '+')) as [string, string[]][])[0]![0];
+    // Position = the entry just read: nothing trimmed past it yet.
+    await bus.checkGaps([shard], new Map([[shard, readUpTo]]));
+    expect(gaps).toHaveLength(0);
+    for (let i = 0; i < 20; i++) await pub.publish({ channel: 'trim', attrs: {}, data: String(i) });
+    await r.xtrim(keys.feed(shard), 'MAXLEN', 1);
+    r.disconnect();
+    await bus.checkGaps([shard], new Map([[shard, readUpTo]]));
+    expect(gaps).toEqual([{ channels: ['trim'], reason: expect.stringContaining('trimmed') as unknown }]);
+    await bus.close();
+    await pub.close();
+  });
+
+  it('a reader whose connection is killed comes back and reads on, checking for gaps', async () => {
+    await flushStandalone();
+    const bus = await RedisStreamsBus.connect(options(redis.url, false));
+    const pub = await RedisStreamsBus.connect(options(redis.url, false));
+    const col = new Collector(bus);
+    await bus.subscribe('killed');
+    await pub.publish({ channel: 'killed', attrs: {}, data: '1' });
+    await col.waitFor(1);
+    const admin = new Redis(redis.url);
+    const list = (await admin.client('LIST')) as string;
+    const id = /id=(\d+) [^\n]*name=sb:test:read/.exec(list)?.[1];
+    expect(id).toBeDefined();
+    await admin.client('KILL', 'ID', id!);
+    admin.disconnect();
+    for (let i = 2; i <= 5; i++) await pub.publish({ channel: 'killed', attrs: {}, data: String(i) });
+    await col.waitFor(5, 5000);
+    expect(col.got.map((e) => e.offset)).toEqual([1, 2, 3, 4, 5]);
+    const deadline = Date.now() + 3000;
+    while ((await metricValue(bus, 'switchboard_bus_reconnects_total')) === 0 && Date.now() < deadline) await sleep(20);
+    expect(await metricValue(bus, 'switchboard_bus_reconnects_total')).toBeGreaterThanOrEqual(1);
+    await bus.close();
+    await pub.close();
+  });
+
+  it('fails fast when Redis is unreachable: connect and publish reject within seconds', async () => {
+    const down = await startRedis();
+    const url = down.url;
+    await down.stop();
+    const t0 = Date.now();
+    await expect(RedisStreamsBus.connect(options(url, false))).rejects.toThrow();
+    expect(Date.now() - t0).toBeLessThan(7000);
+  });
+});

@@ -1,0 +1,633 @@
+/**
+ * The Bus over Redis Streams (DESIGN §4).
+ *
+ * - A channel belongs to shard `fnv1a(channel) mod S`; its keys carry the hash tag `{s}` so one shard
+ *   lives in one Redis Cluster slot: `sb:{s}:feed` (live feed, `MAXLEN ~`), `sb:{s}:h:<channel>`
+ *   (history, `MAXLEN ~ historySize`, TTL), `sb:{s}:meta:<channel>` (epoch and last offset, TTL).
+ * - Publish is one Lua script per message (offset, epoch, history, feed — atomically); concurrent
+ *   publishes are auto-pipelined. The payload is msgpack-encoded once, by the publisher.
+ * - A node reads only the feeds of shards it has interest in, resuming from the last id it read, so a
+ *   reconnect loses nothing still in the feed. On standalone Redis that is one `XREAD BLOCK` loop (one
+ *   connection) over all interested shards. On Redis Cluster a multi-key XREAD must stay in one slot
+ *   (CROSSSLOT), so there is one loop per interested shard, on a connection to the slot's master.
+ * - Interest changes adjust the read set without restarting anything: the blocked XREAD is woken with
+ *   `CLIENT UNBLOCK` and re-issued with the new streams.
+ * - After a read error the node checks whether the feed was trimmed past its position
+ *   (`max-deleted-entry-id`) or lost (Redis restarted empty) and reports a gap for the shard's channels.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Redis, type Cluster } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
+import { readFileSync } from 'node:fs';
+import { LATENCY_BUCKETS_SEC, type Envelope, type Logger, type PublishRequest, type StreamPosition } from '@switchboard/core';
+import type { Bus, BusGap, DeliveryHandler, HistoryOptions, HistoryResult } from './bus.js';
+import { decodePayload, encodePayload } from './codec.js';
+import { connectRedis, failFastOptions, waitReady, type RedisClient, type RedisTarget } from './redis.js';
+
+/** Options of {@link RedisStreamsBus}. */
+export interface RedisStreamsBusOptions extends HistoryOptions {
+  readonly target: RedisTarget;
+  /** Number of shards (S). Every node of a cluster must use the same value. */
+  readonly shards: number;
+  /** Approximate entries kept per shard feed (seconds of traffic). */
+  readonly feedMaxLen: number;
+  /** How long one XREAD blocks when nothing arrives. */
+  readonly blockMs: number;
+  /** Most entries per stream per XREAD. */
+  readonly readCount: number;
+  readonly logger: Logger;
+  /** Where the bus metrics go (a private registry when absent). */
+  readonly registry?: Registry;
+  /** Names this node's connections (`CLIENT LIST`). */
+  readonly nodeId: string;
+}
+
+const SCRIPTS = {
+  sbPublish: { keys: 3, file: 'publish.lua' },
+  sbPosition: { keys: 2, file: 'position.lua' },
+  sbHistory: { keys: 2, file: 'history.lua' },
+} as const;
+
+type ScriptClient = RedisClient & {
+  sbPublish(...args: (string | Buffer | number)[]): Promise<[string, number]>;
+  sbPosition(...args: (string | Buffer | number)[]): Promise<[string, number]>;
+  sbHistoryBuffer(...args: (string | Buffer | number)[]): Promise<[Buffer, number, number, [Buffer, Buffer[]][]]>;
+};
+
+/** FNV-1a over the channel name: stable across processes and versions, cheap, well spread. */
+export function shardOf(channel: string, shards: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < channel.length; i++) {
+    h ^= channel.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % shards;
+}
+
+/** The Redis keys of a shard and channel. */
+export const keys = {
+  feed: (s: number) => `sb:{${s}}:feed`,
+  meta: (s: number, channel: string) => `sb:{${s}}:meta:${channel}`,
+  history: (s: number, channel: string) => `sb:{${s}}:h:${channel}`,
+};
+
+/** Compares stream ids `ms-seq`; negative when a < b. */
+export function compareStreamIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-');
+  const [bm = '0', bs = '0'] = b.split('-');
+  const dm = Number(am) - Number(bm);
+  return dm !== 0 ? dm : Number(as) - Number(bs);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+class BusMetrics {
+  readonly readLag: Histogram;
+  readonly gaps: Counter;
+  readonly shardsRead: Gauge;
+  readonly errors: Counter<'op'>;
+  readonly reconnects: Counter;
+  readonly read: Counter;
+  readonly skipped: Counter;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.readLag = new Histogram({
+      name: 'switchboard_bus_read_lag_seconds',
+      help: 'Publish to edge receive latency through Redis; one observation per XREAD reply, from its oldest entry.',
+      buckets: LATENCY_BUCKETS_SEC,
+      registers,
+    });
+    this.gaps = new Counter({
+      name: 'switchboard_bus_feed_gaps_total',
+      help: 'Shard feeds found trimmed past (or lost beyond) this node\'s read position; the hub repairs from history.',
+      registers,
+    });
+    this.shardsRead = new Gauge({ name: 'switchboard_bus_shards_read', help: 'Shard feeds this node reads.', registers });
+    this.errors = new Counter({
+      name: 'switchboard_bus_redis_errors_total',
+      help: 'Redis command failures by operation (publish, read, position, history, interest).',
+      labelNames: ['op'],
+      registers,
+    });
+    this.reconnects = new Counter({
+      name: 'switchboard_bus_reconnects_total',
+      help: 'Redis reconnections of the bus connections.',
+      registers,
+    });
+    this.read = new Counter({ name: 'switchboard_bus_messages_read_total', help: 'Feed entries delivered to the hub.', registers });
+    this.skipped = new Counter({
+      name: 'switchboard_bus_messages_skipped_total',
+      help: 'Feed entries read but skipped (channels of a read shard this node has no interest in).',
+      registers,
+    });
+  }
+}
+
+/**
+ * One reading loop: a blocking connection and the shards it reads together. Standalone Redis has one
+ * lane for every shard; a cluster has one per shard.
+ */
+class Lane {
+  /** Shard → id of the last entry read. */
+  readonly shards = new Map<number, string>();
+  private clientId: number | null = null;
+  private generation = 0;
+  private readingGeneration = -1;
+  private wake: (() => void) | null = null;
+  private stopped = false;
+  private failed = false;
+
+  constructor(
+    private readonly bus: RedisStreamsBus,
+    private conn: Redis,
+    readonly name: string,
+  ) {
+    this.watch(conn);
+  }
+
+  /** Any drop of the connection means the loop was away: it must check for gaps when it is back. */
+  private watch(conn: Redis): void {
+    conn.on('close', () => {
+      this.clientId = null;
+      this.failed = true;
+    });
+  }
+
+  start(): void {
+    this.loop().catch((err: unknown) => this.bus.log.error({ err, lane: this.name }, 'reader loop crashed'));
+  }
+
+  add(shard: number, startId: string): void {
+    this.shards.set(shard, startId);
+    this.changed();
+  }
+
+  remove(shard: number): void {
+    this.shards.delete(shard);
+    this.changed();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.changed();
+    this.conn.disconnect();
+  }
+
+  /** The read set changed: wake the loop, or unblock its XREAD so it re-reads with the new set. */
+  private changed(): void {
+    this.generation++;
+    if (this.wake) {
+      const w = this.wake;
+      this.wake = null;
+      w();
+      return;
+    }
+    this.unblock(0);
+  }
+
+  private unblock(attempt: number): void {
+    if (this.readingGeneration < 0 || this.readingGeneration === this.generation || this.clientId === null) return;
+    this.bus.unblock(this.clientId);
+    // The XREAD may not have reached Redis yet when UNBLOCK did: try again shortly while still stale.
+    if (attempt < 5) setTimeout(() => this.unblock(attempt + 1), 20 * (attempt + 1)).unref();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      if (this.shards.size === 0) {
+        await new Promise<void>((r) => (this.wake = r));
+        continue;
+      }
+      const streams: string[] = [];
+      const ids: string[] = [];
+      const order: number[] = [];
+      for (const [shard, id] of this.shards) {
+        streams.push(keys.feed(shard));
+        ids.push(id);
+        order.push(shard);
+      }
+      try {
+        if (this.clientId === null) this.clientId = Number(await this.conn.client('ID'));
+        if (this.failed) {
+          this.failed = false;
+          this.bus.metrics.reconnects.inc();
+          await this.bus.checkGaps(order.filter((s) => this.shards.has(s)), this.shards);
+        }
+        this.readingGeneration = this.generation;
+        const reply = (await this.conn.callBuffer(
+          'XREAD',
+          'COUNT',
+          this.bus.options.readCount,
+          'BLOCK',
+          this.bus.options.blockMs,
+          'STREAMS',
+          ...streams,
+          ...ids,
+        )) as [Buffer, [Buffer, Buffer[]][]][] | null;
+        this.readingGeneration = -1;
+        if (this.failed) {
+          // The connection dropped and came back while this XREAD was queued or running.
+          this.failed = false;
+          this.bus.metrics.reconnects.inc();
+          await this.bus.checkGaps(order.filter((s) => this.shards.has(s)), this.shards);
+        }
+        if (reply) this.bus.ingest(this, reply);
+      } catch (err) {
+        this.readingGeneration = -1;
+        if (this.stopped) break;
+        this.failed = true;
+        this.clientId = null;
+        this.bus.metrics.errors.inc({ op: 'read' });
+        this.bus.log.warn({ err: (err as Error).message, lane: this.name }, 'feed read failed; retrying');
+        await sleep(200);
+        await this.bus.maybeMoveLane(this);
+      }
+    }
+  }
+
+  /** @internal replaces the connection (cluster: the slot moved to another master). */
+  replaceConnection(conn: Redis): void {
+    this.conn.disconnect();
+    this.conn = conn;
+    this.clientId = null;
+    this.watch(conn);
+  }
+
+  /** @internal */
+  get connection(): Redis {
+    return this.conn;
+  }
+}
+
+/** The Redis Streams implementation of {@link Bus}. */
+export class RedisStreamsBus implements Bus {
+  readonly metrics: BusMetrics;
+  readonly log: Logger;
+  private handler: DeliveryHandler = () => {};
+  private gapHandler: (gap: BusGap) => void = () => {};
+  private readonly interest = new Set<string>();
+  private readonly channelsByShard = new Map<number, Set<string>>();
+  private readonly pendingShard = new Map<number, Promise<void>>();
+  private readonly lanes = new Map<string, Lane>();
+  private readonly laneOfShard = new Map<number, Lane>();
+  private closed = false;
+  private readonly historyLimit: string;
+
+  private constructor(
+    readonly options: RedisStreamsBusOptions,
+    private readonly main: ScriptClient,
+  ) {
+    this.log = options.logger.child({ component: 'bus' });
+    this.metrics = new BusMetrics(options.registry ?? new Registry());
+    // Recovering more than the history holds is impossible anyway.
+    this.historyLimit = String(Math.max(options.historySize, 1));
+    main.on('error', (err: Error) => this.log.warn({ err: err.message }, 'redis connection error'));
+  }
+
+  /** Connects (failing fast when Redis is unreachable) and loads the scripts. */
+  static async connect(options: RedisStreamsBusOptions): Promise<RedisStreamsBus> {
+    const main = connectRedis(options.target, `sb:${options.nodeId}:bus`) as ScriptClient;
+    main.on('error', () => {});
+    for (const [name, spec] of Object.entries(SCRIPTS)) {
+      main.defineCommand(name, { numberOfKeys: spec.keys, lua: readFileSync(new URL(`../lua/${spec.file}`, import.meta.url), 'utf8') });
+    }
+    try {
+      await waitReady(main);
+    } catch (err) {
+      main.disconnect();
+      throw err;
+    }
+    return new RedisStreamsBus(options, main);
+  }
+
+  /** The shard of a channel under this bus's shard count. */
+  shard(channel: string): number {
+    return shardOf(channel, this.options.shards);
+  }
+
+  async publish(req: PublishRequest): Promise<StreamPosition> {
+    this.assertOpen();
+    const s = this.shard(req.channel);
+    const payload = encodePayload({ ts: Date.now(), attrs: req.attrs, data: req.data });
+    try {
+      const [epoch, offset] = await this.main.sbPublish(
+        keys.meta(s, req.channel),
+        keys.history(s, req.channel),
+        keys.feed(s),
+        req.channel,
+        payload,
+        this.options.historySize,
+        this.options.historyTtlSec,
+        this.options.feedMaxLen,
+      );
+      return { epoch: String(epoch), offset: Number(offset) };
+    } catch (err) {
+      this.metrics.errors.inc({ op: 'publish' });
+      throw err;
+    }
+  }
+
+  publishBatch(reqs: readonly PublishRequest[]): Promise<StreamPosition[]> {
+    // Issued together, the publishes are auto-pipelined (per node on a cluster); Redis runs them in
+    // order per connection, so order per channel is kept.
+    return Promise.all(reqs.map((r) => this.publish(r)));
+  }
+
+  onDeliver(handler: DeliveryHandler): void {
+    this.handler = handler;
+  }
+
+  onGap(handler: (gap: BusGap) => void): void {
+    this.gapHandler = handler;
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    this.assertOpen();
+    const s = this.shard(channel);
+    let set = this.channelsByShard.get(s);
+    if (!set) this.channelsByShard.set(s, (set = new Set()));
+    set.add(channel);
+    this.interest.add(channel);
+    if (this.laneOfShard.has(s)) return;
+    let pending = this.pendingShard.get(s);
+    if (!pending) {
+      pending = this.startReading(s).finally(() => this.pendingShard.delete(s));
+      this.pendingShard.set(s, pending);
+    }
+    try {
+      await pending;
+    } catch (err) {
+      this.metrics.errors.inc({ op: 'interest' });
+      await this.unsubscribe(channel);
+      throw err;
+    }
+  }
+
+  unsubscribe(channel: string): Promise<void> {
+    if (!this.interest.delete(channel)) return Promise.resolve();
+    const s = this.shard(channel);
+    const set = this.channelsByShard.get(s);
+    set?.delete(channel);
+    if (set && set.size === 0) {
+      this.channelsByShard.delete(s);
+      this.stopReading(s);
+    }
+    return Promise.resolve();
+  }
+
+  async position(channel: string): Promise<StreamPosition> {
+    this.assertOpen();
+    const s = this.shard(channel);
+    try {
+      const [epoch, offset] = await this.main.sbPosition(keys.meta(s, channel), keys.history(s, channel), this.options.historyTtlSec);
+      return { epoch: String(epoch), offset: Number(offset) };
+    } catch (err) {
+      this.metrics.errors.inc({ op: 'position' });
+      throw err;
+    }
+  }
+
+  async history(channel: string, since: StreamPosition, limit?: number): Promise<HistoryResult> {
+    this.assertOpen();
+    const s = this.shard(channel);
+    let reply;
+    try {
+      reply = await this.main.sbHistoryBuffer(
+        keys.meta(s, channel),
+        keys.history(s, channel),
+        since.epoch,
+        since.offset,
+        limit !== undefined ? String(limit) : this.historyLimit,
+        this.options.historyTtlSec,
+      );
+    } catch (err) {
+      this.metrics.errors.inc({ op: 'history' });
+      throw err;
+    }
+    const [epochBuf, top, recovered, entries] = reply;
+    const epoch = epochBuf.toString();
+    const position = { epoch, offset: Number(top) };
+    if (Number(recovered) !== 1) return { recovered: false, messages: [], position };
+    const messages: Envelope[] = [];
+    for (const [idBuf, fields] of entries) {
+      const payload = fields[1] ? decodePayload(fields[1]) : null;
+      // An entry we cannot read means the history is not ours to replay: report it, never skip it.
+      if (!payload) return { recovered: false, messages: [], position };
+      const id = idBuf.toString();
+      messages.push({ channel, offset: Number(id.slice(0, id.indexOf('-'))), epoch, ts: payload.ts, attrs: payload.attrs, data: payload.data });
+    }
+    return { recovered: true, messages, position };
+  }
+
+  ready(): boolean {
+    return !this.closed && this.main.status === 'ready';
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const lane of this.lanes.values()) lane.stop();
+    this.lanes.clear();
+    this.laneOfShard.clear();
+    this.metrics.shardsRead.set(0);
+    try {
+      await this.main.quit();
+    } catch {
+      this.main.disconnect();
+    }
+  }
+
+  /** Shards this node reads (for tests and the admin view). */
+  shardsRead(): number[] {
+    return [...this.laneOfShard.keys()].sort((a, b) => a - b);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('bus closed');
+  }
+
+  private isCluster(): boolean {
+    return this.options.target.cluster;
+  }
+
+  /** Finds where the shard's feed ends now and adds the shard to a lane from there. */
+  private async startReading(shard: number): Promise<void> {
+    const last = (await this.main.xrevrange(keys.feed(shard), '+', '-', 'COUNT', 1)) as [string, string[]][];
+    const startId = last[0]?.[0] ?? '0-0';
+    if (this.closed || !this.channelsByShard.has(shard) || this.laneOfShard.has(shard)) return;
+    const lane = this.isCluster() ? await this.clusterLane(shard) : this.standaloneLane();
+    if (this.closed || !this.channelsByShard.has(shard)) return;
+    lane.add(shard, startId);
+    this.laneOfShard.set(shard, lane);
+    this.metrics.shardsRead.set(this.laneOfShard.size);
+  }
+
+  private stopReading(shard: number): void {
+    const lane = this.laneOfShard.get(shard);
+    if (!lane) return;
+    this.laneOfShard.delete(shard);
+    this.metrics.shardsRead.set(this.laneOfShard.size);
+    if (this.isCluster()) {
+      this.lanes.delete(lane.name);
+      lane.stop();
+    } else lane.remove(shard);
+  }
+
+  private readerOptions(name: string) {
+    // A blocking connection: no auto-pipelining, a command timeout longer than the block, and no
+    // silent re-send of a pending XREAD after a reconnect — the loop must see that it was away.
+    return {
+      ...failFastOptions(name, this.options.blockMs + 2000),
+      enableAutoPipelining: false,
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: 0,
+    };
+  }
+
+  private standaloneLane(): Lane {
+    let lane = this.lanes.get('all');
+    if (!lane) {
+      const conn = new Redis(this.options.target.url, this.readerOptions(`sb:${this.options.nodeId}:read`));
+      conn.on('error', () => {});
+      lane = new Lane(this, conn, 'all');
+      this.lanes.set('all', lane);
+      lane.start();
+    }
+    return lane;
+  }
+
+  private slotOwner(shard: number): { host: string; port: number } {
+    const cluster = this.main as unknown as Cluster;
+    const nodeKey = cluster.slots[calculateSlot(keys.feed(shard))]?.[0];
+    if (!nodeKey) throw new Error(`no master known for shard ${shard}`);
+    const i = nodeKey.lastIndexOf(':');
+    return { host: nodeKey.slice(0, i), port: Number(nodeKey.slice(i + 1)) };
+  }
+
+  private clusterConnection(shard: number): Redis {
+    const { host, port } = this.slotOwner(shard);
+    const u = new URL(this.options.target.url);
+    const conn = new Redis({
+      host,
+      port,
+      ...this.readerOptions(`sb:${this.options.nodeId}:read:${shard}`),
+      ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+      ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    });
+    conn.on('error', () => {});
+    return conn;
+  }
+
+  private async clusterLane(shard: number): Promise<Lane> {
+    const name = `shard-${shard}`;
+    let lane = this.lanes.get(name);
+    if (lane) return lane;
+    const cluster = this.main as unknown as Cluster;
+    if (!cluster.slots[calculateSlot(keys.feed(shard))]) await new Promise<void>((resolve) => cluster.refreshSlotsCache(() => resolve()));
+    lane = new Lane(this, this.clusterConnection(shard), name);
+    this.lanes.set(name, lane);
+    lane.start();
+    return lane;
+  }
+
+  /** @internal after a read error on a cluster lane: follow the slot if it moved to another master. */
+  async maybeMoveLane(lane: Lane): Promise<void> {
+    if (!this.isCluster() || this.closed) return;
+    const shard = [...lane.shards.keys()][0];
+    if (shard === undefined) return;
+    try {
+      await new Promise<void>((resolve) => (this.main as unknown as Cluster).refreshSlotsCache(() => resolve()));
+      const { host, port } = this.slotOwner(shard);
+      const opts = lane.connection.options;
+      if (opts.host !== host || opts.port !== port) {
+        this.log.info({ shard, host, port }, 'shard moved; following it');
+        lane.replaceConnection(this.clusterConnection(shard));
+      }
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, shard }, 'cannot refresh cluster slots');
+    }
+  }
+
+  /** @internal wakes a blocked XREAD so its loop picks up a new read set. */
+  unblock(clientId: number): void {
+    this.main.client('UNBLOCK', clientId).catch(() => {
+      // The reader may be gone or reconnecting: it re-reads its set on its next iteration anyway.
+    });
+  }
+
+  /**
+   * @internal After a read error: a feed whose entries past our position were trimmed, or that Redis
+   * lost (restarted empty), may have lost messages for this node. Report them as gaps.
+   */
+  async checkGaps(shards: readonly number[], positions: ReadonlyMap<number, string>): Promise<void> {
+    for (const shard of shards) {
+      const lastId = positions.get(shard);
+      if (lastId === undefined) continue;
+      let reason: string | null = null;
+      try {
+        const info = (await this.main.xinfo('STREAM', keys.feed(shard))) as unknown[];
+        const field = (name: string) => info[info.indexOf(name) + 1];
+        const length = Number(field('length'));
+        const lastGenerated = field('last-generated-id') as string;
+        const maxDeleted = (field('max-deleted-entry-id') as string | undefined) ?? '0-0';
+        const first = (field('first-entry') as [string, unknown] | null)?.[0];
+        if (compareStreamIds(lastGenerated, lastId) < 0) reason = 'feed restarted behind our position';
+        else if (compareStreamIds(maxDeleted, lastId) > 0) reason = `entries deleted past ${lastId}`;
+        else if (compareStreamIds(lastGenerated, lastId) > 0 && (length === 0 || (first !== undefined && compareStreamIds(first, lastId) > 0)))
+          // Entries were added after our position and the feed no longer starts at or before it: some
+          // of them may have been trimmed (MAXLEN trims do not move max-deleted-entry-id). A false
+          // alarm costs the hub one empty history read per channel.
+          reason = `feed trimmed past ${lastId}`;
+      } catch (err) {
+        if (!/no such key/i.test((err as Error).message)) throw err;
+        if (lastId !== '0-0') reason = 'feed lost (Redis restarted without it)';
+      }
+      if (reason !== null) {
+        this.metrics.gaps.inc();
+        const channels = [...(this.channelsByShard.get(shard) ?? [])];
+        this.log.warn({ shard, reason, channels: channels.length }, 'feed gap');
+        if (channels.length > 0) this.gapHandler({ channels, reason });
+      }
+    }
+  }
+
+  /** @internal Turns an XREAD reply into envelopes of interested channels, in order, and delivers them. */
+  ingest(lane: Lane, reply: [Buffer, [Buffer, Buffer[]][]][]): void {
+    const batch: Envelope[] = [];
+    let skipped = 0;
+    let oldestTs = Number.POSITIVE_INFINITY;
+    for (const [keyBuf, entries] of reply) {
+      const key = keyBuf.toString();
+      const shard = Number(key.slice(key.indexOf('{') + 1, key.indexOf('}')));
+      let lastId: string | null = null;
+      for (const [idBuf, f] of entries) {
+        lastId = idBuf.toString();
+        // Fields as written by publish.lua: c, channel, o, offset, e, epoch, p, payload.
+        if (f.length !== 8) {
+          skipped++;
+          continue;
+        }
+        const channel = f[1]!.toString();
+        if (!this.interest.has(channel)) {
+          skipped++;
+          continue;
+        }
+        const payload = decodePayload(f[7]!);
+        if (!payload) {
+          skipped++;
+          this.log.warn({ shard, id: lastId }, 'unreadable feed entry skipped');
+          continue;
+        }
+        if (payload.ts < oldestTs) oldestTs = payload.ts;
+        batch.push({ channel, offset: Number(f[3]!.toString()), epoch: f[5]!.toString(), ts: payload.ts, attrs: payload.attrs, data: payload.data });
+      }
+      if (lastId !== null && lane.shards.has(shard)) lane.shards.set(shard, lastId);
+    }
+    if (skipped > 0) this.metrics.skipped.inc(skipped);
+    if (batch.length === 0) return;
+    this.metrics.read.inc(batch.length);
+    this.metrics.readLag.observe(Math.max(0, Date.now() - oldestTs) / 1000);
+    this.handler(batch);
+  }
+}
