@@ -104,6 +104,10 @@ export const CLOSE_CODES = {
     code: 4008,
     doc: 'The client read too slowly: its send buffer passed the backpressure limit, so messages would have been dropped. Reconnect and recover by offset.',
   },
+  insufficient_state: {
+    code: 4010,
+    doc: 'The node lost continuity on a subscribed channel and its history no longer covers the gap (e.g. Redis lost data). Reconnect and resubscribe with `recover`: the answer says `recovered: false` explicitly.',
+  },
   admission_refused: {
     code: 4009,
     doc: 'A connection limit refused the connection (concurrent per user, total, or new connections per minute).',

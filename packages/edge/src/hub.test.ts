@@ -40,10 +40,16 @@ class FakeSocket implements HubSocket {
   }
 }
 
-function setup() {
+function setup(historySize = 100) {
   const app = new FakeApp();
-  const broker = new MemoryBroker({ historySize: 100, historyTtlSec: 60 });
+  const broker = new MemoryBroker({ historySize, historyTtlSec: 60 });
   const bus = broker.node();
+  const insufficient: string[] = [];
+  // Keep the hub's gap handler so a test can report a gap as the Redis bus would.
+  let gapHandler: ((g: { channels: readonly string[]; reason: string }) => void) | null = null;
+  bus.onGap = (h) => {
+    gapHandler = h;
+  };
   const publisher = broker.node();
   let renders = 0;
   const hub = new Hub({
@@ -55,6 +61,11 @@ function setup() {
     },
     metrics: new EdgeMetrics(createMetricsRegistry({ processMetrics: false })),
     logger: createLogger({ name: 'test', level: 'silent' }),
+    // As the edge does: the connection is closed, which removes it from its groups.
+    onInsufficientState: (conn, channel) => {
+      insufficient.push(channel);
+      hub.removeConnection(conn);
+    },
   });
   const conn = (): HubConnection & { ws: FakeSocket } => ({ ws: new FakeSocket(app), closed: false, subs: new Map() });
   const spec = (filter: Record<string, string[]> = {}, projection: string[] | null = null, frequencyMs = 0): GroupSpec => ({
@@ -66,7 +77,8 @@ function setup() {
     conflateBy: 'device_id',
   });
   const tick = () => new Promise((r) => setTimeout(r, 5));
-  return { app, hub, bus, publisher, broker, conn, spec, tick, renders: () => renders };
+  const reportGap = (channels: string[]) => gapHandler?.({ channels, reason: 'test' });
+  return { app, hub, bus, publisher, broker, conn, spec, tick, insufficient, reportGap, renders: () => renders };
 }
 
 describe('Hub', () => {
@@ -147,5 +159,59 @@ describe('Hub', () => {
     await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'y' });
     await t.tick();
     expect(a.ws.received).toEqual(['2:*:y']);
+  });
+});
+
+describe('Hub gap handling', () => {
+  /** Publishes to the broker's history without letting the hub's node see it (a lost delivery). */
+  async function publishUnseen(t: ReturnType<typeof setup>, data: string) {
+    await t.bus.unsubscribe('ch');
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data });
+    await t.bus.subscribe('ch');
+  }
+
+  it('an offset jump is repaired from history: the missing messages first, in order, no duplicate', async () => {
+    const t = setup();
+    const c = t.conn();
+    await t.hub.subscribe(c, t.spec(), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'a' });
+    await t.tick();
+    await publishUnseen(t, 'b');
+    await publishUnseen(t, 'c');
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'd' });
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'e' });
+    await t.tick();
+    await t.tick();
+    expect(c.ws.received).toEqual(['1:*:a', '2:*:b', '3:*:c', '4:*:d', '5:*:e']);
+    expect(t.insufficient).toEqual([]);
+  });
+
+  it('a bus gap report makes the hub check history and deliver what it missed', async () => {
+    const t = setup();
+    const c = t.conn();
+    await t.hub.subscribe(c, t.spec(), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'a' });
+    await t.tick();
+    await publishUnseen(t, 'b');
+    t.reportGap(['ch']);
+    await t.tick();
+    expect(c.ws.received).toEqual(['1:*:a', '2:*:b']);
+  });
+
+  it('a gap older than the history hands every subscriber of the channel to onInsufficientState', async () => {
+    const t = setup(2);
+    const a = t.conn();
+    const b = t.conn();
+    await t.hub.subscribe(a, t.spec(), null, () => {});
+    await t.hub.subscribe(b, t.spec({ device_id: ['1'] }), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'a' });
+    await t.tick();
+    for (let i = 0; i < 5; i++) await publishUnseen(t, `lost${i}`);
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'z' });
+    await t.tick();
+    await t.tick();
+    expect(t.insufficient).toEqual(['ch', 'ch']);
+    // Nothing after the gap was delivered as if it were contiguous.
+    expect(a.ws.received).toEqual(['1:*:a']);
   });
 });

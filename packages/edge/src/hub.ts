@@ -93,6 +93,8 @@ export class Group {
   readonly matchers: readonly (readonly [string, ReadonlySet<string>])[];
   /** Conflation buffer, keyed by the `conflateBy` attribute. */
   pending: Map<string, Envelope> | null = null;
+  /** The group's connections: used only off the hot path (gap handling, admin queries). */
+  readonly members = new Set<HubConnection>();
   timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -130,6 +132,8 @@ class ChannelState {
   /** Last envelope dispatched: continuity and duplicate checks, and the position of a replaced subscription. */
   last: StreamPosition | null = null;
   recovering: Recovering[] = [];
+  /** While a gap is being filled from history, live messages of the channel wait here. */
+  repair: Envelope[] | null = null;
 
   constructor(
     readonly name: string,
@@ -152,7 +156,15 @@ export interface HubOptions {
   readonly renderer: RendererFactory;
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
+  /**
+   * Called for each subscriber of a channel whose continuity could not be restored (the gap is older
+   * than the history, or the history was reset): the connection must be told, never left with a gap.
+   */
+  readonly onInsufficientState?: (conn: HubConnection, channel: string) => void;
 }
+
+/** Attempts to read history before giving up on a gap. */
+const REPAIR_ATTEMPTS = 5;
 
 /** The node's fan-out: groups, topics, interest in bus channels, recovery and conflation. */
 export class Hub {
@@ -174,6 +186,12 @@ export class Hub {
     this.metrics = options.metrics;
     this.log = options.logger;
     this.bus.onDeliver(this.dispatch);
+    this.bus.onGap((gap) => {
+      for (const name of gap.channels) {
+        const ch = this.channels.get(name);
+        if (ch && ch.last !== null && ch.repair === null) this.startRepair(ch, ch.last);
+      }
+    });
   }
 
   /** Declares a node-local channel whose messages come from `sample` at each group's frequency. */
@@ -194,9 +212,25 @@ export class Hub {
       const env = batch[b]!;
       const ch = channels.get(env.channel);
       if (ch === undefined) continue;
+      if (ch.repair !== null) {
+        ch.repair.push(env);
+        continue;
+      }
       const last = ch.last;
-      // A bus may deliver a message twice (a reader resuming after a reconnect): drop what was sent.
-      if (last !== null && env.epoch === last.epoch && env.offset <= last.offset) continue;
+      if (last !== null) {
+        if (env.epoch === last.epoch) {
+          // A bus may deliver a message twice (a reader resuming after a reconnect): drop what was sent.
+          if (env.offset <= last.offset) continue;
+          if (env.offset !== last.offset + 1) {
+            this.startRepair(ch, last, env);
+            continue;
+          }
+        } else if (env.offset !== 1) {
+          // A new epoch that does not start at 1: its beginning is missing.
+          this.startRepair(ch, { epoch: env.epoch, offset: 0 }, env);
+          continue;
+        }
+      }
       ch.last = env;
       dispatched++;
       const rec = ch.recovering;
@@ -280,6 +314,7 @@ export class Hub {
         const last = ch.last;
         this.leave(conn, spec.channel, true);
         const position = last ?? base;
+        if (ch.last === null) ch.last = base;
         this.commit(conn, ch, spec, [], () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
         return;
       }
@@ -289,6 +324,8 @@ export class Hub {
         if (env.epoch !== top.epoch || env.offset > top.offset) replay.push(env);
       }
       if (replay.length > 0) this.metrics.recoveredMessages.inc(replay.length);
+      // Continuity checks need a baseline: everything up to here is accounted for.
+      if (ch.last === null) ch.last = replay.length > 0 ? replay[replay.length - 1]! : base;
       const position = { epoch: base.epoch, offset: base.offset };
       this.commit(conn, ch, spec, replay, (replayed) =>
         respond(recovered === undefined ? { position, replayed } : { position, recovered, replayed }),
@@ -327,6 +364,48 @@ export class Hub {
   /** Stops conflation and local-channel timers. */
   close(): void {
     for (const g of this.groups.values()) if (g.timer) clearInterval(g.timer);
+  }
+
+  /**
+   * Fills a gap in a channel from its history: live messages wait while the missing ones are fetched,
+   * then both are dispatched in order. When the history cannot cover the gap, every subscriber of the
+   * channel is handed to `onInsufficientState` instead of being left with a silent gap.
+   */
+  private startRepair(ch: ChannelState, since: StreamPosition, trigger?: Envelope): void {
+    ch.repair = trigger ? [trigger] : [];
+    this.repair(ch, since).catch((err: unknown) => this.log.error({ err, channel: ch.name }, 'gap repair failed'));
+  }
+
+  private async repair(ch: ChannelState, since: StreamPosition): Promise<void> {
+    let recovered: Envelope[] | null = null;
+    for (let attempt = 1; attempt <= REPAIR_ATTEMPTS && recovered === null; attempt++) {
+      try {
+        const res = await this.bus.history(ch.name, since);
+        if (!res.recovered) break;
+        recovered = res.messages.slice();
+      } catch (err) {
+        this.log.warn({ err, channel: ch.name, attempt }, 'history unavailable for gap repair');
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+    const waiting = ch.repair ?? [];
+    ch.repair = null;
+    if (this.channels.get(ch.name) !== ch) return;
+    if (recovered !== null) {
+      this.metrics.gapRepairs.inc({ outcome: 'repaired' });
+      this.log.info({ channel: ch.name, since, replayed: recovered.length }, 'gap repaired from history');
+      this.dispatch(recovered.concat(waiting));
+      return;
+    }
+    this.metrics.gapRepairs.inc({ outcome: 'insufficient_state' });
+    this.log.warn({ channel: ch.name, since }, 'gap older than the history: subscribers must resubscribe');
+    const members: HubConnection[] = [];
+    for (const g of ch.groups) for (const m of g.members) members.push(m);
+    // Continue from what arrives next; those who stay (none, when the edge closes them) see no gap.
+    const next = waiting[0];
+    ch.last = next ? { epoch: next.epoch, offset: next.offset - 1 } : null;
+    for (const conn of members) this.options.onInsufficientState?.(conn, ch.name);
+    if (waiting.length > 0 && this.channels.get(ch.name) === ch) this.dispatch(waiting);
   }
 
   private channelState(name: string, local: (() => Envelope) | null): ChannelState {
@@ -370,6 +449,7 @@ export class Hub {
       conn.ws.subscribe(group.topic);
     });
     group.size++;
+    group.members.add(conn);
     ch.holders++;
     conn.subs.set(spec.channel, group);
     this.subscriptionCount++;
@@ -382,6 +462,7 @@ export class Hub {
     conn.subs.delete(channel);
     if (socketOpen) conn.ws.unsubscribe(group.topic);
     group.size--;
+    group.members.delete(conn);
     this.subscriptionCount--;
     this.metrics.subscriptions.set(this.subscriptionCount);
     const ch = group.channel;

@@ -21,6 +21,7 @@ export class EdgeMetrics {
   readonly recoveries: Counter<'outcome'>;
   readonly recoveredMessages: Counter;
   readonly upgradeRejections: Counter<'reason'>;
+  readonly gapRepairs: Counter<'outcome'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -119,6 +120,12 @@ export class EdgeMetrics {
       name: 'switchboard_upgrade_rejections_total',
       help: 'WebSocket upgrades refused before the handshake, by reason (origin, draining).',
       labelNames: ['reason'],
+      registers,
+    });
+    this.gapRepairs = new Counter({
+      name: 'switchboard_gap_repairs_total',
+      help: 'Channel gaps found by the hub (offset jump or bus gap report), by outcome: repaired from history, or insufficient_state (subscribers closed with 4010).',
+      labelNames: ['outcome'],
       registers,
     });
     this.recoveredMessages = new Counter({

@@ -90,6 +90,7 @@ export class EdgeServer {
       renderer: dialectRenderers,
       metrics: this.metrics,
       logger: this.log.child({ component: 'hub' }),
+      onInsufficientState: (conn) => this.closeConn(conn as BaseConn, 'insufficient_state'),
     });
     const sampler = new SystemSampler(() => this.conns.all.size);
     this.hub.registerLocalChannel('system', () => this.systemEnvelope(sampler));
