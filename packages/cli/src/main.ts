@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@switchboard/core';
+import { devClusterCommand } from './commands/dev-cluster.js';
 import { publishCommand } from './commands/publish.js';
 import { startCommand } from './commands/start.js';
 import { tokenCommand } from './commands/token.js';
@@ -11,7 +12,11 @@ import { tokenCommand } from './commands/token.js';
 const USAGE = `Usage: switchboard <command> [options]
 
 Commands:
-  start                      all-in-one server on port 8000 (PORT overrides), embedded backends
+  start [--port N]           all-in-one server on port 8000 (PORT overrides); embedded backends,
+                             or Redis when REDIS_URL is set
+  edge [--port N]            an edge of a cluster (REDIS_URL required; REDIS_CLUSTER=1 for a Cluster)
+  dev-cluster [--edges 2] [--base-port 8000]
+                             redis-server from PATH on a free port + edges on 8000, 8001, …
   token --sub ID [--roles a,b] [--ttl 1h] [--tenant T]
                              print a JWT the server accepts (dev secret by default)
   publish CHANNEL --data JSON [--attr k=v ...] [--url http://localhost:8000] [--api-key KEY]
@@ -26,9 +31,22 @@ export async function run(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
-      case 'start': {
+      case 'start':
+      case 'edge': {
         const { values } = parseArgs({ args: rest, options: { port: { type: 'string' } }, strict: true });
-        return await startCommand(values.port !== undefined ? { port: values.port } : {});
+        return await startCommand(command, values.port !== undefined ? { port: values.port } : {});
+      }
+      case 'dev-cluster': {
+        const { values } = parseArgs({
+          args: rest,
+          options: { edges: { type: 'string', default: '2' }, 'base-port': { type: 'string', default: '8000' } },
+          strict: true,
+        });
+        const edges = Number(values.edges);
+        const basePort = Number(values['base-port']);
+        if (!Number.isInteger(edges) || edges < 1 || edges > 16) throw new UsageError('--edges must be 1..16');
+        if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65535 - edges) throw new UsageError('--base-port must be a port');
+        return await devClusterCommand({ edges, basePort });
       }
       case 'token': {
         const { values } = parseArgs({
