@@ -3,3 +3,4 @@ export * from './ws-client.js';
 export * as valtronicsSeed from './seeds-valtronics.js';
 export * from './sink.js';
 export * from './redis.js';
+export * from './processes.js';

@@ -76,8 +76,8 @@ export async function devClusterCommand(args: DevClusterArgs): Promise<number> {
         env: { ...process.env, REDIS_URL: redis.url, REDIS_CLUSTER: 'false', PORT: String(port), NODE_ID: `edge-${i + 1}` },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      prefixLines(child.stdout!, `[edge-${i + 1}]`, process.stdout);
-      prefixLines(child.stderr!, `[edge-${i + 1}]`, process.stderr);
+      prefixLines(child.stdout, `[edge-${i + 1}]`, process.stdout);
+      prefixLines(child.stderr, `[edge-${i + 1}]`, process.stderr);
       children.push(child);
       await waitReady(`http://127.0.0.1:${port}/readyz`, child, 20_000);
     }
