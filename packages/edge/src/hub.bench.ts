@@ -145,10 +145,13 @@ afterAll(async () => {
   broker.close();
 });
 
+/** `npm run bench -- --quick` sets BENCH_QUICK for a smoke figure in seconds. */
+const QUICK = process.env.BENCH_QUICK === '1';
+
 const options = (arrange: () => Promise<void>) => ({
   now: cpuMs,
-  time: 1500,
-  warmupTime: 300,
+  time: QUICK ? 300 : 1500,
+  warmupTime: QUICK ? 100 : 300,
   setup: async (_task: unknown, mode: 'warmup' | 'run') => {
     if (mode === 'warmup') await arrange();
   },

@@ -1,0 +1,216 @@
+/**
+ * The load generator: subscriber connections spread over worker threads, a publisher that keeps a
+ * target rate, and steps that measure what arrived against what was sent.
+ */
+import { Worker } from 'node:worker_threads';
+import { cpuSeconds, rssBytes } from './cpu.js';
+import { wallMs, type SubscriberSpec, type WindowStats } from './protocol.js';
+
+type Reply = { cmd: string; ok?: boolean; error?: string; stats?: WindowStats };
+
+function ask(w: Worker, cmd: string): Promise<Reply> {
+  return new Promise((resolve) => {
+    const on = (m: Reply) => {
+      if (m.cmd !== cmd) return;
+      w.off('message', on);
+      resolve(m);
+    };
+    w.on('message', on);
+    w.postMessage({ cmd });
+  });
+}
+
+/** Subscriber connections in worker threads. */
+export class LoadGenerator {
+  private constructor(private readonly workers: Worker[]) {}
+
+  /** Opens `connections` subscribers over `threads` workers and waits until all are subscribed. */
+  static async start(spec: SubscriberSpec, connections: number, threads: number): Promise<LoadGenerator> {
+    const workers: Worker[] = [];
+    const per = Math.ceil(connections / threads);
+    for (let t = 0, first = 0; first < connections; t++, first += per) {
+      workers.push(new Worker(new URL('./worker.js', import.meta.url), { workerData: { spec, first, count: Math.min(per, connections - first) } }));
+    }
+    const gen = new LoadGenerator(workers);
+    const replies = await Promise.all(workers.map((w) => ask(w, 'open')));
+    const failed = replies.find((r) => !r.ok);
+    if (failed) {
+      await gen.close();
+      throw new Error(`subscribers failed to open: ${failed.error}`);
+    }
+    await gen.window();
+    return gen;
+  }
+
+  /** Stats since the previous call, summed over workers. */
+  async window(): Promise<WindowStats> {
+    const all = await Promise.all(this.workers.map((w) => ask(w, 'stats')));
+    const out: WindowStats = { received: 0, duplicatesOrReordered: 0, skipped: 0, latenciesMs: [], open: 0, closed: 0 };
+    for (const r of all) {
+      const s = r.stats!;
+      out.received += s.received;
+      out.duplicatesOrReordered += s.duplicatesOrReordered;
+      out.skipped += s.skipped;
+      out.open += s.open;
+      out.closed += s.closed;
+      for (const l of s.latenciesMs) out.latenciesMs.push(l);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => ask(w, 'close')));
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/** Publishes `n` messages stamped with the current {@link wallMs}. */
+export type SendFn = (n: number) => Promise<void>;
+
+/** What a rate-controlled publishing run achieved. */
+export interface PublishRun {
+  readonly sent: number;
+  readonly errors: number;
+  readonly elapsedMs: number;
+  /** The publisher could not keep the rate (too many requests in flight, or under 95 % of it). */
+  readonly fellBehind: boolean;
+}
+
+/** Publishes at `ratePerSec` for `durationMs`, in ticks of 5 ms, at most `maxInFlight` requests at once. */
+export async function publishAtRate(send: SendFn, ratePerSec: number, durationMs: number, maxBatch = 500, maxInFlight = 32): Promise<PublishRun> {
+  const start = wallMs();
+  let sent = 0;
+  let errors = 0;
+  let inFlight = 0;
+  let behind = false;
+  const pending = new Set<Promise<void>>();
+  while (wallMs() - start < durationMs) {
+    const due = Math.floor((ratePerSec * (wallMs() - start)) / 1000);
+    while (sent < due) {
+      if (inFlight >= maxInFlight) {
+        behind = true;
+        break;
+      }
+      const n = Math.min(maxBatch, due - sent);
+      sent += n;
+      inFlight++;
+      const p: Promise<void> = send(n).then(
+        () => {
+          inFlight--;
+          pending.delete(p);
+        },
+        () => {
+          errors += n;
+          inFlight--;
+          pending.delete(p);
+        },
+      );
+      pending.add(p);
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await Promise.all(pending);
+  const elapsedMs = wallMs() - start;
+  return { sent, errors, elapsedMs, fellBehind: behind || sent < 0.95 * (ratePerSec * durationMs) / 1000 };
+}
+
+/** Percentile of sorted values (nearest rank). */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** The measurements of one step of a staircase. */
+export interface StepResult {
+  readonly rate: number;
+  readonly sent: number;
+  readonly expected: number;
+  readonly delivered: number;
+  readonly lost: number;
+  readonly duplicatesOrReordered: number;
+  readonly deliveredPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  /** CPU seconds per server process during the step. */
+  readonly cpuSec: Record<string, number>;
+  readonly rssBytes: Record<string, number>;
+  readonly fellBehind: boolean;
+  readonly sustained: boolean;
+}
+
+/** Options of {@link runStep}. */
+export interface StepOptions {
+  readonly gen: LoadGenerator;
+  readonly send: SendFn;
+  readonly rate: number;
+  readonly durationMs: number;
+  /** Subscribers that receive each published message. */
+  readonly fanout: number;
+  /** Server processes to account CPU and RSS for. */
+  readonly pids: Record<string, number>;
+  /** A step whose p99 passes this is not sustained. */
+  readonly lagLimitMs: number;
+  /** Whether skipped offsets are loss (every connection should see every offset). */
+  readonly skipsAreLoss: boolean;
+}
+
+/** Publishes at a rate for a while, waits for the deliveries to settle, and measures. */
+export async function runStep(o: StepOptions): Promise<StepResult> {
+  const cpu0 = Object.fromEntries(Object.entries(o.pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  await o.gen.window();
+  const run = await publishAtRate(o.send, o.rate, o.durationMs);
+  const sent = run.sent - run.errors;
+  const expected = sent * o.fanout;
+  const acc = { received: 0, dup: 0, skipped: 0, lat: [] as number[] };
+  let idleSince = wallMs();
+  // Let the deliveries drain: stop when everything arrived, or nothing arrived for a second.
+  for (;;) {
+    const w = await o.gen.window();
+    acc.received += w.received;
+    acc.dup += w.duplicatesOrReordered;
+    acc.skipped += w.skipped;
+    for (const l of w.latenciesMs) acc.lat.push(l);
+    if (w.received > 0) idleSince = wallMs();
+    if (acc.received >= expected || wallMs() - idleSince > 1000) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const cpuSec = Object.fromEntries(Object.entries(o.pids).map(([k, pid]) => [k, cpuSeconds(pid) - cpu0[k]!]));
+  const rss = Object.fromEntries(Object.entries(o.pids).map(([k, pid]) => [k, rssBytes(pid)]));
+  acc.lat.sort((a, b) => a - b);
+  const lost = Math.max(0, expected - acc.received);
+  const p99 = percentile(acc.lat, 99);
+  const sustained = lost === 0 && acc.dup === 0 && (!o.skipsAreLoss || acc.skipped === 0) && p99 <= o.lagLimitMs && !run.fellBehind && run.errors === 0;
+  return {
+    rate: o.rate,
+    sent,
+    expected,
+    delivered: acc.received,
+    lost,
+    duplicatesOrReordered: acc.dup,
+    deliveredPerSec: acc.received / (run.elapsedMs / 1000),
+    p50Ms: percentile(acc.lat, 50),
+    p99Ms: p99,
+    maxMs: acc.lat.length ? acc.lat[acc.lat.length - 1]! : NaN,
+    cpuSec,
+    rssBytes: rss,
+    fellBehind: run.fellBehind,
+    sustained,
+  };
+}
+
+/** Runs steps at increasing rates until one is not sustained (or the rates run out). */
+export async function staircase(rates: readonly number[], step: (rate: number) => Promise<StepResult>): Promise<StepResult[]> {
+  const results: StepResult[] = [];
+  for (const rate of rates) {
+    const r = await step(rate);
+    results.push(r);
+    if (!r.sustained) break;
+  }
+  return results;
+}
+
+/** The best sustained step, if any. */
+export function maxSustained(steps: readonly StepResult[]): StepResult | undefined {
+  return steps.filter((s) => s.sustained).sort((a, b) => b.deliveredPerSec - a.deliveredPerSec)[0];
+}

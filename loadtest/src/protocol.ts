@@ -1,0 +1,67 @@
+/** How a load-generator connection talks to the server under test. */
+export type WireProtocol = 'valtronics' | 'plain' | 'socketio';
+
+/** Where and how subscriber connections connect and subscribe. */
+export interface SubscriberSpec {
+  readonly targets: readonly { host: string; port: number; path: string }[];
+  readonly protocol: WireProtocol;
+  /** valtronics: JWTs, connection i uses tokens[i % n]. */
+  readonly tokens: readonly string[];
+  /** valtronics: subscribe requests, connection i sends subscriptions[i % n]. */
+  readonly subscriptions: readonly Record<string, unknown>[];
+  /** Every n-th connection measures the latency of every message it gets. */
+  readonly latencyEvery: number;
+}
+
+/** Counts of one measurement window, summed over connections. */
+export interface WindowStats {
+  received: number;
+  /** Messages whose offset was not above the previous one on the same connection. */
+  duplicatesOrReordered: number;
+  /** Offsets skipped on a connection (loss when every connection should see every offset). */
+  skipped: number;
+  /** Latency samples in milliseconds. */
+  latenciesMs: number[];
+  open: number;
+  closed: number;
+}
+
+/** A high-resolution wall clock shared by all threads of the process, in milliseconds. */
+export function wallMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+const OFFSET = Buffer.from('"offset":');
+const STAMP = Buffer.from('"s":');
+
+/** Reads a non-negative decimal number at `pos` (digits, optional fraction). NaN when none. */
+export function readNumber(buf: Buffer, pos: number): number {
+  let v = 0;
+  let i = pos;
+  let any = false;
+  for (; i < buf.length; i++) {
+    const c = buf[i]!;
+    if (c < 48 || c > 57) break;
+    v = v * 10 + (c - 48);
+    any = true;
+  }
+  if (i < buf.length && buf[i] === 46) {
+    let scale = 0.1;
+    for (i++; i < buf.length; i++) {
+      const c = buf[i]!;
+      if (c < 48 || c > 57) break;
+      v += (c - 48) * scale;
+      scale /= 10;
+    }
+  }
+  return any ? v : NaN;
+}
+
+/** The `offset` and send stamp `s` of a data message, or null for any other frame. */
+export function extract(buf: Buffer): { offset: number; stamp: number } | null {
+  const o = buf.indexOf(OFFSET);
+  if (o < 0) return null;
+  const s = buf.indexOf(STAMP);
+  if (s < 0) return null;
+  return { offset: readNumber(buf, o + OFFSET.length), stamp: readNumber(buf, s + STAMP.length) };
+}

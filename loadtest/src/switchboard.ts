@@ -1,0 +1,50 @@
+/** Driving a Switchboard deployment: tokens for subscribers, publishing through the HTTP API. */
+import { DEV_API_KEY, DEV_JWT_SECRET } from '@switchboard/core';
+import { signHmacToken } from '@switchboard/session';
+import { wallMs } from './protocol.js';
+import type { SendFn } from './generator.js';
+
+/** `n` dev tokens for users `load-0` … (admission limits are per user). */
+export function devTokens(n: number): Promise<string[]> {
+  return Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      signHmacToken({ secret: DEV_JWT_SECRET, issuer: 'switchboard', audience: 'switchboard' }, { sub: `load-${i}`, ttlSec: 3600 }),
+    ),
+  );
+}
+
+/** A payload of about `bytes` bytes of JSON carrying the send stamp `s`. */
+export function stampedPayload(bytes: number): () => Record<string, unknown> {
+  const pad = 'x'.repeat(Math.max(0, bytes - 32));
+  return () => ({ s: wallMs(), p: pad });
+}
+
+/** Publishes batches through `POST /api/publish` of the given edges, in turn. */
+export function httpPublisher(urls: readonly string[], channel: string, payloadBytes: number, attrs: () => Record<string, unknown> = () => ({})): SendFn {
+  const payload = stampedPayload(payloadBytes);
+  let next = 0;
+  return async (n) => {
+    const messages = [];
+    for (let i = 0; i < n; i++) messages.push({ channel, attrs: attrs(), data: payload() });
+    const url = urls[next++ % urls.length]!;
+    const res = await fetch(`${url}/api/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${DEV_API_KEY}` },
+      body: JSON.stringify({ messages }),
+    });
+    if (!res.ok) throw new Error(`publish ${res.status}`);
+    await res.arrayBuffer();
+  };
+}
+
+/** Edge settings for load: the seed's per-user limits would refuse a load generator's connections. */
+export const LOAD_EDGE_ENV: Record<string, string> = {
+  SWITCHBOARD_MAX_CONNECTIONS_TOTAL: '1000000',
+  SWITCHBOARD_MAX_CONNECTIONS_PER_USER: '1000000',
+  SWITCHBOARD_NEW_CONNECTIONS_PER_USER_PER_MIN: '0',
+  SWITCHBOARD_PUBLISH_MAX_BATCH: '10000',
+  SWITCHBOARD_PUBLISH_MAX_BODY_BYTES: '16777216',
+  SWITCHBOARD_AUTH_TIMEOUT_MS: '60000',
+  SWITCHBOARD_MAX_BACKPRESSURE_BYTES: '4194304',
+  LOG_LEVEL: 'warn',
+};
