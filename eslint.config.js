@@ -10,7 +10,7 @@ export default tseslint.config(
   {
     languageOptions: {
       // The check configs cover sources and tests of each package (the build configs exclude tests).
-      parserOptions: { project: ['./packages/*/tsconfig.check.json'], tsconfigRootDir: import.meta.dirname },
+      parserOptions: { project: ['./packages/*/tsconfig.check.json', './loadtest/tsconfig.check.json'], tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       'no-console': 'error',

@@ -28,7 +28,7 @@ export class LoadGenerator {
   static async start(spec: SubscriberSpec, connections: number, threads: number): Promise<LoadGenerator> {
     const workers: Worker[] = [];
     const per = Math.ceil(connections / threads);
-    for (let t = 0, first = 0; first < connections; t++, first += per) {
+    for (let first = 0; first < connections; first += per) {
       workers.push(new Worker(new URL('./worker.js', import.meta.url), { workerData: { spec, first, count: Math.min(per, connections - first) } }));
     }
     const gen = new LoadGenerator(workers);

@@ -89,7 +89,7 @@ export async function clusterScenario(o: { bin: string; connections: number; rat
       o.threads,
     );
     const send = httpPublisher(edges.map((e) => e.httpUrl), 'alerts', o.payloadBytes);
-    const pids = { 'edge-a': edges[0]!.child.pid!, 'edge-b': edges[1]!.child.pid!, redis: redisPid };
+    const pids = { 'edge-a': edges[0].child.pid!, 'edge-b': edges[1].child.pid!, redis: redisPid };
     const step = (rate: number) =>
       runStep({ gen, send, rate, durationMs: o.stepMs, fanout: o.connections, pids, lagLimitMs: o.lagLimitMs, skipsAreLoss: true });
     const steps = await staircase(o.rates, step);

@@ -115,7 +115,7 @@ export class RawWs {
   }
 
   private feed(chunk: Buffer): void {
-    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = null;
     let pos = 0;
     while (buf.length - pos >= 2) {
