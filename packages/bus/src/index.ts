@@ -5,3 +5,6 @@ export * from './bus-redis-streams.js';
 export * from './redis.js';
 export * from './codec.js';
 export { msgpackWithinLimits } from './msgpack-guard.js';
+export * from './rpc.js';
+export * from './rpc-memory.js';
+export * from './rpc-redis-streams.js';

@@ -45,6 +45,12 @@ export const ERROR_CODES = {
     http: 403,
     doc: 'A re-`auth` on an authenticated connection named a different user; refresh tokens must keep the subject.',
   },
+  invalid_credentials: { http: 401, doc: 'Login refused: unknown user or wrong password (the answer never says which).' },
+  locked_out: {
+    http: 429,
+    doc: 'Login refused without checking the password: too many failures for this user or address; `retry_after` says when to try again.',
+  },
+  already_exists: { http: 409, doc: 'A user with that name already exists.' },
   unauthorized: { http: 401, doc: 'An HTTP API request lacks a valid `Authorization: Bearer <api key>`.' },
   unknown_channel: { http: 404, doc: 'The channel does not exist or is not in the allow-list.' },
   channel_forbidden: {

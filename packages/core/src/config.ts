@@ -5,6 +5,11 @@ import { z } from 'zod';
 export const DEV_JWT_SECRET = 'switchboard-dev-secret-do-not-use-in-production';
 /** The publish API key accepted in dev mode; refused in production. */
 export const DEV_API_KEY = 'dev-api-key';
+/** The session service's admin token in dev mode; refused in production. */
+export const DEV_ADMIN_TOKEN = 'dev-admin-token';
+
+/** Which process reads an option: edges, the session service, or both. */
+export type ConfigRole = 'edge' | 'session';
 
 interface OptionSpec<S extends z.ZodType> {
   readonly schema: S;
@@ -15,6 +20,11 @@ interface OptionSpec<S extends z.ZodType> {
   readonly doc: string;
   /** Secrets are never printed with their value. */
   readonly secret?: boolean;
+  /**
+   * Set for options only one process may read. An edge refuses to start when a session-only option
+   * (private keys, admin token) is set in its environment: an edge cannot even name a secret.
+   */
+  readonly only?: ConfigRole;
 }
 
 function option<S extends z.ZodType>(spec: OptionSpec<S>): OptionSpec<S> {
@@ -116,11 +126,11 @@ export const CONFIG_SPEC = {
     doc: 'Most feed entries per shard per XREAD.',
   }),
   jwtSecret: option({
-    schema: z.string().min(32),
+    schema: z.string().min(32).optional(),
     env: 'SWITCHBOARD_JWT_SECRET',
     type: 'string (≥ 32 chars)',
-    default: DEV_JWT_SECRET,
-    doc: 'HS256 secret that signs and verifies client JWTs in the all-in-one process. The built-in default is refused in production mode.',
+    default: undefined,
+    doc: 'HS256 secret for client JWTs. Dev mode defaults to a built-in secret (refused in production). In production the session service signs with `SESSION_JWT_KEY_FILES` instead and edges verify with JWKS; a production edge refuses to hold this secret.',
     secret: true,
   }),
   jwtIssuer: option({
@@ -151,6 +161,135 @@ export const CONFIG_SPEC = {
     type: 'string[] (comma-separated)',
     default: ['*'],
     doc: 'Origins allowed to open WebSockets (checked in the upgrade handler against cross-site WebSocket hijacking). `*` allows any; requests without an `Origin` header (non-browser clients) are always allowed.',
+  }),
+  sessionPort: option({
+    schema: int(0, 65535),
+    env: 'SESSION_PORT',
+    type: 'integer',
+    default: 8100,
+    doc: 'HTTP port of the session service (login, JWKS, user admin, metrics); the all-in-one process opens it too.',
+    only: 'session',
+  }),
+  sessionUrl: option({
+    schema: z.url(),
+    env: 'SWITCHBOARD_SESSION_URL',
+    type: 'URL',
+    default: 'http://127.0.0.1:8100',
+    doc: 'Where the CLI (`token`, `user`) reaches the session service, and where edges fetch its JWKS unless `SWITCHBOARD_JWKS_URL` says otherwise.',
+  }),
+  jwksUrl: option({
+    schema: z.url().optional(),
+    env: 'SWITCHBOARD_JWKS_URL',
+    type: 'URL',
+    default: undefined,
+    doc: 'JWKS that edges verify RS256/ES256 client tokens with (cached, refetched on an unknown `kid`). Default: `<SWITCHBOARD_SESSION_URL>/.well-known/jwks.json`.',
+  }),
+  jwtKeyFiles: option({
+    schema: list,
+    env: 'SESSION_JWT_KEY_FILES',
+    type: 'string[] (comma-separated paths)',
+    default: [],
+    doc: 'PEM private keys (RSA → RS256, EC P-256 → ES256) the session service signs tokens with; the `kid` is the file name without extension. All are published in the JWKS, so rotating is: add a key, make it active, remove the old one after the token TTL.',
+    only: 'session',
+  }),
+  jwtActiveKid: option({
+    schema: z.string().min(1).optional(),
+    env: 'SESSION_JWT_ACTIVE_KID',
+    type: 'string',
+    default: undefined,
+    doc: 'The `kid` of the key that signs new tokens (default: the first of `SESSION_JWT_KEY_FILES`).',
+    only: 'session',
+  }),
+  adminToken: option({
+    schema: z.string().min(16).optional(),
+    env: 'SWITCHBOARD_ADMIN_TOKEN',
+    type: 'string (≥ 16 chars)',
+    default: undefined,
+    doc: 'Bearer token of the session service admin API (users, token minting) and of the CLI that calls it. Dev mode defaults to a built-in one (refused in production).',
+    secret: true,
+  }),
+  tokenTtlSec: option({
+    schema: int(60),
+    env: 'SESSION_TOKEN_TTL_SEC',
+    type: 'integer (s)',
+    default: 3600,
+    doc: 'Lifetime of tokens issued at login.',
+    only: 'session',
+  }),
+  sessionTtlSec: option({
+    schema: int(10),
+    env: 'SESSION_TTL_SEC',
+    type: 'integer (s)',
+    default: 3600,
+    doc: 'Sliding expiry of a session (its id, user and subscriptions): renewed on every connect and disconnect.',
+  }),
+  maxLoginFailures: option({
+    schema: int(1),
+    env: 'SESSION_MAX_LOGIN_FAILURES',
+    type: 'integer',
+    default: 5,
+    doc: 'Failed logins of one user before it is locked out; each further failure doubles the lockout.',
+    only: 'session',
+  }),
+  maxLoginFailuresPerIp: option({
+    schema: int(1),
+    env: 'SESSION_MAX_LOGIN_FAILURES_PER_IP',
+    type: 'integer',
+    default: 50,
+    doc: 'Failed logins from one address (any users) before the address is locked out.',
+    only: 'session',
+  }),
+  lockoutSec: option({
+    schema: int(1),
+    env: 'SESSION_LOCKOUT_SEC',
+    type: 'integer (s)',
+    default: 30,
+    doc: 'First lockout after too many failed logins; doubles with each further failure, up to an hour. A successful login resets it.',
+    only: 'session',
+  }),
+  heartbeatSec: option({
+    schema: int(1, 60),
+    env: 'SWITCHBOARD_HEARTBEAT_SEC',
+    type: 'integer (s)',
+    default: 5,
+    doc: 'How often an edge tells the session service it is alive (its connections stay admitted meanwhile).',
+  }),
+  nodeDeadSec: option({
+    schema: int(2, 300),
+    env: 'SESSION_NODE_DEAD_SEC',
+    type: 'integer (s)',
+    default: 20,
+    doc: 'An edge silent this long is dead: its connections are released (reaped within this plus 5 s).',
+    only: 'session',
+  }),
+  checkpointMs: option({
+    schema: int(100),
+    env: 'SWITCHBOARD_SESSION_CHECKPOINT_MS',
+    type: 'integer (ms)',
+    default: 1000,
+    doc: 'How often an edge records the channel positions of its sessions (resume without client positions replays from the previous checkpoint: at least once).',
+  }),
+  rpcTimeoutMs: option({
+    schema: int(100),
+    env: 'SWITCHBOARD_RPC_TIMEOUT_MS',
+    type: 'integer (ms)',
+    default: 5000,
+    doc: 'How long an edge waits for the session service; a request held by a dead replica is claimed by another within `SESSION_RPC_CLAIM_IDLE_MS`.',
+  }),
+  rpcClaimIdleMs: option({
+    schema: int(100),
+    env: 'SESSION_RPC_CLAIM_IDLE_MS',
+    type: 'integer (ms)',
+    default: 1500,
+    doc: 'A request pending this long at one session replica is claimed (XAUTOCLAIM) and served by another.',
+    only: 'session',
+  }),
+  devicePublicKeyFile: option({
+    schema: z.string().min(1).optional(),
+    env: 'SWITCHBOARD_DEVICE_PUBLIC_KEY_FILE',
+    type: 'path',
+    default: undefined,
+    doc: 'PEM RSA public key that verifies OISP device tokens (RS256).',
   }),
   maxPayloadBytes: option({
     schema: int(1024, 16 * 1024 * 1024),
@@ -340,11 +479,13 @@ export class ConfigError extends Error {
 
 /**
  * Resolves the configuration from overrides, then the environment, then defaults, and fails fast with
- * every problem listed. In production mode the built-in dev secrets are refused.
+ * every problem listed. `role` is the process: an edge refuses session-only options (an edge never
+ * holds a signing key or the admin token), and production mode refuses the built-in dev secrets.
  */
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>> = process.env,
   overrides: ConfigOverrides = {},
+  role: ConfigRole | 'all' = 'all',
 ): Config {
   const problems: string[] = [];
   const out: Record<string, unknown> = {};
@@ -352,6 +493,11 @@ export function loadConfig(
     const override = overrides[key];
     const fromEnv = env[spec.env];
     const raw = override !== undefined ? override : fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined;
+    if (role !== 'all' && spec.only !== undefined && spec.only !== role) {
+      if (raw !== undefined) problems.push(`${spec.env}: a ${spec.only}-service option; a ${role} process may not be given it`);
+      out[key] = typeof spec.default === 'function' ? (spec.default as () => unknown)() : spec.default;
+      continue;
+    }
     if (raw === undefined) {
       out[key] = typeof spec.default === 'function' ? (spec.default as () => unknown)() : spec.default;
       continue;
@@ -363,11 +509,22 @@ export function loadConfig(
       problems.push(`${spec.env}=${shown}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
     }
   }
-  if (problems.length === 0 && out.mode === 'production') {
-    if (out.jwtSecret === DEV_JWT_SECRET)
-      problems.push('SWITCHBOARD_JWT_SECRET: the built-in dev secret is refused in production mode');
-    if ((out.apiKeys as string[]).includes(DEV_API_KEY))
-      problems.push('SWITCHBOARD_API_KEYS: the built-in dev API key is refused in production mode');
+  if (problems.length === 0) {
+    if (out.mode === 'dev') {
+      out.jwtSecret ??= DEV_JWT_SECRET;
+      if (role !== 'edge') out.adminToken ??= DEV_ADMIN_TOKEN;
+    } else {
+      if (out.jwtSecret === DEV_JWT_SECRET)
+        problems.push('SWITCHBOARD_JWT_SECRET: the built-in dev secret is refused in production mode');
+      if ((out.apiKeys as string[]).includes(DEV_API_KEY))
+        problems.push('SWITCHBOARD_API_KEYS: the built-in dev API key is refused in production mode');
+      if (out.adminToken === DEV_ADMIN_TOKEN)
+        problems.push('SWITCHBOARD_ADMIN_TOKEN: the built-in dev admin token is refused in production mode');
+      if (role === 'edge' && out.jwtSecret !== undefined)
+        problems.push('SWITCHBOARD_JWT_SECRET: a production edge holds no secrets; it verifies tokens with the JWKS');
+      if (role === 'session' && out.jwtSecret === undefined && (out.jwtKeyFiles as string[]).length === 0)
+        problems.push('SESSION_JWT_KEY_FILES: the session service needs signing keys in production mode');
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return out as Config;
@@ -396,7 +553,8 @@ export function renderConfigMarkdown(): string {
       const d: unknown = spec.default;
       def = `\`${Array.isArray(d) ? d.join(',') : typeof d === 'string' || typeof d === 'number' ? String(d) : JSON.stringify(d)}\``;
     }
-    lines.push(`| \`${key}\` | \`${spec.env}\` | ${spec.type} | ${esc(def)} | ${esc(spec.doc)} |`);
+    const who = spec.only ? ` (${spec.only} only)` : '';
+    lines.push(`| \`${key}\` | \`${spec.env}\` | ${spec.type} | ${esc(def)} | ${esc(spec.doc + who)} |`);
   }
   return lines.join('\n') + '\n';
 }
