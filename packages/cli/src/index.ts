@@ -1,3 +1,3 @@
 export { run } from './main.js';
-export { startNode, type RunningNode } from './all-in-one.js';
+export { startAllInOne, startEdge, startSession, type Running } from './compose.js';
 export { parseAttrArgs } from './commands/publish.js';

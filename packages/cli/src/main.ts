@@ -6,19 +6,23 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '@switchboard/core';
 import { devClusterCommand } from './commands/dev-cluster.js';
 import { publishCommand } from './commands/publish.js';
+import { tokenCommand, userAddCommand } from './commands/admin.js';
 import { startCommand } from './commands/start.js';
-import { tokenCommand } from './commands/token.js';
 
 const USAGE = `Usage: switchboard <command> [options]
 
 Commands:
   start [--port N]           all-in-one server on port 8000 (PORT overrides); embedded backends,
                              or Redis when REDIS_URL is set
+                             (the session API on 8100 too; SESSION_PORT overrides)
   edge [--port N]            an edge of a cluster (REDIS_URL required; REDIS_CLUSTER=1 for a Cluster)
-  dev-cluster [--edges 2] [--base-port 8000]
-                             redis-server from PATH on a free port + edges on 8000, 8001, …
-  token --sub ID [--roles a,b] [--ttl 1h] [--tenant T]
-                             print a JWT the server accepts (dev secret by default)
+  session                    the session/auth service on 8100 (REDIS_URL required; M replicas allowed)
+  dev-cluster [--edges 2] [--base-port 8000] [--session-port 8100]
+                             redis-server from PATH + one session service (8100) + edges on 8000, 8001, …
+  token --sub ID [--roles a,b] [--ttl 1h] [--tenant T] [--url SESSION_URL]
+                             print a JWT minted by the session service (dev admin token by default)
+  user add NAME --password P [--roles a,b] [--tenant T] [--url SESSION_URL]
+                             create a user in the session service
   publish CHANNEL --data JSON [--attr k=v ...] [--url http://localhost:8000] [--api-key KEY]
                              publish a message through the HTTP API
   help                       this text
@@ -32,21 +36,28 @@ export async function run(argv: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case 'start':
-      case 'edge': {
+      case 'edge':
+      case 'session': {
         const { values } = parseArgs({ args: rest, options: { port: { type: 'string' } }, strict: true });
         return await startCommand(command, values.port !== undefined ? { port: values.port } : {});
       }
       case 'dev-cluster': {
         const { values } = parseArgs({
           args: rest,
-          options: { edges: { type: 'string', default: '2' }, 'base-port': { type: 'string', default: '8000' } },
+          options: {
+            edges: { type: 'string', default: '2' },
+            'base-port': { type: 'string', default: '8000' },
+            'session-port': { type: 'string', default: '8100' },
+          },
           strict: true,
         });
         const edges = Number(values.edges);
         const basePort = Number(values['base-port']);
         if (!Number.isInteger(edges) || edges < 1 || edges > 16) throw new UsageError('--edges must be 1..16');
         if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65535 - edges) throw new UsageError('--base-port must be a port');
-        return await devClusterCommand({ edges, basePort });
+        const sessionPort = Number(values['session-port']);
+        if (!Number.isInteger(sessionPort) || sessionPort < 1 || sessionPort > 65535) throw new UsageError('--session-port must be a port');
+        return await devClusterCommand({ edges, basePort, sessionPort });
       }
       case 'token': {
         const { values } = parseArgs({
@@ -56,6 +67,8 @@ export async function run(argv: readonly string[]): Promise<number> {
             roles: { type: 'string' },
             ttl: { type: 'string', default: '1h' },
             tenant: { type: 'string' },
+            url: { type: 'string' },
+            'admin-token': { type: 'string' },
           },
           strict: true,
         });
@@ -63,9 +76,38 @@ export async function run(argv: readonly string[]): Promise<number> {
         return await tokenCommand(
           {
             sub: values.sub,
-            roles: values.roles ? values.roles.split(',').map((r) => r.trim()).filter(Boolean) : [],
+            roles: splitList(values.roles),
             ttl: values.ttl,
             tenant: values.tenant,
+            url: values.url,
+            adminToken: values['admin-token'],
+          },
+          process.stdout,
+        );
+      }
+      case 'user': {
+        const { values, positionals } = parseArgs({
+          args: rest,
+          options: {
+            password: { type: 'string' },
+            roles: { type: 'string' },
+            tenant: { type: 'string' },
+            url: { type: 'string' },
+            'admin-token': { type: 'string' },
+          },
+          allowPositionals: true,
+          strict: true,
+        });
+        if (positionals[0] !== 'add' || positionals.length !== 2) throw new UsageError('usage: user add NAME --password P');
+        if (values.password === undefined) throw new UsageError('user add needs --password P');
+        return await userAddCommand(
+          {
+            name: positionals[1]!,
+            password: values.password,
+            roles: splitList(values.roles),
+            tenant: values.tenant,
+            url: values.url,
+            adminToken: values['admin-token'],
           },
           process.stdout,
         );
@@ -113,3 +155,7 @@ export async function run(argv: readonly string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+function splitList(v: string | undefined): string[] {
+  return v ? v.split(',').map((r) => r.trim()).filter(Boolean) : [];
+}

@@ -12,11 +12,14 @@ const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '..', 'bin', 'switchboard.js');
 let server: ChildProcess;
 let port: number;
+let sessionPort: number;
 let logs = '';
 
 async function cli(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
-    const r = await run(process.execPath, [BIN, ...args], { env: { ...process.env, LOG_LEVEL: 'warn' } });
+    const r = await run(process.execPath, [BIN, ...args], {
+      env: { ...process.env, LOG_LEVEL: 'warn', SWITCHBOARD_SESSION_URL: `http://127.0.0.1:${sessionPort}` },
+    });
     return { stdout: r.stdout, stderr: r.stderr, code: 0 };
   } catch (err) {
     const e = err as { stdout: string; stderr: string; code: number };
@@ -26,7 +29,10 @@ async function cli(...args: string[]): Promise<{ stdout: string; stderr: string;
 
 beforeAll(async () => {
   port = await freePort();
-  server = spawn(process.execPath, [BIN, 'start'], { env: { ...process.env, PORT: String(port), SWITCHBOARD_MODE: 'dev' } });
+  sessionPort = await freePort();
+  server = spawn(process.execPath, [BIN, 'start'], {
+    env: { ...process.env, PORT: String(port), SESSION_PORT: String(sessionPort), SWITCHBOARD_MODE: 'dev' },
+  });
   server.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
   server.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
   const deadline = Date.now() + 15_000;
@@ -81,12 +87,32 @@ describe('switchboard CLI against a running `switchboard start`', () => {
     expect(bad.stderr).toContain('--ttl');
   });
 
-  it('refuses the dev secret and dev API key outside dev mode', async () => {
-    const r = await run(process.execPath, [BIN, 'token', '--sub', 'x'], { env: { ...process.env, SWITCHBOARD_MODE: 'production' } }).catch(
-      (e: { code: number; stderr: string }) => e,
-    );
+  it('refuses the dev defaults outside dev mode', async () => {
+    const r = await run(process.execPath, [BIN, 'token', '--sub', 'x'], {
+      env: { ...process.env, SWITCHBOARD_MODE: 'production', SWITCHBOARD_SESSION_URL: `http://127.0.0.1:${sessionPort}` },
+    }).catch((e: { code: number; stderr: string }) => e);
     expect((r as { code: number }).code).toBe(2);
-    expect((r as { stderr: string }).stderr).toMatch(/dev secret/);
+    expect((r as { stderr: string }).stderr).toMatch(/refused in production mode/);
+  });
+
+  it('user add creates a user who can log in through the edge, and the login token works on /ws', async () => {
+    const add = await cli('user', 'add', 'dora', '--password', 'correct horse battery', '--roles', 'viewer');
+    expect(add.code).toBe(0);
+    expect(JSON.parse(add.stdout)).toMatchObject({ name: 'dora', roles: ['viewer'] });
+    const dup = await cli('user', 'add', 'dora', '--password', 'correct horse battery');
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toContain('already exists');
+    const res = await fetch(`http://127.0.0.1:${port}/v1/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'dora', password: 'correct horse battery' }),
+    });
+    expect(res.status).toBe(200);
+    const login = (await res.json()) as { token: string; session_id: string };
+    const c = await TestClient.connect(`ws://127.0.0.1:${port}/ws`);
+    c.send({ type: 'auth', token: login.token });
+    expect(await c.nextOfType('auth_response')).toMatchObject({ success: true, user_id: 'dora', roles: ['viewer'], session_id: login.session_id, resumed: true });
+    await c.close();
   });
 
   it('publish reports the server refusal and exits non-zero', async () => {

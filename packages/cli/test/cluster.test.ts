@@ -56,11 +56,12 @@ async function publish(edge: SwitchboardProcess, channel: string, data: Record<s
   }
 }
 
-function edgeEnv(url: string, cluster: boolean, nodeId: string): Record<string, string> {
+function edgeEnv(url: string, cluster: boolean, nodeId: string, sessionUrl = ''): Record<string, string> {
   return {
     REDIS_URL: url,
     REDIS_CLUSTER: cluster ? '1' : '0',
     NODE_ID: nodeId,
+    ...(sessionUrl ? { SWITCHBOARD_SESSION_URL: sessionUrl } : {}),
     SWITCHBOARD_SHARDS: '16',
     SWITCHBOARD_NEW_CONNECTIONS_PER_USER_PER_MIN: '0',
     SWITCHBOARD_HISTORY_SIZE: '1000',
@@ -68,20 +69,28 @@ function edgeEnv(url: string, cluster: boolean, nodeId: string): Record<string, 
   };
 }
 
+/** A session service process on a free port. */
+export function startSession(url: string, cluster: boolean, extra: Record<string, string> = {}): Promise<SwitchboardProcess> {
+  return startSwitchboard(BIN, 'session', { REDIS_URL: url, REDIS_CLUSTER: cluster ? '1' : '0', ...extra }, 20_000, 'SESSION_PORT');
+}
+
 function clusterSuite(name: string, start: () => Promise<{ url: string; cluster: boolean; stop(): Promise<void> }>): void {
   describe(`two edges over ${name}`, () => {
     let redis: { url: string; cluster: boolean; stop(): Promise<void> };
+    let session: SwitchboardProcess;
     let a: SwitchboardProcess;
     let b: SwitchboardProcess;
     beforeAll(async () => {
       redis = await start();
+      session = await startSession(redis.url, redis.cluster);
       [a, b] = await Promise.all([
-        startSwitchboard(BIN, 'edge', edgeEnv(redis.url, redis.cluster, 'edge-a')),
-        startSwitchboard(BIN, 'edge', edgeEnv(redis.url, redis.cluster, 'edge-b')),
+        startSwitchboard(BIN, 'edge', edgeEnv(redis.url, redis.cluster, 'edge-a', session.httpUrl)),
+        startSwitchboard(BIN, 'edge', edgeEnv(redis.url, redis.cluster, 'edge-b', session.httpUrl)),
       ]);
     }, 90_000);
     afterAll(async () => {
       await Promise.all([a?.stop(), b?.stop()]);
+      await session?.stop();
       await redis?.stop();
     });
 
@@ -128,7 +137,7 @@ function clusterSuite(name: string, start: () => Promise<{ url: string; cluster:
     }, 60_000);
 
     it('an edge reads only shards it has interest in', async () => {
-      const idle = await startSwitchboard(BIN, 'edge', edgeEnv(redis.url, redis.cluster, 'edge-idle'));
+      const idle = await startSwitchboard(BIN, 'edge', edgeEnv(redis.url, redis.cluster, 'edge-idle', session.httpUrl));
       expect(await scrapeMetric(idle.httpUrl, 'switchboard_bus_shards_read')).toBe(0);
       const c = await authed(idle, 'one-channel');
       await subscribe(c, { channel: 'telemetry' });
@@ -159,9 +168,10 @@ clusterSuite('a 3-master Redis Cluster', async () => {
 describe('redis-server restarts while publishing', () => {
   async function run(persistent: boolean) {
     const redis: RedisServer = await startRedis({ persistent });
+    const session = await startSession(redis.url, false);
     const [a, b] = await Promise.all([
-      startSwitchboard(BIN, 'edge', edgeEnv(redis.url, false, 'edge-ra')),
-      startSwitchboard(BIN, 'edge', edgeEnv(redis.url, false, 'edge-rb')),
+      startSwitchboard(BIN, 'edge', edgeEnv(redis.url, false, 'edge-ra', session.httpUrl)),
+      startSwitchboard(BIN, 'edge', edgeEnv(redis.url, false, 'edge-rb', session.httpUrl)),
     ]);
     const ca = await authed(a, 'ra');
     const cb = await authed(b, 'rb');
@@ -182,11 +192,11 @@ describe('redis-server restarts while publishing', () => {
     await sleep(800);
     publishing = false;
     await publisher;
-    return { redis, a, b, ca, cb, first, acked };
+    return { redis, session, a, b, ca, cb, first, acked };
   }
 
   it('with persistence: every edge resumes and clients see every message, contiguous, no gap', async () => {
-    const { redis, a, b, ca, cb, first } = await run(true);
+    const { redis, session, a, b, ca, cb, first } = await run(true);
     const admin = new Redis(redis.url);
     const top = Number(await admin.hget(keys.meta(shardOf('alerts', 16), 'alerts'), 'o'));
     admin.disconnect();
@@ -197,12 +207,12 @@ describe('redis-server restarts while publishing', () => {
       expect(new Set(got.map((m) => m.epoch)).size).toBe(1);
       expect(c.open).toBe(true);
     }
-    await Promise.all([ca.close(), cb.close(), a.stop(), b.stop()]);
+    await Promise.all([ca.close(), cb.close(), a.stop(), b.stop(), session.stop()]);
     await redis.stop();
   }, 60_000);
 
   it('without persistence: the loss is reported (4010), and recovery says recovered:false', async () => {
-    const { redis, a, b, ca, cb, first } = await run(false);
+    const { redis, session, a, b, ca, cb, first } = await run(false);
     for (const c of [ca, cb]) {
       const { code } = await Promise.race([c.closed, sleep(10_000).then(() => ({ code: -1 }))]);
       expect(code).toBe(4010);
@@ -214,7 +224,7 @@ describe('redis-server restarts while publishing', () => {
     const back = await authed(b, 'rb');
     const res = await subscribe(back, { channel: 'alerts', recover: { epoch: first.epoch, offset: first.offset } });
     expect(res.recovered).toBe(false);
-    await Promise.all([back.close(), a.stop(), b.stop()]);
+    await Promise.all([back.close(), a.stop(), b.stop(), session.stop()]);
     await redis.stop();
   }, 60_000);
 });

@@ -56,4 +56,6 @@ export interface Identity {
   readonly tenant?: string;
   /** Token expiry, seconds since the Unix epoch. */
   readonly exp?: number;
+  /** The session the token was issued for at login, if any. */
+  readonly sessionId?: string;
 }

@@ -16,6 +16,8 @@ export interface BaseConn extends HubConnection {
   identity: Identity | null;
   /** Whether admission counted this connection (and must release it on close). */
   admitted: boolean;
+  /** The session this connection belongs to, once authenticated. */
+  sessionId: string | null;
 }
 
 /** The connections of this node, for sweeps (auth timeout, slow consumers) and drain. */

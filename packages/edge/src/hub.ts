@@ -361,6 +361,13 @@ export class Hub {
     return out;
   }
 
+  /** The last dispatched position of every bus channel with subscribers here. */
+  positions(): Map<string, StreamPosition> {
+    const out = new Map<string, StreamPosition>();
+    for (const [name, ch] of this.channels) if (ch.local === null && ch.last !== null) out.set(name, ch.last);
+    return out;
+  }
+
   /** Stops conflation and local-channel timers. */
   close(): void {
     for (const g of this.groups.values()) if (g.timer) clearInterval(g.timer);

@@ -6,13 +6,16 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import {
   CLOSE_CODES,
+  isPlainObject,
+  parseJsonGuarded,
   type CloseCodeName,
   type Config,
   type Envelope,
   type Logger,
+  type StreamPosition,
 } from '@switchboard/core';
 import type { Bus } from '@switchboard/bus';
-import type { Admission, TokenVerifier } from '@switchboard/session';
+import type { SessionApi, TokenVerifier, CheckpointEntry } from '@switchboard/session';
 import type { Registry } from 'prom-client';
 import { ConnectionRegistry, type BaseConn } from './connection.js';
 import { ValtronicsHandler } from './dialects/valtronics.js';
@@ -32,7 +35,8 @@ export interface EdgeOptions {
   readonly config: Config;
   readonly bus: Bus;
   readonly verifier: TokenVerifier;
-  readonly admission: Admission;
+  /** The session service: admission, sessions, logins (direct in the all-in-one, over Rpc in a cluster). */
+  readonly session: SessionApi;
   readonly logger: Logger;
   readonly registry: Registry;
 }
@@ -69,6 +73,11 @@ export class EdgeServer {
   private readonly allowedOrigins: Set<string>;
   private listenSocket: us_listen_socket | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private checkpointTimer: NodeJS.Timeout | null = null;
+  /** Channel positions seen one checkpoint ago: what clients have surely received by now. */
+  private lagged = new Map<string, StreamPosition>();
+  private readonly checkpointed = new Map<string, string>();
   private lastAuthSweepMs = 0;
   private draining = false;
   private systemSeq = 0;
@@ -100,7 +109,7 @@ export class EdgeServer {
       config: this.cfg,
       hub: this.hub,
       verifier: options.verifier,
-      admission: options.admission,
+      session: options.session,
       metrics: this.metrics,
       logger: this.log,
       conns: this.conns,
@@ -121,6 +130,11 @@ export class EdgeServer {
         this.listenSocket = ls;
         this.sweepTimer = setInterval(() => this.sweep(), this.cfg.slowConsumerCheckMs);
         this.sweepTimer.unref();
+        this.heartbeat();
+        this.heartbeatTimer = setInterval(() => this.heartbeat(), this.cfg.heartbeatSec * 1000);
+        this.heartbeatTimer.unref();
+        this.checkpointTimer = setInterval(() => this.checkpoint(), this.cfg.checkpointMs);
+        this.checkpointTimer.unref();
         resolve(uWS.us_socket_local_port(ls));
       });
     });
@@ -155,14 +169,50 @@ export class EdgeServer {
 
   /** Stops timers and the hub; call after {@link drain}. */
   close(): void {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const t of [this.sweepTimer, this.heartbeatTimer, this.checkpointTimer]) if (t) clearInterval(t);
     this.sweepTimer = null;
+    this.heartbeatTimer = null;
+    this.checkpointTimer = null;
     for (const conn of [...this.conns.all]) this.closeConn(conn, 'service_restart');
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
     }
     this.hub.close();
+  }
+
+  /** Tells the session service this edge is alive, so its connections stay admitted. */
+  private heartbeat(): void {
+    this.options.session.heartbeat(this.cfg.nodeId).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'heartbeat failed'));
+  }
+
+  /**
+   * Records, for every session here, the position of each subscribed channel as it was one interval
+   * ago (what the client has surely received), and only where it moved: a session resumed without
+   * client positions replays from there — at least once, never with a gap.
+   */
+  private checkpoint(): void {
+    const lagged = this.lagged;
+    this.lagged = this.hub.positions();
+    const moved = new Map<string, StreamPosition>();
+    for (const [channel, pos] of lagged) {
+      const key = `${pos.epoch} ${pos.offset}`;
+      if (this.checkpointed.get(channel) === key) continue;
+      this.checkpointed.set(channel, key);
+      moved.set(channel, pos);
+    }
+    for (const channel of this.checkpointed.keys()) if (!this.lagged.has(channel) && !lagged.has(channel)) this.checkpointed.delete(channel);
+    if (moved.size === 0) return;
+    const entries: CheckpointEntry[] = [];
+    for (const conn of this.conns.all) {
+      if (conn.sessionId === null) continue;
+      for (const channel of conn.subs.keys()) {
+        const position = moved.get(channel);
+        if (position) entries.push({ sessionId: conn.sessionId, channel, position: { epoch: position.epoch, offset: position.offset } });
+      }
+    }
+    if (entries.length > 0)
+      this.options.session.checkpoint(entries).catch((err: unknown) => this.log.warn({ err: (err as Error).message, entries: entries.length }, 'checkpoint failed'));
   }
 
   private systemEnvelope(sampler: SystemSampler): Envelope {
@@ -241,7 +291,11 @@ export class EdgeServer {
           connections.dec();
           if (conn.admitted) {
             conn.admitted = false;
-            this.options.admission.release(conn.connId).catch((err: unknown) => this.log.warn({ err }, 'admission release failed'));
+            this.options.session.release(conn.connId).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'admission release failed'));
+          }
+          if (conn.sessionId !== null) {
+            // The session's sliding expiry counts from the disconnect: time to come back and resume.
+            this.options.session.touchSession(conn.sessionId).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'session touch failed'));
           }
         },
       });
@@ -298,9 +352,49 @@ export class EdgeServer {
       );
     });
     app.post('/api/publish', (res, req) => this.publish(res, req));
+    app.post('/v1/login', (res, req) => this.login(res, req));
     app.any('/*', (res) => {
       sendError(res, { aborted: false }, 'not_found', 'no such route');
     });
+  }
+
+  /** `POST /v1/login` on any edge: forwarded to the session service, answered as it answers. */
+  private login(res: HttpResponse, req: HttpRequest): void {
+    const contentType = req.getHeader('content-type');
+    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const g = guard(res);
+    if (!/^application\/json\b/i.test(contentType)) {
+      sendError(res, g, 'unsupported_media_type', 'body must be application/json');
+      return;
+    }
+    readBody(
+      res,
+      g,
+      16 * 1024,
+      (body) => {
+        const parsed = parseJsonGuarded(body.toString('utf8'), 4);
+        if (!parsed.ok || !isPlainObject(parsed.value)) {
+          sendError(res, g, parsed.ok ? 'invalid_message' : parsed.code, parsed.ok ? 'body must be a JSON object' : parsed.message);
+          return;
+        }
+        const { username, password } = parsed.value;
+        if (typeof username !== 'string' || typeof password !== 'string') {
+          sendError(res, g, 'invalid_message', '"username" and "password" must be strings');
+          return;
+        }
+        this.options.session.login({ username, password, ip }).then(
+          (r) => {
+            if (r.ok) sendJson(res, g, 200, { token: r.token, session_id: r.sessionId, expiry: new Date(r.expiresAt).toISOString(), user: r.user });
+            else sendError(res, g, r.code, r.message, r.retryAfterSec !== undefined ? { retry_after: r.retryAfterSec } : {});
+          },
+          (err: unknown) => {
+            this.log.warn({ err: (err as Error).message }, 'login failed');
+            sendError(res, g, 'unavailable', 'the session service is unavailable; retry');
+          },
+        );
+      },
+      () => sendError(res, g, 'message_too_large', 'body is larger than 16384 bytes'),
+    );
   }
 
   private authorized(header: string): boolean {

@@ -1,6 +1,6 @@
 import { MemoryBroker, type MemoryBus } from '@switchboard/bus';
 import { createLogger, createMetricsRegistry, loadConfig, type Config, type ConfigOverrides } from '@switchboard/core';
-import { MemoryAdmission, createHmacVerifier, signHmacToken } from '@switchboard/session';
+import { MemorySessionRepo, createJwtVerifier, createSessionService, hmacIssuer, signHmacToken, type SessionService } from '@switchboard/session';
 import { TestClient, type ConnectOptions } from '@switchboard/testkit';
 import type { Registry } from 'prom-client';
 import { EdgeServer } from '../src/server.js';
@@ -13,6 +13,7 @@ export interface TestNode {
   /** A second bus node on the same broker, to publish without HTTP. */
   readonly publisher: MemoryBus;
   readonly registry: Registry;
+  readonly session: SessionService;
   readonly port: number;
   readonly wsUrl: string;
   readonly httpUrl: string;
@@ -33,11 +34,13 @@ export async function startTestNode(overrides: ConfigOverrides = {}): Promise<Te
   const broker = new MemoryBroker({ historySize: config.historySize, historyTtlSec: config.historyTtlSec });
   const bus = broker.node();
   const publisher = broker.node();
+  const secret = config.jwtSecret!;
+  const session = createSessionService(config, new MemorySessionRepo(config), hmacIssuer(secret, { issuer: config.jwtIssuer, audience: config.jwtAudience }), logger, registry);
   const edge = new EdgeServer({
     config,
     bus,
-    verifier: createHmacVerifier({ secret: config.jwtSecret, issuer: config.jwtIssuer, audience: config.jwtAudience }),
-    admission: new MemoryAdmission(config),
+    verifier: createJwtVerifier({ hmacSecret: secret, issuer: config.jwtIssuer, audience: config.jwtAudience }),
+    session,
     logger,
     registry,
   });
@@ -51,12 +54,13 @@ export async function startTestNode(overrides: ConfigOverrides = {}): Promise<Te
     broker,
     publisher,
     registry,
+    session,
     port,
     wsUrl,
     httpUrl,
     token: (sub, opts = {}) =>
       signHmacToken(
-        { secret: config.jwtSecret, issuer: config.jwtIssuer, audience: config.jwtAudience },
+        { secret, issuer: config.jwtIssuer, audience: config.jwtAudience },
         { sub, roles: opts.roles ?? [], ttlSec: opts.ttlSec ?? 3600 },
       ),
     async connect(path = '/ws', opts = {}) {

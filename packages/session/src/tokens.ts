@@ -1,4 +1,6 @@
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { SignJWT, createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTHeaderParameters, type JWTVerifyGetKey } from 'jose';
+import { createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { ErrorCode, Identity } from '@switchboard/core';
 
 /** Result of verifying a client token. */
@@ -33,11 +35,13 @@ export function identityFromClaims(payload: Record<string, unknown>): VerifyResu
   const tenant = payload.tenant;
   if (tenant !== undefined && (typeof tenant !== 'string' || tenant.length > 128))
     return { ok: false, code: 'invalid_token', message: '"tenant" claim must be a string' };
+  const sid = payload.sid;
   const identity: Identity = {
     userId: sub,
     roles: rawRoles as string[],
     ...(tenant !== undefined ? { tenant } : {}),
     ...(typeof payload.exp === 'number' ? { exp: payload.exp } : {}),
+    ...(typeof sid === 'string' && sid.length > 0 && sid.length <= 128 ? { sessionId: sid } : {}),
   };
   return { ok: true, identity };
 }
@@ -86,6 +90,8 @@ export interface TokenClaims {
   readonly sub: string;
   readonly roles?: readonly string[];
   readonly tenant?: string;
+  /** The session the token belongs to (set at login). */
+  readonly sid?: string;
   readonly ttlSec: number;
 }
 
@@ -104,4 +110,83 @@ export async function signHmacToken(
     .setIssuedAt()
     .setExpirationTime(Math.floor(Date.now() / 1000) + claims.ttlSec)
     .sign(new TextEncoder().encode(opts.secret));
+}
+
+/** Options of {@link createJwtVerifier}. */
+export interface JwtVerifierOptions {
+  readonly issuer: string;
+  readonly audience: string;
+  /** JWKS URL of the session service (RS256/ES256); fetched lazily, cached, refetched on an unknown kid. */
+  readonly jwksUrl?: string;
+  /** Public keys known locally (the all-in-one process). */
+  readonly localJwks?: { keys: JWK[] };
+  /** HS256 shared secret; only in dev mode or the all-in-one process. */
+  readonly hmacSecret?: string;
+  readonly clockToleranceSec?: number;
+}
+
+/**
+ * Verifies client JWTs the way an edge does: RS256/ES256 against the session service's JWKS, plus
+ * HS256 with the shared secret when (and only when) one is configured. Algorithms are pinned to those,
+ * so an HS256 token "signed" with an RSA public key, or `alg: none`, never verifies; `exp`, `iss`,
+ * `aud` and `sub` are required.
+ */
+export function createJwtVerifier(o: JwtVerifierOptions): TokenVerifier {
+  const remote = o.jwksUrl ? createRemoteJWKSet(new URL(o.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 600_000 }) : null;
+  const local = o.localJwks && o.localJwks.keys.length > 0 ? createLocalJWKSet(o.localJwks) : null;
+  const hmac = o.hmacSecret ? new TextEncoder().encode(o.hmacSecret) : null;
+  const algorithms = [...(remote || local ? ['RS256', 'ES256'] : []), ...(hmac ? ['HS256'] : [])];
+  const getKey: JWTVerifyGetKey = async (header: JWTHeaderParameters, token) => {
+    if (header.alg === 'HS256') {
+      if (!hmac) throw new joseErrors.JOSEAlgNotAllowed('HS256 is not accepted here');
+      return hmac;
+    }
+    if (local) {
+      try {
+        return await local(header, token);
+      } catch (err) {
+        if (!remote) throw err;
+      }
+    }
+    if (remote) return remote(header, token);
+    throw new joseErrors.JOSEAlgNotAllowed(`${header.alg} is not accepted here`);
+  };
+  return {
+    async verify(token: string): Promise<VerifyResult> {
+      try {
+        const { payload } = await jwtVerify(token, getKey, {
+          algorithms,
+          issuer: o.issuer,
+          audience: o.audience,
+          requiredClaims: ['exp', 'iss', 'aud', 'sub'],
+          clockTolerance: o.clockToleranceSec ?? 5,
+        });
+        return identityFromClaims(payload);
+      } catch (err) {
+        return verifyFailure(err);
+      }
+    },
+  };
+}
+
+/** Result of verifying an OISP device token. */
+export type DeviceVerifyResult = { readonly ok: true; readonly deviceId: string } | { readonly ok: false; readonly message: string };
+
+/**
+ * Verifies OISP device tokens (seed 003): RS256 with the platform's public key from a PEM file; the
+ * token's `sub` (or `deviceId` claim) must name the device that presents it, and `exp` is required.
+ */
+export function createDeviceTokenVerifier(publicKeyFile: string): (token: string, deviceId: string) => Promise<DeviceVerifyResult> {
+  const key = createPublicKey(readFileSync(publicKeyFile));
+  if (key.asymmetricKeyType !== 'rsa') throw new Error(`${publicKeyFile}: device tokens are RS256: an RSA public key is needed`);
+  return async (token, deviceId) => {
+    try {
+      const { payload } = await jwtVerify(token, key, { algorithms: ['RS256'], requiredClaims: ['exp'] });
+      const claimed = typeof payload.deviceId === 'string' ? payload.deviceId : payload.sub;
+      if (claimed !== deviceId) return { ok: false, message: 'Invalid device token' };
+      return { ok: true, deviceId };
+    } catch {
+      return { ok: false, message: 'Invalid device token' };
+    }
+  };
 }

@@ -14,18 +14,19 @@ export interface SwitchboardProcess {
 }
 
 /**
- * Starts `node <bin> <command>` with `env` on a free port (unless `PORT` is given) and waits until its
- * `/readyz` answers 200.
+ * Starts `node <bin> <command>` with `env`, its HTTP port (`portEnv`, `PORT` by default) set to a free
+ * one unless given, and waits until its `/readyz` answers 200.
  */
 export async function startSwitchboard(
   bin: string,
   command: string,
   env: Record<string, string>,
   timeoutMs = 20_000,
+  portEnv = 'PORT',
 ): Promise<SwitchboardProcess> {
-  const port = env.PORT ? Number(env.PORT) : await freePort();
+  const port = env[portEnv] ? Number(env[portEnv]) : await freePort();
   const child = spawn(process.execPath, [bin, command], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env, [portEnv]: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

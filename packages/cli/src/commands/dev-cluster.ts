@@ -7,6 +7,7 @@ import { startRedis, type RedisServer } from '@switchboard/testkit';
 export interface DevClusterArgs {
   readonly edges: number;
   readonly basePort: number;
+  readonly sessionPort: number;
 }
 
 const BIN = fileURLToPath(new URL('../../bin/switchboard.js', import.meta.url));
@@ -36,8 +37,9 @@ function prefixLines(stream: NodeJS.ReadableStream, prefix: string, out: NodeJS.
 }
 
 /**
- * `switchboard dev-cluster`: a redis-server from PATH on a free port and N edges (ports 8000, 8001, …)
- * as separate processes, for trying horizontal scaling on one machine. SIGINT/SIGTERM stop all of it.
+ * `switchboard dev-cluster`: a redis-server from PATH on a free port, one session service (8100) and N
+ * edges (ports 8000, 8001, …) as separate processes, for trying horizontal scaling on one machine.
+ * SIGINT/SIGTERM stop all of it.
  */
 export async function devClusterCommand(args: DevClusterArgs): Promise<number> {
   const config = loadConfig(process.env);
@@ -69,26 +71,33 @@ export async function devClusterCommand(args: DevClusterArgs): Promise<number> {
     logger.info('dev cluster stopped');
     return code;
   };
+  const spawnRole = (role: 'session' | 'edge', name: string, env: Record<string, string>): ChildProcess => {
+    const child = spawn(process.execPath, [BIN, role], {
+      env: { ...process.env, REDIS_URL: redis.url, REDIS_CLUSTER: 'false', NODE_ID: name, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    prefixLines(child.stdout!, `[${name}]`, process.stdout);
+    prefixLines(child.stderr!, `[${name}]`, process.stderr);
+    children.push(child);
+    return child;
+  };
+  const sessionUrl = `http://127.0.0.1:${args.sessionPort}`;
   try {
+    const session = spawnRole('session', 'session-1', { SESSION_PORT: String(args.sessionPort) });
+    await waitReady(`${sessionUrl}/readyz`, session, 20_000);
     for (let i = 0; i < args.edges; i++) {
       const port = args.basePort + i;
-      const child = spawn(process.execPath, [BIN, 'edge'], {
-        env: { ...process.env, REDIS_URL: redis.url, REDIS_CLUSTER: 'false', PORT: String(port), NODE_ID: `edge-${i + 1}` },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      prefixLines(child.stdout, `[edge-${i + 1}]`, process.stdout);
-      prefixLines(child.stderr, `[edge-${i + 1}]`, process.stderr);
-      children.push(child);
-      await waitReady(`http://127.0.0.1:${port}/readyz`, child, 20_000);
+      const edge = spawnRole('edge', `edge-${i + 1}`, { PORT: String(port), SWITCHBOARD_SESSION_URL: sessionUrl });
+      await waitReady(`http://127.0.0.1:${port}/readyz`, edge, 20_000);
     }
   } catch (err) {
     logger.error({ err: (err as Error).message }, 'dev cluster failed to start');
     return stopAll(1);
   }
-  const ports = children.map((_, i) => args.basePort + i);
+  const ports = Array.from({ length: args.edges }, (_, i) => args.basePort + i);
   logger.info(
-    { redis: redis.url, edges: ports.map((p) => `http://127.0.0.1:${p}`) },
-    `dev cluster up: redis ${redis.url}, edges on ${ports.join(', ')}. Try: npx switchboard publish telemetry --attr device_id=1 --data '{"t":{"value":1}}' --url http://127.0.0.1:${ports[ports.length - 1]}`,
+    { redis: redis.url, session: sessionUrl, edges: ports.map((p) => `http://127.0.0.1:${p}`) },
+    `dev cluster up: redis ${redis.url}, session service ${sessionUrl}, edges on ${ports.join(', ')}. Try: npx switchboard publish telemetry --attr device_id=1 --data '{"t":{"value":1}}' --url http://127.0.0.1:${ports[ports.length - 1]}`,
   );
   return new Promise((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
@@ -101,7 +110,7 @@ export async function devClusterCommand(args: DevClusterArgs): Promise<number> {
     for (const c of children) {
       c.once('exit', (code) => {
         if (stopping) return;
-        logger.error({ code }, 'an edge exited; stopping the dev cluster');
+        logger.error({ code }, 'a process of the dev cluster exited; stopping the dev cluster');
         void stopAll(1).then(resolve);
       });
     }

@@ -1,24 +1,31 @@
 import { createLogger, loadConfig, type ConfigOverrides } from '@switchboard/core';
-import { startNode } from '../all-in-one.js';
+import { startAllInOne, startEdge, startSession, type Running } from '../compose.js';
 import { runUntilSignal } from '../lifecycle.js';
 
-/**
- * `switchboard start` (the all-in-one: embedded backends, or Redis when `REDIS_URL` is set) and
- * `switchboard edge` (an edge of a cluster: `REDIS_URL` required).
- */
-export async function startCommand(role: 'start' | 'edge', overrides: ConfigOverrides): Promise<number> {
-  const config = loadConfig(process.env, overrides);
+/** The long-running processes: `start` (all-in-one), `edge`, `session`. */
+export type ProcessRole = 'start' | 'edge' | 'session';
+
+/** Runs one of the long-running processes until SIGTERM/SIGINT. */
+export async function startCommand(role: ProcessRole, overrides: ConfigOverrides): Promise<number> {
+  const config = loadConfig(process.env, overrides, role === 'start' ? 'all' : role);
   const logger = createLogger({ name: 'switchboard', level: config.logLevel, base: { node: config.nodeId, role } });
-  if (role === 'edge' && !config.redisUrl) {
-    logger.error('switchboard edge needs REDIS_URL (edges share channels through Redis); use `switchboard start` for one process');
+  if (role !== 'start' && !config.redisUrl) {
+    logger.error(`switchboard ${role} needs REDIS_URL (edges and session replicas share state through Redis); \`switchboard start\` runs everything in one process`);
     return 2;
   }
-  const node = await startNode(config, logger);
-  logger.info(
-    { port: node.port, mode: config.mode, bus: node.backend },
-    `switchboard ${role} listening on http://${config.host}:${node.port} (WebSocket: ws://localhost:${node.port}/ws)`,
-  );
+  let running: Running;
+  if (role === 'edge') running = await startEdge(config, logger);
+  else if (role === 'session') running = await startSession(config, logger);
+  else running = await startAllInOne(config, logger);
+  const { http, session } = running.ports;
+  const where = [
+    http !== undefined ? `WebSocket/HTTP on http://${config.host}:${http} (ws://localhost:${http}/ws)` : null,
+    session !== undefined ? `session API on http://${config.host}:${session}` : null,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  logger.info({ ports: running.ports, mode: config.mode, backend: running.backend }, `switchboard ${role}: ${where}`);
   if (config.mode === 'dev' && role === 'start')
     logger.info('dev mode: `npx switchboard token --sub alice` prints a token this server accepts');
-  return runUntilSignal(logger, config.shutdownTimeoutMs, () => node.stop());
+  return runUntilSignal(logger, config.shutdownTimeoutMs, () => running.stop());
 }

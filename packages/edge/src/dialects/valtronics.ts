@@ -28,7 +28,7 @@ import {
   type ValtronicsParseError,
   type ValtronicsParseOptions,
 } from '@switchboard/protocol';
-import type { Admission, TokenVerifier } from '@switchboard/session';
+import type { SessionApi, StoredSubscription, TokenVerifier } from '@switchboard/session';
 import type { BaseConn, ConnectionRegistry } from '../connection.js';
 import type { GroupSpec, Hub } from '../hub.js';
 import type { EdgeMetrics } from '../metrics.js';
@@ -51,7 +51,7 @@ export interface ValtronicsDeps {
   readonly config: Config;
   readonly hub: Hub;
   readonly verifier: TokenVerifier;
-  readonly admission: Admission;
+  readonly session: SessionApi;
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
   readonly conns: ConnectionRegistry;
@@ -59,6 +59,19 @@ export interface ValtronicsDeps {
 }
 
 const DIALECT = 'valtronics';
+
+/** The wire filters of a subscription whose device list was narrowed (to record it in the session). */
+function narrowedFilters(spec: GroupSpec, devices: readonly string[]): Record<string, unknown> {
+  const filters: Record<string, unknown> = {};
+  for (const [attr, values] of Object.entries(spec.filter)) {
+    if (attr === 'device_id') filters.device_id = devices.map((d) => (/^-?(0|[1-9]\d{0,14})$/.test(d) ? Number(d) : d));
+    else if (attr === 'status') filters.status_types = values;
+    else filters[attr] = values;
+  }
+  if (spec.projection) filters.metrics = spec.projection;
+  if (spec.frequencyMs > 0) filters.frequency = `${spec.frequencyMs}ms`;
+  return filters;
+}
 /** Frames queued behind a slow request before the connection counts as abusive. */
 const MAX_QUEUED_FRAMES = 1000;
 
@@ -90,6 +103,7 @@ export class ValtronicsHandler {
       openedAtMs: Date.now(),
       identity: null,
       admitted: false,
+      sessionId: null,
       endpointChannel: VALTRONICS_ENDPOINTS[path] ?? null,
       bucket: new TokenBucket(this.cfg.messagesPerSec, this.cfg.messagesBurst),
       authFailures: 0,
@@ -246,14 +260,14 @@ export class ValtronicsHandler {
     }
     let admitted;
     try {
-      admitted = await this.deps.admission.admit({
+      admitted = await this.deps.session.admit({
         userId: identity.userId,
         connId: conn.connId,
         nodeId: this.deps.conns.nodeId,
         ip: conn.ip,
       });
     } catch (err) {
-      this.log.warn({ err }, 'admission unavailable');
+      this.log.warn({ err: (err as Error).message }, 'admission unavailable');
       if (!conn.closed) this.authFailed(conn, cmd.id, 'unavailable', 'the session service is unavailable; retry');
       return;
     }
@@ -265,13 +279,67 @@ export class ValtronicsHandler {
       return;
     }
     if (conn.closed) {
-      await this.deps.admission.release(conn.connId);
+      await this.deps.session.release(conn.connId);
       return;
     }
     conn.admitted = true;
+    // The client may name a session to resume; a token issued at login names its own.
+    const wanted = cmd.sessionId ?? identity.sessionId;
+    let session;
+    try {
+      session = await this.deps.session.openSession({
+        userId: identity.userId,
+        roles: identity.roles,
+        ...(identity.tenant !== undefined ? { tenant: identity.tenant } : {}),
+        ...(wanted !== undefined ? { sessionId: wanted } : {}),
+      });
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'session service unavailable');
+      if (!conn.closed) this.authFailed(conn, cmd.id, 'unavailable', 'the session service is unavailable; retry');
+      this.deps.close(conn, 'internal_error');
+      return;
+    }
+    if (conn.closed) return;
     conn.identity = identity;
+    conn.sessionId = session.sessionId;
     this.deps.conns.unauthenticated.delete(conn);
-    this.send(conn, renderAuthOk({ id: cmd.id, userId: identity.userId, roles: identity.roles, expiresAt: identity.exp }));
+    this.send(
+      conn,
+      renderAuthOk({
+        id: cmd.id,
+        userId: identity.userId,
+        roles: identity.roles,
+        expiresAt: identity.exp,
+        sessionId: session.sessionId,
+        resumed: session.resumed,
+      }),
+    );
+    if (session.resumed) await this.restore(conn, session.subscriptions, cmd.recover);
+  }
+
+  /**
+   * Gives a resumed session its subscriptions back, each answered with a `subscribe_response` and
+   * followed by what it missed: from the client's own positions when it sent them (exactly once), else
+   * from the session's last checkpoint (at least once).
+   */
+  private async restore(
+    conn: ValtronicsConn,
+    subs: readonly StoredSubscription[],
+    clientPositions: Readonly<Record<string, { epoch: string; offset: number }>> | null,
+  ): Promise<void> {
+    const opts = this.parseOptions(conn);
+    for (const stored of subs) {
+      if (conn.closed) return;
+      if (stored.dialect !== DIALECT) continue;
+      const parsed = parseValtronicsMessage({ ...stored.request, type: 'subscribe' }, opts, true);
+      if (!parsed.ok || parsed.command.type !== 'subscribe') {
+        this.sendError(conn, parsed.ok ? { code: 'invalid_message', message: 'stored subscription is not a subscribe' } : parsed.error);
+        this.deps.session.removeSubscription(conn.sessionId!, stored.channel).catch(() => {});
+        continue;
+      }
+      const recover = clientPositions?.[stored.channel] ?? stored.position ?? null;
+      await this.subscribe(conn, { ...parsed.command, recover });
+    }
   }
 
   private async subscribe(conn: ValtronicsConn, cmd: SubscribeCommand): Promise<void> {
@@ -297,8 +365,10 @@ export class ValtronicsHandler {
       frequencyMs,
       conflateBy: local ? null : 'device_id',
     };
+    let subscribedAt: { epoch: string; offset: number } | null | undefined;
     try {
       await this.deps.hub.subscribe(conn, spec, cmd.recover, (outcome) => {
+        subscribedAt = outcome.position;
         this.sendCorked(
           conn,
           renderSubscribeOk({
@@ -318,6 +388,25 @@ export class ValtronicsHandler {
       }
       throw err;
     }
+    if (subscribedAt !== undefined && conn.sessionId !== null && !local) {
+      // Registered with its starting position, so a resume replays from here even before a checkpoint.
+      this.saveSubscription(conn, cmd.channel, cmd.echo, subscribedAt);
+    }
+  }
+
+  private saveSubscription(conn: ValtronicsConn, channel: string, filters: Record<string, unknown>, position: { epoch: string; offset: number } | null): void {
+    const sub: StoredSubscription = {
+      channel,
+      dialect: DIALECT,
+      request: { channel, filters },
+      ...(position ? { position } : {}),
+    };
+    this.deps.session.saveSubscription(conn.sessionId!, sub).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'subscription not recorded in the session'));
+  }
+
+  private forgetSubscription(conn: ValtronicsConn, channel: string): void {
+    if (conn.sessionId === null) return;
+    this.deps.session.removeSubscription(conn.sessionId, channel).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'subscription not removed from the session'));
   }
 
   private unsubscribe(
@@ -334,6 +423,7 @@ export class ValtronicsHandler {
     }
     if (deviceIds === null) {
       this.deps.hub.unsubscribe(conn, channel);
+      this.forgetSubscription(conn, channel);
       this.send(conn, renderUnsubscribeOk(id, channel));
       return undefined;
     }
@@ -355,12 +445,14 @@ export class ValtronicsHandler {
     const remaining = current.filter((d) => !drop.has(d));
     if (remaining.length === 0) {
       this.deps.hub.unsubscribe(conn, channel);
+      this.forgetSubscription(conn, channel);
       this.send(conn, renderUnsubscribeOk(id, channel));
       return undefined;
     }
     const filter: Filter = { ...group.spec.filter, device_id: remaining };
-    return this.deps.hub.subscribe(conn, { ...group.spec, filter }, null, () => {
+    return this.deps.hub.subscribe(conn, { ...group.spec, filter }, null, (outcome) => {
       this.sendCorked(conn, renderUnsubscribeOk(id, channel, remaining));
+      if (conn.sessionId !== null) this.saveSubscription(conn, channel, narrowedFilters(group.spec, remaining), outcome.position);
     });
   }
 

@@ -1,0 +1,178 @@
+/**
+ * How each process is put together. `start`: edge + session service in one process (embedded backends,
+ * or Redis when REDIS_URL is set). `edge`: an edge that reaches the session service over the Rpc seam
+ * and verifies tokens with its JWKS. `session`: the session service, all state in Redis.
+ */
+import { RedisRpcClient, RedisRpcServer, connectRedis, waitReady, type RedisClient } from '@switchboard/bus';
+import { createMetricsRegistry, type Config, type Logger } from '@switchboard/core';
+import { EdgeServer } from '@switchboard/edge';
+import {
+  MemorySessionRepo,
+  RedisSessionRepo,
+  RpcSessionClient,
+  buildIssuer,
+  createJwtVerifier,
+  createSessionService,
+  sessionRpcHandler,
+  startSessionHttp,
+  type SessionRepo,
+  type SessionService,
+} from '@switchboard/session';
+import type { Registry } from 'prom-client';
+import { createBus } from './backends.js';
+
+/** A running process and how to stop it. */
+export interface Running {
+  /** Bound ports by name (`http`, `session`). */
+  readonly ports: Record<string, number>;
+  /** What it runs on, for the start-up log line. */
+  readonly backend: string;
+  stop(): Promise<void>;
+}
+
+/** How often dead edges are looked for. */
+const REAP_EVERY_MS = 5000;
+
+function reaper(service: SessionService, logger: Logger): NodeJS.Timeout {
+  const t = setInterval(() => {
+    service.reap().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'reaping dead edges failed'));
+  }, REAP_EVERY_MS);
+  t.unref();
+  return t;
+}
+
+async function redisClient(config: Config, name: string): Promise<RedisClient> {
+  const client = connectRedis({ url: config.redisUrl!, cluster: config.redisCluster }, `sb:${config.nodeId}:${name}`);
+  client.on('error', () => {});
+  try {
+    await waitReady(client);
+  } catch (err) {
+    client.disconnect();
+    throw err;
+  }
+  return client;
+}
+
+async function sessionParts(config: Config, logger: Logger, registry: Registry) {
+  let repo: SessionRepo;
+  let redis: RedisClient | null = null;
+  if (config.redisUrl) {
+    redis = await redisClient(config, 'session');
+    repo = new RedisSessionRepo(redis, config);
+  } else repo = new MemorySessionRepo(config);
+  const issuer = await buildIssuer(config);
+  const service = createSessionService(config, repo, issuer, logger, registry);
+  return { repo, redis, issuer, service };
+}
+
+/** `switchboard start`: the edge and the session service in one process. */
+export async function startAllInOne(config: Config, logger: Logger): Promise<Running> {
+  const registry = createMetricsRegistry({ defaultLabels: { node: config.nodeId } });
+  const backend = await createBus(config, logger, registry);
+  const { redis, issuer, service } = await sessionParts(config, logger, registry);
+  const edge = new EdgeServer({
+    config,
+    bus: backend.bus,
+    verifier: createJwtVerifier({ issuer: config.jwtIssuer, audience: config.jwtAudience, localJwks: issuer.jwks(), ...(config.jwtSecret ? { hmacSecret: config.jwtSecret } : {}) }),
+    session: service,
+    logger,
+    registry,
+  });
+  const http = await edge.listen();
+  const sessionHttp = await startSessionHttp({
+    service,
+    issuer,
+    registry,
+    logger,
+    host: config.host,
+    port: config.sessionPort,
+    adminToken: config.adminToken,
+    ready: () => backend.bus.ready(),
+  });
+  const timer = reaper(service, logger);
+  return {
+    ports: { http, session: sessionHttp.port },
+    backend: backend.kind,
+    async stop() {
+      clearInterval(timer);
+      await edge.drain();
+      edge.close();
+      await sessionHttp.close();
+      await backend.close();
+      redis?.disconnect();
+    },
+  };
+}
+
+/** `switchboard edge`: an edge of a cluster; no secret in it, only the JWKS URL and Redis. */
+export async function startEdge(config: Config, logger: Logger): Promise<Running> {
+  const registry = createMetricsRegistry({ defaultLabels: { node: config.nodeId } });
+  const backend = await createBus(config, logger, registry);
+  const rpc = await RedisRpcClient.connect({
+    target: { url: config.redisUrl!, cluster: config.redisCluster },
+    logger,
+    nodeId: config.nodeId,
+    timeoutMs: config.rpcTimeoutMs,
+  });
+  const edge = new EdgeServer({
+    config,
+    bus: backend.bus,
+    verifier: createJwtVerifier({
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+      jwksUrl: config.jwksUrl ?? new URL('/.well-known/jwks.json', config.sessionUrl).href,
+      // Only in dev mode: production edges hold no secret (the config refuses one).
+      ...(config.mode === 'dev' && config.jwtSecret ? { hmacSecret: config.jwtSecret } : {}),
+    }),
+    session: new RpcSessionClient(rpc),
+    logger,
+    registry,
+  });
+  const http = await edge.listen();
+  return {
+    ports: { http },
+    backend: backend.kind,
+    async stop() {
+      await edge.drain();
+      edge.close();
+      await rpc.close();
+      await backend.close();
+    },
+  };
+}
+
+/** `switchboard session`: the session service (M replicas allowed), state in Redis. */
+export async function startSession(config: Config, logger: Logger): Promise<Running> {
+  const registry = createMetricsRegistry({ defaultLabels: { node: config.nodeId } });
+  const { redis, issuer, service } = await sessionParts(config, logger, registry);
+  const target = { url: config.redisUrl!, cluster: config.redisCluster };
+  const rpc = await RedisRpcServer.start({
+    target,
+    logger,
+    nodeId: config.nodeId,
+    claimIdleMs: config.rpcClaimIdleMs,
+    handler: sessionRpcHandler(service, service.metrics),
+  });
+  const sessionHttp = await startSessionHttp({
+    service,
+    issuer,
+    registry,
+    logger,
+    host: config.host,
+    port: config.sessionPort,
+    adminToken: config.adminToken,
+    ready: () => redis?.status === 'ready',
+  });
+  const timer = reaper(service, logger);
+  return {
+    ports: { session: sessionHttp.port },
+    backend: config.redisCluster ? 'redis-cluster' : 'redis',
+    async stop() {
+      clearInterval(timer);
+      await rpc.close();
+      await sessionHttp.close();
+      redis?.disconnect();
+    },
+  };
+}
+

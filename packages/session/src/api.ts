@@ -1,0 +1,64 @@
+import type { StreamPosition } from '@switchboard/core';
+import type { AdmissionRequest, AdmissionResult } from './admission.js';
+import type { CheckpointEntry, StoredSubscription } from './repo.js';
+
+/** A login attempt (the address is the client's, for per-address lockout). */
+export interface LoginRequest {
+  readonly username: string;
+  readonly password: string;
+  readonly ip: string;
+}
+
+/** The user as clients see it. */
+export interface PublicUser {
+  readonly name: string;
+  readonly roles: readonly string[];
+  readonly tenant?: string;
+}
+
+/** Answer of {@link SessionApi.login}. */
+export type LoginResult =
+  | { readonly ok: true; readonly token: string; readonly sessionId: string; readonly expiresAt: number; readonly user: PublicUser }
+  | {
+      readonly ok: false;
+      readonly code: 'invalid_credentials' | 'locked_out' | 'invalid_message';
+      readonly message: string;
+      readonly retryAfterSec?: number;
+    };
+
+/** Opening (or resuming) the session of an authenticated connection. */
+export interface OpenSessionRequest {
+  readonly userId: string;
+  readonly roles: readonly string[];
+  readonly tenant?: string;
+  /** The session to resume, when the client names one. */
+  readonly sessionId?: string;
+}
+
+/** Answer of {@link SessionApi.openSession}. */
+export interface OpenSessionResult {
+  readonly sessionId: string;
+  readonly expiresAt: number;
+  /** True when the named session existed and belongs to this user. */
+  readonly resumed: boolean;
+  readonly subscriptions: readonly StoredSubscription[];
+}
+
+/**
+ * What edges ask of the session service (DESIGN §6). The all-in-one process calls the service
+ * directly; edges of a cluster call it over the Rpc seam.
+ */
+export interface SessionApi {
+  login(req: LoginRequest): Promise<LoginResult>;
+  admit(req: AdmissionRequest): Promise<AdmissionResult>;
+  release(connId: string): Promise<void>;
+  heartbeat(nodeId: string): Promise<void>;
+  openSession(req: OpenSessionRequest): Promise<OpenSessionResult>;
+  saveSubscription(sessionId: string, sub: StoredSubscription): Promise<void>;
+  removeSubscription(sessionId: string, channel: string): Promise<void>;
+  checkpoint(entries: readonly CheckpointEntry[]): Promise<void>;
+  /** Renews a session's sliding expiry (on disconnect). */
+  touchSession(sessionId: string): Promise<void>;
+}
+
+export type { CheckpointEntry, StoredSubscription, StreamPosition };

@@ -1,0 +1,213 @@
+import { refusal, type AdmissionLimits, type AdmissionRequest, type AdmissionResult } from './admission.js';
+import {
+  lockUntil,
+  type CheckpointEntry,
+  type FailureState,
+  type LockoutPolicy,
+  type SessionRecord,
+  type SessionRepo,
+  type StoredSubscription,
+  type UserRecord,
+} from './repo.js';
+
+const WINDOW_MS = 60_000;
+
+function prune(log: number[], nowMs: number): number {
+  let drop = 0;
+  while (drop < log.length && log[drop]! <= nowMs - WINDOW_MS) drop++;
+  if (drop > 0) log.splice(0, drop);
+  return log.length;
+}
+
+interface StoredSession {
+  readonly id: string;
+  readonly userId: string;
+  readonly roles: readonly string[];
+  readonly tenant?: string;
+  expiresAt: number;
+  readonly subs: Map<string, StoredSubscription>;
+}
+
+/**
+ * The in-process SessionRepo of the all-in-one server: the same rules as the Redis one (exact sliding
+ * one-minute windows, lockout doubling, heartbeats and reaping), state lives as long as the process.
+ */
+export class MemorySessionRepo implements SessionRepo {
+  private readonly users = new Map<string, UserRecord>();
+  private readonly sessions = new Map<string, StoredSession>();
+  private readonly fails = new Map<string, { count: number; lockedUntilMs: number; expiresAt: number }>();
+  private readonly conns = new Map<string, AdmissionRequest>();
+  private readonly perUser = new Map<string, number>();
+  private readonly userLog = new Map<string, number[]>();
+  private readonly ipLog = new Map<string, number[]>();
+  private readonly beats = new Map<string, number>();
+  private lastGcMs = 0;
+
+  constructor(
+    private readonly limits: AdmissionLimits,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  createUser(user: UserRecord): Promise<boolean> {
+    if (this.users.has(user.name)) return Promise.resolve(false);
+    this.users.set(user.name, user);
+    return Promise.resolve(true);
+  }
+
+  getUser(name: string): Promise<UserRecord | null> {
+    return Promise.resolve(this.users.get(name) ?? null);
+  }
+
+  deleteUser(name: string): Promise<boolean> {
+    return Promise.resolve(this.users.delete(name));
+  }
+
+  private view(s: StoredSession): SessionRecord {
+    return {
+      id: s.id,
+      userId: s.userId,
+      roles: s.roles,
+      ...(s.tenant !== undefined ? { tenant: s.tenant } : {}),
+      expiresAt: s.expiresAt,
+      subscriptions: [...s.subs.values()],
+    };
+  }
+
+  private live(id: string): StoredSession | null {
+    const s = this.sessions.get(id);
+    if (!s) return null;
+    if (s.expiresAt <= this.now()) {
+      this.sessions.delete(id);
+      return null;
+    }
+    return s;
+  }
+
+  createSession(s: Omit<SessionRecord, 'expiresAt' | 'subscriptions'>, ttlSec: number): Promise<SessionRecord> {
+    const stored: StoredSession = { ...s, expiresAt: this.now() + ttlSec * 1000, subs: new Map() };
+    this.sessions.set(s.id, stored);
+    this.gc();
+    return Promise.resolve(this.view(stored));
+  }
+
+  touchSession(id: string, ttlSec: number): Promise<SessionRecord | null> {
+    const s = this.live(id);
+    if (!s) return Promise.resolve(null);
+    s.expiresAt = this.now() + ttlSec * 1000;
+    return Promise.resolve(this.view(s));
+  }
+
+  putSubscription(id: string, sub: StoredSubscription): Promise<void> {
+    this.live(id)?.subs.set(sub.channel, sub);
+    return Promise.resolve();
+  }
+
+  removeSubscription(id: string, channel: string): Promise<void> {
+    this.live(id)?.subs.delete(channel);
+    return Promise.resolve();
+  }
+
+  checkpoint(entries: readonly CheckpointEntry[]): Promise<void> {
+    for (const e of entries) {
+      const s = this.live(e.sessionId);
+      const sub = s?.subs.get(e.channel);
+      if (s && sub) s.subs.set(e.channel, { ...sub, position: e.position });
+    }
+    return Promise.resolve();
+  }
+
+  failures(key: string, nowMs: number): Promise<FailureState> {
+    const f = this.fails.get(key);
+    if (!f || f.expiresAt <= nowMs) return Promise.resolve({ count: 0, lockedUntilMs: 0 });
+    return Promise.resolve({ count: f.count, lockedUntilMs: f.lockedUntilMs > nowMs ? f.lockedUntilMs : 0 });
+  }
+
+  recordFailure(key: string, policy: LockoutPolicy, nowMs: number): Promise<FailureState> {
+    const prev = this.fails.get(key);
+    const count = prev && prev.expiresAt > nowMs ? prev.count + 1 : 1;
+    const lockedUntilMs = lockUntil(count, policy, nowMs);
+    this.fails.set(key, { count, lockedUntilMs, expiresAt: Math.max(nowMs + policy.windowSec * 1000, lockedUntilMs) });
+    return Promise.resolve({ count, lockedUntilMs });
+  }
+
+  clearFailures(key: string): Promise<void> {
+    this.fails.delete(key);
+    return Promise.resolve();
+  }
+
+  admit(req: AdmissionRequest): Promise<AdmissionResult> {
+    const nowMs = this.now();
+    const l = this.limits;
+    if (this.conns.has(req.connId)) return Promise.resolve({ ok: true });
+    if ((this.perUser.get(req.userId) ?? 0) >= l.maxConnectionsPerUser) return Promise.resolve(refusal('user_concurrent', l));
+    if (this.conns.size >= l.maxConnectionsTotal) return Promise.resolve(refusal('total_concurrent', l));
+    const ulog = this.userLog.get(req.userId) ?? [];
+    if (l.newConnectionsPerUserPerMin > 0 && prune(ulog, nowMs) >= l.newConnectionsPerUserPerMin)
+      return Promise.resolve(refusal('user_rate', l));
+    const ilog = this.ipLog.get(req.ip) ?? [];
+    if (l.newConnectionsPerIpPerMin > 0 && prune(ilog, nowMs) >= l.newConnectionsPerIpPerMin) return Promise.resolve(refusal('ip_rate', l));
+    this.conns.set(req.connId, req);
+    this.perUser.set(req.userId, (this.perUser.get(req.userId) ?? 0) + 1);
+    if (!this.beats.has(req.nodeId)) this.beats.set(req.nodeId, nowMs);
+    if (l.newConnectionsPerUserPerMin > 0) {
+      ulog.push(nowMs);
+      this.userLog.set(req.userId, ulog);
+    }
+    if (l.newConnectionsPerIpPerMin > 0) {
+      ilog.push(nowMs);
+      this.ipLog.set(req.ip, ilog);
+    }
+    this.gc();
+    return Promise.resolve({ ok: true });
+  }
+
+  release(connId: string): Promise<void> {
+    const req = this.conns.get(connId);
+    if (req) {
+      this.conns.delete(connId);
+      const n = (this.perUser.get(req.userId) ?? 1) - 1;
+      if (n <= 0) this.perUser.delete(req.userId);
+      else this.perUser.set(req.userId, n);
+    }
+    return Promise.resolve();
+  }
+
+  count(): Promise<number> {
+    return Promise.resolve(this.conns.size);
+  }
+
+  heartbeat(nodeId: string, nowMs: number): Promise<void> {
+    this.beats.set(nodeId, nowMs);
+    return Promise.resolve();
+  }
+
+  async reapDeadNodes(deadMs: number, nowMs: number): Promise<{ node: string; released: number }[]> {
+    const out: { node: string; released: number }[] = [];
+    for (const [node, at] of this.beats) {
+      if (at > nowMs - deadMs) continue;
+      this.beats.delete(node);
+      let released = 0;
+      for (const [connId, req] of this.conns) {
+        if (req.nodeId !== node) continue;
+        await this.release(connId);
+        released++;
+      }
+      out.push({ node, released });
+    }
+    return out;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Forgets expired sessions and idle rate logs once a minute, so memory stays bounded. */
+  private gc(): void {
+    const nowMs = this.now();
+    if (nowMs - this.lastGcMs < WINDOW_MS) return;
+    this.lastGcMs = nowMs;
+    for (const [id, s] of this.sessions) if (s.expiresAt <= nowMs) this.sessions.delete(id);
+    for (const logs of [this.userLog, this.ipLog]) for (const [k, log] of logs) if (prune(log, nowMs) === 0) logs.delete(k);
+    for (const [k, f] of this.fails) if (f.expiresAt <= nowMs) this.fails.delete(k);
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * The SessionRepo in Redis. Users are JSON strings (`SET NX`); sessions are hashes with a sliding TTL
+ * (`_` = owner, `sub:<channel>` = subscription, `pos:<channel>` = checkpointed position); failed logins
+ * are small hashes with a TTL; admission is atomic in Lua over keys that share the `{adm}` hash tag,
+ * so it also runs on a Redis Cluster (one slot).
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { isPlainObject } from '@switchboard/core';
+import type { AdmissionLimits, AdmissionRequest, AdmissionResult, AdmissionRule } from './admission.js';
+import { refusal } from './admission.js';
+import type { CheckpointEntry, FailureState, LockoutPolicy, SessionRecord, SessionRepo, StoredSubscription, UserRecord } from './repo.js';
+
+type Client = Redis | Cluster;
+
+const userKey = (name: string) => `sb:user:${name}`;
+const sessionKey = (id: string) => `sb:sess:${id}`;
+const failKey = (key: string) => `sb:fail:${key}`;
+const ADM = {
+  conns: 'sb:{adm}:conns',
+  beats: 'sb:{adm}:hb',
+  user: (u: string) => `sb:{adm}:u:${u}`,
+  node: (n: string) => `sb:{adm}:n:${n}`,
+  rateUser: (u: string) => `sb:{adm}:ru:${u}`,
+  rateIp: (ip: string) => `sb:{adm}:ri:${ip}`,
+};
+
+const ADMIT = `
+-- KEYS: conns, user set, node set, user rate zset, ip rate zset, heartbeats
+-- ARGV: connId, member (user \\31 node), now ms, max per user, max total, per-minute user, per-minute ip, node
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'ok' end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 'user_concurrent' end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[5]) then return 'total_concurrent' end
+local now = tonumber(ARGV[3])
+local perUser = tonumber(ARGV[6])
+local perIp = tonumber(ARGV[7])
+if perUser > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 60000)
+  if redis.call('ZCARD', KEYS[4]) >= perUser then return 'user_rate' end
+end
+if perIp > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 60000)
+  if redis.call('ZCARD', KEYS[5]) >= perIp then return 'ip_rate' end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[6], 'NX', now, ARGV[8])
+if perUser > 0 then redis.call('ZADD', KEYS[4], now, ARGV[1]); redis.call('PEXPIRE', KEYS[4], 60000) end
+if perIp > 0 then redis.call('ZADD', KEYS[5], now, ARGV[1]); redis.call('PEXPIRE', KEYS[5], 60000) end
+return 'ok'
+`;
+
+// Releases one connection; its user and node are read from the conns hash, so the keys are built here
+// (all under the {adm} tag, hence in the same slot as KEYS[1]).
+const RELEASE = `
+local member = redis.call('HGET', KEYS[1], ARGV[1])
+if not member then return 0 end
+local sep = string.find(member, '\\31', 1, true)
+local user = string.sub(member, 1, sep - 1)
+local node = string.sub(member, sep + 1)
+redis.call('SREM', 'sb:{adm}:u:' .. user, ARGV[1])
+redis.call('SREM', 'sb:{adm}:n:' .. node, ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+`;
+
+const REAP = `
+-- KEYS: heartbeats, conns   ARGV: deadline ms (nodes last seen before it are dead)
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local out = {}
+for _, node in ipairs(dead) do
+  local nodeKey = 'sb:{adm}:n:' .. node
+  local conns = redis.call('SMEMBERS', nodeKey)
+  for _, connId in ipairs(conns) do
+    local member = redis.call('HGET', KEYS[2], connId)
+    if member then
+      local sep = string.find(member, '\\31', 1, true)
+      redis.call('SREM', 'sb:{adm}:u:' .. string.sub(member, 1, sep - 1), connId)
+      redis.call('HDEL', KEYS[2], connId)
+    end
+  end
+  redis.call('DEL', nodeKey)
+  redis.call('ZREM', KEYS[1], node)
+  table.insert(out, node)
+  table.insert(out, #conns)
+end
+return out
+`;
+
+const TOUCH = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+`;
+
+const PUT_IF_EXISTS = `
+if redis.call('HEXISTS', KEYS[1], '_') == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`;
+
+const CHECKPOINT = `
+if redis.call('HEXISTS', KEYS[1], 'sub:' .. ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'pos:' .. ARGV[1], ARGV[2])
+return 1
+`;
+
+const FAIL = `
+-- ARGV: now ms, threshold, base sec, max sec, window sec
+local now = tonumber(ARGV[1])
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+local threshold = tonumber(ARGV[2])
+local until_ms = 0
+if n >= threshold then
+  local sec = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ math.min(30, n - threshold))
+  until_ms = now + sec * 1000
+end
+redis.call('HSET', KEYS[1], 'u', until_ms)
+redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[5]) * 1000, until_ms - now))
+return { n, until_ms }
+`;
+
+type Scripted = Client & {
+  sbAdmit(...args: (string | number)[]): Promise<string>;
+  sbRelease(...args: (string | number)[]): Promise<number>;
+  sbReap(...args: (string | number)[]): Promise<(string | number)[]>;
+  sbTouch(...args: (string | number)[]): Promise<string[] | null>;
+  sbPutIfExists(...args: (string | number)[]): Promise<number>;
+  sbCheckpoint(...args: (string | number)[]): Promise<number>;
+  sbFail(...args: (string | number)[]): Promise<[number, number]>;
+};
+
+function parseUser(raw: string | null): UserRecord | null {
+  if (raw === null) return null;
+  const v: unknown = JSON.parse(raw);
+  if (!isPlainObject(v) || typeof v.name !== 'string' || typeof v.passwordHash !== 'string' || !Array.isArray(v.roles)) return null;
+  return v as unknown as UserRecord;
+}
+
+function parseSession(id: string, flat: string[], ttlMs: number): SessionRecord | null {
+  const fields = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!, flat[i + 1]!);
+  const owner = fields.get('_');
+  if (!owner) return null;
+  const o = JSON.parse(owner) as { userId: string; roles: string[]; tenant?: string };
+  const subscriptions: StoredSubscription[] = [];
+  for (const [k, v] of fields) {
+    if (!k.startsWith('sub:')) continue;
+    const sub = JSON.parse(v) as StoredSubscription;
+    const pos = fields.get(`pos:${sub.channel}`);
+    if (pos) {
+      const [epoch, offset] = pos.split(' ');
+      subscriptions.push({ ...sub, position: { epoch: epoch!, offset: Number(offset) } });
+    } else subscriptions.push(sub);
+  }
+  return {
+    id,
+    userId: o.userId,
+    roles: o.roles,
+    ...(o.tenant !== undefined ? { tenant: o.tenant } : {}),
+    expiresAt: Date.now() + ttlMs,
+    subscriptions,
+  };
+}
+
+/** The Redis implementation of {@link SessionRepo}. */
+export class RedisSessionRepo implements SessionRepo {
+  private readonly r: Scripted;
+
+  /** Uses `client` (standalone or cluster); the caller owns connecting and closing it. */
+  constructor(
+    client: Client,
+    private readonly limits: AdmissionLimits,
+  ) {
+    const scripts: [string, number, string][] = [
+      ['sbAdmit', 6, ADMIT],
+      ['sbRelease', 1, RELEASE],
+      ['sbReap', 2, REAP],
+      ['sbTouch', 1, TOUCH],
+      ['sbPutIfExists', 1, PUT_IF_EXISTS],
+      ['sbCheckpoint', 1, CHECKPOINT],
+      ['sbFail', 1, FAIL],
+    ];
+    for (const [name, keys, lua] of scripts) client.defineCommand(name, { numberOfKeys: keys, lua });
+    this.r = client as Scripted;
+  }
+
+  async createUser(user: UserRecord): Promise<boolean> {
+    return (await this.r.set(userKey(user.name), JSON.stringify(user), 'NX')) === 'OK';
+  }
+
+  async getUser(name: string): Promise<UserRecord | null> {
+    return parseUser(await this.r.get(userKey(name)));
+  }
+
+  async deleteUser(name: string): Promise<boolean> {
+    return (await this.r.del(userKey(name))) === 1;
+  }
+
+  async createSession(s: Omit<SessionRecord, 'expiresAt' | 'subscriptions'>, ttlSec: number): Promise<SessionRecord> {
+    const owner = JSON.stringify({ userId: s.userId, roles: s.roles, ...(s.tenant !== undefined ? { tenant: s.tenant } : {}) });
+    await this.r.multi().del(sessionKey(s.id)).hset(sessionKey(s.id), '_', owner).pexpire(sessionKey(s.id), ttlSec * 1000).exec();
+    return { ...s, expiresAt: Date.now() + ttlSec * 1000, subscriptions: [] };
+  }
+
+  async touchSession(id: string, ttlSec: number): Promise<SessionRecord | null> {
+    const flat = await this.r.sbTouch(sessionKey(id), ttlSec * 1000);
+    return flat ? parseSession(id, flat, ttlSec * 1000) : null;
+  }
+
+  async putSubscription(id: string, sub: StoredSubscription): Promise<void> {
+    const { position: _ignored, ...stored } = sub;
+    await this.r.sbPutIfExists(sessionKey(id), `sub:${sub.channel}`, JSON.stringify(stored));
+  }
+
+  async removeSubscription(id: string, channel: string): Promise<void> {
+    await this.r.hdel(sessionKey(id), `sub:${channel}`, `pos:${channel}`);
+  }
+
+  async checkpoint(entries: readonly CheckpointEntry[]): Promise<void> {
+    await Promise.all(entries.map((e) => this.r.sbCheckpoint(sessionKey(e.sessionId), e.channel, `${e.position.epoch} ${e.position.offset}`)));
+  }
+
+  async failures(key: string, nowMs: number): Promise<FailureState> {
+    const [n, u] = await this.r.hmget(failKey(key), 'n', 'u');
+    const lockedUntilMs = Number(u ?? 0);
+    return { count: Number(n ?? 0), lockedUntilMs: lockedUntilMs > nowMs ? lockedUntilMs : 0 };
+  }
+
+  async recordFailure(key: string, policy: LockoutPolicy, nowMs: number): Promise<FailureState> {
+    const [count, lockedUntilMs] = await this.r.sbFail(failKey(key), nowMs, policy.threshold, policy.baseSec, policy.maxSec, policy.windowSec);
+    return { count: Number(count), lockedUntilMs: Number(lockedUntilMs) };
+  }
+
+  async clearFailures(key: string): Promise<void> {
+    await this.r.del(failKey(key));
+  }
+
+  async admit(req: AdmissionRequest): Promise<AdmissionResult> {
+    const l = this.limits;
+    const verdict = await this.r.sbAdmit(
+      ADM.conns,
+      ADM.user(req.userId),
+      ADM.node(req.nodeId),
+      ADM.rateUser(req.userId),
+      ADM.rateIp(req.ip),
+      ADM.beats,
+      req.connId,
+      `${req.userId}\x1f${req.nodeId}`,
+      Date.now(),
+      l.maxConnectionsPerUser,
+      l.maxConnectionsTotal,
+      l.newConnectionsPerUserPerMin,
+      l.newConnectionsPerIpPerMin,
+      req.nodeId,
+    );
+    return verdict === 'ok' ? { ok: true } : refusal(verdict as AdmissionRule, l);
+  }
+
+  async release(connId: string): Promise<void> {
+    await this.r.sbRelease(ADM.conns, connId);
+  }
+
+  count(): Promise<number> {
+    return this.r.hlen(ADM.conns);
+  }
+
+  async heartbeat(nodeId: string, nowMs: number): Promise<void> {
+    await this.r.zadd(ADM.beats, nowMs, nodeId);
+  }
+
+  async reapDeadNodes(deadMs: number, nowMs: number): Promise<{ node: string; released: number }[]> {
+    const flat = await this.r.sbReap(ADM.beats, ADM.conns, nowMs - deadMs);
+    const out: { node: string; released: number }[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ node: String(flat[i]), released: Number(flat[i + 1]) });
+    return out;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

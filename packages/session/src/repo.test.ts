@@ -1,0 +1,45 @@
+import { afterAll, beforeAll } from 'vitest';
+import { connectRedis, waitReady, type RedisClient } from '@switchboard/bus';
+import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '@switchboard/testkit';
+import type { AdmissionLimits } from './admission.js';
+import { runRepoContract } from './repo.contract.js';
+import { MemorySessionRepo } from './repo-memory.js';
+import { RedisSessionRepo } from './repo-redis.js';
+
+let redis: RedisServer;
+let cluster: RedisCluster;
+beforeAll(async () => {
+  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster(3)]);
+}, 60_000);
+afterAll(async () => {
+  await Promise.all([redis?.stop(), cluster?.stop()]);
+});
+
+runRepoContract('memory', (limits) => Promise.resolve(new MemorySessionRepo(limits)));
+
+function redisFactory(url: () => string, isCluster: boolean, flush: () => Promise<void>) {
+  return async (limits: AdmissionLimits) => {
+    await flush();
+    const client: RedisClient = connectRedis({ url: url(), cluster: isCluster }, 'test-repo');
+    await waitReady(client);
+    const repo = new RedisSessionRepo(client, limits);
+    return Object.assign(repo, {
+      close: async () => {
+        client.disconnect();
+      },
+    });
+  };
+}
+
+runRepoContract(
+  'Redis (standalone)',
+  redisFactory(() => redis.url, false, async () => {
+    await redis.command('FLUSHALL');
+  }),
+);
+runRepoContract(
+  'Redis (3-master Cluster)',
+  redisFactory(() => cluster.url, true, async () => {
+    await Promise.all(cluster.nodes.map((n) => n.command('FLUSHALL')));
+  }),
+);

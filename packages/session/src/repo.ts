@@ -1,0 +1,87 @@
+import type { StreamPosition } from '@switchboard/core';
+import type { Admission } from './admission.js';
+
+/** A user as stored (only the session service ever reads `passwordHash`). */
+export interface UserRecord {
+  readonly name: string;
+  readonly passwordHash: string;
+  readonly roles: readonly string[];
+  readonly tenant?: string;
+  readonly createdAt: number;
+}
+
+/** A subscription a session holds: what to resubscribe with, and where it was last checkpointed. */
+export interface StoredSubscription {
+  readonly channel: string;
+  readonly dialect: string;
+  /** The dialect's canonical subscribe request, replayed through its codec on resume. */
+  readonly request: Record<string, unknown>;
+  readonly position?: StreamPosition;
+}
+
+/** A session: survives its connection and its edge until its sliding expiry. */
+export interface SessionRecord {
+  readonly id: string;
+  readonly userId: string;
+  readonly roles: readonly string[];
+  readonly tenant?: string;
+  readonly expiresAt: number;
+  readonly subscriptions: readonly StoredSubscription[];
+}
+
+/** One recorded channel position of a session. */
+export interface CheckpointEntry {
+  readonly sessionId: string;
+  readonly channel: string;
+  readonly position: StreamPosition;
+}
+
+/** Failed-login bookkeeping of one key (a user or an address). */
+export interface FailureState {
+  readonly count: number;
+  /** 0 when not locked. */
+  readonly lockedUntilMs: number;
+}
+
+/** Lockout rule: after `threshold` failures, lock for `baseSec`, doubling per further failure. */
+export interface LockoutPolicy {
+  readonly threshold: number;
+  readonly baseSec: number;
+  readonly maxSec: number;
+  /** Failures are forgotten this long after the last one. */
+  readonly windowSec: number;
+}
+
+/** The session service's state (DESIGN §2 `SessionRepo`): memory and Redis implementations. */
+export interface SessionRepo extends Admission {
+  /** False when the name is taken. */
+  createUser(user: UserRecord): Promise<boolean>;
+  getUser(name: string): Promise<UserRecord | null>;
+  deleteUser(name: string): Promise<boolean>;
+
+  createSession(s: Omit<SessionRecord, 'expiresAt' | 'subscriptions'>, ttlSec: number): Promise<SessionRecord>;
+  /** Renews the sliding expiry and returns the session, or null when it does not exist (any more). */
+  touchSession(id: string, ttlSec: number): Promise<SessionRecord | null>;
+  putSubscription(id: string, sub: StoredSubscription): Promise<void>;
+  removeSubscription(id: string, channel: string): Promise<void>;
+  /** Records positions of existing subscriptions (unknown sessions or channels are ignored). */
+  checkpoint(entries: readonly CheckpointEntry[]): Promise<void>;
+
+  failures(key: string, nowMs: number): Promise<FailureState>;
+  recordFailure(key: string, policy: LockoutPolicy, nowMs: number): Promise<FailureState>;
+  clearFailures(key: string): Promise<void>;
+
+  /** Marks a node alive now. */
+  heartbeat(nodeId: string, nowMs: number): Promise<void>;
+  /** Releases every connection of nodes silent for `deadMs`; returns how many per reaped node. */
+  reapDeadNodes(deadMs: number, nowMs: number): Promise<{ node: string; released: number }[]>;
+
+  close(): Promise<void>;
+}
+
+/** The lockout after `count` failures under `policy`, from `nowMs`; 0 when under the threshold. */
+export function lockUntil(count: number, policy: LockoutPolicy, nowMs: number): number {
+  if (count < policy.threshold) return 0;
+  const sec = Math.min(policy.maxSec, policy.baseSec * 2 ** Math.min(30, count - policy.threshold));
+  return nowMs + sec * 1000;
+}
