@@ -6,7 +6,8 @@
  * All keys share the hash tag `{rpc}`, so on a Redis Cluster they live in one slot.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
 import { SwitchboardError, type Logger } from '@switchboard/core';
 import { connectRedis, failFastOptions, waitReady, type RedisClient, type RedisTarget } from './redis.js';
 import { rpcTimeout, toRpcError, type RpcClient, type RpcHandler, type RpcServer } from './rpc.js';
@@ -40,11 +41,10 @@ export interface RedisRpcOptions {
  * A blocking-read connection to the master holding the `{rpc}` slot (a plain connection on standalone
  * Redis). Blocking reads must not share the auto-pipelined connection.
  */
-async function blockingConnection(main: RedisClient, target: RedisTarget, name: string, blockMs: number): Promise<Redis> {
+function blockingConnection(main: RedisClient, target: RedisTarget, name: string, blockMs: number): Redis {
   const opts = { ...failFastOptions(name, blockMs + 2000), enableAutoPipelining: false, enableOfflineQueue: true };
   if (!target.cluster) return new Redis(target.url, opts);
-  const cluster = main as import('ioredis').Cluster;
-  const { default: calculateSlot } = await import('cluster-key-slot');
+  const cluster = main as Cluster;
   const nodeKey = cluster.slots[calculateSlot(REQ)]?.[0];
   if (!nodeKey) throw new Error('no master known for the rpc slot');
   const i = nodeKey.lastIndexOf(':');
@@ -79,7 +79,7 @@ export class RedisRpcClient implements RpcClient {
     main.on('error', () => {});
     try {
       await waitReady(main);
-      const reader = await blockingConnection(main, options.target, `sb:${options.nodeId}:rpc-reply`, 2000);
+      const reader = blockingConnection(main, options.target, `sb:${options.nodeId}:rpc-reply`, 2000);
       reader.on('error', () => {});
       return new RedisRpcClient(main, reader, options);
     } catch (err) {
@@ -96,7 +96,7 @@ export class RedisRpcClient implements RpcClient {
         this.pending.delete(id);
         reject(rpcTimeout(method, timeoutMs));
       }, timeoutMs);
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.pending.set(id, { resolve: resolve, reject, timer });
       this.main
         .xadd(REQ, 'MAXLEN', '~', REQ_MAXLEN, '*', 'i', id, 'm', method, 'p', JSON.stringify(params ?? null), 'r', replyKey(this.id), 'd', String(Date.now() + timeoutMs))
         .catch((err: unknown) => {
@@ -113,7 +113,7 @@ export class RedisRpcClient implements RpcClient {
     const key = replyKey(this.id);
     while (!this.closed) {
       try {
-        const reply = (await this.reader.xread('COUNT', 200, 'BLOCK', 2000, 'STREAMS', key, last)) as [string, [string, string[]][]][] | null;
+        const reply = (await this.reader.xread('COUNT', 200, 'BLOCK', 2000, 'STREAMS', key, last));
         if (!reply) continue;
         for (const [, entries] of reply) {
           for (const [entryId, fields] of entries) {
@@ -193,7 +193,7 @@ export class RedisRpcServer implements RpcServer {
       } catch (err) {
         if (!/BUSYGROUP/.test((err as Error).message)) throw err;
       }
-      const reader = await blockingConnection(main, options.target, `sb:${options.nodeId}:rpc-serve`, 2000);
+      const reader = blockingConnection(main, options.target, `sb:${options.nodeId}:rpc-serve`, 2000);
       reader.on('error', () => {});
       return new RedisRpcServer(main, reader, options);
     } catch (err) {

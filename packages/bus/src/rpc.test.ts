@@ -27,10 +27,10 @@ runRpcContract('memory', () => {
 });
 
 function redisWorld(url: () => string, isCluster: boolean) {
-  return async () => {
+  return () => {
     const target = { url: url(), cluster: isCluster };
     const made: (RpcClient | RpcServer)[] = [];
-    return {
+    return Promise.resolve({
       serve: async (handler: (m: string, p: unknown) => Promise<unknown>) => {
         const s = await RedisRpcServer.start({ target, logger, nodeId: 'srv', handler, claimIdleMs: 500 });
         made.push(s);
@@ -44,7 +44,7 @@ function redisWorld(url: () => string, isCluster: boolean) {
       close: async () => {
         await Promise.all(made.map((m) => m.close()));
       },
-    };
+    });
   };
 }
 
@@ -89,7 +89,7 @@ describe('Redis Rpc specifics', () => {
     const deadlineMs = Date.now() + 5000;
     let replies: [string, string[]][] = [];
     while (replies.length < 2 && Date.now() < deadlineMs) {
-      replies = (await r.xrange('sb:{rpc}:reply:manual', '-', '+')) as [string, string[]][];
+      replies = (await r.xrange('sb:{rpc}:reply:manual', '-', '+'));
       await new Promise((res) => setTimeout(res, 50));
     }
     expect(replies.map(([, f]) => f[3])).toEqual(['1', '1']);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CONFIG_SPEC, ConfigError, DEV_API_KEY, DEV_JWT_SECRET, loadConfig } from './config.js';
+import { CONFIG_SPEC, ConfigError, DEV_ADMIN_TOKEN, DEV_API_KEY, DEV_JWT_SECRET, loadConfig } from './config.js';
 
 describe('config', () => {
   it('has defaults for everything: an empty environment gives a dev server on 8000', () => {
@@ -44,8 +44,24 @@ describe('config', () => {
     expect(problems.join('\n')).not.toContain('short-secret');
   });
 
+  it('an edge cannot even be given a session-only option (private keys, admin token settings)', () => {
+    expect(() => loadConfig({ SESSION_JWT_KEY_FILES: '/keys/k.pem' }, {}, 'edge')).toThrow(/SESSION_JWT_KEY_FILES: a session-service option/);
+    expect(() => loadConfig({ SESSION_PORT: '9000' }, {}, 'edge')).toThrow(/SESSION_PORT/);
+    expect(loadConfig({ SESSION_JWT_KEY_FILES: '/keys/k.pem' }, {}, 'session').jwtKeyFiles).toEqual(['/keys/k.pem']);
+    expect(loadConfig({}, {}, 'edge').adminToken).toBeUndefined();
+  });
+
+  it('in production an edge holds no secret and the session service needs signing keys', () => {
+    const prod = { SWITCHBOARD_MODE: 'production', SWITCHBOARD_API_KEYS: 'k' };
+    expect(() => loadConfig({ ...prod, SWITCHBOARD_JWT_SECRET: 'x'.repeat(40) }, {}, 'edge')).toThrow(/holds no secrets/);
+    expect(loadConfig(prod, {}, 'edge').jwtSecret).toBeUndefined();
+    expect(() => loadConfig(prod, {}, 'session')).toThrow(/SESSION_JWT_KEY_FILES/);
+    expect(loadConfig({ ...prod, SESSION_JWT_KEY_FILES: '/k.pem' }, {}, 'session').jwtKeyFiles).toEqual(['/k.pem']);
+  });
+
   it('refuses the dev secret and API key in production mode', () => {
-    expect(() => loadConfig({ SWITCHBOARD_MODE: 'production' })).toThrow(/dev secret[\s\S]*dev API key/);
+    expect(() => loadConfig({ SWITCHBOARD_MODE: 'production', SWITCHBOARD_JWT_SECRET: DEV_JWT_SECRET })).toThrow(/dev secret[\s\S]*dev API key/);
+    expect(() => loadConfig({ SWITCHBOARD_MODE: 'production', SWITCHBOARD_API_KEYS: 'k', SWITCHBOARD_ADMIN_TOKEN: DEV_ADMIN_TOKEN })).toThrow(/dev admin token/);
     const ok = loadConfig({
       SWITCHBOARD_MODE: 'production',
       SWITCHBOARD_JWT_SECRET: 'a-real-production-secret-of-enough-length',

@@ -6,7 +6,7 @@ export const DEV_JWT_SECRET = 'switchboard-dev-secret-do-not-use-in-production';
 /** The publish API key accepted in dev mode; refused in production. */
 export const DEV_API_KEY = 'dev-api-key';
 /** The session service's admin token in dev mode; refused in production. */
-export const DEV_ADMIN_TOKEN = 'dev-admin-token';
+export const DEV_ADMIN_TOKEN = 'dev-admin-token-not-for-production';
 
 /** Which process reads an option: edges, the session service, or both. */
 export type ConfigRole = 'edge' | 'session';

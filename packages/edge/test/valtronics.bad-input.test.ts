@@ -123,7 +123,7 @@ describe('valtronics auth failures', () => {
       .setIssuer(node.config.jwtIssuer)
       .setAudience(node.config.jwtAudience)
       .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
-      .sign(new TextEncoder().encode(node.config.jwtSecret!));
+      .sign(new TextEncoder().encode(node.config.jwtSecret));
     c.send({ type: 'auth', token: expired });
     expect(await c.nextOfType('auth_response')).toMatchObject({ success: false, error: 'expired_token' });
     c.send({ type: 'auth', token: expired.slice(0, -4) + 'AAAA' });

@@ -94,8 +94,10 @@ return redis.call('HGETALL', KEYS[1])
 `;
 
 const PUT_IF_EXISTS = `
+-- ARGV: channel, subscription JSON, position ("epoch offset", or "" for none)
 if redis.call('HEXISTS', KEYS[1], '_') == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'sub:' .. ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'pos:' .. ARGV[1], ARGV[3]) end
 return 1
 `;
 
@@ -209,8 +211,9 @@ export class RedisSessionRepo implements SessionRepo {
   }
 
   async putSubscription(id: string, sub: StoredSubscription): Promise<void> {
-    const { position: _ignored, ...stored } = sub;
-    await this.r.sbPutIfExists(sessionKey(id), `sub:${sub.channel}`, JSON.stringify(stored));
+    // The position travels in its own field, where checkpoints update it.
+    const { position, ...stored } = sub;
+    await this.r.sbPutIfExists(sessionKey(id), sub.channel, JSON.stringify(stored), position ? `${position.epoch} ${position.offset}` : '');
   }
 
   async removeSubscription(id: string, channel: string): Promise<void> {

@@ -42,7 +42,7 @@ export async function tokenCommand(args: TokenArgs, out: NodeJS.WritableStream):
   const ttlMs = parseDurationMs(args.ttl);
   if (ttlMs === null || ttlMs < 1000) throw new Error(`--ttl: "${args.ttl}" is not a duration such as 30m, 1h, 7d`);
   const r = await post(args, '/v1/tokens', { sub: args.sub, roles: args.roles, ttl: args.ttl, ...(args.tenant !== undefined ? { tenant: args.tenant } : {}) });
-  if (r.status !== 200) throw new Error(`session service refused: ${String(r.json.message ?? r.status)}`);
+  if (r.status !== 200) throw new Error(`session service refused: ${typeof r.json.message === 'string' ? r.json.message : `HTTP ${r.status}`}`);
   out.write(`${String(r.json.token)}\n`);
   return 0;
 }
@@ -58,7 +58,7 @@ export interface UserAddArgs extends AdminTarget {
 /** Creates a user in the session service. */
 export async function userAddCommand(args: UserAddArgs, out: NodeJS.WritableStream): Promise<number> {
   const r = await post(args, '/v1/users', { name: args.name, password: args.password, roles: args.roles, ...(args.tenant !== undefined ? { tenant: args.tenant } : {}) });
-  if (r.status !== 201) throw new Error(`session service refused: ${String(r.json.message ?? r.status)}`);
+  if (r.status !== 201) throw new Error(`session service refused: ${typeof r.json.message === 'string' ? r.json.message : `HTTP ${r.status}`}`);
   out.write(`${JSON.stringify(r.json)}\n`);
   return 0;
 }

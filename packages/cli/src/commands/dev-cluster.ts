@@ -76,8 +76,8 @@ export async function devClusterCommand(args: DevClusterArgs): Promise<number> {
       env: { ...process.env, REDIS_URL: redis.url, REDIS_CLUSTER: 'false', NODE_ID: name, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    prefixLines(child.stdout!, `[${name}]`, process.stdout);
-    prefixLines(child.stderr!, `[${name}]`, process.stderr);
+    prefixLines(child.stdout, `[${name}]`, process.stdout);
+    prefixLines(child.stderr, `[${name}]`, process.stderr);
     children.push(child);
     return child;
   };
