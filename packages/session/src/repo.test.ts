@@ -24,8 +24,9 @@ function redisFactory(url: () => string, isCluster: boolean, flush: () => Promis
     await waitReady(client);
     const repo = new RedisSessionRepo(client, limits);
     return Object.assign(repo, {
-      close: async () => {
+      close: () => {
         client.disconnect();
+        return Promise.resolve();
       },
     });
   };
