@@ -129,7 +129,7 @@ export async function startSessionHttp(o: SessionHttpOptions): Promise<{ port: n
         if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) return fail(res, 'invalid_message', '"roles" must be an array of strings');
         const token = await o.service.mintToken({
           sub: v.sub,
-          roles: roles as string[],
+          roles,
           ttlSec: Math.floor(ttlMs / 1000),
           ...(typeof v.tenant === 'string' ? { tenant: v.tenant } : {}),
         });
