@@ -117,6 +117,32 @@ function clusterSection(c) {
   return lines.join('\n');
 }
 
+function sessionSection(r) {
+  if (!r) return '';
+  const row = (name, o, rate = true) =>
+    `| ${name} | ${rate ? fmt(o.perSec) : '–'} | ${ms(o.p50Ms)} | ${ms(o.p99Ms)} | ${fmt(o.count)} |`;
+  const added = r.connectResume.p50Ms - r.connectFresh.p50Ms;
+  return [
+    '## Session service (`loadtest/src/scenario-session.ts`)',
+    '',
+    'One redis-server, one `switchboard session` and one `switchboard edge` process on this machine.',
+    'Logins go to the edge\'s `POST /v1/login` and over the Rpc seam (Redis Streams) to the service,',
+    'scrypt (N=16384) included — they are deliberately expensive. Admissions are the `admit` + `release`',
+    'Rpc pair (atomic Lua in Redis), 64 in flight.',
+    '',
+    '| operation | per second | p50 ms | p99 ms | samples |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    row('login (16 concurrent)', r.logins),
+    row('admission (admit + release, 64 concurrent)', r.admissions),
+    row('connect + auth, fresh session', r.connectFresh, false),
+    row('connect + auth resuming a session with 3 subscriptions (until restored)', r.connectResume, false),
+    row('connect + auth + 3 subscribes sent by the client', r.connectResubscribe, false),
+    '',
+    `A session resume adds ${ms(added)} ms (p50) to a fresh connect, and restores 3 subscriptions in ${ms(r.connectResume.p50Ms)} ms against ${ms(r.connectResubscribe.p50Ms)} ms for a client that resubscribes itself.`,
+    '',
+  ].join('\n');
+}
+
 const cpu = cpus();
 const uwsVersion = JSON.parse(readFileSync(join(root, 'node_modules', 'uWebSockets.js', 'package.json'), 'utf8')).version;
 const doc = [
@@ -137,6 +163,7 @@ const doc = [
   '',
   hubSection(),
   clusterSection(JSON.parse(readFileSync(loadJson, 'utf8')).cluster),
+  sessionSection(JSON.parse(readFileSync(loadJson, 'utf8')).session),
 ].join('\n');
 writeFileSync(join(root, 'docs', 'benchmarks.md'), doc);
 process.stdout.write('\ndocs/benchmarks.md written\n');

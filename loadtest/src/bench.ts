@@ -8,6 +8,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { clusterScenario } from './scenario-cluster.js';
+import { sessionScenario } from './scenario-session.js';
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } },
@@ -36,6 +37,12 @@ if (!only || only.has('cluster')) {
     threads,
   });
   log(JSON.stringify(results.cluster).slice(0, 300));
+}
+
+if (!only || only.has('session')) {
+  log('session: session service + edge + Redis');
+  results.session = await sessionScenario({ bin, seconds: quick ? 2 : 5, connects: quick ? 20 : 100 });
+  log(JSON.stringify(results.session).slice(0, 300));
 }
 
 const out = values.out ?? join(root, '.bench-out', 'loadtest.json');
