@@ -78,31 +78,29 @@ function hubSection() {
 
 const ms = (x) => (Number.isFinite(x) ? fmt(x, x < 10 ? 2 : 1) : '–');
 const cpuCell = (c) => Object.entries(c).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ');
+const genCell = (s) => (s.generatorCpuSec !== undefined ? fmt(s.generatorCpuSec / s.durationSec, 2) : '–');
 
 function stepsTable(steps, fanout) {
   const lines = [
-    '| published msg/s | fan-out | delivered/s | p50 ms | p99 ms | max ms | lost | dup/reorder | server CPU-s | sustained |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+    '| published msg/s | fan-out | delivered/s | p50 ms | p99 ms | max ms | lost | dup/reorder | server CPU-s | generator cores | sustained |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |',
   ];
   for (const s of steps) {
     lines.push(
-      `| ${fmt(s.rate)} | ${fmt(fanout)} | ${fmt(s.deliveredPerSec)} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${ms(s.maxMs)} | ${fmt(s.lost)} | ${fmt(s.duplicatesOrReordered)} | ${cpuCell(s.cpuSec)} | ${s.sustained ? 'yes' : s.fellBehind ? 'no (publisher behind)' : 'no'} |`,
+      `| ${fmt(s.rate)} | ${fmt(fanout)} | ${fmt(s.deliveredPerSec)} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${ms(s.maxMs)} | ${fmt(s.lost)} | ${fmt(s.duplicatesOrReordered)} | ${cpuCell(s.cpuSec)} | ${genCell(s)} | ${s.sustained ? 'yes' : s.fellBehind ? 'no (publisher behind)' : 'no'} |`,
     );
   }
   return lines;
 }
 
-function clusterSection(c) {
+function clusterSection(c, sio) {
   if (!c) return '';
   const lines = [
     '## Cluster: 2 edges + Redis (`loadtest/src/scenario-cluster.ts`)',
     '',
-    `Two \`switchboard edge\` processes and one redis-server, ${fmt(c.connections)} valtronics subscribers of \`alerts\``,
-    'split across both edges, publishing through either edge\'s HTTP API (batches), ~' + c.payloadBytes + '-byte payloads',
-    'stamped with their send time. The generator (raw WebSocket clients in worker threads) checks every',
-    'offset on every connection. A step is sustained when nothing was lost, duplicated or reordered, the',
-    'p99 stayed under the lag limit and the publisher kept its rate. Generator, edges and Redis share the',
-    'machine, so the ceiling is the machine, not one component.',
+    `Two \`switchboard edge\` processes, one \`switchboard session\` and one redis-server, ${fmt(c.connections)} valtronics`,
+    'subscribers of `alerts` split across both edges, publishing through either edge\'s HTTP API (batches),',
+    `~${c.payloadBytes}-byte payloads stamped with their send time.`,
     '',
     ...stepsTable(c.steps, c.connections),
     '',
@@ -114,6 +112,78 @@ function clusterSection(c) {
     `- **Redis's own XADD** (\`redis-benchmark -c 50 -P 16\`, same server, same payload): ${fmt(c.redisXaddPerSec)} req/s — our path reaches ${fmt((100 * c.busPublishPerSec) / c.redisXaddPerSec, 1)} % of it.`,
     '',
   );
+  if (sio) lines.push(systemBlock(sio, 'Peer: Socket.IO 4 + `@socket.io/redis-streams-adapter` on 2 nodes + Redis, same subscribers, publishing through node A:'));
+  return lines.join('\n');
+}
+
+function systemBlock(r, title) {
+  const lines = [title, '', ...stepsTable(r.steps, r.fanout), ''];
+  lines.push(r.max ? `Max sustained: **${fmt(r.max.deliveredPerSec)} deliveries/s**.` : 'No step was sustained.', '');
+  return lines.join('\n');
+}
+
+function broadcastSection(b) {
+  if (!b) return '';
+  const lines = [
+    '## Broadcast on one node: Switchboard vs bare uWebSockets.js vs Socket.IO',
+    '',
+    'One channel, C subscribers, ~100-byte payloads, measured one system after the other with the same',
+    'generator. Switchboard is the all-in-one process (`switchboard start`, embedded backends): valtronics',
+    'auth, one subscription per client, the publish API, the hub. Bare uWS (`loadtest/src/peers/bare-uws.ts`)',
+    'subscribes every socket to one topic and `app.publish`es — no auth, no filters, no offsets stored.',
+    'Socket.IO 4 (`peers/socketio.ts`) joins every socket to one room and emits to it.',
+    '',
+  ];
+  for (const [c, systems] of Object.entries(b)) {
+    lines.push(`### ${fmt(Number(c))} subscribers`, '');
+    lines.push('| system | max sustained deliveries/s | at msg/s | p99 ms there | CPU-s per million deliveries (common rate) |');
+    lines.push('| --- | ---: | ---: | ---: | ---: |');
+    for (const r of systems) {
+      const cpm = r.common ? Object.values(r.common.cpuSec).reduce((a, x) => a + x, 0) / r.common.delivered * 1e6 : NaN;
+      lines.push(`| ${r.name} | ${r.max ? fmt(r.max.deliveredPerSec) : 'none sustained'} | ${r.max ? fmt(r.max.rate) : '–'} | ${r.max ? ms(r.max.p99Ms) : '–'} | ${Number.isFinite(cpm) ? fmt(cpm, 2) + (r.common ? ` (at ${fmt(r.common.rate)} msg/s)` : '') : '–'} |`);
+    }
+    lines.push('');
+    for (const r of systems) lines.push(`<details><summary>${r.name}: every step</summary>`, '', ...stepsTable(r.steps, r.fanout), '', '</details>', '');
+  }
+  return lines.join('\n');
+}
+
+function filteredSection(f) {
+  if (!f) return '';
+  return [
+    '## Filtered fan-out on one node',
+    '',
+    `${fmt(f.connections)} valtronics subscribers of \`telemetry\`, each filtered to one of 100 devices and projected to one of`,
+    '10 metric sets: 1,000 subscriber groups; each message goes to the 100 subscribers of its device, rendered',
+    'once per group. Offsets seen by one subscriber skip the other devices\' messages, so here loss is',
+    'counted from deliveries against the expected fan-out, not from skipped offsets.',
+    '',
+    ...stepsTable(f.steps, f.fanout),
+    '',
+    f.max ? `Max sustained: **${fmt(f.max.deliveredPerSec)} deliveries/s**.` : 'No step was sustained.',
+    '',
+  ].join('\n');
+}
+
+function idleSection(i) {
+  if (!i) return '';
+  return [
+    '## Idle connections',
+    '',
+    `${fmt(i.connections)} authenticated valtronics connections with one subscription each on one \`switchboard edge\``,
+    '(with Redis and a session service, as deployed). RSS of the edge process before and after',
+    `(this machine allows ${fmt(i.fdLimit)} open files per process, which caps the count):`,
+    '',
+    `- RSS ${fmt(i.rssBeforeBytes / 2 ** 20, 1)} MiB → ${fmt(i.rssAfterBytes / 2 ** 20, 1)} MiB: **${fmt(i.bytesPerConnection / 1024, 2)} KB per connection**`,
+    '',
+  ].join('\n');
+}
+
+function targetsSection(t) {
+  if (!t) return '';
+  const lines = ['## Targets', '', '| target | measured | result |', '| --- | --- | --- |'];
+  for (const x of t) lines.push(`| ${x.target} | ${x.measured} | ${x.pass ? 'PASS' : 'FALL SHORT'} |`);
+  lines.push('');
   return lines.join('\n');
 }
 
@@ -143,6 +213,17 @@ function sessionSection(r) {
   ].join('\n');
 }
 
+const load = JSON.parse(readFileSync(loadJson, 'utf8'));
+
+/** Hand-written findings kept in docs/benchmark-notes.md, appended to every generated report. */
+function notes() {
+  try {
+    return readFileSync(join(root, 'docs', 'benchmark-notes.md'), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 const cpu = cpus();
 const uwsVersion = JSON.parse(readFileSync(join(root, 'node_modules', 'uWebSockets.js', 'package.json'), 'utf8')).version;
 const doc = [
@@ -151,6 +232,9 @@ const doc = [
   `<!-- Generated by \`npm run bench${quick ? ' -- --quick' : ''}\` (scripts/bench.js). Do not edit by hand. -->`,
   '',
   `Produced by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${new Date().toISOString().slice(0, 10)}.`,
+  '',
+  `Generator: ${load.generatorProcesses} worker processes on the same machine. Server CPU is read from \`/proc/<pid>/stat\` of`,
+  'the server processes (Redis included where used); RSS from `/proc/<pid>/status`.',
   '',
   '| machine | |',
   '| --- | --- |',
@@ -162,8 +246,13 @@ const doc = [
   'Speed targets live here, never in timed tests.',
   '',
   hubSection(),
-  clusterSection(JSON.parse(readFileSync(loadJson, 'utf8')).cluster),
-  sessionSection(JSON.parse(readFileSync(loadJson, 'utf8')).session),
+  targetsSection(load.targets),
+  broadcastSection(load.broadcast),
+  filteredSection(load.filtered),
+  clusterSection(load.cluster, load.socketioCluster),
+  idleSection(load.idle),
+  sessionSection(load.session),
+  notes(),
 ].join('\n');
 writeFileSync(join(root, 'docs', 'benchmarks.md'), doc);
 process.stdout.write('\ndocs/benchmarks.md written\n');

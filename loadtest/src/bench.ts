@@ -1,7 +1,7 @@
 /**
  * `node loadtest/dist/bench.js [--quick] [--only a,b] [--out file]`: runs the load scenarios and writes
- * their results as JSON (scripts/bench.js turns them into docs/benchmarks.md). Loopback only, bounded
- * in time, stops by itself.
+ * their results as JSON (scripts/bench.js turns them into docs/benchmarks.md). Prints every figure and
+ * a PASS / FALL SHORT line per target. Loopback only, bounded in time, stops by itself.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -9,42 +9,72 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { clusterScenario } from './scenario-cluster.js';
 import { sessionScenario } from './scenario-session.js';
+import { broadcastScenario, filteredScenario, idleScenario, socketIoClusterScenario, type RunOptions } from './scenarios.js';
+import { evaluate } from './targets.js';
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } },
 });
 const quick = values.quick;
 const only = values.only ? new Set(values.only.split(',')) : null;
+const want = (name: string) => !only || only.has(name);
 const root = join(import.meta.dirname, '..', '..');
 const bin = join(root, 'packages', 'cli', 'bin', 'switchboard.js');
-const threads = Math.max(1, Math.min(4, cpus().length - 1));
-const results: Record<string, unknown> = { quick, startedAt: new Date().toISOString() };
+const processes = Math.max(2, Math.min(4, cpus().length));
+const o: RunOptions = { bin, stepMs: quick ? 1500 : 3000, lagLimitMs: 100, processes };
+const results: Record<string, unknown> = { quick, startedAt: new Date().toISOString(), generatorProcesses: processes };
+const started = Date.now();
+
+// A failed scenario must end the run (and, through testkit, every server it started), not hang it.
+process.on('unhandledRejection', (err) => {
+  process.stderr.write(`[bench] failed: ${String(err)}\n`);
+  process.exit(1);
+});
 
 function log(msg: string): void {
-  process.stdout.write(`[bench] ${msg}\n`);
+  process.stdout.write(`[bench +${Math.round((Date.now() - started) / 1000)}s] ${msg}\n`);
 }
 
-if (!only || only.has('cluster')) {
-  log('cluster: 2 edges + Redis');
-  const connections = quick ? 200 : 1000;
-  results.cluster = await clusterScenario({
-    bin,
-    connections,
-    rates: quick ? [200, 1000, 2000] : [250, 500, 1000, 2000, 4000, 8000],
-    stepMs: quick ? 2000 : 4000,
-    payloadBytes: 100,
-    lagLimitMs: 100,
-    threads,
-  });
-  log(JSON.stringify(results.cluster).slice(0, 300));
+/** Publish rates giving a staircase of total deliveries per second for C subscribers. */
+function ratesFor(connections: number, deliveries: readonly number[]): number[] {
+  return [...new Set(deliveries.map((d) => Math.max(1, Math.round(d / connections))))];
 }
 
-if (!only || only.has('session')) {
+// Low first steps so that the slowest peer (Socket.IO) has a sustained step to report.
+const DELIVERIES = quick ? [5_000, 25_000, 100_000, 400_000, 1_600_000] : [5_000, 10_000, 25_000, 50_000, 100_000, 200_000, 400_000, 800_000, 1_600_000, 3_200_000];
+
+if (want('broadcast')) {
+  const broadcast: Record<string, unknown> = {};
+  for (const c of quick ? [1000] : [1000, 10_000]) {
+    log(`broadcast, one node, ${c} subscribers: bare uWS, Switchboard, Socket.IO`);
+    broadcast[String(c)] = await broadcastScenario(o, c, ratesFor(c, DELIVERIES), 100, log);
+  }
+  results.broadcast = broadcast;
+}
+if (want('filtered')) {
+  const c = quick ? 2000 : 10_000;
+  log(`filtered: 100 devices × 10 projections, ${c} subscribers`);
+  results.filtered = await filteredScenario(o, c, ratesFor(c / 100, quick ? [20_000, 80_000] : [25_000, 50_000, 100_000, 200_000, 400_000, 800_000]), log);
+}
+if (want('cluster')) {
+  const c = quick ? 500 : 2000;
+  log(`cluster: 2 edges + Redis, ${c} subscribers`);
+  results.cluster = await clusterScenario({ bin, connections: c, rates: ratesFor(c, DELIVERIES), stepMs: o.stepMs, payloadBytes: 100, lagLimitMs: o.lagLimitMs, threads: processes });
+  log(`cluster peer: Socket.IO + redis-streams-adapter, 2 nodes, ${c} subscribers`);
+  results.socketioCluster = await socketIoClusterScenario(o, c, ratesFor(c, DELIVERIES), 100, log);
+}
+if (want('idle')) {
+  log('idle: authenticated connections with one subscription each');
+  results.idle = await idleScenario(o, quick ? 3000 : 20_000, log);
+}
+if (want('session')) {
   log('session: session service + edge + Redis');
   results.session = await sessionScenario({ bin, seconds: quick ? 2 : 5, connects: quick ? 20 : 100 });
-  log(JSON.stringify(results.session).slice(0, 300));
 }
 
+const targets = evaluate(results);
+results.targets = targets;
+for (const t of targets) log(`${t.pass ? 'PASS' : 'FALL SHORT'}: ${t.target} — ${t.measured}`);
 const out = values.out ?? join(root, '.bench-out', 'loadtest.json');
 writeFileSync(out, JSON.stringify(results, null, 2));
-log(`results written to ${out}`);
+log(`results written to ${out} (${Math.round((Date.now() - started) / 1000)} s)`);

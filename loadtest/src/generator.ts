@@ -2,34 +2,43 @@
  * The load generator: subscriber connections spread over worker threads, a publisher that keeps a
  * target rate, and steps that measure what arrived against what was sent.
  */
-import { Worker } from 'node:worker_threads';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { trackChild } from '@switchboard/testkit';
 import { cpuSeconds, rssBytes } from './cpu.js';
 import { wallMs, type SubscriberSpec, type WindowStats } from './protocol.js';
 
 type Reply = { cmd: string; ok?: boolean; error?: string; stats?: WindowStats };
 
-function ask(w: Worker, cmd: string): Promise<Reply> {
-  return new Promise((resolve) => {
+function ask(w: ChildProcess, cmd: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
     const on = (m: Reply) => {
       if (m.cmd !== cmd) return;
       w.off('message', on);
+      w.off('exit', gone);
       resolve(m);
     };
+    const gone = (code: number | null) => reject(new Error(`load worker exited with ${code}`));
     w.on('message', on);
-    w.postMessage({ cmd });
+    w.once('exit', gone);
+    w.send({ cmd });
   });
 }
 
-/** Subscriber connections in worker threads. */
-export class LoadGenerator {
-  private constructor(private readonly workers: Worker[]) {}
+const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 
-  /** Opens `connections` subscribers over `threads` workers and waits until all are subscribed. */
-  static async start(spec: SubscriberSpec, connections: number, threads: number): Promise<LoadGenerator> {
-    const workers: Worker[] = [];
-    const per = Math.ceil(connections / threads);
+/** Subscriber connections in worker processes. */
+export class LoadGenerator {
+  private constructor(private readonly workers: ChildProcess[]) {}
+
+  /** Opens `connections` subscribers over `processes` workers and waits until all are subscribed. */
+  static async start(spec: SubscriberSpec, connections: number, processes: number): Promise<LoadGenerator> {
+    const workers: ChildProcess[] = [];
+    const per = Math.ceil(connections / processes);
     for (let first = 0; first < connections; first += per) {
-      workers.push(new Worker(new URL('./worker.js', import.meta.url), { workerData: { spec, first, count: Math.min(per, connections - first) } }));
+      const w = fork(WORKER, [JSON.stringify({ spec, first, count: Math.min(per, connections - first) })], { serialization: 'advanced', stdio: 'inherit' });
+      trackChild(w);
+      workers.push(w);
     }
     const gen = new LoadGenerator(workers);
     const replies = await Promise.all(workers.map((w) => ask(w, 'open')));
@@ -58,9 +67,23 @@ export class LoadGenerator {
     return out;
   }
 
+  /** CPU seconds the generator's worker processes used so far. */
+  cpuSeconds(): number {
+    return this.workers.reduce((sum, w) => sum + cpuSeconds(w.pid!), 0);
+  }
+
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => ask(w, 'close')));
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await Promise.all(this.workers.map((w) => ask(w, 'close').catch(() => undefined)));
+    await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.exitCode !== null) return resolve();
+            w.once('exit', () => resolve());
+            w.kill();
+          }),
+      ),
+    );
   }
 }
 
@@ -111,7 +134,8 @@ export async function publishAtRate(send: SendFn, ratePerSec: number, durationMs
   }
   await Promise.all(pending);
   const elapsedMs = wallMs() - start;
-  return { sent, errors, elapsedMs, fellBehind: behind || sent < 0.95 * (ratePerSec * durationMs) / 1000 };
+  // One message of slack: at a few messages per second the tick schedule alone rounds one away.
+  return { sent, errors, elapsedMs, fellBehind: behind || sent < 0.95 * (ratePerSec * durationMs) / 1000 - 1 };
 }
 
 /** Percentile of sorted values (nearest rank). */
@@ -134,6 +158,9 @@ export interface StepResult {
   readonly maxMs: number;
   /** CPU seconds per server process during the step. */
   readonly cpuSec: Record<string, number>;
+  /** CPU seconds of the load generator's own worker processes during the step. */
+  readonly generatorCpuSec: number;
+  readonly durationSec: number;
   readonly rssBytes: Record<string, number>;
   readonly fellBehind: boolean;
   readonly sustained: boolean;
@@ -158,6 +185,7 @@ export interface StepOptions {
 /** Publishes at a rate for a while, waits for the deliveries to settle, and measures. */
 export async function runStep(o: StepOptions): Promise<StepResult> {
   const cpu0 = Object.fromEntries(Object.entries(o.pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  const gen0 = o.gen.cpuSeconds();
   await o.gen.window();
   const run = await publishAtRate(o.send, o.rate, o.durationMs);
   const sent = run.sent - run.errors;
@@ -193,6 +221,8 @@ export async function runStep(o: StepOptions): Promise<StepResult> {
     p99Ms: p99,
     maxMs: acc.lat.length ? acc.lat[acc.lat.length - 1]! : NaN,
     cpuSec,
+    generatorCpuSec: o.gen.cpuSeconds() - gen0,
+    durationSec: run.elapsedMs / 1000,
     rssBytes: rss,
     fellBehind: run.fellBehind,
     sustained,

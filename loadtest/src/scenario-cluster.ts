@@ -9,7 +9,7 @@ import { RedisStreamsBus } from '@switchboard/bus';
 import { createLogger } from '@switchboard/core';
 import { startRedis, startSwitchboard } from '@switchboard/testkit';
 import { LoadGenerator, maxSustained, runStep, staircase, type StepResult } from './generator.js';
-import { LOAD_EDGE_ENV, devTokens, httpPublisher, stampedPayload } from './switchboard.js';
+import { LOAD_EDGE_ENV, LOAD_SESSION_ENV, devTokens, httpPublisher, stampedPayload } from './switchboard.js';
 import { wallMs } from './protocol.js';
 
 const run = promisify(execFile);
@@ -69,7 +69,8 @@ async function busPublishRate(url: string, seconds: number, payloadBytes: number
 /** Runs the cluster scenario with the switchboard binary at `bin`. */
 export async function clusterScenario(o: { bin: string; connections: number; rates: number[]; stepMs: number; payloadBytes: number; lagLimitMs: number; threads: number }): Promise<ClusterResult> {
   const redis = await startRedis();
-  const env = { ...LOAD_EDGE_ENV, REDIS_URL: redis.url };
+  const session = await startSwitchboard(o.bin, 'session', { ...LOAD_SESSION_ENV, REDIS_URL: redis.url, NODE_ID: 'bench-session' }, 20_000, 'SESSION_PORT');
+  const env = { ...LOAD_EDGE_ENV, REDIS_URL: redis.url, SWITCHBOARD_SESSION_URL: session.httpUrl };
   const edges = await Promise.all([
     startSwitchboard(o.bin, 'edge', { ...env, NODE_ID: 'bench-a' }),
     startSwitchboard(o.bin, 'edge', { ...env, NODE_ID: 'bench-b' }),
@@ -101,6 +102,7 @@ export async function clusterScenario(o: { bin: string; connections: number; rat
     return { connections: o.connections, payloadBytes: o.payloadBytes, steps, max, atHalf, busPublishPerSec, redisXaddPerSec };
   } finally {
     await Promise.all(edges.map((e) => e.stop()));
+    await session.stop();
     await redis.stop();
   }
 }

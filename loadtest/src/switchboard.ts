@@ -37,7 +37,15 @@ export function httpPublisher(urls: readonly string[], channel: string, payloadB
   };
 }
 
-/** Edge settings for load: the seed's per-user limits would refuse a load generator's connections. */
+/** Session-service settings for load: the seed's per-user limits would refuse a load generator. */
+export const LOAD_SESSION_ENV: Record<string, string> = {
+  SWITCHBOARD_MAX_CONNECTIONS_TOTAL: '1000000',
+  SWITCHBOARD_MAX_CONNECTIONS_PER_USER: '1000000',
+  SWITCHBOARD_NEW_CONNECTIONS_PER_USER_PER_MIN: '0',
+  LOG_LEVEL: 'warn',
+};
+
+/** Edge (and all-in-one) settings for load. */
 export const LOAD_EDGE_ENV: Record<string, string> = {
   SWITCHBOARD_MAX_CONNECTIONS_TOTAL: '1000000',
   SWITCHBOARD_MAX_CONNECTIONS_PER_USER: '1000000',

@@ -1,9 +1,10 @@
 /**
- * A load-generator worker thread: opens its share of subscriber connections, subscribes them, and
+ * A load-generator worker process: opens its share of subscriber connections, subscribes them, and
  * checks every message: offsets must increase on each connection (duplicates, reorders and skips are
  * counted); sampled connections record publish→receive latency from the message's send stamp.
+ * Workers are processes, not threads: each has its own file-descriptor limit, so a few of them hold
+ * tens of thousands of connections.
  */
-import { parentPort, workerData } from 'node:worker_threads';
 import { RawWs } from './ws-raw.js';
 import { extract, wallMs, type SubscriberSpec, type WindowStats } from './protocol.js';
 
@@ -14,7 +15,8 @@ interface Init {
   readonly count: number;
 }
 
-const { spec, first, count } = workerData as Init;
+const { spec, first, count } = JSON.parse(process.argv[2]!) as Init;
+const post = (m: unknown) => process.send!(m);
 const last = new Float64Array(count).fill(-1);
 let stats: WindowStats = { received: 0, duplicatesOrReordered: 0, skipped: 0, latenciesMs: [], open: 0, closed: 0 };
 const MAX_SAMPLES = 200_000;
@@ -38,12 +40,15 @@ async function openOne(k: number): Promise<void> {
   const target = spec.targets[g % spec.targets.length]!;
   const sampled = g % spec.latencyEvery === 0;
   let ready: () => void = () => {};
-  const isReady = new Promise<void>((r) => (ready = r));
+  let refuse: (e: Error) => void = () => {};
+  const isReady = new Promise<void>((r, j) => {
+    ready = r;
+    refuse = j;
+  });
   let subscribed = false;
-  let ws: RawWs | null = null;
-  const onMessage = (payload: Buffer) => {
+  const onMessage = (payload: Buffer, ws: RawWs) => {
     if (subscribed) {
-      if (spec.protocol === 'socketio' && payload.length === 1 && payload[0] === 0x32) ws!.sendText('3');
+      if (spec.protocol === 'socketio' && payload.length === 1 && payload[0] === 0x32) ws.sendText('3');
       else onData(k, sampled, payload);
       return;
     }
@@ -52,14 +57,14 @@ async function openOne(k: number): Promise<void> {
       subscribed = true;
       ready();
     } else if (spec.protocol === 'socketio') {
-      if (text.startsWith('0{')) ws!.sendText('40');
+      if (text.startsWith('0{')) ws.sendText('40');
       else if (text.startsWith('40')) {
         subscribed = true;
         ready();
-      } else if (text === '2') ws!.sendText('3');
-    } else if (spec.protocol === 'valtronics' && text.includes('"success":false')) throw new Error(`refused: ${text}`);
+      } else if (text === '2') ws.sendText('3');
+    } else if (spec.protocol === 'valtronics' && (text.includes('"success":false') || text.includes('"type":"error"'))) refuse(new Error(`refused: ${text}`));
   };
-  ws = await RawWs.connect(target.host, target.port, target.path, onMessage, () => {
+  const ws = await RawWs.connect(target.host, target.port, target.path, onMessage, () => {
     stats.closed++;
   });
   sockets.push(ws);
@@ -81,18 +86,20 @@ async function openAll(): Promise<void> {
   }
 }
 
-parentPort!.on('message', (msg: { cmd: string }) => {
+process.on('message', (msg: { cmd: string }) => {
   if (msg.cmd === 'open') {
     openAll().then(
-      () => parentPort!.postMessage({ cmd: 'open', ok: true, open: stats.open }),
-      (err: unknown) => parentPort!.postMessage({ cmd: 'open', ok: false, error: String(err) }),
+      () => post({ cmd: 'open', ok: true, open: stats.open }),
+      (err: unknown) => post({ cmd: 'open', ok: false, error: String(err) }),
     );
   } else if (msg.cmd === 'stats') {
     const out = stats;
     stats = { received: 0, duplicatesOrReordered: 0, skipped: 0, latenciesMs: [], open: out.open, closed: out.closed };
-    parentPort!.postMessage({ cmd: 'stats', stats: out });
+    post({ cmd: 'stats', stats: out });
   } else if (msg.cmd === 'close') {
     for (const s of sockets) s.destroy();
-    parentPort!.postMessage({ cmd: 'close' });
+    post({ cmd: 'close' });
   }
 });
+// The generator died: do not linger holding thousands of sockets.
+process.on('disconnect', () => process.exit(0));

@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 
-/** Called with each complete text/binary message (a view valid only during the call). */
-export type OnMessage = (payload: Buffer) => void;
+/** Called with each complete text/binary message (a view valid only during the call) and its socket. */
+export type OnMessage = (payload: Buffer, ws: RawWs) => void;
 
 const KEY = randomBytes(16).toString('base64');
 
@@ -145,8 +145,8 @@ export class RawWs {
           this.fragments.push(payload);
           const whole = Buffer.concat(this.fragments);
           this.fragments = null;
-          this.onMessage(whole);
-        } else this.onMessage(payload);
+          this.onMessage(whole, this);
+        } else this.onMessage(payload, this);
       } else if (opcode === 0x9) this.sendFrame(0xa, Buffer.from(payload));
       else if (opcode === 0x8) {
         this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;

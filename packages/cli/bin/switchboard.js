@@ -15,4 +15,6 @@ if (!existsSync(main)) {
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 const { run } = await import(pathToFileURL(main).href);
-process.exitCode = await run(process.argv.slice(2));
+// Exit as soon as the command is done: after a graceful stop, leftover client timers (e.g. of a
+// blocking Redis read) must not keep a stopped server process alive.
+process.exit(await run(process.argv.slice(2)));

@@ -344,6 +344,27 @@ describe('cluster-wide admission', () => {
   }, 90_000);
 });
 
+describe('graceful shutdown', () => {
+  it('an edge stopped with SIGTERM releases its admission slots at once (no wait for the reaper)', async () => {
+    await admin('/v1/users', { name: 'gus', password: 'gus-password-1' });
+    const t = await token('gus');
+    const leaving = await startSwitchboard(BIN, 'edge', edgeEnv('edge-leaving'));
+    const open: TestClient[] = [];
+    for (let i = 0; i < 100; i++) open.push((await connect(leaving, { token: t })).c);
+    expect((await connect(a, { token: t })).res).toMatchObject({ success: false, error: 'connection_limit' });
+    const exited = leaving.stop('SIGTERM');
+    for (const c of open) expect((await c.closed).code).toBe(1012);
+    const t0 = Date.now();
+    expect(await exited).toBe(0);
+    // The edge released its node's slots before exiting: the first try elsewhere is admitted, well
+    // before SESSION_NODE_DEAD_SEC (3 s) plus a reaper round (5 s) would have freed them.
+    const { c, res } = await connect(a, { token: t });
+    expect(res.success).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    await c.close();
+  }, 60_000);
+});
+
 describe('new connections per user per minute (seed: 10)', () => {
   it('the 11th connection of a user within a minute is refused', async () => {
     const r = await startRedis();

@@ -55,6 +55,12 @@ const HARD_BACKPRESSURE_FACTOR = 4;
 /** A socket this close to uWS's limit has most likely had a publish skipped. */
 const LARGEST_FRAME_GUESS_BYTES = 16 * 1024;
 
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
@@ -78,6 +84,8 @@ export class EdgeServer {
   /** Channel positions seen one checkpoint ago: what clients have surely received by now. */
   private lagged = new Map<string, StreamPosition>();
   private readonly checkpointed = new Map<string, string>();
+  /** Sessions of connections closed by a drain, renewed in bulk when it ends. */
+  private drainedSessions: string[] = [];
   private lastAuthSweepMs = 0;
   private draining = false;
   private systemSeq = 0;
@@ -165,6 +173,24 @@ export class EdgeServer {
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       this.closeConn(conns[i]!, 'service_restart');
     }
+    await this.settleSessions();
+  }
+
+  /**
+   * After a drain: one call releases every admission slot of this node and one renews the sessions of
+   * the closed connections (instead of a request per connection), so clients resuming elsewhere find
+   * their limits free and their sessions alive.
+   */
+  private async settleSessions(): Promise<void> {
+    const sessionIds = this.drainedSessions;
+    this.drainedSessions = [];
+    const session = this.options.session;
+    const results = await Promise.allSettled([
+      session.releaseNode(this.cfg.nodeId),
+      ...chunks(sessionIds, 1000).map((ids) => session.touchSessions(ids)),
+    ]);
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    if (failed > 0) this.log.warn({ failed, sessions: sessionIds.length }, 'could not settle admission/sessions on drain; the reaper will');
   }
 
   /** Stops timers and the hub; call after {@link drain}. */
@@ -289,6 +315,11 @@ export class EdgeServer {
           this.hub.removeConnection(conn);
           handler.onClose(conn);
           connections.dec();
+          if (this.draining) {
+            // Settled in bulk when the drain ends (releaseNode + touchSessions).
+            if (conn.sessionId !== null) this.drainedSessions.push(conn.sessionId);
+            return;
+          }
           if (conn.admitted) {
             conn.admitted = false;
             this.options.session.release(conn.connId).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'admission release failed'));

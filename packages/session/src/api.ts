@@ -59,6 +59,10 @@ export interface SessionApi {
   checkpoint(entries: readonly CheckpointEntry[]): Promise<void>;
   /** Renews a session's sliding expiry (on disconnect). */
   touchSession(sessionId: string): Promise<void>;
+  /** Renews many sessions at once (an edge draining its connections). */
+  touchSessions(sessionIds: readonly string[]): Promise<void>;
+  /** Releases every connection a node holds (an edge shutting down gracefully); returns how many. */
+  releaseNode(nodeId: string): Promise<number>;
 }
 
 export type { CheckpointEntry, StoredSubscription, StreamPosition };

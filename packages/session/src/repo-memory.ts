@@ -185,16 +185,20 @@ export class MemorySessionRepo implements SessionRepo {
     const out: { node: string; released: number }[] = [];
     for (const [node, at] of this.beats) {
       if (at > nowMs - deadMs) continue;
-      this.beats.delete(node);
-      let released = 0;
-      for (const [connId, req] of this.conns) {
-        if (req.nodeId !== node) continue;
-        await this.release(connId);
-        released++;
-      }
-      out.push({ node, released });
+      out.push({ node, released: await this.releaseNode(node) });
     }
     return out;
+  }
+
+  async releaseNode(nodeId: string): Promise<number> {
+    this.beats.delete(nodeId);
+    let released = 0;
+    for (const [connId, req] of this.conns) {
+      if (req.nodeId !== nodeId) continue;
+      await this.release(connId);
+      released++;
+    }
+    return released;
   }
 
   close(): Promise<void> {

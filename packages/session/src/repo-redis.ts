@@ -64,11 +64,18 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 `;
 
+// Releases every connection of the given nodes (ARGV), or — with ARGV[1] = 'dead' — of the nodes whose
+// last heartbeat is older than ARGV[2]. Returns {node, released, …}.
 const REAP = `
--- KEYS: heartbeats, conns   ARGV: deadline ms (nodes last seen before it are dead)
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+-- KEYS: heartbeats, conns
+local nodes
+if ARGV[1] == 'dead' then
+  nodes = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+else
+  nodes = { ARGV[2] }
+end
 local out = {}
-for _, node in ipairs(dead) do
+for _, node in ipairs(nodes) do
   local nodeKey = 'sb:{adm}:n:' .. node
   local conns = redis.call('SMEMBERS', nodeKey)
   for _, connId in ipairs(conns) do
@@ -273,10 +280,15 @@ export class RedisSessionRepo implements SessionRepo {
   }
 
   async reapDeadNodes(deadMs: number, nowMs: number): Promise<{ node: string; released: number }[]> {
-    const flat = await this.r.sbReap(ADM.beats, ADM.conns, nowMs - deadMs);
+    const flat = await this.r.sbReap(ADM.beats, ADM.conns, 'dead', nowMs - deadMs);
     const out: { node: string; released: number }[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) out.push({ node: String(flat[i]), released: Number(flat[i + 1]) });
     return out;
+  }
+
+  async releaseNode(nodeId: string): Promise<number> {
+    const flat = await this.r.sbReap(ADM.beats, ADM.conns, 'node', nodeId);
+    return Number(flat[1] ?? 0);
   }
 
   close(): Promise<void> {

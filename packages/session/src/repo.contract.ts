@@ -123,6 +123,14 @@ export function runRepoContract(name: string, make: RepoFactory): void {
       expect((await repo.admit(req('u', 5, 'alive'))).ok).toBe(false);
     });
 
+    it('releases every connection of a node that shuts down, and only those', async () => {
+      for (let i = 0; i < 3; i++) expect((await repo.admit(req(`u${i}`, 1, 'leaving'))).ok).toBe(true);
+      expect((await repo.admit(req('u0', 2, 'staying'))).ok).toBe(true);
+      expect(await repo.releaseNode('leaving')).toBe(3);
+      expect(await repo.count()).toBe(1);
+      expect(await repo.releaseNode('leaving')).toBe(0);
+    });
+
     it('a node that admitted but never sent a heartbeat is reaped too', async () => {
       expect((await repo.admit(req('u', 1, 'silent'))).ok).toBe(true);
       expect(await repo.reapDeadNodes(20_000, Date.now() + 25_000)).toEqual([{ node: 'silent', released: 1 }]);

@@ -75,6 +75,8 @@ export interface SessionRepo extends Admission {
   heartbeat(nodeId: string, nowMs: number): Promise<void>;
   /** Releases every connection of nodes silent for `deadMs`; returns how many per reaped node. */
   reapDeadNodes(deadMs: number, nowMs: number): Promise<{ node: string; released: number }[]>;
+  /** Releases every connection of one node now (it is shutting down); returns how many. */
+  releaseNode(nodeId: string): Promise<number>;
 
   close(): Promise<void>;
 }

@@ -33,6 +33,8 @@ const METHODS = {
   removeSubscription: z.object({ sessionId: id, channel: z.string().min(1).max(256) }),
   checkpoint: z.object({ entries: z.array(z.object({ sessionId: id, channel: z.string().min(1).max(256), position })).max(100_000) }),
   touchSession: z.object({ sessionId: id }),
+  touchSessions: z.object({ sessionIds: z.array(id).max(100_000) }),
+  releaseNode: z.object({ nodeId: id }),
 } as const;
 
 type Method = keyof typeof METHODS;
@@ -76,6 +78,10 @@ async function dispatch(service: SessionApi, method: string, params: unknown): P
       return service.checkpoint(p.entries as CheckpointEntry[]);
     case 'touchSession':
       return service.touchSession(p.sessionId as string);
+    case 'touchSessions':
+      return service.touchSessions(p.sessionIds as string[]);
+    case 'releaseNode':
+      return service.releaseNode(p.nodeId as string);
   }
 }
 
@@ -109,5 +115,11 @@ export class RpcSessionClient implements SessionApi {
   }
   async touchSession(sessionId: string): Promise<void> {
     await this.rpc.call('touchSession', { sessionId });
+  }
+  async touchSessions(sessionIds: readonly string[]): Promise<void> {
+    await this.rpc.call('touchSessions', { sessionIds });
+  }
+  releaseNode(nodeId: string): Promise<number> {
+    return this.rpc.call('releaseNode', { nodeId });
   }
 }

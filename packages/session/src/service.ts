@@ -141,6 +141,16 @@ export class SessionService implements SessionApi {
     await this.repo.touchSession(sessionId, this.o.sessionTtlSec);
   }
 
+  async touchSessions(sessionIds: readonly string[]): Promise<void> {
+    await Promise.all(sessionIds.map((id) => this.repo.touchSession(id, this.o.sessionTtlSec)));
+  }
+
+  async releaseNode(nodeId: string): Promise<number> {
+    const released = await this.repo.releaseNode(nodeId);
+    if (released > 0) this.log.info({ node: nodeId, released }, 'edge shut down: its connections are released');
+    return released;
+  }
+
   /** Releases the connections of edges that stopped sending heartbeats. */
   async reap(): Promise<number> {
     const reaped = await this.repo.reapDeadNodes(this.o.nodeDeadSec * 1000, Date.now());

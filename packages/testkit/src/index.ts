@@ -4,3 +4,4 @@ export * as valtronicsSeed from './seeds-valtronics.js';
 export * from './sink.js';
 export * from './redis.js';
 export * from './processes.js';
+export * from './children.js';

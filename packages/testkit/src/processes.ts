@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { trackChild } from './children.js';
 import { freePort } from './ports.js';
 
 /** A switchboard process started by {@link startSwitchboard}. */
@@ -29,6 +30,7 @@ export async function startSwitchboard(
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, [portEnv]: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  trackChild(child);
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));

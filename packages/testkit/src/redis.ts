@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { trackChild } from './children.js';
 import { freePort } from './ports.js';
 
 const run = promisify(execFile);
@@ -94,6 +95,7 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisSe
   let child: ChildProcess | null = null;
   const launch = async () => {
     child = spawn('redis-server', args, { stdio: 'ignore' });
+    trackChild(child);
     const exited = new Promise<never>((_, reject) =>
       child!.once('exit', (code) => reject(new Error(`redis-server exited with ${code}; see ${dir}/redis.log`))),
     );

@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { trackChild } from './children.js';
 
 /** A running {@link startWsSink} process. */
 export interface WsSink {
@@ -14,6 +15,7 @@ export function startWsSink(port: number, path: string, count: number): Promise<
   const child = fork(fileURLToPath(new URL('./ws-sink.js', import.meta.url)), [String(port), path, String(count)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  trackChild(child);
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`ws-sink exited with ${code}`)));
     child.once('message', () => {
