@@ -21,8 +21,14 @@ const want = (name: string) => !only || only.has(name);
 const root = join(import.meta.dirname, '..', '..');
 const bin = join(root, 'packages', 'cli', 'bin', 'switchboard.js');
 const processes = Math.max(2, Math.min(4, cpus().length));
-const o: RunOptions = { bin, stepMs: quick ? 1500 : 3000, lagLimitMs: 100, processes };
-const results: Record<string, unknown> = { quick, startedAt: new Date().toISOString(), generatorProcesses: processes };
+const o: RunOptions = { bin, stepMs: quick ? 1500 : 3000, lagLimitMs: 250, processes };
+/**
+ * The p99 a sustained step must stay under. On a small machine the generator itself needs ~0.1 s to
+ * read one message off 10 000 sockets, so the limit grows with the fan-out — the same for every
+ * system compared, so the comparison stays fair.
+ */
+const lagLimitFor = (connections: number) => (connections >= 10_000 ? 1000 : 250);
+const results: Record<string, unknown> = { quick, startedAt: new Date().toISOString(), generatorProcesses: processes, lagLimitsMs: { default: 250, '10000+': 1000 } };
 const started = Date.now();
 
 // A failed scenario must end the run (and, through testkit, every server it started), not hang it.
@@ -47,14 +53,14 @@ if (want('broadcast')) {
   const broadcast: Record<string, unknown> = {};
   for (const c of quick ? [1000] : [1000, 10_000]) {
     log(`broadcast, one node, ${c} subscribers: bare uWS, Switchboard, Socket.IO`);
-    broadcast[String(c)] = await broadcastScenario(o, c, ratesFor(c, DELIVERIES), 100, log);
+    broadcast[String(c)] = await broadcastScenario({ ...o, lagLimitMs: lagLimitFor(c) }, c, ratesFor(c, DELIVERIES), 100, log);
   }
   results.broadcast = broadcast;
 }
 if (want('filtered')) {
   const c = quick ? 2000 : 10_000;
   log(`filtered: 100 devices × 10 projections, ${c} subscribers`);
-  results.filtered = await filteredScenario(o, c, ratesFor(c / 100, quick ? [20_000, 80_000] : [25_000, 50_000, 100_000, 200_000, 400_000, 800_000]), log);
+  results.filtered = await filteredScenario({ ...o, lagLimitMs: lagLimitFor(c) }, c, ratesFor(c / 100, quick ? [20_000, 80_000] : [25_000, 50_000, 100_000, 200_000, 400_000, 800_000]), log);
 }
 if (want('cluster')) {
   const c = quick ? 500 : 2000;
@@ -62,6 +68,10 @@ if (want('cluster')) {
   results.cluster = await clusterScenario({ bin, connections: c, rates: ratesFor(c, DELIVERIES), stepMs: o.stepMs, payloadBytes: 100, lagLimitMs: o.lagLimitMs, threads: processes });
   log(`cluster peer: Socket.IO + redis-streams-adapter, 2 nodes, ${c} subscribers`);
   results.socketioCluster = await socketIoClusterScenario(o, c, ratesFor(c, DELIVERIES), 100, log);
+  // Both clusters at one rate both sustain: what each costs per delivery.
+  const cl = results.cluster as { steps: { rate: number; sustained: boolean }[] };
+  const common = Math.min(...[cl.steps, (results.socketioCluster as { steps: { rate: number; sustained: boolean }[] }).steps].map((st) => Math.max(0, ...st.filter((x) => x.sustained).map((x) => x.rate))));
+  results.clusterCommonRate = common;
 }
 if (want('idle')) {
   log('idle: authenticated connections with one subscription each');

@@ -23,6 +23,8 @@ export interface ClusterResult {
   readonly atHalf: StepResult | undefined;
   /** Messages/s through our publish Lua (bus publish, 256 in flight), no HTTP. */
   readonly busPublishPerSec: number;
+  /** Messages/s through the batch Lua (publishBatch of 100 messages of one channel, 16 in flight). */
+  readonly busBatchPublishPerSec: number;
   /** redis-benchmark XADD requests/s (pipelined 16, 50 clients) against the same Redis. */
   readonly redisXaddPerSec: number;
 }
@@ -38,7 +40,7 @@ async function redisBenchmarkXadd(port: number, payloadBytes: number, requests: 
   return Number(m[1]);
 }
 
-async function busPublishRate(url: string, seconds: number, payloadBytes: number): Promise<number> {
+async function busPublishRate(url: string, seconds: number, payloadBytes: number, batch: number): Promise<number> {
   const bus = await RedisStreamsBus.connect({
     target: { url, cluster: false },
     shards: 64,
@@ -53,14 +55,16 @@ async function busPublishRate(url: string, seconds: number, payloadBytes: number
   const payload = stampedPayload(payloadBytes);
   let done = 0;
   const end = wallMs() + seconds * 1000;
-  const lane = async () => {
+  const lane = async (k: number) => {
+    const channel = `bench.bus.${k % 16}`;
     while (wallMs() < end) {
-      await bus.publish({ channel: 'bench.bus', attrs: {}, data: JSON.stringify(payload()) });
-      done++;
+      if (batch === 1) await bus.publish({ channel, attrs: {}, data: JSON.stringify(payload()) });
+      else await bus.publishBatch(Array.from({ length: batch }, () => ({ channel, attrs: {}, data: JSON.stringify(payload()) })));
+      done += batch;
     }
   };
   const t0 = wallMs();
-  await Promise.all(Array.from({ length: 256 }, lane));
+  await Promise.all(Array.from({ length: batch === 1 ? 256 : 16 }, (_, k) => lane(k)));
   const rate = done / ((wallMs() - t0) / 1000);
   await bus.close();
   return rate;
@@ -97,9 +101,10 @@ export async function clusterScenario(o: { bin: string; connections: number; rat
     const max = maxSustained(steps);
     const atHalf = max ? await step(Math.max(1, Math.round(max.rate / 2))) : undefined;
     await gen.close();
-    const busPublishPerSec = await busPublishRate(redis.url, o.stepMs / 1000, o.payloadBytes);
+    const busPublishPerSec = await busPublishRate(redis.url, o.stepMs / 1000, o.payloadBytes, 1);
+    const busBatchPublishPerSec = await busPublishRate(redis.url, o.stepMs / 1000, o.payloadBytes, 100);
     const redisXaddPerSec = await redisBenchmarkXadd(redis.port, o.payloadBytes, 200_000);
-    return { connections: o.connections, payloadBytes: o.payloadBytes, steps, max, atHalf, busPublishPerSec, redisXaddPerSec };
+    return { connections: o.connections, payloadBytes: o.payloadBytes, steps, max, atHalf, busPublishPerSec, busBatchPublishPerSec, redisXaddPerSec };
   } finally {
     await Promise.all(edges.map((e) => e.stop()));
     await session.stop();

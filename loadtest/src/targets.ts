@@ -22,6 +22,7 @@ export function evaluate(r: {
   broadcast?: Record<string, SystemResult[]>;
   cluster?: { max: StepResult | undefined; atHalf: StepResult | undefined; steps: StepResult[] };
   socketioCluster?: SystemResult;
+  clusterCommonRate?: number;
   filtered?: SystemResult;
   idle?: IdleResult;
 }): TargetLine[] {
@@ -42,6 +43,18 @@ export function evaluate(r: {
   }
   if (r.cluster) {
     lines.push(ratioLine('cluster: max sustained ≥ 6× Socket.IO + redis-streams-adapter (2 nodes)', r.cluster.max, r.socketioCluster?.max, 6));
+    const rate = r.clusterCommonRate ?? 0;
+    const ours = r.cluster.steps.find((s) => s.rate === rate);
+    const sio = r.socketioCluster?.steps.find((s) => s.rate === rate);
+    if (ours && sio) {
+      const o = cpuPerMillion(ours);
+      const p = cpuPerMillion(sio);
+      lines.push({
+        target: `cluster (context): server CPU-s per million deliveries vs Socket.IO cluster, at ${f(rate)} msg/s`,
+        measured: `${f(o, 2)} vs ${f(p, 2)} CPU-s — Socket.IO costs ${f(p / o, 2)}× ours`,
+        pass: p > o,
+      });
+    }
     const half = r.cluster.atHalf;
     lines.push({ target: 'cluster: p99 ≤ 30 ms at 50 % of max', measured: half ? `${f(half.p99Ms, 1)} ms at ${f(half.rate)} msg/s` : 'not measured', pass: !!half && half.p99Ms <= 30 });
   }
