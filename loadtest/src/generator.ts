@@ -229,13 +229,31 @@ export async function runStep(o: StepOptions): Promise<StepResult> {
   };
 }
 
-/** Runs steps at increasing rates until one is not sustained (or the rates run out). */
-export async function staircase(rates: readonly number[], step: (rate: number) => Promise<StepResult>): Promise<StepResult[]> {
+/**
+ * Runs steps at increasing rates until one is not sustained (or the rates run out), then narrows the
+ * maximum down: `refine` more steps at the midpoint between the last sustained rate and the first
+ * failed one, so that a doubling staircase does not report half the real maximum.
+ */
+export async function staircase(rates: readonly number[], step: (rate: number) => Promise<StepResult>, refine = 2): Promise<StepResult[]> {
   const results: StepResult[] = [];
+  let ok = 0;
+  let failed = 0;
   for (const rate of rates) {
     const r = await step(rate);
     results.push(r);
-    if (!r.sustained) break;
+    if (!r.sustained) {
+      failed = rate;
+      break;
+    }
+    ok = rate;
+  }
+  for (let i = 0; i < refine && failed > 0 && ok > 0; i++) {
+    const mid = Math.round((ok + failed) / 2);
+    if (mid <= ok || mid >= failed) break;
+    const r = await step(mid);
+    results.push(r);
+    if (r.sustained) ok = mid;
+    else failed = mid;
   }
   return results;
 }
