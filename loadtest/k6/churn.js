@@ -5,7 +5,7 @@
 import ws from 'k6/ws';
 import { check, sleep } from 'k6';
 import { Counter } from 'k6/metrics';
-import { WS_URL, authFrame, parse, subscribeFrame, tokens } from './lib.js';
+import { WS_URL, authAndSubscribe, parse, tokens } from './lib.js';
 
 const closes = new Counter('switchboard_closes');
 const refused = new Counter('switchboard_refused');
@@ -34,13 +34,9 @@ export function setup() {
 /** @param {{ tokens: string[] }} data */
 export default function (data) {
   const res = ws.connect(WS_URL, {}, (socket) => {
-    socket.on('open', () => {
-      socket.send(authFrame(data.tokens));
-      socket.send(subscribeFrame());
-    });
+    authAndSubscribe(socket, data.tokens, (m) => refused.add(1, { error: String(m.error) }));
     socket.on('message', (raw) => {
       const m = parse(raw);
-      if (m && m.type === 'auth_response' && m.success !== true) refused.add(1, { error: String(m.error) });
       if (m && m.type === 'subscribe_response') check(m, { subscribed: (x) => x.success === true });
     });
     socket.on('close', () => closes.add(1));

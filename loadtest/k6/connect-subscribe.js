@@ -5,7 +5,7 @@
 import ws from 'k6/ws';
 import { check } from 'k6';
 import { Counter, Trend } from 'k6/metrics';
-import { WS_URL, authFrame, parse, subscribeFrame, tokens } from './lib.js';
+import { WS_URL, authAndSubscribe, parse, tokens } from './lib.js';
 
 const timeToSubscribed = new Trend('switchboard_time_to_subscribed', true);
 const refused = new Counter('switchboard_refused');
@@ -38,18 +38,14 @@ export function setup() {
 export default function (data) {
   const started = Date.now();
   const res = ws.connect(WS_URL, {}, (socket) => {
-    socket.on('open', () => {
-      socket.send(authFrame(data.tokens));
-      socket.send(subscribeFrame());
+    authAndSubscribe(socket, data.tokens, () => {
+      refused.add(1);
+      check(null, { authenticated: () => false });
+      socket.close();
     });
     socket.on('message', (raw) => {
       const m = parse(raw);
       if (!m) return;
-      if (m.type === 'auth_response' && m.success !== true) {
-        refused.add(1);
-        check(m, { authenticated: () => false });
-        socket.close();
-      }
       if (m.type === 'subscribe_response') {
         check(m, { subscribed: (x) => x.success === true });
         timeToSubscribed.add(Date.now() - started);

@@ -7,7 +7,7 @@ import http from 'k6/http';
 import ws from 'k6/ws';
 import { check } from 'k6';
 import { Counter, Trend } from 'k6/metrics';
-import { API_KEY, CHANNEL, HTTP_URL, WS_URL, authFrame, parse, subscribeFrame, tokens } from './lib.js';
+import { API_KEY, CHANNEL, HTTP_URL, WS_URL, authAndSubscribe, parse, tokens } from './lib.js';
 
 const latency = new Trend('switchboard_fanout_latency', true);
 const received = new Counter('switchboard_messages_received');
@@ -49,10 +49,7 @@ export function subscriber(data) {
   /** @type {number | null} */
   let last = null;
   ws.connect(WS_URL, {}, (socket) => {
-    socket.on('open', () => {
-      socket.send(authFrame(data.tokens));
-      socket.send(subscribeFrame());
-    });
+    authAndSubscribe(socket, data.tokens, () => socket.close());
     socket.on('message', (raw) => {
       const m = parse(raw);
       if (!m || typeof m.offset !== 'number' || typeof m.s !== 'number') return;

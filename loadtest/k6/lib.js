@@ -64,3 +64,20 @@ export function parse(data) {
     return null;
   }
 }
+
+/**
+ * Authenticates and subscribes as soon as the socket opens, and counts refused authentications.
+ * @param {import('k6/ws').Socket} socket
+ * @param {string[]} list tokens
+ * @param {(m: Record<string, any>) => void} onRefused
+ */
+export function authAndSubscribe(socket, list, onRefused) {
+  socket.on('open', () => {
+    socket.send(authFrame(list));
+    socket.send(subscribeFrame());
+  });
+  socket.on('message', (raw) => {
+    const m = parse(raw);
+    if (m && m.type === 'auth_response' && m.success !== true) onRefused(m);
+  });
+}

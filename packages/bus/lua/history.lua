@@ -2,14 +2,7 @@
 -- KEYS[1] meta hash  KEYS[2] history stream
 -- ARGV[1] epoch  ARGV[2] offset  ARGV[3] limit  ARGV[4] TTL seconds
 -- Returns { epoch, top offset, recovered (0/1), entries } where entries are XRANGE items.
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
-  local t = redis.call('TIME')
-  epoch = string.format('%x%05x', tonumber(t[1]), tonumber(t[2]))
-  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
-  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
-  redis.call('DEL', KEYS[2])
-end
+local epoch = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[4]))
 local top = tonumber(redis.call('HGET', KEYS[1], 'o'))
 local since = tonumber(ARGV[2])
 if epoch ~= ARGV[1] or since > top then return { epoch, top, 0, {} } end

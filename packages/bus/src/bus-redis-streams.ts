@@ -4,8 +4,9 @@
  * - A channel belongs to shard `fnv1a(channel) mod S`; its keys carry the hash tag `{s}` so one shard
  *   lives in one Redis Cluster slot: `sb:{s}:feed` (live feed, `MAXLEN ~`), `sb:{s}:h:<channel>`
  *   (history, `MAXLEN ~ historySize`, TTL), `sb:{s}:meta:<channel>` (epoch and last offset, TTL).
- * - Publish is one Lua script per message (offset, epoch, history, feed — atomically); concurrent
- *   publishes are auto-pipelined. The payload is msgpack-encoded once, by the publisher.
+ * - Publish is one Lua script per message, or per run of messages of a channel in a batch (offset,
+ *   epoch, history, feed — atomically); concurrent calls are auto-pipelined. The payload is
+ *   msgpack-encoded once, by the publisher.
  * - A node reads only the feeds of shards it has interest in, resuming from the last id it read, so a
  *   reconnect loses nothing still in the feed. On standalone Redis that is one `XREAD BLOCK` loop (one
  *   connection) over all interested shards. On Redis Cluster a multi-key XREAD must stay in one slot
@@ -44,14 +45,12 @@ export interface RedisStreamsBusOptions extends HistoryOptions {
 
 const SCRIPTS = {
   sbPublish: { keys: 3, file: 'publish.lua' },
-  sbPublishBatch: { keys: 3, file: 'publish-batch.lua' },
   sbPosition: { keys: 2, file: 'position.lua' },
   sbHistory: { keys: 2, file: 'history.lua' },
 } as const;
 
 type ScriptClient = RedisClient & {
   sbPublish(...args: (string | Buffer | number)[]): Promise<[string, number]>;
-  sbPublishBatch(...args: (string | Buffer | number)[]): Promise<[string, number]>;
   sbPosition(...args: (string | Buffer | number)[]): Promise<[string, number]>;
   sbHistoryBuffer(...args: (string | Buffer | number)[]): Promise<[Buffer, number, number, [Buffer, Buffer[]][]]>;
 };
@@ -294,9 +293,9 @@ export class RedisStreamsBus implements Bus {
   static async connect(options: RedisStreamsBusOptions): Promise<RedisStreamsBus> {
     const main = connectRedis(options.target, `sb:${options.nodeId}:bus`) as ScriptClient;
     main.on('error', () => {});
-    for (const [name, spec] of Object.entries(SCRIPTS)) {
-      main.defineCommand(name, { numberOfKeys: spec.keys, lua: readFileSync(new URL(`../lua/${spec.file}`, import.meta.url), 'utf8') });
-    }
+    const lua = (file: string) => readFileSync(new URL(`../lua/${file}`, import.meta.url), 'utf8');
+    const prelude = lua('prelude.lua');
+    for (const [name, spec] of Object.entries(SCRIPTS)) main.defineCommand(name, { numberOfKeys: spec.keys, lua: `${prelude}\n${lua(spec.file)}` });
     try {
       await waitReady(main);
     } catch (err) {
@@ -321,10 +320,10 @@ export class RedisStreamsBus implements Bus {
         keys.history(s, req.channel),
         keys.feed(s),
         req.channel,
-        payload,
         this.options.historySize,
         this.options.historyTtlSec,
         this.options.feedMaxLen,
+        payload,
       );
       return { epoch: String(epoch), offset: Number(offset) };
     } catch (err) {
@@ -357,7 +356,7 @@ export class RedisStreamsBus implements Bus {
         const payloads = chunk.map((i) => encodePayload({ ts, attrs: reqs[i]!.attrs, data: reqs[i]!.data }));
         calls.push(
           this.main
-            .sbPublishBatch(keys.meta(s, channel), keys.history(s, channel), keys.feed(s), channel, this.options.historySize, this.options.historyTtlSec, this.options.feedMaxLen, ...payloads)
+            .sbPublish(keys.meta(s, channel), keys.history(s, channel), keys.feed(s), channel, this.options.historySize, this.options.historyTtlSec, this.options.feedMaxLen, ...payloads)
             .then(([epoch, first]) => {
               for (let k = 0; k < chunk.length; k++) out[chunk[k]!] = { epoch: String(epoch), offset: Number(first) + k };
             }),

@@ -65,11 +65,26 @@ async function sessionParts(config: Config, logger: Logger, registry: Registry) 
   return { repo, redis, issuer, service };
 }
 
+/** The session service's HTTP API as the configuration describes it. */
+function sessionApi(config: Config, parts: Awaited<ReturnType<typeof sessionParts>>, logger: Logger, registry: Registry, ready: () => boolean) {
+  return startSessionHttp({
+    service: parts.service,
+    issuer: parts.issuer,
+    registry,
+    logger,
+    host: config.host,
+    port: config.sessionPort,
+    adminToken: config.adminToken,
+    ready,
+  });
+}
+
 /** `switchboard start`: the edge and the session service in one process. */
 export async function startAllInOne(config: Config, logger: Logger): Promise<Running> {
   const registry = createMetricsRegistry({ defaultLabels: { node: config.nodeId } });
   const backend = await createBus(config, logger, registry);
-  const { redis, issuer, service } = await sessionParts(config, logger, registry);
+  const parts = await sessionParts(config, logger, registry);
+  const { redis, issuer, service } = parts;
   const edge = new EdgeServer({
     config,
     bus: backend.bus,
@@ -79,16 +94,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
     registry,
   });
   const http = await edge.listen();
-  const sessionHttp = await startSessionHttp({
-    service,
-    issuer,
-    registry,
-    logger,
-    host: config.host,
-    port: config.sessionPort,
-    adminToken: config.adminToken,
-    ready: () => backend.bus.ready(),
-  });
+  const sessionHttp = await sessionApi(config, parts, logger, registry, () => backend.bus.ready());
   const timer = reaper(service, logger);
   return {
     ports: { http, session: sessionHttp.port },
@@ -144,7 +150,8 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
 /** `switchboard session`: the session service (M replicas allowed), state in Redis. */
 export async function startSession(config: Config, logger: Logger): Promise<Running> {
   const registry = createMetricsRegistry({ defaultLabels: { node: config.nodeId } });
-  const { redis, issuer, service } = await sessionParts(config, logger, registry);
+  const parts = await sessionParts(config, logger, registry);
+  const { redis, service } = parts;
   const target = { url: config.redisUrl!, cluster: config.redisCluster };
   const rpc = await RedisRpcServer.start({
     target,
@@ -153,16 +160,7 @@ export async function startSession(config: Config, logger: Logger): Promise<Runn
     claimIdleMs: config.rpcClaimIdleMs,
     handler: sessionRpcHandler(service, service.metrics),
   });
-  const sessionHttp = await startSessionHttp({
-    service,
-    issuer,
-    registry,
-    logger,
-    host: config.host,
-    port: config.sessionPort,
-    adminToken: config.adminToken,
-    ready: () => redis?.status === 'ready',
-  });
+  const sessionHttp = await sessionApi(config, parts, logger, registry, () => redis?.status === 'ready');
   const timer = reaper(service, logger);
   return {
     ports: { session: sessionHttp.port },
