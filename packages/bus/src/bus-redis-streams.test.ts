@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createLogger } from '@switchboard/core';
-import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '@switchboard/testkit';
+import { startRedis, startRedisPair, type RedisCluster, type RedisPair, type RedisServer } from '@switchboard/testkit';
 import type { BusGap } from './bus.js';
 import { Collector, runBusContract, type BusWorld } from './bus.contract.js';
 import { RedisStreamsBus, keys, shardOf, type RedisStreamsBusOptions } from './bus-redis-streams.js';
@@ -59,12 +59,12 @@ function world(url: string, cluster: boolean, flush: () => Promise<void>): () =>
 
 let redis: RedisServer;
 let cluster: RedisCluster;
+let pair: RedisPair | undefined;
 beforeAll(async () => {
-  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster(3)]);
+  pair = await startRedisPair();
+  ({ redis, cluster } = pair);
 }, 60_000);
-afterAll(async () => {
-  await Promise.all([redis?.stop(), cluster?.stop()]);
-});
+afterAll(() => pair?.stop());
 
 const flushStandalone = async () => {
   await redis.command('FLUSHALL');

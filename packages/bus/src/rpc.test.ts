@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createLogger } from '@switchboard/core';
-import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '@switchboard/testkit';
+import { startRedis, startRedisPair, type RedisCluster, type RedisPair, type RedisServer } from '@switchboard/testkit';
 import type { RpcClient, RpcServer } from './rpc.js';
 import { runRpcContract } from './rpc.contract.js';
 import { MemoryRpc } from './rpc-memory.js';
@@ -10,12 +10,12 @@ import { RedisRpcClient, RedisRpcServer } from './rpc-redis-streams.js';
 const logger = createLogger({ name: 'test', level: 'silent' });
 let redis: RedisServer;
 let cluster: RedisCluster;
+let pair: RedisPair | undefined;
 beforeAll(async () => {
-  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster(3)]);
+  pair = await startRedisPair();
+  ({ redis, cluster } = pair);
 }, 60_000);
-afterAll(async () => {
-  await Promise.all([redis?.stop(), cluster?.stop()]);
-});
+afterAll(() => pair?.stop());
 
 runRpcContract('memory', () => {
   const rpc = new MemoryRpc();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll } from 'vitest';
 import { connectRedis, waitReady, type RedisClient } from '@switchboard/bus';
-import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '@switchboard/testkit';
+import { startRedisPair, type RedisCluster, type RedisPair, type RedisServer } from '@switchboard/testkit';
 import type { AdmissionLimits } from './admission.js';
 import { runRepoContract } from './repo.contract.js';
 import { MemorySessionRepo } from './repo-memory.js';
@@ -8,12 +8,12 @@ import { RedisSessionRepo } from './repo-redis.js';
 
 let redis: RedisServer;
 let cluster: RedisCluster;
+let pair: RedisPair | undefined;
 beforeAll(async () => {
-  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster(3)]);
+  pair = await startRedisPair();
+  ({ redis, cluster } = pair);
 }, 60_000);
-afterAll(async () => {
-  await Promise.all([redis?.stop(), cluster?.stop()]);
-});
+afterAll(() => pair?.stop());
 
 runRepoContract('memory', (limits) => Promise.resolve(new MemorySessionRepo(limits)));
 

@@ -168,3 +168,16 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
     },
   };
 }
+
+/** A standalone server and a 3-master cluster, for suites that run a contract against both. */
+export interface RedisPair {
+  readonly redis: RedisServer;
+  readonly cluster: RedisCluster;
+  stop(): Promise<void>;
+}
+
+/** Starts {@link RedisPair} in parallel. */
+export async function startRedisPair(): Promise<RedisPair> {
+  const [redis, cluster] = await Promise.all([startRedis(), startRedisCluster(3)]);
+  return { redis, cluster, stop: async () => void (await Promise.all([redis.stop(), cluster.stop()])) };
+}
