@@ -130,7 +130,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
       // Only in dev mode: production edges hold no secret (the config refuses one).
       ...(config.mode === 'dev' && config.jwtSecret ? { hmacSecret: config.jwtSecret } : {}),
     }),
-    session: new RpcSessionClient(rpc),
+    session: new RpcSessionClient(rpc, config.rpcTimeoutMs),
     logger,
     registry,
   });

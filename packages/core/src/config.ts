@@ -274,7 +274,7 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_RPC_TIMEOUT_MS',
     type: 'integer (ms)',
     default: 5000,
-    doc: 'How long an edge waits for the session service; a request held by a dead replica is claimed by another within `SESSION_RPC_CLAIM_IDLE_MS`.',
+    doc: 'How long an edge waits for the session service (logins, which run scrypt and may queue, get 4× as long); a request held by a dead replica is claimed by another within `SESSION_RPC_CLAIM_IDLE_MS`.',
   }),
   rpcClaimIdleMs: option({
     schema: int(100),

@@ -85,12 +85,22 @@ async function dispatch(service: SessionApi, method: string, params: unknown): P
   }
 }
 
+/**
+ * Logins hash with scrypt on purpose, and a burst of them queues at the service: they get this many
+ * times the ordinary Rpc deadline, so a slow but healthy service still answers them.
+ */
+const LOGIN_TIMEOUT_FACTOR = 4;
+
 /** The session service as an edge sees it: every call goes over the Rpc seam. */
 export class RpcSessionClient implements SessionApi {
-  constructor(private readonly rpc: RpcCaller) {}
+  /** `timeoutMs` is the ordinary deadline of a call (`SWITCHBOARD_RPC_TIMEOUT_MS`). */
+  constructor(
+    private readonly rpc: RpcCaller,
+    private readonly timeoutMs: number,
+  ) {}
 
   login(req: { username: string; password: string; ip: string }): Promise<LoginResult> {
-    return this.rpc.call('login', req);
+    return this.rpc.call('login', req, this.timeoutMs * LOGIN_TIMEOUT_FACTOR);
   }
   admit(req: { userId: string; connId: string; nodeId: string; ip: string }): Promise<AdmissionResult> {
     return this.rpc.call('admit', req);
