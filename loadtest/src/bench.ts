@@ -65,7 +65,7 @@ if (want('filtered')) {
 if (want('cluster')) {
   const c = quick ? 500 : 2000;
   log(`cluster: 2 edges + Redis, ${c} subscribers`);
-  results.cluster = await clusterScenario({ bin, connections: c, rates: ratesFor(c, DELIVERIES), stepMs: o.stepMs, payloadBytes: 100, lagLimitMs: o.lagLimitMs, threads: processes });
+  results.cluster = await clusterScenario({ bin, connections: c, rates: ratesFor(c, DELIVERIES), stepMs: o.stepMs, payloadBytes: 100, lagLimitMs: o.lagLimitMs, processes });
   log(`cluster peer: Socket.IO + redis-streams-adapter, 2 nodes, ${c} subscribers`);
   results.socketioCluster = await socketIoClusterScenario(o, c, ratesFor(c, DELIVERIES), 100, log);
   // Both clusters at one rate both sustain: what each costs per delivery.

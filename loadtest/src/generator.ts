@@ -1,5 +1,5 @@
 /**
- * The load generator: subscriber connections spread over worker threads, a publisher that keeps a
+ * The load generator: subscriber connections spread over worker processes, a publisher that keeps a
  * target rate, and steps that measure what arrived against what was sent.
  */
 import { fork, type ChildProcess } from 'node:child_process';

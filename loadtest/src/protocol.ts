@@ -26,7 +26,7 @@ export interface WindowStats {
   closed: number;
 }
 
-/** A high-resolution wall clock shared by all threads of the process, in milliseconds. */
+/** A high-resolution wall clock in milliseconds, comparable across the processes of one machine. */
 export function wallMs(): number {
   return performance.timeOrigin + performance.now();
 }

@@ -71,7 +71,7 @@ async function busPublishRate(url: string, seconds: number, payloadBytes: number
 }
 
 /** Runs the cluster scenario with the switchboard binary at `bin`. */
-export async function clusterScenario(o: { bin: string; connections: number; rates: number[]; stepMs: number; payloadBytes: number; lagLimitMs: number; threads: number }): Promise<ClusterResult> {
+export async function clusterScenario(o: { bin: string; connections: number; rates: number[]; stepMs: number; payloadBytes: number; lagLimitMs: number; processes: number }): Promise<ClusterResult> {
   const redis = await startRedis();
   const session = await startSwitchboard(o.bin, 'session', { ...LOAD_SESSION_ENV, REDIS_URL: redis.url, NODE_ID: 'bench-session' }, 20_000, 'SESSION_PORT');
   const env = { ...LOAD_EDGE_ENV, REDIS_URL: redis.url, SWITCHBOARD_SESSION_URL: session.httpUrl };
@@ -91,7 +91,7 @@ export async function clusterScenario(o: { bin: string; connections: number; rat
         latencyEvery: Math.max(1, Math.floor(o.connections / 50)),
       },
       o.connections,
-      o.threads,
+      o.processes,
     );
     const send = httpPublisher(edges.map((e) => e.httpUrl), 'alerts', o.payloadBytes);
     const pids = { 'edge-a': edges[0].child.pid!, 'edge-b': edges[1].child.pid!, redis: redisPid };

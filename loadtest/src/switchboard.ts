@@ -1,16 +1,13 @@
 /** Driving a Switchboard deployment: tokens for subscribers, publishing through the HTTP API. */
 import { DEV_API_KEY, DEV_JWT_SECRET } from '@switchboard/core';
-import { signHmacToken } from '@switchboard/session';
+import { hmacIssuer } from '@switchboard/session';
 import { wallMs } from './protocol.js';
 import type { SendFn } from './generator.js';
 
 /** `n` dev tokens for users `load-0` … (admission limits are per user). */
 export function devTokens(n: number): Promise<string[]> {
-  return Promise.all(
-    Array.from({ length: n }, (_, i) =>
-      signHmacToken({ secret: DEV_JWT_SECRET, issuer: 'switchboard', audience: 'switchboard' }, { sub: `load-${i}`, ttlSec: 3600 }),
-    ),
-  );
+  const issuer = hmacIssuer(DEV_JWT_SECRET, { issuer: 'switchboard', audience: 'switchboard' });
+  return Promise.all(Array.from({ length: n }, (_, i) => issuer.issue({ sub: `load-${i}`, ttlSec: 3600 })));
 }
 
 /** A payload of about `bytes` bytes of JSON carrying the send stamp `s`. */

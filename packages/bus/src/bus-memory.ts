@@ -1,4 +1,4 @@
-import type { Envelope, PublishRequest, StreamPosition } from '@switchboard/core';
+import { channelNameError, type Envelope, type PublishRequest, type StreamPosition } from '@switchboard/core';
 import type { Bus, BusGap, DeliveryHandler, HistoryOptions, HistoryResult } from './bus.js';
 import { newEpoch } from './epoch.js';
 
@@ -114,12 +114,18 @@ export class MemoryBus implements Bus {
 
   publish(req: PublishRequest): Promise<StreamPosition> {
     if (this.closed) return Promise.reject(new Error('bus closed'));
+    const bad = channelNameError(req.channel);
+    if (bad) return Promise.reject(bad);
     const env = this.broker.append(req);
     return Promise.resolve({ epoch: env.epoch, offset: env.offset });
   }
 
   publishBatch(reqs: readonly PublishRequest[]): Promise<StreamPosition[]> {
     if (this.closed) return Promise.reject(new Error('bus closed'));
+    for (const r of reqs) {
+      const bad = channelNameError(r.channel);
+      if (bad) return Promise.reject(bad);
+    }
     return Promise.resolve(
       reqs.map((r) => {
         const env = this.broker.append(r);
@@ -137,6 +143,8 @@ export class MemoryBus implements Bus {
   }
 
   subscribe(channel: string): Promise<void> {
+    const bad = channelNameError(channel);
+    if (bad) return Promise.reject(bad);
     this.interest.add(channel);
     return Promise.resolve();
   }
@@ -147,11 +155,15 @@ export class MemoryBus implements Bus {
   }
 
   position(channel: string): Promise<StreamPosition> {
+    const bad = channelNameError(channel);
+    if (bad) return Promise.reject(bad);
     const st = this.broker.state(channel, Date.now(), true)!;
     return Promise.resolve({ epoch: st.epoch, offset: st.offset });
   }
 
   history(channel: string, since: StreamPosition, limit = Number.MAX_SAFE_INTEGER): Promise<HistoryResult> {
+    const bad = channelNameError(channel);
+    if (bad) return Promise.reject(bad);
     const st = this.broker.state(channel, Date.now(), true)!;
     const top = { epoch: st.epoch, offset: st.offset };
     if (since.epoch !== st.epoch || since.offset > st.offset)

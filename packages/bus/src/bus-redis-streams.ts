@@ -20,7 +20,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Redis, type Cluster } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { readFileSync } from 'node:fs';
-import { LATENCY_BUCKETS_SEC, type Envelope, type Logger, type PublishRequest, type StreamPosition } from '@switchboard/core';
+import { LATENCY_BUCKETS_SEC, channelNameError, type Envelope, type Logger, type PublishRequest, type StreamPosition } from '@switchboard/core';
 import type { Bus, BusGap, DeliveryHandler, HistoryOptions, HistoryResult } from './bus.js';
 import { decodePayload, encodePayload } from './codec.js';
 import { connectRedis, failFastOptions, waitReady, type RedisClient, type RedisTarget } from './redis.js';
@@ -81,6 +81,12 @@ export function compareStreamIds(a: string, b: string): number {
   const [bm = '0', bs = '0'] = b.split('-');
   const dm = Number(am) - Number(bm);
   return dm !== 0 ? dm : Number(as) - Number(bs);
+}
+
+/** Throws the registered error for a channel name that may not be built into a key. */
+function assertChannel(channel: string): void {
+  const err = channelNameError(channel);
+  if (err) throw err;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -312,6 +318,7 @@ export class RedisStreamsBus implements Bus {
 
   async publish(req: PublishRequest): Promise<StreamPosition> {
     this.assertOpen();
+    assertChannel(req.channel);
     const s = this.shard(req.channel);
     const payload = encodePayload({ ts: Date.now(), attrs: req.attrs, data: req.data });
     try {
@@ -343,7 +350,11 @@ export class RedisStreamsBus implements Bus {
     for (let i = 0; i < reqs.length; i++) {
       const ch = reqs[i]!.channel;
       let list = byChannel.get(ch);
-      if (!list) byChannel.set(ch, (list = []));
+      if (!list) {
+        // Checked once per distinct channel, and before any call goes out: a bad name publishes nothing.
+        assertChannel(ch);
+        byChannel.set(ch, (list = []));
+      }
       list.push(i);
     }
     const out: StreamPosition[] = new Array<StreamPosition>(reqs.length);
@@ -382,6 +393,7 @@ export class RedisStreamsBus implements Bus {
 
   async subscribe(channel: string): Promise<void> {
     this.assertOpen();
+    assertChannel(channel);
     const s = this.shard(channel);
     let set = this.channelsByShard.get(s);
     if (!set) this.channelsByShard.set(s, (set = new Set()));
@@ -416,6 +428,7 @@ export class RedisStreamsBus implements Bus {
 
   async position(channel: string): Promise<StreamPosition> {
     this.assertOpen();
+    assertChannel(channel);
     const s = this.shard(channel);
     try {
       const [epoch, offset] = await this.main.sbPosition(keys.meta(s, channel), keys.history(s, channel), this.options.historyTtlSec);
@@ -428,6 +441,7 @@ export class RedisStreamsBus implements Bus {
 
   async history(channel: string, since: StreamPosition, limit?: number): Promise<HistoryResult> {
     this.assertOpen();
+    assertChannel(channel);
     const s = this.shard(channel);
     let reply;
     try {

@@ -254,6 +254,20 @@ export function runBusContract(name: string, makeWorld: () => Promise<BusWorld>)
       expect((await bus.history('c.ttl', before)).recovered).toBe(false);
     });
 
+    it('refuses channel names that could not name a key, publishing nothing of a batch that holds one', async () => {
+      const bus = await world.node();
+      for (const bad of ['a{b}', '{0}', 'a b', '', 'x'.repeat(129)]) {
+        const refused = { code: 'invalid_message' };
+        await expect(bus.publish(msg(bad, 1))).rejects.toMatchObject(refused);
+        await expect(bus.publishBatch([msg('c.good', 1), msg(bad, 2)])).rejects.toMatchObject(refused);
+        await expect(bus.subscribe(bad)).rejects.toMatchObject(refused);
+        await expect(bus.position(bad)).rejects.toMatchObject(refused);
+        await expect(bus.history(bad, { epoch: 'e', offset: 0 })).rejects.toMatchObject(refused);
+      }
+      expect((await bus.position('c.good')).offset).toBe(0);
+      expect((await bus.publish(msg('c.good', 3))).offset).toBe(1);
+    });
+
     it('stops delivering after close', async () => {
       const a = await world.node();
       const b = await world.node();

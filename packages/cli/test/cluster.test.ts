@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys, shardOf } from '@switchboard/bus';
 import { DEV_JWT_SECRET } from '@switchboard/core';
-import { signHmacToken } from '@switchboard/session';
+import { hmacIssuer } from '@switchboard/session';
 import {
   TestClient,
   scrapeMetric,
@@ -26,7 +26,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function authed(edge: SwitchboardProcess, user: string): Promise<TestClient> {
   const c = await TestClient.connect(`${edge.wsUrl}/ws`);
-  const token = await signHmacToken({ secret: DEV_JWT_SECRET, issuer: 'switchboard', audience: 'switchboard' }, { sub: user, ttlSec: 600 });
+  const token = await hmacIssuer(DEV_JWT_SECRET, { issuer: 'switchboard', audience: 'switchboard' }).issue({ sub: user, ttlSec: 600 });
   c.send({ type: 'auth', token });
   const res = await c.nextOfType('auth_response');
   if (res.success !== true) throw new Error(JSON.stringify(res));

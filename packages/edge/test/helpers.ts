@@ -1,6 +1,6 @@
 import { MemoryBroker, type MemoryBus } from '@switchboard/bus';
 import { createLogger, createMetricsRegistry, loadConfig, type Config, type ConfigOverrides } from '@switchboard/core';
-import { MemorySessionRepo, createJwtVerifier, createSessionService, hmacIssuer, signHmacToken, type SessionService } from '@switchboard/session';
+import { MemorySessionRepo, createJwtVerifier, createSessionService, hmacIssuer, type SessionService } from '@switchboard/session';
 import { TestClient, type ConnectOptions } from '@switchboard/testkit';
 import type { Registry } from 'prom-client';
 import { EdgeServer } from '../src/server.js';
@@ -35,7 +35,8 @@ export async function startTestNode(overrides: ConfigOverrides = {}): Promise<Te
   const bus = broker.node();
   const publisher = broker.node();
   const secret = config.jwtSecret!;
-  const session = createSessionService(config, new MemorySessionRepo(config), hmacIssuer(secret, { issuer: config.jwtIssuer, audience: config.jwtAudience }), logger, registry);
+  const issuer = hmacIssuer(secret, { issuer: config.jwtIssuer, audience: config.jwtAudience });
+  const session = createSessionService(config, new MemorySessionRepo(config), issuer, logger, registry);
   const edge = new EdgeServer({
     config,
     bus,
@@ -58,11 +59,7 @@ export async function startTestNode(overrides: ConfigOverrides = {}): Promise<Te
     port,
     wsUrl,
     httpUrl,
-    token: (sub, opts = {}) =>
-      signHmacToken(
-        { secret, issuer: config.jwtIssuer, audience: config.jwtAudience },
-        { sub, roles: opts.roles ?? [], ttlSec: opts.ttlSec ?? 3600 },
-      ),
+    token: (sub, opts = {}) => issuer.issue({ sub, roles: opts.roles ?? [], ttlSec: opts.ttlSec ?? 3600 }),
     async connect(path = '/ws', opts = {}) {
       const c = await TestClient.connect(wsUrl + path, opts);
       clients.push(c);

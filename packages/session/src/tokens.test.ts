@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { SignJWT, UnsecuredJWT } from 'jose';
-import { createHmacVerifier, signHmacToken } from './tokens.js';
+import { hmacIssuer } from './keys.js';
+import { createJwtVerifier } from './tokens.js';
 
 const secret = 'test-secret-that-is-long-enough-for-hs256';
-const opts = { secret, issuer: 'switchboard', audience: 'switchboard' };
-const verifier = createHmacVerifier({ ...opts, clockToleranceSec: 0 });
+const opts = { issuer: 'switchboard', audience: 'switchboard' };
+const verifier = createJwtVerifier({ ...opts, hmacSecret: secret, clockToleranceSec: 0 });
 const key = new TextEncoder().encode(secret);
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -14,7 +15,7 @@ function base(claims: Record<string, unknown> = {}) {
 
 describe('HMAC tokens', () => {
   it('round-trips sub, roles and tenant', async () => {
-    const token = await signHmacToken(opts, { sub: 'alice', roles: ['admin'], tenant: 't1', ttlSec: 60 });
+    const token = await hmacIssuer(secret, opts).issue({ sub: 'alice', roles: ['admin'], tenant: 't1', ttlSec: 60 });
     const r = await verifier.verify(token);
     expect(r).toMatchObject({ ok: true, identity: { userId: 'alice', roles: ['admin'], tenant: 't1' } });
   });

@@ -1,4 +1,4 @@
-import { SignJWT, createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTHeaderParameters, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTHeaderParameters, type JWTVerifyGetKey } from 'jose';
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ErrorCode, Identity } from '@switchboard/core';
@@ -11,15 +11,6 @@ export type VerifyResult =
 /** Verifies client JWTs. */
 export interface TokenVerifier {
   verify(token: string): Promise<VerifyResult>;
-}
-
-/** Options of {@link createHmacVerifier}. */
-export interface HmacVerifierOptions {
-  readonly secret: string;
-  readonly issuer: string;
-  readonly audience: string;
-  /** Allowed clock skew for `exp`/`nbf`, seconds. */
-  readonly clockToleranceSec?: number;
 }
 
 const ROLE_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -61,30 +52,6 @@ export function verifyFailure(err: unknown): VerifyResult {
   return { ok: false, code: 'invalid_token', message: 'token could not be verified' };
 }
 
-/**
- * A verifier for HS256 tokens signed with a shared secret (dev and the all-in-one process). Algorithms
- * are pinned, and `exp`, `iss`, `aud` and `sub` are required.
- */
-export function createHmacVerifier(opts: HmacVerifierOptions): TokenVerifier {
-  const key = new TextEncoder().encode(opts.secret);
-  return {
-    async verify(token: string): Promise<VerifyResult> {
-      try {
-        const { payload } = await jwtVerify(token, key, {
-          algorithms: ['HS256'],
-          issuer: opts.issuer,
-          audience: opts.audience,
-          requiredClaims: ['exp', 'iss', 'aud', 'sub'],
-          clockTolerance: opts.clockToleranceSec ?? 5,
-        });
-        return identityFromClaims(payload);
-      } catch (err) {
-        return verifyFailure(err);
-      }
-    },
-  };
-}
-
 /** Claims of a token to issue. */
 export interface TokenClaims {
   readonly sub: string;
@@ -93,23 +60,6 @@ export interface TokenClaims {
   /** The session the token belongs to (set at login). */
   readonly sid?: string;
   readonly ttlSec: number;
-}
-
-/** Signs an HS256 token with the shared secret. */
-export async function signHmacToken(
-  opts: { secret: string; issuer: string; audience: string },
-  claims: TokenClaims,
-): Promise<string> {
-  const body: Record<string, unknown> = { roles: claims.roles ?? [] };
-  if (claims.tenant !== undefined) body.tenant = claims.tenant;
-  return new SignJWT(body)
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(claims.sub)
-    .setIssuer(opts.issuer)
-    .setAudience(opts.audience)
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + claims.ttlSec)
-    .sign(new TextEncoder().encode(opts.secret));
 }
 
 /** Options of {@link createJwtVerifier}. */
