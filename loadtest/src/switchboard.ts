@@ -1,6 +1,6 @@
 /** Driving a Switchboard deployment: tokens for subscribers, publishing through the HTTP API. */
 import { DEV_API_KEY, DEV_JWT_SECRET } from '@switchboard/core';
-import { hmacIssuer } from '@switchboard/session';
+import { hmacIssuer } from '@switchboard/session/service';
 import { wallMs } from './protocol.js';
 import type { SendFn } from './generator.js';
 

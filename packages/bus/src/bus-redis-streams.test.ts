@@ -10,7 +10,8 @@ import { createLogger } from '@switchboard/core';
 import { startRedis, startRedisPair, type RedisCluster, type RedisPair, type RedisServer } from '@switchboard/testkit';
 import type { BusGap } from './bus.js';
 import { Collector, runBusContract, type BusWorld } from './bus.contract.js';
-import { RedisStreamsBus, keys, shardOf, type RedisStreamsBusOptions } from './bus-redis-streams.js';
+import { RedisStreamsBus, type RedisStreamsBusOptions } from './bus-redis-streams.js';
+import { keys, shardOf } from './keys.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -23,7 +23,9 @@ import { readFileSync } from 'node:fs';
 import { LATENCY_BUCKETS_SEC, channelNameError, type Envelope, type Logger, type PublishRequest, type StreamPosition } from '@switchboard/core';
 import type { Bus, BusGap, DeliveryHandler, HistoryOptions, HistoryResult } from './bus.js';
 import { decodePayload, encodePayload } from './codec.js';
-import { connectRedis, failFastOptions, waitReady, type RedisClient, type RedisTarget } from './redis.js';
+import { keys, shardOf, compareStreamIds } from './keys.js';
+import { Lane, type LaneHost } from './lane.js';
+import { connectRedis, failFastOptions, ignoreUntilWatched, redisConnectionErrors, waitReady, watchRedisErrors, type RedisClient, type RedisTarget } from './redis.js';
 
 /** Options of {@link RedisStreamsBus}. */
 export interface RedisStreamsBusOptions extends HistoryOptions {
@@ -58,38 +60,11 @@ type ScriptClient = RedisClient & {
 /** Messages of one channel per batch script call: bounds the time one script holds Redis. */
 const BATCH_CHUNK = 256;
 
-/** FNV-1a over the channel name: stable across processes and versions, cheap, well spread. */
-export function shardOf(channel: string, shards: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < channel.length; i++) {
-    h ^= channel.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) % shards;
-}
-
-/** The Redis keys of a shard and channel. */
-export const keys = {
-  feed: (s: number) => `sb:{${s}}:feed`,
-  meta: (s: number, channel: string) => `sb:{${s}}:meta:${channel}`,
-  history: (s: number, channel: string) => `sb:{${s}}:h:${channel}`,
-};
-
-/** Compares stream ids `ms-seq`; negative when a < b. */
-export function compareStreamIds(a: string, b: string): number {
-  const [am = '0', as = '0'] = a.split('-');
-  const [bm = '0', bs = '0'] = b.split('-');
-  const dm = Number(am) - Number(bm);
-  return dm !== 0 ? dm : Number(as) - Number(bs);
-}
-
 /** Throws the registered error for a channel name that may not be built into a key. */
 function assertChannel(channel: string): void {
   const err = channelNameError(channel);
   if (err) throw err;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 class BusMetrics {
   readonly readLag: Histogram;
@@ -134,142 +109,6 @@ class BusMetrics {
   }
 }
 
-/**
- * One reading loop: a blocking connection and the shards it reads together. Standalone Redis has one
- * lane for every shard; a cluster has one per shard.
- */
-class Lane {
-  /** Shard → id of the last entry read. */
-  readonly shards = new Map<number, string>();
-  private clientId: number | null = null;
-  private generation = 0;
-  private readingGeneration = -1;
-  private wake: (() => void) | null = null;
-  private stopped = false;
-  private failed = false;
-
-  constructor(
-    private readonly bus: RedisStreamsBus,
-    private conn: Redis,
-    readonly name: string,
-  ) {
-    this.watch(conn);
-  }
-
-  /** Any drop of the connection means the loop was away: it must check for gaps when it is back. */
-  private watch(conn: Redis): void {
-    conn.on('close', () => {
-      this.clientId = null;
-      this.failed = true;
-    });
-  }
-
-  start(): void {
-    this.loop().catch((err: unknown) => this.bus.log.error({ err, lane: this.name }, 'reader loop crashed'));
-  }
-
-  add(shard: number, startId: string): void {
-    this.shards.set(shard, startId);
-    this.changed();
-  }
-
-  remove(shard: number): void {
-    this.shards.delete(shard);
-    this.changed();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.changed();
-    this.conn.disconnect();
-  }
-
-  /** The read set changed: wake the loop, or unblock its XREAD so it re-reads with the new set. */
-  private changed(): void {
-    this.generation++;
-    if (this.wake) {
-      const w = this.wake;
-      this.wake = null;
-      w();
-      return;
-    }
-    this.unblock(0);
-  }
-
-  private unblock(attempt: number): void {
-    if (this.readingGeneration < 0 || this.readingGeneration === this.generation || this.clientId === null) return;
-    this.bus.unblock(this.clientId);
-    // The XREAD may not have reached Redis yet when UNBLOCK did: try again shortly while still stale.
-    if (attempt < 5) setTimeout(() => this.unblock(attempt + 1), 20 * (attempt + 1)).unref();
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.stopped) {
-      if (this.shards.size === 0) {
-        await new Promise<void>((r) => (this.wake = r));
-        continue;
-      }
-      const streams: string[] = [];
-      const ids: string[] = [];
-      const order: number[] = [];
-      for (const [shard, id] of this.shards) {
-        streams.push(keys.feed(shard));
-        ids.push(id);
-        order.push(shard);
-      }
-      try {
-        if (this.clientId === null) this.clientId = Number(await this.conn.client('ID'));
-        if (this.failed) {
-          this.failed = false;
-          this.bus.metrics.reconnects.inc();
-          await this.bus.checkGaps(order.filter((s) => this.shards.has(s)), this.shards);
-        }
-        this.readingGeneration = this.generation;
-        const reply = (await this.conn.callBuffer(
-          'XREAD',
-          'COUNT',
-          this.bus.options.readCount,
-          'BLOCK',
-          this.bus.options.blockMs,
-          'STREAMS',
-          ...streams,
-          ...ids,
-        )) as [Buffer, [Buffer, Buffer[]][]][] | null;
-        this.readingGeneration = -1;
-        if (this.failed) {
-          // The connection dropped and came back while this XREAD was queued or running.
-          this.failed = false;
-          this.bus.metrics.reconnects.inc();
-          await this.bus.checkGaps(order.filter((s) => this.shards.has(s)), this.shards);
-        }
-        if (reply) this.bus.ingest(this, reply);
-      } catch (err) {
-        this.readingGeneration = -1;
-        if (this.stopped) break;
-        this.failed = true;
-        this.clientId = null;
-        this.bus.metrics.errors.inc({ op: 'read' });
-        this.bus.log.warn({ err: (err as Error).message, lane: this.name }, 'feed read failed; retrying');
-        await sleep(200);
-        await this.bus.maybeMoveLane(this);
-      }
-    }
-  }
-
-  /** @internal replaces the connection (cluster: the slot moved to another master). */
-  replaceConnection(conn: Redis): void {
-    this.conn.disconnect();
-    this.conn = conn;
-    this.clientId = null;
-    this.watch(conn);
-  }
-
-  /** @internal */
-  get connection(): Redis {
-    return this.conn;
-  }
-}
-
 /** The Redis Streams implementation of {@link Bus}. */
 export class RedisStreamsBus implements Bus {
   readonly metrics: BusMetrics;
@@ -283,6 +122,9 @@ export class RedisStreamsBus implements Bus {
   private readonly laneOfShard = new Map<number, Lane>();
   private closed = false;
   private readonly historyLimit: string;
+  private readonly connectionErrors: Counter<'client'>;
+  /** What the reading lanes may do with this bus (instead of reaching into it). */
+  private readonly laneHost: LaneHost;
 
   private constructor(
     readonly options: RedisStreamsBusOptions,
@@ -290,15 +132,31 @@ export class RedisStreamsBus implements Bus {
   ) {
     this.log = options.logger.child({ component: 'bus' });
     this.metrics = new BusMetrics(options.registry ?? new Registry());
+    this.connectionErrors = redisConnectionErrors(options.registry ?? new Registry());
+    watchRedisErrors(main, 'bus', this.log, this.connectionErrors);
     // Recovering more than the history holds is impossible anyway.
     this.historyLimit = String(Math.max(options.historySize, 1));
-    main.on('error', (err: Error) => this.log.warn({ err: err.message }, 'redis connection error'));
+    this.laneHost = {
+      log: this.log,
+      readCount: options.readCount,
+      blockMs: options.blockMs,
+      ingest: (lane, reply) => this.ingest(lane, reply),
+      checkGaps: (shards, positions) => this.checkGaps(shards, positions),
+      reconnected: () => this.metrics.reconnects.inc(),
+      readFailed: (lane, err) => {
+        this.metrics.errors.inc({ op: 'read' });
+        this.log.warn({ err, lane: lane.name }, 'feed read failed; retrying');
+      },
+      relocate: (lane) => this.maybeMoveLane(lane),
+      unblock: (clientId) => this.unblock(clientId),
+    };
   }
 
   /** Connects (failing fast when Redis is unreachable) and loads the scripts. */
   static async connect(options: RedisStreamsBusOptions): Promise<RedisStreamsBus> {
     const main = connectRedis(options.target, `sb:${options.nodeId}:bus`) as ScriptClient;
-    main.on('error', () => {});
+    // Until the bus exists (and watches it), a failed connect is reported by waitReady below.
+    main.on('error', ignoreUntilWatched);
     const lua = (file: string) => readFileSync(new URL(`../lua/${file}`, import.meta.url), 'utf8');
     const prelude = lua('prelude.lua');
     for (const [name, spec] of Object.entries(SCRIPTS)) main.defineCommand(name, { numberOfKeys: spec.keys, lua: `${prelude}\n${lua(spec.file)}` });
@@ -308,6 +166,7 @@ export class RedisStreamsBus implements Bus {
       main.disconnect();
       throw err;
     }
+    main.off('error', ignoreUntilWatched);
     return new RedisStreamsBus(options, main);
   }
 
@@ -541,8 +400,8 @@ export class RedisStreamsBus implements Bus {
     let lane = this.lanes.get('all');
     if (!lane) {
       const conn = new Redis(this.options.target.url, this.readerOptions(`sb:${this.options.nodeId}:read`));
-      conn.on('error', () => {});
-      lane = new Lane(this, conn, 'all');
+      watchRedisErrors(conn, 'bus-read', this.log, this.connectionErrors);
+      lane = new Lane(this.laneHost, conn, 'all');
       this.lanes.set('all', lane);
       lane.start();
     }
@@ -567,7 +426,7 @@ export class RedisStreamsBus implements Bus {
       ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
       ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
     });
-    conn.on('error', () => {});
+    watchRedisErrors(conn, 'bus-read', this.log, this.connectionErrors);
     return conn;
   }
 
@@ -577,14 +436,14 @@ export class RedisStreamsBus implements Bus {
     if (lane) return lane;
     const cluster = this.main as unknown as Cluster;
     if (!cluster.slots[calculateSlot(keys.feed(shard))]) await new Promise<void>((resolve) => cluster.refreshSlotsCache(() => resolve()));
-    lane = new Lane(this, this.clusterConnection(shard), name);
+    lane = new Lane(this.laneHost, this.clusterConnection(shard), name);
     this.lanes.set(name, lane);
     lane.start();
     return lane;
   }
 
-  /** @internal after a read error on a cluster lane: follow the slot if it moved to another master. */
-  async maybeMoveLane(lane: Lane): Promise<void> {
+  /** After a read error on a cluster lane: follow the slot if it moved to another master. */
+  private async maybeMoveLane(lane: Lane): Promise<void> {
     if (!this.isCluster() || this.closed) return;
     const shard = [...lane.shards.keys()][0];
     if (shard === undefined) return;
@@ -597,19 +456,19 @@ export class RedisStreamsBus implements Bus {
         lane.replaceConnection(this.clusterConnection(shard));
       }
     } catch (err) {
-      this.log.warn({ err: (err as Error).message, shard }, 'cannot refresh cluster slots');
+      this.log.warn({ err, shard }, 'cannot refresh cluster slots');
     }
   }
 
-  /** @internal wakes a blocked XREAD so its loop picks up a new read set. */
-  unblock(clientId: number): void {
+  /** Wakes a blocked XREAD so its loop picks up a new read set. */
+  private unblock(clientId: number): void {
     this.main.client('UNBLOCK', clientId).catch(() => {
       // The reader may be gone or reconnecting: it re-reads its set on its next iteration anyway.
     });
   }
 
   /**
-   * @internal After a read error: a feed whose entries past our position were trimmed, or that Redis
+   * After a read error: a feed whose entries past our position were trimmed, or that Redis
    * lost (restarted empty), may have lost messages for this node. Report them as gaps.
    */
   async checkGaps(shards: readonly number[], positions: ReadonlyMap<number, string>): Promise<void> {
@@ -632,7 +491,7 @@ export class RedisStreamsBus implements Bus {
           // alarm costs the hub one empty history read per channel.
           reason = `feed trimmed past ${lastId}`;
       } catch (err) {
-        if (!/no such key/i.test((err as Error).message)) throw err;
+        if (!(err instanceof Error && /no such key/i.test(err.message))) throw err;
         if (lastId !== '0-0') reason = 'feed lost (Redis restarted without it)';
       }
       if (reason !== null) {
@@ -644,8 +503,8 @@ export class RedisStreamsBus implements Bus {
     }
   }
 
-  /** @internal Turns an XREAD reply into envelopes of interested channels, in order, and delivers them. */
-  ingest(lane: Lane, reply: [Buffer, [Buffer, Buffer[]][]][]): void {
+  /** Turns an XREAD reply into envelopes of interested channels, in order, and delivers them. */
+  private ingest(lane: Lane, reply: [Buffer, [Buffer, Buffer[]][]][]): void {
     const batch: Envelope[] = [];
     let skipped = 0;
     let oldestTs = Number.POSITIVE_INFINITY;

@@ -256,7 +256,7 @@ export function runBusContract(name: string, makeWorld: () => Promise<BusWorld>)
 
     it('refuses channel names that could not name a key, publishing nothing of a batch that holds one', async () => {
       const bus = await world.node();
-      for (const bad of ['a{b}', '{0}', 'a b', '', 'x'.repeat(129)]) {
+      for (const bad of ['a{b}', '{0}', 'a b', '', 'x'.repeat(256)]) {
         const refused = { code: 'invalid_message' };
         await expect(bus.publish(msg(bad, 1))).rejects.toMatchObject(refused);
         await expect(bus.publishBatch([msg('c.good', 1), msg(bad, 2)])).rejects.toMatchObject(refused);

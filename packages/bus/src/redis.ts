@@ -1,4 +1,6 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Counter, type Registry } from 'prom-client';
+import type { Logger } from '@switchboard/core';
 
 /** A standalone client or a cluster client. */
 export type RedisClient = Redis | Cluster;
@@ -86,3 +88,42 @@ export function waitReady(client: RedisClient, timeoutMs = 5000): Promise<void> 
     client.on('ready', onReady);
   });
 }
+
+/** Counts connection errors of every Redis client of a process, by client role (bounded: a few roles). */
+export function redisConnectionErrors(registry: Registry): Counter<'client'> {
+  const name = 'switchboard_redis_connection_errors_total';
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<'client'>;
+  return new Counter({
+    name,
+    help: 'Errors reported by Redis connections (failed connects and reconnects, dropped sockets), by client role.',
+    labelNames: ['client'],
+    registers: [registry],
+  });
+}
+
+/**
+ * ioredis emits `error` for every failed (re)connect attempt and crashes the process when nobody listens.
+ * This listener counts each one and logs the first of each outage (the next after a `ready`), so an
+ * outage is visible once in the logs and fully in the metric, never silent and never a log flood.
+ */
+export function watchRedisErrors(client: RedisClient | Redis, role: string, log: Logger, errors: Counter<'client'>): void {
+  let logged = false;
+  // Both client kinds are EventEmitters; the union of their typed `on` overloads is not callable as is.
+  const emitter = client as unknown as NodeJS.EventEmitter;
+  emitter.on('ready', () => {
+    logged = false;
+  });
+  emitter.on('error', (err: Error) => {
+    errors.inc({ client: role });
+    if (logged) return;
+    logged = true;
+    log.warn({ err, client: role }, 'redis connection error');
+  });
+}
+
+/**
+ * The error listener a client carries between its creation and {@link watchRedisErrors}: ioredis needs
+ * one to not crash, and a failed start-up connect surfaces through {@link waitReady}'s rejection instead.
+ */
+export function ignoreUntilWatched(): void {}

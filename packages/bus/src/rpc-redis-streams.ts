@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { Redis, type Cluster } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { SwitchboardError, type Logger } from '@switchboard/core';
-import { connectRedis, failFastOptions, waitReady, type RedisClient, type RedisTarget } from './redis.js';
+import { Registry } from 'prom-client';
+import { connectRedis, failFastOptions, ignoreUntilWatched, redisConnectionErrors, waitReady, watchRedisErrors, type RedisClient, type RedisTarget } from './redis.js';
 import { rpcTimeout, toRpcError, type RpcClient, type RpcHandler, type RpcServer } from './rpc.js';
 
 const REQ = 'sb:{rpc}:req';
@@ -35,6 +36,15 @@ export interface RedisRpcOptions {
   readonly logger: Logger;
   /** Names this process in Redis (`CLIENT LIST`, consumer names). */
   readonly nodeId: string;
+  /** Where connection errors are counted (a private registry when absent). */
+  readonly registry?: Registry;
+}
+
+/** Counts and logs connection errors of an Rpc side's two connections. */
+function watch(main: RedisClient, reader: Redis, role: string, options: RedisRpcOptions): void {
+  const errors = redisConnectionErrors(options.registry ?? new Registry());
+  watchRedisErrors(main, role, options.logger, errors);
+  watchRedisErrors(reader, `${role}-read`, options.logger, errors);
 }
 
 /**
@@ -76,11 +86,12 @@ export class RedisRpcClient implements RpcClient {
   /** Connects; fails fast when Redis is unreachable. */
   static async connect(options: RedisRpcOptions & { timeoutMs: number }): Promise<RedisRpcClient> {
     const main = connectRedis(options.target, `sb:${options.nodeId}:rpc`);
-    main.on('error', () => {});
+    main.on('error', ignoreUntilWatched);
     try {
       await waitReady(main);
       const reader = blockingConnection(main, options.target, `sb:${options.nodeId}:rpc-reply`, 2000);
-      reader.on('error', () => {});
+      main.off('error', ignoreUntilWatched);
+      watch(main, reader, 'rpc-client', options);
       return new RedisRpcClient(main, reader, options);
     } catch (err) {
       main.disconnect();
@@ -102,7 +113,7 @@ export class RedisRpcClient implements RpcClient {
         .catch((err: unknown) => {
           clearTimeout(timer);
           this.pending.delete(id);
-          this.options.logger.warn({ err: (err as Error).message, method }, 'rpc request not sent');
+          this.options.logger.warn({ err, method }, 'rpc request not sent');
           reject(new SwitchboardError('unavailable', 'the session service is unreachable (Redis unavailable)'));
         });
     });
@@ -132,7 +143,7 @@ export class RedisRpcClient implements RpcClient {
         }
       } catch (err) {
         if (this.closed) break;
-        this.options.logger.warn({ err: (err as Error).message }, 'rpc reply read failed; retrying');
+        this.options.logger.warn({ err }, 'rpc reply read failed; retrying');
         await sleep(200);
       }
     }
@@ -147,7 +158,8 @@ export class RedisRpcClient implements RpcClient {
     }
     this.pending.clear();
     this.reader.disconnect();
-    await this.loopDone.catch(() => {});
+    // The loop logs its own failures; closing only waits for it to end.
+    await this.loopDone.catch(() => undefined);
     await this.main.quit().catch(() => this.main.disconnect());
   }
 }
@@ -185,16 +197,17 @@ export class RedisRpcServer implements RpcServer {
   /** Joins the consumer group (creating it when needed) and starts serving. */
   static async start(options: RedisRpcServerOptions): Promise<RedisRpcServer> {
     const main = connectRedis(options.target, `sb:${options.nodeId}:rpc-server`);
-    main.on('error', () => {});
+    main.on('error', ignoreUntilWatched);
     try {
       await waitReady(main);
       try {
         await main.xgroup('CREATE', REQ, GROUP, '$', 'MKSTREAM');
       } catch (err) {
-        if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+        if (!(err instanceof Error && /BUSYGROUP/.test(err.message))) throw err;
       }
       const reader = blockingConnection(main, options.target, `sb:${options.nodeId}:rpc-serve`, 2000);
-      reader.on('error', () => {});
+      main.off('error', ignoreUntilWatched);
+      watch(main, reader, 'rpc-server', options);
       return new RedisRpcServer(main, reader, options);
     } catch (err) {
       main.disconnect();
@@ -213,10 +226,10 @@ export class RedisRpcServer implements RpcServer {
         while (this.inFlight >= MAX_IN_FLIGHT && !this.closed) await new Promise<void>((r) => (this.slotFreed = r));
       } catch (err) {
         if (this.closed) break;
-        const msg = (err as Error).message;
-        // The group vanished (Redis restarted without it): create it again.
-        if (/NOGROUP/.test(msg)) await this.main.xgroup('CREATE', REQ, GROUP, '$', 'MKSTREAM').catch(() => {});
-        this.options.logger.warn({ err: msg }, 'rpc read failed; retrying');
+        // The group vanished (Redis restarted without it): create it again. A failure to create it is the
+        // same outage as the read's, reported just below; the next turn tries again.
+        if (err instanceof Error && /NOGROUP/.test(err.message)) await this.main.xgroup('CREATE', REQ, GROUP, '$', 'MKSTREAM').catch(() => undefined);
+        this.options.logger.warn({ err }, 'rpc read failed; retrying');
         await sleep(200);
       }
     }
@@ -232,7 +245,7 @@ export class RedisRpcServer implements RpcServer {
       if (entries.length > 0) this.options.logger.info({ claimed: entries.length }, 'claimed requests left by another replica');
       for (const [id, fields] of entries) this.start(id, fields);
     } catch (err) {
-      if (!this.closed) this.options.logger.warn({ err: (err as Error).message }, 'rpc claim failed');
+      if (!this.closed) this.options.logger.warn({ err }, 'rpc claim failed');
     } finally {
       this.claiming = false;
     }
@@ -244,7 +257,7 @@ export class RedisRpcServer implements RpcServer {
     this.serve(entryId, fields)
       .catch((err: unknown) => {
         // Left pending: XAUTOCLAIM hands it to a replica (maybe this one) again.
-        if (!this.closed) this.options.logger.warn({ err: (err as Error).message }, 'rpc request not completed');
+        if (!this.closed) this.options.logger.warn({ err }, 'rpc request not completed');
       })
       .finally(() => {
         this.inFlight--;
@@ -305,7 +318,8 @@ export class RedisRpcServer implements RpcServer {
     clearInterval(this.claimTimer);
     this.slotFreed?.();
     this.reader.disconnect();
-    await this.loop.catch(() => {});
+    // The loop logs its own failures; closing only waits for it to end.
+    await this.loop.catch(() => undefined);
     this.main.disconnect();
   }
 }

@@ -3,7 +3,7 @@
  * or Redis when REDIS_URL is set). `edge`: an edge that reaches the session service over the Rpc seam
  * and verifies tokens with its JWKS. `session`: the session service, all state in Redis.
  */
-import { RedisRpcClient, RedisRpcServer, connectRedis, waitReady, type RedisClient } from '@switchboard/bus';
+import { RedisRpcClient, RedisRpcServer, connectRedis, ignoreUntilWatched, redisConnectionErrors, waitReady, watchRedisErrors, type RedisClient } from '@switchboard/bus';
 import { createMetricsRegistry, type Config, type Logger } from '@switchboard/core';
 import { EdgeServer } from '@switchboard/edge';
 import {
@@ -17,7 +17,7 @@ import {
   startSessionHttp,
   type SessionRepo,
   type SessionService,
-} from '@switchboard/session';
+} from '@switchboard/session/service';
 import type { Registry } from 'prom-client';
 import { createBus } from './backends.js';
 
@@ -35,21 +35,23 @@ const REAP_EVERY_MS = 5000;
 
 function reaper(service: SessionService, logger: Logger): NodeJS.Timeout {
   const t = setInterval(() => {
-    service.reap().catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'reaping dead edges failed'));
+    service.reap().catch((err: unknown) => logger.warn({ err }, 'reaping dead edges failed'));
   }, REAP_EVERY_MS);
   t.unref();
   return t;
 }
 
-async function redisClient(config: Config, name: string): Promise<RedisClient> {
+async function redisClient(config: Config, name: string, logger: Logger, registry: Registry): Promise<RedisClient> {
   const client = connectRedis({ url: config.redisUrl!, cluster: config.redisCluster }, `sb:${config.nodeId}:${name}`);
-  client.on('error', () => {});
+  client.on('error', ignoreUntilWatched);
   try {
     await waitReady(client);
   } catch (err) {
     client.disconnect();
     throw err;
   }
+  client.off('error', ignoreUntilWatched);
+  watchRedisErrors(client, name, logger, redisConnectionErrors(registry));
   return client;
 }
 
@@ -57,7 +59,7 @@ async function sessionParts(config: Config, logger: Logger, registry: Registry) 
   let repo: SessionRepo;
   let redis: RedisClient | null = null;
   if (config.redisUrl) {
-    redis = await redisClient(config, 'session');
+    redis = await redisClient(config, 'session', logger, registry);
     repo = new RedisSessionRepo(redis, config);
   } else repo = new MemorySessionRepo(config);
   const issuer = await buildIssuer(config);
@@ -119,6 +121,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     logger,
     nodeId: config.nodeId,
     timeoutMs: config.rpcTimeoutMs,
+    registry,
   });
   const edge = new EdgeServer({
     config,
@@ -158,6 +161,7 @@ export async function startSession(config: Config, logger: Logger): Promise<Runn
     logger,
     nodeId: config.nodeId,
     claimIdleMs: config.rpcClaimIdleMs,
+    registry,
     handler: sessionRpcHandler(service, service.metrics),
   });
   const sessionHttp = await sessionApi(config, parts, logger, registry, () => redis?.status === 'ready');

@@ -23,8 +23,9 @@ Commands:
                              print a JWT minted by the session service (dev admin token by default)
   user add NAME --password P [--roles a,b] [--tenant T] [--url SESSION_URL]
                              create a user in the session service
-  publish CHANNEL --data JSON [--attr k=v ...] [--url http://localhost:8000] [--api-key KEY]
-                             publish a message through the HTTP API
+  publish CHANNEL --data JSON [--attr k=v ...] [--dialect valtronics] [--tenant T]
+          [--url http://localhost:8000] [--api-key KEY]
+                             publish a message through the HTTP API to a dialect's channel in a tenant
   help                       this text
 
 Configuration comes from environment variables: see docs/configuration.md.
@@ -118,6 +119,8 @@ export async function run(argv: readonly string[]): Promise<number> {
           options: {
             data: { type: 'string' },
             attr: { type: 'string', multiple: true },
+            dialect: { type: 'string' },
+            tenant: { type: 'string' },
             url: { type: 'string', default: 'http://localhost:8000' },
             'api-key': { type: 'string' },
           },
@@ -127,7 +130,15 @@ export async function run(argv: readonly string[]): Promise<number> {
         if (positionals.length !== 1) throw new UsageError('publish needs exactly one CHANNEL');
         if (values.data === undefined) throw new UsageError('publish needs --data JSON');
         return await publishCommand(
-          { channel: positionals[0]!, data: values.data, attrs: values.attr ?? [], url: values.url, apiKey: values['api-key'] },
+          {
+            channel: positionals[0]!,
+            dialect: values.dialect,
+            tenant: values.tenant,
+            data: values.data,
+            attrs: values.attr ?? [],
+            url: values.url,
+            apiKey: values['api-key'],
+          },
           process.stdout,
         );
       }

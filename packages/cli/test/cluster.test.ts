@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys, shardOf } from '@switchboard/bus';
 import { DEV_JWT_SECRET } from '@switchboard/core';
-import { hmacIssuer } from '@switchboard/session';
+import { hmacIssuer } from '@switchboard/session/service';
 import {
   TestClient,
   scrapeMetric,
@@ -24,9 +24,9 @@ import {
 const BIN = join(import.meta.dirname, '..', 'bin', 'switchboard.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function authed(edge: SwitchboardProcess, user: string): Promise<TestClient> {
+async function authed(edge: SwitchboardProcess, user: string, tenant?: string): Promise<TestClient> {
   const c = await TestClient.connect(`${edge.wsUrl}/ws`);
-  const token = await hmacIssuer(DEV_JWT_SECRET, { issuer: 'switchboard', audience: 'switchboard' }).issue({ sub: user, ttlSec: 600 });
+  const token = await hmacIssuer(DEV_JWT_SECRET, { issuer: 'switchboard', audience: 'switchboard' }).issue({ sub: user, ttlSec: 600, ...(tenant ? { tenant } : {}) });
   c.send({ type: 'auth', token });
   const res = await c.nextOfType('auth_response');
   if (res.success !== true) throw new Error(JSON.stringify(res));
@@ -39,13 +39,19 @@ async function subscribe(c: TestClient, msg: Record<string, unknown>): Promise<R
 }
 
 /** Publishes through an edge's HTTP API; retries while the bus is unavailable (503). */
-async function publish(edge: SwitchboardProcess, channel: string, data: Record<string, unknown>, attrs: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+async function publish(
+  edge: SwitchboardProcess,
+  channel: string,
+  data: Record<string, unknown>,
+  attrs: Record<string, unknown> = {},
+  tenant?: string,
+): Promise<Record<string, unknown>> {
   for (let attempt = 0; ; attempt++) {
     try {
       const res = await fetch(`${edge.httpUrl}/api/publish`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: 'Bearer dev-api-key' },
-        body: JSON.stringify({ channel, attrs, data }),
+        body: JSON.stringify({ channel, attrs, data, ...(tenant ? { tenant } : {}) }),
       });
       if (res.ok) return (await res.json()) as Record<string, unknown>;
       if (res.status !== 503 || attempt > 200) throw new Error(`publish failed: ${res.status} ${await res.text()}`);
@@ -136,6 +142,20 @@ function clusterSuite(name: string, start: () => Promise<{ url: string; cluster:
       await c2.close();
     }, 60_000);
 
+    it('a tenant never receives another tenant\'s messages, across edges', async () => {
+      const acme = await authed(a, 'same-name', 'acme');
+      const globex = await authed(b, 'same-name', 'globex');
+      const acmeOnB = await authed(b, 'other', 'acme');
+      for (const c of [acme, globex, acmeOnB]) await subscribe(c, { channel: 'alerts' });
+      await publish(b, 'alerts', { alert_id: 'for-acme' }, {}, 'acme');
+      await publish(a, 'alerts', { alert_id: 'for-globex' }, {}, 'globex');
+      expect((await acme.nextOfType('alert', 5000)).alert_id).toBe('for-acme');
+      expect((await acmeOnB.nextOfType('alert', 5000)).alert_id).toBe('for-acme');
+      expect((await globex.nextOfType('alert', 5000)).alert_id).toBe('for-globex');
+      for (const c of [acme, globex, acmeOnB]) expect(await c.collect(300, (m) => m.type === 'alert')).toHaveLength(0);
+      await Promise.all([acme.close(), globex.close(), acmeOnB.close()]);
+    }, 60_000);
+
     it('an edge reads only shards it has interest in', async () => {
       const idle = await startSwitchboard(BIN, 'edge', edgeEnv(redis.url, redis.cluster, 'edge-idle', session.httpUrl));
       expect(await scrapeMetric(idle.httpUrl, 'switchboard_bus_shards_read')).toBe(0);
@@ -198,7 +218,7 @@ describe('redis-server restarts while publishing', () => {
   it('with persistence: every edge resumes and clients see every message, contiguous, no gap', async () => {
     const { redis, session, a, b, ca, cb, first } = await run(true);
     const admin = new Redis(redis.url);
-    const top = Number(await admin.hget(keys.meta(shardOf('alerts', 16), 'alerts'), 'o'));
+    const top = Number(await admin.hget(keys.meta(shardOf('valtronics:default:alerts', 16), 'valtronics:default:alerts'), 'o'));
     admin.disconnect();
     for (const c of [ca, cb]) {
       const got = await c.take(top - (first.offset as number), (m) => m.type === 'alert', 15_000);

@@ -52,6 +52,10 @@ export const ERROR_CODES = {
   },
   already_exists: { http: 409, doc: 'A user with that name already exists.' },
   unauthorized: { http: 401, doc: 'An HTTP API request lacks a valid `Authorization: Bearer <api key>`.' },
+  forbidden: {
+    http: 403,
+    doc: 'The credentials are valid but do not allow this: an API key scoped to other tenants, or a subprotocol/upgrade a dialect refuses.',
+  },
   unknown_channel: { http: 404, doc: 'The channel does not exist or is not in the allow-list.' },
   channel_forbidden: {
     http: 403,
@@ -113,6 +117,10 @@ export const CLOSE_CODES = {
   insufficient_state: {
     code: 4010,
     doc: 'The node lost continuity on a subscribed channel and its history no longer covers the gap (e.g. Redis lost data). Reconnect and resubscribe with `recover`: the answer says `recovered: false` explicitly.',
+  },
+  client_silent: {
+    code: 4002,
+    doc: 'The client sent nothing for longer than its dialect\'s silence timeout (an application-level keep-alive, e.g. Good Uncle\'s 3000 ms).',
   },
   admission_refused: {
     code: 4009,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CONFIG_SPEC, ConfigError, DEV_ADMIN_TOKEN, DEV_API_KEY, DEV_JWT_SECRET, loadConfig } from './config.js';
+import { z } from 'zod';
+import { CONFIG_SPEC, ConfigError, DEV_ADMIN_TOKEN, DEV_API_KEY, DEV_JWT_SECRET, configSchemas, defineConfigSection, loadConfig, renderConfigMarkdown, sectionOption } from './config.js';
 
 describe('config', () => {
   it('has defaults for everything: an empty environment gives a dev server on 8000', () => {
@@ -8,9 +9,8 @@ describe('config', () => {
     expect(c.port).toBe(8000);
     expect(c.jwtSecret).toBe(DEV_JWT_SECRET);
     expect(c.apiKeys).toEqual([DEV_API_KEY]);
-    expect(c.valtronicsMaxMessageBytes).toBe(1024);
+    expect(c.maxMessageBytes).toBe(16 * 1024);
     expect(c.messagesPerSec).toBe(100);
-    expect(c.maxBatch).toBe(50);
     expect(c.maxConnectionsPerUser).toBe(100);
     expect(c.maxConnectionsTotal).toBe(1000);
     expect(c.newConnectionsPerUserPerMin).toBe(10);
@@ -32,7 +32,7 @@ describe('config', () => {
   it('fails fast listing every bad value, never printing secrets', () => {
     let err: unknown;
     try {
-      loadConfig({ PORT: 'eighty', SWITCHBOARD_MAX_BATCH: '0', SWITCHBOARD_JWT_SECRET: 'short-secret' });
+      loadConfig({ PORT: 'eighty', SWITCHBOARD_MESSAGES_PER_SEC: '0', SWITCHBOARD_JWT_SECRET: 'short-secret' });
     } catch (e) {
       err = e;
     }
@@ -40,7 +40,7 @@ describe('config', () => {
     const problems = (err as ConfigError).problems;
     expect(problems).toHaveLength(3);
     expect(problems.join('\n')).toContain('PORT');
-    expect(problems.join('\n')).toContain('SWITCHBOARD_MAX_BATCH');
+    expect(problems.join('\n')).toContain('SWITCHBOARD_MESSAGES_PER_SEC');
     expect(problems.join('\n')).not.toContain('short-secret');
   });
 
@@ -78,5 +78,64 @@ describe('config', () => {
       expect(envs.has(spec.env), spec.env).toBe(false);
       envs.add(spec.env);
     }
+  });
+
+  it('refuses a scoped dev API key in production too', () => {
+    expect(() => loadConfig({ SWITCHBOARD_MODE: 'production', SWITCHBOARD_JWT_SECRET: 'x'.repeat(40), SWITCHBOARD_API_KEYS: `acme=${DEV_API_KEY}` })).toThrow(/dev API key/);
+  });
+});
+
+describe('config sections (one per dialect)', () => {
+  const { int } = configSchemas;
+  const section = defineConfigSection({
+    name: 'demo',
+    title: 'Dialect demo',
+    options: {
+      messagesPerSec: sectionOption({ schema: int(1), env: 'DEMO_MESSAGES_PER_SEC', type: 'integer', default: 7, doc: 'Messages per second of demo.' }),
+      maxMessageBytes: sectionOption({
+        schema: int(64),
+        env: 'DEMO_MAX_MESSAGE_BYTES',
+        type: 'integer',
+        default: undefined as unknown as number,
+        doc: 'Largest demo message.',
+      }),
+      greeting: sectionOption({ schema: z.string().min(1), env: 'DEMO_GREETING', type: 'string', default: 'hi', doc: 'What demo says first.' }),
+    },
+    fallback: { messagesPerSec: 'messagesPerSec', maxMessageBytes: 'maxMessageBytes' },
+  });
+
+  it('resolves: own env, then the core option when set explicitly, then its own default, then the core default', () => {
+    expect(section.of(loadConfig({}, {}, 'all', [section]))).toEqual({ messagesPerSec: 7, maxMessageBytes: 16 * 1024, greeting: 'hi' });
+    expect(section.of(loadConfig({ SWITCHBOARD_MESSAGES_PER_SEC: '50' }, {}, 'all', [section])).messagesPerSec).toBe(50);
+    expect(section.of(loadConfig({ SWITCHBOARD_MESSAGES_PER_SEC: '50', DEMO_MESSAGES_PER_SEC: '9' }, {}, 'all', [section])).messagesPerSec).toBe(9);
+    expect(section.of(loadConfig({}, { messagesPerSec: 40 }, 'all', [section])).messagesPerSec).toBe(40);
+    expect(section.of(loadConfig({}, { sections: { demo: { greeting: 'yo' } } }, 'all', [section])).greeting).toBe('yo');
+  });
+
+  it('a configuration loaded without the section still answers it, from defaults and core values', () => {
+    expect(section.of(loadConfig({ SWITCHBOARD_MAX_MESSAGE_BYTES: '2048' }))).toEqual({ messagesPerSec: 7, maxMessageBytes: 2048, greeting: 'hi' });
+  });
+
+  it('lists bad section values with the core ones, at start-up', () => {
+    let err: unknown;
+    try {
+      loadConfig({ PORT: 'x', DEMO_MESSAGES_PER_SEC: '0', DEMO_GREETING: '' }, {}, 'all', [section]);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const text = (err as ConfigError).problems.join('\n');
+    expect(text).toContain('PORT');
+    expect(text).toContain('DEMO_MESSAGES_PER_SEC');
+    // An empty value counts as unset, like every option.
+    expect(text).not.toContain('DEMO_GREETING');
+  });
+
+  it('documents each section under its own heading, with its fallbacks', () => {
+    const md = renderConfigMarkdown([section]);
+    expect(md).toContain('## Core');
+    expect(md).toContain('## Dialect demo');
+    expect(md).toMatch(/\| `demo.messagesPerSec` \| `DEMO_MESSAGES_PER_SEC` \| integer \| `7` \| .*Falls back to `SWITCHBOARD_MESSAGES_PER_SEC` when that is set/);
+    expect(md).toMatch(/\| `demo.maxMessageBytes` \| `DEMO_MAX_MESSAGE_BYTES` \| integer \| `\$SWITCHBOARD_MAX_MESSAGE_BYTES` \|/);
   });
 });

@@ -11,7 +11,8 @@ export const DEV_ADMIN_TOKEN = 'dev-admin-token-not-for-production';
 /** Which process reads an option: edges, the session service, or both. */
 export type ConfigRole = 'edge' | 'session';
 
-interface OptionSpec<S extends z.ZodType> {
+/** One option: schema, env var, type shown in the docs, default and documentation. */
+export interface OptionSpec<S extends z.ZodType> {
   readonly schema: S;
   readonly env: string;
   /** Shown in the docs table, e.g. `integer`, `string[]`. */
@@ -284,13 +285,6 @@ export const CONFIG_SPEC = {
     doc: 'A request pending this long at one session replica is claimed (XAUTOCLAIM) and served by another.',
     only: 'session',
   }),
-  devicePublicKeyFile: option({
-    schema: z.string().min(1).optional(),
-    env: 'SWITCHBOARD_DEVICE_PUBLIC_KEY_FILE',
-    type: 'path',
-    default: undefined,
-    doc: 'PEM RSA public key that verifies OISP device tokens (RS256).',
-  }),
   maxPayloadBytes: option({
     schema: int(1024, 16 * 1024 * 1024),
     env: 'SWITCHBOARD_MAX_PAYLOAD_BYTES',
@@ -298,12 +292,12 @@ export const CONFIG_SPEC = {
     default: 64 * 1024,
     doc: 'Hard limit on one received WebSocket frame; uWebSockets.js drops the connection on a larger frame (clients see 1006). Dialect message limits below it answer with an error instead.',
   }),
-  valtronicsMaxMessageBytes: option({
+  maxMessageBytes: option({
     schema: int(64, 16 * 1024 * 1024),
-    env: 'VALTRONICS_MAX_MESSAGE_BYTES',
+    env: 'SWITCHBOARD_MAX_MESSAGE_BYTES',
     type: 'integer (bytes)',
-    default: 1024,
-    doc: 'Largest `valtronics` client message; larger ones get `message_too_large` (seed: "Maximum 1KB message size").',
+    default: 16 * 1024,
+    doc: 'Largest client message a dialect accepts; a larger one gets the dialect\'s own "too large" error and the connection stays open. Per dialect: `<DIALECT>_MAX_MESSAGE_BYTES`.',
   }),
   maxDepth: option({
     schema: int(2, 128),
@@ -331,14 +325,14 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_RATE_LIMIT_CLOSE_AFTER',
     type: 'integer',
     default: 500,
-    doc: 'Close a connection with 4029 after this many rate-limited messages in a row (0: never close).',
+    doc: 'Close a connection with 4029 after this many rate-limited messages within `SWITCHBOARD_RATE_LIMIT_WINDOW_SEC` (0: never close). Refills do not forgive earlier strikes.',
   }),
-  maxBatch: option({
-    schema: int(1, 10_000),
-    env: 'SWITCHBOARD_MAX_BATCH',
-    type: 'integer',
-    default: 50,
-    doc: 'Most messages in one `batch` (seed: "Batch messages limited to 50 items").',
+  rateLimitWindowSec: option({
+    schema: int(1, 3600),
+    env: 'SWITCHBOARD_RATE_LIMIT_WINDOW_SEC',
+    type: 'integer (s)',
+    default: 10,
+    doc: 'Window over which rate-limited messages count towards closing a connection (`SWITCHBOARD_RATE_LIMIT_CLOSE_AFTER`).',
   }),
   maxSubscriptionsPerConnection: option({
     schema: int(1),
@@ -353,13 +347,6 @@ export const CONFIG_SPEC = {
     type: 'integer (ms)',
     default: 10_000,
     doc: 'A connection that has not authenticated within this time is closed with 4001.',
-  }),
-  maxAuthFailures: option({
-    schema: int(1),
-    env: 'SWITCHBOARD_MAX_AUTH_FAILURES',
-    type: 'integer',
-    default: 3,
-    doc: 'Failed `auth` attempts allowed on one connection before it is closed with 4003.',
   }),
   maxBackpressureBytes: option({
     schema: int(1024),
@@ -424,13 +411,6 @@ export const CONFIG_SPEC = {
     default: 3600,
     doc: 'How long a channel keeps its history after its last publish.',
   }),
-  systemIntervalMs: option({
-    schema: int(100),
-    env: 'SWITCHBOARD_SYSTEM_INTERVAL_MS',
-    type: 'integer (ms)',
-    default: 5000,
-    doc: 'Interval of `system_status_update` when a `system` subscription gives no `frequency` (`real-time` means every second).',
-  }),
   publishMaxBodyBytes: option({
     schema: int(1024),
     env: 'SWITCHBOARD_PUBLISH_MAX_BODY_BYTES',
@@ -463,11 +443,37 @@ export const CONFIG_SPEC = {
 
 type Spec = typeof CONFIG_SPEC;
 
-/** The resolved configuration. */
-export type Config = { readonly [K in keyof Spec]: z.output<Spec[K]['schema']> };
+/** Option specs by option name, as a section declares them. */
+export type OptionSpecs = Readonly<Record<string, OptionSpec<z.ZodType>>>;
 
-/** Values that override the environment, e.g. from CLI flags or tests. */
-export type ConfigOverrides = { readonly [K in keyof Spec]?: z.input<Spec[K]['schema']> | undefined };
+/** The resolved values of a set of option specs. */
+export type OptionValues<S extends OptionSpecs> = { readonly [K in keyof S]: z.output<S[K]['schema']> };
+
+/**
+ * A group of options contributed by one part of the system (a dialect): env `<PREFIX>_<OPTION>`. An option
+ * named in `fallback` uses the core option of that name when its own env var is unset: its own env var,
+ * then the core option's env var, then its own default, then the core default.
+ */
+export interface ConfigSection<S extends OptionSpecs = OptionSpecs> {
+  readonly name: string;
+  readonly title: string;
+  readonly options: S;
+  readonly fallback: Readonly<Partial<Record<keyof S, keyof Spec>>>;
+  /** This section's values in a resolved configuration (resolved from defaults when it was loaded without it). */
+  of(config: Config): OptionValues<S>;
+}
+
+/** The resolved configuration: core options, plus the values of every section it was loaded with. */
+export type Config = { readonly [K in keyof Spec]: z.output<Spec[K]['schema']> } & {
+  readonly sections: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Core options given explicitly (env or override), which sections fall back to before their own defaults. */
+  readonly explicit: ReadonlySet<string>;
+};
+
+/** Values that override the environment, e.g. from CLI flags or tests; `sections` by section and option name. */
+export type ConfigOverrides = { readonly [K in keyof Spec]?: z.input<Spec[K]['schema']> | undefined } & {
+  readonly sections?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+};
 
 /** Raised at start-up when the configuration is invalid; lists every problem at once. */
 export class ConfigError extends Error {
@@ -477,37 +483,112 @@ export class ConfigError extends Error {
   }
 }
 
+const defaultOf = (spec: OptionSpec<z.ZodType>): unknown => (typeof spec.default === 'function' ? (spec.default as () => unknown)() : spec.default);
+
+function parseOption(spec: OptionSpec<z.ZodType>, raw: unknown, problems: string[]): unknown {
+  const parsed = spec.schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const shown = spec.secret ? '(secret)' : JSON.stringify(raw);
+  problems.push(`${spec.env}=${shown}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  return undefined;
+}
+
+const rawValue = (override: unknown, fromEnv: string | undefined): unknown =>
+  override !== undefined ? override : fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined;
+
+function resolveSection(
+  section: ConfigSection,
+  env: Readonly<Record<string, string | undefined>>,
+  overrides: Readonly<Record<string, unknown>>,
+  core: Omit<Config, 'sections'>,
+  problems: string[],
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(section.options)) {
+    const raw = rawValue(overrides[key], env[spec.env]);
+    if (raw !== undefined) {
+      out[key] = parseOption(spec, raw, problems);
+      continue;
+    }
+    const coreKey = section.fallback[key];
+    if (coreKey !== undefined && (core.explicit.has(coreKey) || spec.default === undefined)) out[key] = core[coreKey];
+    else out[key] = defaultOf(spec);
+  }
+  return out;
+}
+
+const resolvedFromDefaults = new WeakMap<object, Map<string, Record<string, unknown>>>();
+
+/**
+ * Declares a section of options. `fallback` maps option names to the core option they default to (see
+ * {@link ConfigSection}); an option with a fallback and no default of its own takes the core value.
+ */
+export function defineConfigSection<S extends OptionSpecs>(args: {
+  name: string;
+  title: string;
+  options: S;
+  fallback?: Partial<Record<keyof S, keyof Spec>>;
+}): ConfigSection<S> {
+  const section: ConfigSection<S> = {
+    name: args.name,
+    title: args.title,
+    options: args.options,
+    fallback: args.fallback ?? ({} as Partial<Record<keyof S, keyof Spec>>),
+    of(config: Config): OptionValues<S> {
+      const loaded = config.sections[args.name];
+      if (loaded) return loaded as OptionValues<S>;
+      // Loaded without this section (tests, tools): its defaults and the core values it falls back to.
+      let cache = resolvedFromDefaults.get(config);
+      if (!cache) resolvedFromDefaults.set(config, (cache = new Map<string, Record<string, unknown>>()));
+      let values = cache.get(args.name);
+      if (!values) {
+        const problems: string[] = [];
+        values = resolveSection(section, {}, {}, config, problems);
+        if (problems.length > 0) throw new ConfigError(problems);
+        cache.set(args.name, values);
+      }
+      return values as OptionValues<S>;
+    },
+  };
+  return section;
+}
+
+/** Declares one option of a section (same shape as the core options). */
+export function sectionOption<S extends z.ZodType>(spec: OptionSpec<S>): OptionSpec<S> {
+  return spec;
+}
+
+/** Schema helpers shared by sections: bounded integers and comma-separated lists. */
+export const configSchemas = { int, list };
+
 /**
  * Resolves the configuration from overrides, then the environment, then defaults, and fails fast with
- * every problem listed. `role` is the process: an edge refuses session-only options (an edge never
- * holds a signing key or the admin token), and production mode refuses the built-in dev secrets.
+ * every problem listed (core options and every section). `role` is the process: an edge refuses
+ * session-only options (an edge never holds a signing key or the admin token), and production mode
+ * refuses the built-in dev secrets.
  */
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>> = process.env,
   overrides: ConfigOverrides = {},
   role: ConfigRole | 'all' = 'all',
+  sections: readonly ConfigSection[] = [],
 ): Config {
   const problems: string[] = [];
   const out: Record<string, unknown> = {};
+  const explicit = new Set<string>();
   for (const [key, spec] of Object.entries(CONFIG_SPEC) as [keyof Spec, OptionSpec<z.ZodType>][]) {
-    const override = overrides[key];
-    const fromEnv = env[spec.env];
-    const raw = override !== undefined ? override : fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined;
+    const raw = rawValue(overrides[key], env[spec.env]);
     if (role !== 'all' && spec.only !== undefined && spec.only !== role) {
       if (raw !== undefined) problems.push(`${spec.env}: a ${spec.only}-service option; a ${role} process may not be given it`);
-      out[key] = typeof spec.default === 'function' ? (spec.default as () => unknown)() : spec.default;
+      out[key] = defaultOf(spec);
       continue;
     }
     if (raw === undefined) {
-      out[key] = typeof spec.default === 'function' ? (spec.default as () => unknown)() : spec.default;
+      out[key] = defaultOf(spec);
       continue;
     }
-    const parsed = spec.schema.safeParse(raw);
-    if (parsed.success) out[key] = parsed.data;
-    else {
-      const shown = spec.secret ? '(secret)' : JSON.stringify(raw);
-      problems.push(`${spec.env}=${shown}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
-    }
+    explicit.add(key);
+    out[key] = parseOption(spec, raw, problems);
   }
   if (problems.length === 0) {
     if (out.mode === 'dev') {
@@ -516,7 +597,7 @@ export function loadConfig(
     } else {
       if (out.jwtSecret === DEV_JWT_SECRET)
         problems.push('SWITCHBOARD_JWT_SECRET: the built-in dev secret is refused in production mode');
-      if ((out.apiKeys as string[]).includes(DEV_API_KEY))
+      if ((out.apiKeys as string[]).some((k) => k === DEV_API_KEY || k.endsWith(`=${DEV_API_KEY}`)))
         problems.push('SWITCHBOARD_API_KEYS: the built-in dev API key is refused in production mode');
       if (out.adminToken === DEV_ADMIN_TOKEN)
         problems.push('SWITCHBOARD_ADMIN_TOKEN: the built-in dev admin token is refused in production mode');
@@ -526,35 +607,61 @@ export function loadConfig(
         problems.push('SESSION_JWT_KEY_FILES: the session service needs signing keys in production mode');
     }
   }
+  out.explicit = explicit;
+  const resolved: Record<string, Readonly<Record<string, unknown>>> = {};
+  for (const section of sections) {
+    resolved[section.name] = resolveSection(section, env, overrides.sections?.[section.name] ?? {}, out as Config, problems);
+  }
+  out.sections = resolved;
   if (problems.length > 0) throw new ConfigError(problems);
   return out as Config;
 }
 
-/** Markdown for `docs/configuration.md`, generated from {@link CONFIG_SPEC}. */
-export function renderConfigMarkdown(): string {
+function defaultText(spec: OptionSpec<z.ZodType>, fallbackEnv: string | undefined): string {
+  if (typeof spec.default === 'function') return '(computed)';
+  if (spec.default === undefined) return fallbackEnv ? `\`$${fallbackEnv}\`` : '(unset)';
+  if (spec.secret) return '(dev default)';
+  const d: unknown = spec.default;
+  return `\`${Array.isArray(d) ? d.join(',') : typeof d === 'string' || typeof d === 'number' || typeof d === 'boolean' ? String(d) : JSON.stringify(d)}\``;
+}
+
+/** Markdown for `docs/configuration.md`, generated from {@link CONFIG_SPEC} and the given sections. */
+export function renderConfigMarkdown(sections: readonly ConfigSection[] = []): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   const lines = [
     '# Configuration',
     '',
-    '<!-- Generated from packages/core/src/config.ts by `npm run docs`. Do not edit by hand. -->',
+    '<!-- Generated from packages/core/src/config.ts and the dialect sections by `npm run docs`. Do not edit by hand. -->',
     '',
     'Every option is read from its environment variable; CLI flags and tests may override it. The process',
     'refuses to start, listing every problem, when a value is invalid.',
+    '',
+    '## Core',
     '',
     '| option | env | type | default | meaning |',
     '| --- | --- | --- | --- | --- |',
   ];
   for (const [key, spec] of Object.entries(CONFIG_SPEC) as [string, OptionSpec<z.ZodType>][]) {
-    let def: string;
-    if (typeof spec.default === 'function') def = '(computed)';
-    else if (spec.default === undefined) def = '(unset)';
-    else if (spec.secret) def = '(dev default)';
-    else {
-      const d: unknown = spec.default;
-      def = `\`${Array.isArray(d) ? d.join(',') : typeof d === 'string' || typeof d === 'number' ? String(d) : JSON.stringify(d)}\``;
-    }
     const who = spec.only ? ` (${spec.only} only)` : '';
-    lines.push(`| \`${key}\` | \`${spec.env}\` | ${spec.type} | ${esc(def)} | ${esc(spec.doc + who)} |`);
+    lines.push(`| \`${key}\` | \`${spec.env}\` | ${spec.type} | ${esc(defaultText(spec, undefined))} | ${esc(spec.doc + who)} |`);
+  }
+  for (const section of sections) {
+    lines.push(
+      '',
+      `## ${section.title}`,
+      '',
+      'An option whose default reads `$VARIABLE` takes that core option\'s value when its own variable is unset. An',
+      'option with a default of its own that says "Falls back to" uses that core option instead when it is set.',
+      '',
+      '| option | env | type | default | meaning |',
+      '| --- | --- | --- | --- | --- |',
+    );
+    for (const [key, spec] of Object.entries(section.options)) {
+      const coreKey = section.fallback[key];
+      const coreEnv = coreKey !== undefined ? CONFIG_SPEC[coreKey].env : undefined;
+      const fb = coreEnv && spec.default !== undefined ? ` Falls back to \`${coreEnv}\` when that is set.` : '';
+      lines.push(`| \`${section.name}.${key}\` | \`${spec.env}\` | ${spec.type} | ${esc(defaultText(spec, coreEnv))} | ${esc(spec.doc + fb)} |`);
+    }
   }
   return lines.join('\n') + '\n';
 }

@@ -1,12 +1,12 @@
 /**
- * The registries and the config schema are the source of the docs: these tests fail when a code or
- * option is added without regenerating `docs/` (`npm run docs`), so nothing ships undocumented.
+ * The registries are the source of the docs: these tests fail when a code is added without regenerating
+ * `docs/` (`npm run docs`), so nothing ships undocumented. (docs/configuration.md is checked in the edge,
+ * where the dialects' config sections are known.)
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLOSE_CODES, ERROR_CODES, renderCloseCodesMarkdown, renderErrorCodesMarkdown } from './codes.js';
-import { renderConfigMarkdown } from './config.js';
 
 const docs = join(import.meta.dirname, '..', '..', '..', 'docs');
 const read = (f: string) => readFileSync(join(docs, f), 'utf8');
@@ -21,9 +21,6 @@ describe('generated docs are current', () => {
     const text = read('close-codes.md');
     expect(text).toBe(renderCloseCodesMarkdown());
     for (const spec of Object.values(CLOSE_CODES)) expect(text).toContain(`| ${spec.code} |`);
-  });
-  it('docs/configuration.md documents every option', () => {
-    expect(read('configuration.md')).toBe(renderConfigMarkdown());
   });
   it('close codes are unique and in the allowed ranges', () => {
     const codes = Object.values(CLOSE_CODES).map((c) => c.code);

@@ -18,7 +18,7 @@ import { createLogger, createMetricsRegistry, type Envelope } from '@switchboard
 import { startWsSink, type WsSink } from '@switchboard/testkit';
 import { Hub, type GroupSpec, type HubConnection } from './hub.js';
 import { EdgeMetrics } from './metrics.js';
-import { dialectRenderers } from './renderers.js';
+import { ParsedDataCache, renderValtronicsUpdate } from '@switchboard/protocol';
 import { uWS, type WebSocket, type us_listen_socket } from './uws.js';
 
 const MAX_SUBSCRIBERS = 10_000;
@@ -37,10 +37,12 @@ let listen: us_listen_socket | null = null;
 let sink: WsSink | null = null;
 const broker = new MemoryBroker({ historySize: 0, historyTtlSec: 60 });
 const bus = broker.node();
+const cache = new ParsedDataCache();
+const CHANNEL = 'valtronics:default:telemetry';
 const hub = new Hub({
-  app,
   bus,
-  renderer: dialectRenderers,
+  // What the valtronics dialect's renderer does for a telemetry group.
+  renderer: (spec) => (env) => renderValtronicsUpdate('telemetry', env, spec.projection, cache),
   metrics: new EdgeMetrics(createMetricsRegistry({ processMetrics: false })),
   logger: createLogger({ name: 'bench', level: 'silent' }),
 });
@@ -49,7 +51,7 @@ app.ws<Conn>('/bench', {
   maxBackpressure: 64 * 1024 * 1024,
   idleTimeout: 0,
   upgrade: (res, req, ctx) => {
-    res.upgrade({ closed: false, subs: new Map() }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), ctx);
+    res.upgrade({ closed: false, subs: new Map(), app }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), ctx);
   },
   open: (ws) => {
     const c = ws.getUserData();
@@ -72,7 +74,7 @@ const data = JSON.stringify({ temperature: { value: 23.5, unit: '°C' }, humidit
 function nextBatch(): Envelope[] {
   const batch: Envelope[] = [];
   const ts = Date.now();
-  for (let i = 0; i < BATCH; i++) batch.push({ channel: 'telemetry', offset: ++offset, epoch: 'bench', ts, attrs: { device_id: 1 }, data });
+  for (let i = 0; i < BATCH; i++) batch.push({ channel: CHANNEL, offset: ++offset, epoch: 'bench', ts, attrs: { device_id: 1 }, data });
   return batch;
 }
 const BARE_FRAME = `{"type":"telemetry_update","channel":"telemetry","device_id":1,"telemetry":${data},"offset":1,"epoch":"bench"}`;
@@ -94,13 +96,14 @@ async function arrangeHub(subscribers: number, groups: number, projected: boolea
     // Every group matches device 1; groups differ by a second device (and, projected, by metrics).
     const spec: GroupSpec = {
       dialect: 'valtronics',
-      channel: 'telemetry',
+      channel: CHANNEL,
       filter: { device_id: ['1', `x${g}`] },
       projection: projected ? ['temperature', `m${g}`] : null,
       frequencyMs: 0,
       conflateBy: 'device_id',
+      render: { key: 'telemetry', context: 'telemetry' },
     };
-    await hub.subscribe(conns[i]!, spec, null, () => {});
+    await hub.subscribe(conns[i]!, 'telemetry', spec, null, () => {});
   }
   samples = pickSamples(subscribers);
 }

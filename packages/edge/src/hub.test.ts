@@ -5,13 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryBroker } from '@switchboard/bus';
 import { createLogger, createMetricsRegistry, type Envelope } from '@switchboard/core';
-import { Hub, type GroupSpec, type HubConnection, type HubSocket, type TopicPublisher } from './hub.js';
+import { Hub, type Frame, type GroupSpec, type HubConnection, type HubSocket, type TopicPublisher } from './hub.js';
 import { EdgeMetrics } from './metrics.js';
 
 class FakeApp implements TopicPublisher {
-  readonly published: { topic: string; message: string }[] = [];
+  readonly published: { topic: string; message: Frame }[] = [];
   readonly topics = new Map<string, Set<FakeSocket>>();
-  publish(topic: string, message: string): boolean {
+  publish(topic: string, message: Frame): boolean {
     this.published.push({ topic, message });
     for (const s of this.topics.get(topic) ?? []) s.received.push(message);
     return true;
@@ -19,7 +19,7 @@ class FakeApp implements TopicPublisher {
 }
 
 class FakeSocket implements HubSocket {
-  readonly received: string[] = [];
+  readonly received: Frame[] = [];
   constructor(private readonly app: FakeApp) {}
   subscribe(topic: string): boolean {
     let set = this.app.topics.get(topic);
@@ -30,7 +30,7 @@ class FakeSocket implements HubSocket {
   unsubscribe(topic: string): boolean {
     return this.app.topics.get(topic)?.delete(this) ?? false;
   }
-  send(message: string): number {
+  send(message: Frame): number {
     this.received.push(message);
     return 1;
   }
@@ -53,9 +53,8 @@ function setup(historySize = 100) {
   const publisher = broker.node();
   let renders = 0;
   const hub = new Hub({
-    app,
     bus,
-    renderer: (_d, _c, projection) => (env: Envelope) => {
+    renderer: ({ projection }) => (env: Envelope) => {
       renders++;
       return `${env.offset}:${projection ? projection.join('+') : '*'}:${env.data}`;
     },
@@ -67,7 +66,7 @@ function setup(historySize = 100) {
       hub.removeConnection(conn);
     },
   });
-  const conn = (): HubConnection & { ws: FakeSocket } => ({ ws: new FakeSocket(app), closed: false, subs: new Map() });
+  const conn = (onApp: FakeApp = app): HubConnection & { ws: FakeSocket } => ({ ws: new FakeSocket(onApp), app: onApp, closed: false, subs: new Map() });
   const spec = (filter: Record<string, string[]> = {}, projection: string[] | null = null, frequencyMs = 0): GroupSpec => ({
     dialect: 'test',
     channel: 'ch',
@@ -88,7 +87,7 @@ describe('Hub', () => {
     for (let i = 0; i < conns.length; i++) {
       // 3 groups: all devices, device 1, device 1 projected.
       const s = i % 3 === 0 ? t.spec() : i % 3 === 1 ? t.spec({ device_id: ['1'] }) : t.spec({ device_id: ['1'] }, ['a']);
-      await t.hub.subscribe(conns[i]!, s, null, () => {});
+      await t.hub.subscribe(conns[i]!, 'sub', s, null, () => {});
     }
     t.app.published.length = 0;
     await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: '{"a":1}' });
@@ -106,7 +105,7 @@ describe('Hub', () => {
   it('drops a redelivered message (offset not above the last dispatched)', async () => {
     const t = setup();
     const c = t.conn();
-    await t.hub.subscribe(c, t.spec(), null, () => {});
+    await t.hub.subscribe(c, 'sub', t.spec(), null, () => {});
     await t.publisher.publish({ channel: 'ch', attrs: {}, data: '1' });
     await t.tick();
     const env = { channel: 'ch', offset: 1, epoch: (await t.bus.position('ch')).epoch, ts: Date.now(), attrs: {}, data: 'dup' };
@@ -120,7 +119,7 @@ describe('Hub', () => {
     const epoch = (await t.bus.position('ch')).epoch;
     const c = t.conn();
     const order: string[] = [];
-    const pending = t.hub.subscribe(c, t.spec(), { epoch, offset: 2 }, (o) => {
+    const pending = t.hub.subscribe(c, 'sub', t.spec(), { epoch, offset: 2 }, (o) => {
       order.push(`response recovered=${o.recovered} replayed=${o.replayed}`);
     });
     // Published while the history is being fetched: must come after it, once.
@@ -128,14 +127,14 @@ describe('Hub', () => {
     await pending;
     await t.publisher.publish({ channel: 'ch', attrs: {}, data: '7' });
     await t.tick();
-    order.push(...c.ws.received);
+    order.push(...(c.ws.received as string[]));
     expect(order).toEqual(['response recovered=true replayed=4', '3:*:3', '4:*:4', '5:*:5', '6:*:6', '7:*:7']);
   });
 
   it('conflates per device on the group interval', async () => {
     const t = setup();
     const c = t.conn();
-    await t.hub.subscribe(c, t.spec({}, null, 100), null, () => {});
+    await t.hub.subscribe(c, 'sub', t.spec({}, null, 100), null, () => {});
     for (let i = 1; i <= 4; i++) await t.publisher.publish({ channel: 'ch', attrs: { device_id: i % 2 }, data: String(i) });
     await new Promise((r) => setTimeout(r, 160));
     expect(c.ws.received.sort()).toEqual(['3:*:3', '4:*:4']);
@@ -146,19 +145,99 @@ describe('Hub', () => {
     const t = setup();
     const a = t.conn();
     const b = t.conn();
-    await t.hub.subscribe(a, t.spec(), null, () => {});
-    await t.hub.subscribe(b, t.spec({ device_id: ['1'] }), null, () => {});
+    await t.hub.subscribe(a, 'sub', t.spec(), null, () => {});
+    await t.hub.subscribe(b, 'sub', t.spec({ device_id: ['1'] }), null, () => {});
     expect(t.hub.channelStats().get('ch')).toBe(2);
-    t.hub.unsubscribe(a, 'ch');
+    t.hub.unsubscribe(a, 'sub');
     t.hub.removeConnection(b);
     expect(t.hub.channelStats().size).toBe(0);
     await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'x' });
     await t.tick();
     expect(t.app.published).toHaveLength(0);
-    await t.hub.subscribe(a, t.spec(), null, () => {});
+    await t.hub.subscribe(a, 'sub', t.spec(), null, () => {});
     await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'y' });
     await t.tick();
     expect(a.ws.received).toEqual(['2:*:y']);
+  });
+});
+
+describe('Hub: subscriptions by id, several apps, render context, binary frames', () => {
+  it('a connection holds several subscriptions of one channel under different ids, each its own group', async () => {
+    const t = setup();
+    const c = t.conn();
+    await t.hub.subscribe(c, 'one', t.spec({ device_id: ['1'] }), null, () => {});
+    await t.hub.subscribe(c, 'two', t.spec({ device_id: ['2'] }), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'a' });
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 2 }, data: 'b' });
+    await t.tick();
+    expect(c.ws.received).toEqual(['1:*:a', '2:*:b']);
+    expect(t.hub.unsubscribe(c, 'one')).toBe(true);
+    expect(t.hub.unsubscribe(c, 'one')).toBe(false);
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'c' });
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 2 }, data: 'd' });
+    await t.tick();
+    expect(c.ws.received).toEqual(['1:*:a', '2:*:b', '4:*:d']);
+  });
+
+  it('an id moved to another channel leaves the first channel', async () => {
+    const t = setup();
+    const c = t.conn();
+    await t.hub.subscribe(c, 'x', t.spec(), null, () => {});
+    await t.hub.subscribe(c, 'x', { ...t.spec(), channel: 'other' }, null, () => {});
+    expect(t.hub.channelStats().has('ch')).toBe(false);
+    expect(t.hub.channelStats().get('other')).toBe(1);
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'a' });
+    await t.publisher.publish({ channel: 'other', attrs: {}, data: 'b' });
+    await t.tick();
+    expect(c.ws.received).toEqual(['1:*:b']);
+  });
+
+  it("publishes a group's frame once to every app it has members in, and stops when an app has none left", async () => {
+    const t = setup();
+    const other = new FakeApp();
+    const a = t.conn();
+    const b = t.conn(other);
+    await t.hub.subscribe(a, 's', t.spec(), null, () => {});
+    await t.hub.subscribe(b, 's', t.spec(), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'a' });
+    await t.tick();
+    expect(t.app.published).toHaveLength(1);
+    expect(other.published).toHaveLength(1);
+    expect(b.ws.received).toEqual(['1:*:a']);
+    t.hub.removeConnection(b);
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'b' });
+    await t.tick();
+    expect(other.published).toHaveLength(1);
+    expect(a.ws.received).toEqual(['1:*:a', '2:*:b']);
+  });
+
+  it('groups with different render keys never share a frame; the renderer gets the group context', async () => {
+    const app = new FakeApp();
+    const broker = new MemoryBroker({ historySize: 10, historyTtlSec: 60 });
+    const hub = new Hub({
+      bus: broker.node(),
+      renderer: (spec) => {
+        const ctx = spec.render?.context as string;
+        return (env) => (ctx === 'bin' ? new Uint8Array([env.offset]) : `${ctx}:${env.data}`);
+      },
+      metrics: new EdgeMetrics(createMetricsRegistry({ processMetrics: false })),
+      logger: createLogger({ name: 'test', level: 'silent' }),
+    });
+    const publisher = broker.node();
+    const base: GroupSpec = { dialect: 'test', channel: 'ch', filter: {}, projection: null, frequencyMs: 0, conflateBy: null };
+    const mk = (): HubConnection & { ws: FakeSocket } => ({ ws: new FakeSocket(app), app, closed: false, subs: new Map() });
+    const merged = mk();
+    const deleted = mk();
+    const binary = mk();
+    await hub.subscribe(merged, 's', { ...base, render: { key: 'm', context: 'assetMerged' } }, null, () => {});
+    await hub.subscribe(deleted, 's', { ...base, render: { key: 'd', context: 'assetDeleted' } }, null, () => {});
+    await hub.subscribe(binary, 's', { ...base, render: { key: 'b', context: 'bin' } }, null, () => {});
+    await publisher.publish({ channel: 'ch', attrs: {}, data: 'x' });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(merged.ws.received).toEqual(['assetMerged:x']);
+    expect(deleted.ws.received).toEqual(['assetDeleted:x']);
+    expect(binary.ws.received).toEqual([new Uint8Array([1])]);
+    expect(app.published).toHaveLength(3);
   });
 });
 
@@ -173,7 +252,7 @@ describe('Hub gap handling', () => {
   it('an offset jump is repaired from history: the missing messages first, in order, no duplicate', async () => {
     const t = setup();
     const c = t.conn();
-    await t.hub.subscribe(c, t.spec(), null, () => {});
+    await t.hub.subscribe(c, 'sub', t.spec(), null, () => {});
     await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'a' });
     await t.tick();
     await publishUnseen(t, 'b');
@@ -189,7 +268,7 @@ describe('Hub gap handling', () => {
   it('a bus gap report makes the hub check history and deliver what it missed', async () => {
     const t = setup();
     const c = t.conn();
-    await t.hub.subscribe(c, t.spec(), null, () => {});
+    await t.hub.subscribe(c, 'sub', t.spec(), null, () => {});
     await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'a' });
     await t.tick();
     await publishUnseen(t, 'b');
@@ -202,8 +281,8 @@ describe('Hub gap handling', () => {
     const t = setup(2);
     const a = t.conn();
     const b = t.conn();
-    await t.hub.subscribe(a, t.spec(), null, () => {});
-    await t.hub.subscribe(b, t.spec({ device_id: ['1'] }), null, () => {});
+    await t.hub.subscribe(a, 'sub', t.spec(), null, () => {});
+    await t.hub.subscribe(b, 'sub', t.spec({ device_id: ['1'] }), null, () => {});
     await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'a' });
     await t.tick();
     for (let i = 0; i < 5; i++) await publishUnseen(t, `lost${i}`);

@@ -9,31 +9,35 @@ import { SwitchboardError, type Attrs, type Envelope, type Filter, type Logger, 
 import type { Bus } from '@switchboard/bus';
 import type { EdgeMetrics } from './metrics.js';
 
-/** What the hub needs of the uWS app. */
+/** A wire frame: text, or binary for dialects that speak it. */
+export type Frame = string | Uint8Array;
+
+/** What the hub needs of a uWS app (topics are per app: a node with several listeners has several). */
 export interface TopicPublisher {
-  publish(topic: string, message: string, isBinary?: boolean, compress?: boolean): boolean;
+  publish(topic: string, message: Frame, isBinary?: boolean, compress?: boolean): boolean;
 }
 
 /** What the hub needs of a uWS socket. */
 export interface HubSocket {
   subscribe(topic: string): boolean;
   unsubscribe(topic: string): boolean;
-  send(message: string, isBinary?: boolean, compress?: boolean): number;
+  send(message: Frame, isBinary?: boolean, compress?: boolean): number;
   cork(cb: () => void): unknown;
 }
 
-/** The hub's view of a connection: its socket and one subscription (group) per channel. */
+/** The hub's view of a connection: its socket, its app, and its subscriptions by subscription id. */
 export interface HubConnection {
   readonly ws: HubSocket;
+  readonly app: TopicPublisher;
   closed: boolean;
   readonly subs: Map<string, Group>;
 }
 
-/** Renders one envelope into a wire frame for one (dialect, channel, projection). */
-export type Renderer = (env: Envelope) => string;
+/** Renders one envelope into a wire frame for one render slot (dialect, channel, projection, context). */
+export type Renderer = (env: Envelope) => Frame;
 
-/** Makes the renderer of a (dialect, channel, projection). */
-export type RendererFactory = (dialect: string, channel: string, projection: readonly string[] | null) => Renderer;
+/** Makes the renderer of a group's frames (called when a render slot is created, never per message). */
+export type RendererFactory = (spec: GroupSpec) => Renderer;
 
 /** What a subscription asks of the hub. */
 export interface GroupSpec {
@@ -45,6 +49,11 @@ export interface GroupSpec {
   readonly frequencyMs: number;
   /** Attribute that keys conflation (e.g. `device_id`); null conflates everything to the latest message. */
   readonly conflateBy: string | null;
+  /**
+   * What the renderer needs beyond channel and projection (e.g. the subscription type a frame is named
+   * after, or the request it answers). Groups with different keys never share frames or topics.
+   */
+  readonly render?: { readonly key: string; readonly context: unknown };
 }
 
 /** What a subscribe achieved, handed to the dialect before any replayed message is sent. */
@@ -66,7 +75,9 @@ export interface SubscribeOutcome {
  */
 class RenderSlot {
   private env: Envelope | null = null;
-  private frame = '';
+  private frame: Frame = '';
+  /** Whether the last frame is binary (decided by the renderer's output, once per render). */
+  binary = false;
   refs = 0;
 
   constructor(
@@ -74,9 +85,10 @@ class RenderSlot {
     readonly render: Renderer,
   ) {}
 
-  frameFor(env: Envelope): string {
+  frameFor(env: Envelope): Frame {
     if (this.env !== env) {
       this.frame = this.render(env);
+      this.binary = typeof this.frame !== 'string';
       this.env = env;
     }
     return this.frame;
@@ -95,6 +107,9 @@ export class Group {
   pending: Map<string, Envelope> | null = null;
   /** The group's connections: used only off the hot path (gap handling, admin queries). */
   readonly members = new Set<HubConnection>();
+  /** The apps its members' sockets belong to: one publish per app per message (usually one app). */
+  readonly apps: TopicPublisher[] = [];
+  private readonly appMembers = new Map<TopicPublisher, number>();
   timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -105,6 +120,31 @@ export class Group {
   ) {
     this.topic = `g${(nextGroupId++).toString(36)}`;
     this.matchers = Object.entries(spec.filter).map(([attr, values]) => [attr, new Set(values)] as const);
+  }
+
+  /** Counts a member of `app`; the app joins {@link apps} with its first member. */
+  addApp(app: TopicPublisher): void {
+    const n = this.appMembers.get(app) ?? 0;
+    this.appMembers.set(app, n + 1);
+    if (n === 0) this.apps.push(app);
+  }
+
+  /** Uncounts a member of `app`; the app leaves {@link apps} with its last member. */
+  removeApp(app: TopicPublisher): void {
+    const n = (this.appMembers.get(app) ?? 1) - 1;
+    if (n > 0) {
+      this.appMembers.set(app, n);
+      return;
+    }
+    this.appMembers.delete(app);
+    const i = this.apps.indexOf(app);
+    if (i >= 0) this.apps.splice(i, 1);
+  }
+
+  /** Publishes a frame to the group's topic in every app it has members in. */
+  publish(frame: Frame, binary: boolean): void {
+    const apps = this.apps;
+    for (let a = 0; a < apps.length; a++) apps[a]!.publish(this.topic, frame, binary, false);
   }
 
   /** True when the attributes pass every matcher. */
@@ -151,7 +191,6 @@ function filterKey(filter: Filter): string {
 
 /** Options of the {@link Hub}. */
 export interface HubOptions {
-  readonly app: TopicPublisher;
   readonly bus: Bus;
   readonly renderer: RendererFactory;
   readonly metrics: EdgeMetrics;
@@ -172,7 +211,6 @@ export class Hub {
   private readonly groups = new Map<string, Group>();
   private readonly slots = new Map<string, RenderSlot>();
   private readonly locals = new Map<string, () => Envelope>();
-  private readonly app: TopicPublisher;
   private readonly bus: Bus;
   private readonly metrics: EdgeMetrics;
   private readonly log: Logger;
@@ -181,7 +219,6 @@ export class Hub {
   sentSinceSweep = false;
 
   constructor(private readonly options: HubOptions) {
-    this.app = options.app;
     this.bus = options.bus;
     this.metrics = options.metrics;
     this.log = options.logger;
@@ -207,7 +244,6 @@ export class Hub {
     let deliveries = 0;
     let dispatched = 0;
     const channels = this.channels;
-    const app = this.app;
     for (let b = 0; b < batch.length; b++) {
       const env = batch[b]!;
       const ch = channels.get(env.channel);
@@ -243,7 +279,10 @@ export class Hub {
           g.pending.set(conflationKey(g, env), env);
           continue;
         }
-        app.publish(g.topic, g.slot.frameFor(env), false, false);
+        const slot = g.slot;
+        const frame = slot.frameFor(env);
+        const apps = g.apps;
+        for (let a = 0; a < apps.length; a++) apps[a]!.publish(g.topic, frame, slot.binary, false);
         deliveries += g.size;
       }
     }
@@ -258,7 +297,7 @@ export class Hub {
   };
 
   /**
-   * Subscribes a connection (replacing its subscription to the same channel). `respond` is called
+   * Subscribes a connection under `subId` (replacing its subscription of that id). `respond` is called
    * synchronously right before replayed messages and live delivery start, so the dialect's response
    * precedes every update. With `recover`, every message after that position is replayed in order
    * (`recovered: true`) or none is (`recovered: false`); either way live delivery follows with no gap
@@ -266,28 +305,34 @@ export class Hub {
    */
   async subscribe(
     conn: HubConnection,
+    subId: string,
     spec: GroupSpec,
     recover: StreamPosition | null,
     respond: (outcome: SubscribeOutcome) => void,
   ): Promise<void> {
     const local = this.locals.get(spec.channel) ?? null;
     const ch = this.channelState(spec.channel, local);
-    const previous = conn.subs.get(spec.channel);
+    let previous = conn.subs.get(subId);
+    if (previous && previous.channel !== ch) {
+      // The id moves to another channel: nothing carries over.
+      this.leave(conn, subId, true);
+      previous = undefined;
+    }
 
     if (local !== null) {
-      if (previous) this.leave(conn, spec.channel, true);
-      this.commit(conn, ch, spec, [], () => respond(recover ? { position: null, recovered: false, replayed: 0 } : { position: null, replayed: 0 }));
+      if (previous) this.leave(conn, subId, true);
+      this.commit(conn, subId, ch, spec, [], () => respond(recover ? { position: null, recovered: false, replayed: 0 } : { position: null, replayed: 0 }));
       return;
     }
 
     // A filter change on a live channel: switch groups in one step, nothing to fetch.
     if (previous && recover === null && ch.last !== null) {
       const position = ch.last;
-      this.leave(conn, spec.channel, true);
-      this.commit(conn, ch, spec, [], () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
+      this.leave(conn, subId, true);
+      this.commit(conn, subId, ch, spec, [], () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
       return;
     }
-    if (previous && recover !== null) this.leave(conn, spec.channel, true);
+    if (previous && recover !== null) this.leave(conn, subId, true);
 
     ch.holders++;
     const rec: Recovering = { buffer: [] };
@@ -307,15 +352,16 @@ export class Hub {
         base = await this.bus.position(spec.channel);
       }
       if (conn.closed) return;
-      const stillPrevious = conn.subs.get(spec.channel);
-      if (stillPrevious) {
+      const stillPrevious = conn.subs.get(subId);
+      if (stillPrevious && stillPrevious.channel !== ch) this.leave(conn, subId, true);
+      else if (stillPrevious) {
         // Replacing a subscription whose channel had not dispatched anything yet: the old group already
         // delivered whatever arrived meanwhile, so start right after the newest of the two positions.
         const last = ch.last;
-        this.leave(conn, spec.channel, true);
+        this.leave(conn, subId, true);
         const position = last ?? base;
         if (ch.last === null) ch.last = base;
-        this.commit(conn, ch, spec, [], () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
+        this.commit(conn, subId, ch, spec, [], () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
         return;
       }
       // Live messages that arrived while we fetched: keep those after the fetched position.
@@ -327,7 +373,7 @@ export class Hub {
       // Continuity checks need a baseline: everything up to here is accounted for.
       if (ch.last === null) ch.last = replay.length > 0 ? replay[replay.length - 1]! : base;
       const position = { epoch: base.epoch, offset: base.offset };
-      this.commit(conn, ch, spec, replay, (replayed) =>
+      this.commit(conn, subId, ch, spec, replay, (replayed) =>
         respond(recovered === undefined ? { position, replayed } : { position, recovered, replayed }),
       );
     } finally {
@@ -338,16 +384,16 @@ export class Hub {
     }
   }
 
-  /** Removes a connection's subscription to a channel; false when it had none. */
-  unsubscribe(conn: HubConnection, channel: string): boolean {
-    if (!conn.subs.has(channel)) return false;
-    this.leave(conn, channel, !conn.closed);
+  /** Removes a connection's subscription `subId`; false when it had none. */
+  unsubscribe(conn: HubConnection, subId: string): boolean {
+    if (!conn.subs.has(subId)) return false;
+    this.leave(conn, subId, !conn.closed);
     return true;
   }
 
   /** Forgets every subscription of a closed connection (uWS already dropped its topics). */
   removeConnection(conn: HubConnection): void {
-    for (const channel of [...conn.subs.keys()]) this.leave(conn, channel, false);
+    for (const subId of [...conn.subs.keys()]) this.leave(conn, subId, false);
   }
 
   /** Channels with subscribers on this node and their subscriber counts. */
@@ -442,6 +488,7 @@ export class Hub {
    */
   private commit(
     conn: HubConnection,
+    subId: string,
     ch: ChannelState,
     spec: GroupSpec,
     replay: readonly Envelope[],
@@ -452,24 +499,31 @@ export class Hub {
     for (const env of replay) if (group.matches(env.attrs)) replayed++;
     conn.ws.cork(() => {
       respond(replayed);
-      if (replayed > 0) for (const env of replay) if (group.matches(env.attrs)) conn.ws.send(group.slot.render(env), false, false);
+      if (replayed > 0)
+        for (const env of replay) {
+          if (!group.matches(env.attrs)) continue;
+          const frame = group.slot.render(env);
+          conn.ws.send(frame, typeof frame !== 'string', false);
+        }
       conn.ws.subscribe(group.topic);
     });
     group.size++;
     group.members.add(conn);
+    group.addApp(conn.app);
     ch.holders++;
-    conn.subs.set(spec.channel, group);
+    conn.subs.set(subId, group);
     this.subscriptionCount++;
     this.metrics.subscriptions.set(this.subscriptionCount);
   }
 
-  private leave(conn: HubConnection, channel: string, socketOpen: boolean): void {
-    const group = conn.subs.get(channel);
+  private leave(conn: HubConnection, subId: string, socketOpen: boolean): void {
+    const group = conn.subs.get(subId);
     if (!group) return;
-    conn.subs.delete(channel);
+    conn.subs.delete(subId);
     if (socketOpen) conn.ws.unsubscribe(group.topic);
     group.size--;
     group.members.delete(conn);
+    group.removeApp(conn.app);
     this.subscriptionCount--;
     this.metrics.subscriptions.set(this.subscriptionCount);
     const ch = group.channel;
@@ -480,13 +534,14 @@ export class Hub {
 
   private group(ch: ChannelState, spec: GroupSpec): Group {
     const projKey = spec.projection ? spec.projection.join(',') : '*';
-    const key = `${spec.dialect}|${spec.channel}|${filterKey(spec.filter)}|${projKey}|${spec.frequencyMs}|${spec.conflateBy ?? ''}`;
+    const renderKey = spec.render?.key ?? '';
+    const key = `${spec.dialect}|${spec.channel}|${filterKey(spec.filter)}|${projKey}|${spec.frequencyMs}|${spec.conflateBy ?? ''}|${renderKey}`;
     let g = this.groups.get(key);
     if (g) return g;
-    const slotKey = `${spec.dialect}|${spec.channel}|${projKey}`;
+    const slotKey = `${spec.dialect}|${spec.channel}|${projKey}|${renderKey}`;
     let slot = this.slots.get(slotKey);
     if (!slot) {
-      slot = new RenderSlot(slotKey, this.options.renderer(spec.dialect, spec.channel, spec.projection));
+      slot = new RenderSlot(slotKey, this.options.renderer(spec));
       this.slots.set(slotKey, slot);
     }
     slot.refs++;
@@ -505,7 +560,7 @@ export class Hub {
       const pending = g.pending;
       if (pending === null || pending.size === 0) return;
       g.pending = new Map();
-      for (const env of pending.values()) this.app.publish(g.topic, g.slot.frameFor(env), false, false);
+      for (const env of pending.values()) g.publish(g.slot.frameFor(env), g.slot.binary);
       this.metrics.deliveries.inc(pending.size * g.size);
       this.sentSinceSweep = true;
     }, intervalMs);
@@ -513,7 +568,7 @@ export class Hub {
 
   private startLocalTimer(g: Group, sample: () => Envelope, intervalMs: number): void {
     g.timer = setInterval(() => {
-      this.app.publish(g.topic, g.slot.frameFor(sample()), false, false);
+      g.publish(g.slot.frameFor(sample()), g.slot.binary);
       this.metrics.deliveries.inc(g.size);
       this.sentSinceSweep = true;
     }, intervalMs);

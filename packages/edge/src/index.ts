@@ -1,7 +1,36 @@
-export { EdgeServer, type EdgeOptions, type CloseFn } from './server.js';
-export { Hub, Group, type GroupSpec, type HubConnection, type HubSocket, type TopicPublisher, type Renderer, type RendererFactory, type SubscribeOutcome } from './hub.js';
+export { EdgeServer, type EdgeOptions } from './server.js';
+export {
+  Hub,
+  Group,
+  type Frame as WireFrame,
+  type GroupSpec,
+  type HubConnection,
+  type HubSocket,
+  type TopicPublisher,
+  type Renderer,
+  type RendererFactory,
+  type SubscribeOutcome,
+} from './hub.js';
+export type {
+  DialectContext,
+  DialectDefinition,
+  DialectHandler,
+  DialectMetrics,
+  DialectRoute,
+  Frame,
+  ListenerInfo,
+  NormalizedPublish,
+  Refusal,
+  SubprotocolPolicy,
+  UpgradeDecision,
+  UpgradeRequest,
+} from './dialect.js';
+export { defineDialect } from './dialect.js';
+export { dialectSection, dialectLimits, type DialectLimits, type DialectConfigSection } from './dialect-config.js';
+export { DIALECTS, DIALECT_CONFIG_SECTIONS } from './dialects/index.js';
+export type { Conn } from './conn.js';
 export { EdgeMetrics } from './metrics.js';
 export { SystemSampler, type SystemStats } from './system-stats.js';
 export { parsePublishBody, type ParsedPublish } from './publish.js';
+export { ApiKeys, parseApiKey, type KeyScope } from './api-keys.js';
 export { assertNativeUws } from './uws.js';
-export { dialectRenderers } from './renderers.js';

@@ -5,6 +5,7 @@ import { LATENCY_BUCKETS_SEC } from '@switchboard/core';
 export class EdgeMetrics {
   readonly connections: Gauge<'dialect'>;
   readonly connectionsOpened: Counter<'dialect'>;
+  readonly connectionsClosed: Counter<'dialect' | 'code'>;
   readonly messagesIn: Counter<'dialect'>;
   readonly messagesOut: Counter<'dialect'>;
   readonly deliveries: Counter;
@@ -35,6 +36,12 @@ export class EdgeMetrics {
       name: 'switchboard_connections_opened_total',
       help: 'WebSocket connections opened, by dialect.',
       labelNames: ['dialect'],
+      registers,
+    });
+    this.connectionsClosed = new Counter({
+      name: 'switchboard_connections_closed_total',
+      help: 'WebSocket connections closed, by dialect and close code (registered and standard codes; any other is "other").',
+      labelNames: ['dialect', 'code'],
       registers,
     });
     this.messagesIn = new Counter({
@@ -118,7 +125,7 @@ export class EdgeMetrics {
     });
     this.upgradeRejections = new Counter({
       name: 'switchboard_upgrade_rejections_total',
-      help: 'WebSocket upgrades refused before the handshake, by reason (origin, draining).',
+      help: 'WebSocket upgrades refused before the handshake, by reason (origin, draining, subprotocol, refused by the dialect, error).',
       labelNames: ['reason'],
       registers,
     });

@@ -1,18 +1,28 @@
 /**
- * The publish API's request checking: which channels a backend may publish to and how each payload is
- * normalised for its dialect before it reaches the bus.
+ * The publish API's request checking: `{dialect?, tenant?, channel, attrs?, data}` or
+ * `{dialect?, tenant?, messages:[…]}`. The channel is named as the dialect's own clients know it; the
+ * dialect normalises the payload, and the edge builds the bus channel `<dialect>:<tenant>:<name>`.
  */
-import { isPlainObject, parseJsonGuarded, type AttrValue, type ErrorCode, type PublishRequest } from '@switchboard/core';
-import { isValtronicsChannel, normalizeValtronicsPublish } from '@switchboard/protocol';
+import { DEFAULT_TENANT, busChannel, isPlainObject, isValidTenant, parseJsonGuarded, type AttrValue, type ErrorCode, type PublishRequest } from '@switchboard/core';
+import type { KeyScope } from './api-keys.js';
+import type { NormalizedPublish } from './dialect.js';
 
 const ATTR_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const MAX_ATTRS = 32;
 const MAX_ATTR_STRING = 256;
 
+/** The dialect used when a publish names none. */
+export const DEFAULT_PUBLISH_DIALECT = 'valtronics';
+
+/** Normalises a publish for a dialect (its `normalizePublish`); undefined for a dialect that takes none. */
+export type PublishNormalizer = (dialect: string) => ((name: string, attrs: Readonly<Record<string, AttrValue>>, data: unknown) => NormalizedPublish) | undefined;
+
 /** A checked publish body: one or many requests. */
 export type ParsedPublish =
-  | { readonly ok: true; readonly batch: boolean; readonly requests: readonly PublishRequest[] }
+  | { readonly ok: true; readonly batch: boolean; readonly requests: readonly PublishRequest[]; readonly names: readonly string[] }
   | { readonly ok: false; readonly code: ErrorCode; readonly message: string; readonly index?: number };
+
+type Fail = { ok: false; code: ErrorCode; message: string };
 
 function parseAttrs(value: unknown): { ok: true; attrs: Record<string, AttrValue> } | { ok: false; message: string } {
   if (value === undefined) return { ok: true, attrs: {} };
@@ -30,26 +40,55 @@ function parseAttrs(value: unknown): { ok: true; attrs: Record<string, AttrValue
   return { ok: true, attrs };
 }
 
-function parseOne(value: unknown, maxDepth: number): { ok: true; req: PublishRequest } | { ok: false; code: ErrorCode; message: string } {
+/** The tenant a message goes to: as given, or the key's only tenant, or `default` for an unscoped key. */
+function resolveTenant(given: unknown, scope: KeyScope): { ok: true; tenant: string } | Fail {
+  if (given !== undefined) {
+    if (!isValidTenant(given)) return { ok: false, code: 'invalid_message', message: '"tenant" must be a tenant name (letters, digits, "_", ".", "@", "-")' };
+    if (scope.tenants !== null && !scope.tenants.has(given)) return { ok: false, code: 'forbidden', message: `this API key may not publish to tenant "${given}"` };
+    return { ok: true, tenant: given };
+  }
+  if (scope.tenants === null) return { ok: true, tenant: DEFAULT_TENANT };
+  if (scope.tenants.size === 1) return { ok: true, tenant: [...scope.tenants][0]! };
+  return { ok: false, code: 'invalid_message', message: 'this API key covers several tenants: name one in "tenant"' };
+}
+
+function parseOne(
+  value: unknown,
+  inherited: { dialect: unknown; tenant: unknown },
+  scope: KeyScope,
+  normalizer: PublishNormalizer,
+): { ok: true; req: PublishRequest; name: string } | Fail {
   if (!isPlainObject(value)) return { ok: false, code: 'invalid_message', message: 'a message must be an object' };
+  const dialect = value.dialect ?? inherited.dialect ?? DEFAULT_PUBLISH_DIALECT;
+  if (typeof dialect !== 'string') return { ok: false, code: 'invalid_message', message: '"dialect" must be a string' };
+  const normalize = normalizer(dialect);
+  if (!normalize) return { ok: false, code: 'unknown_channel', message: `no dialect "${dialect.slice(0, 32)}" takes publishes` };
+  const tenant = resolveTenant(value.tenant ?? inherited.tenant, scope);
+  if (!tenant.ok) return tenant;
   const channel = value.channel;
   if (typeof channel !== 'string') return { ok: false, code: 'invalid_message', message: '"channel" must be a string' };
   const attrs = parseAttrs(value.attrs);
   if (!attrs.ok) return { ok: false, code: 'invalid_message', message: attrs.message };
   if (value.data === undefined) return { ok: false, code: 'invalid_message', message: 'missing "data"' };
-  if (isValtronicsChannel(channel)) {
-    const n = normalizeValtronicsPublish(channel, attrs.attrs, value.data, maxDepth);
-    if (!n.ok) return n;
-    return { ok: true, req: { channel, attrs: n.value.attrs, data: n.value.data } };
+  const n = normalize(channel, attrs.attrs, value.data);
+  if (!n.ok) return n;
+  let bus: string;
+  try {
+    bus = busChannel(dialect, tenant.tenant, n.name);
+  } catch {
+    return { ok: false, code: 'invalid_message', message: `"${channel.slice(0, 64)}" does not make a valid channel name` };
   }
-  return { ok: false, code: 'unknown_channel', message: `unknown channel "${channel.slice(0, 64)}"` };
+  return { ok: true, req: { channel: bus, attrs: n.attrs, data: n.data }, name: channel };
 }
 
 /**
- * Parses `{"channel","attrs","data"}` or `{"messages":[...]}` (the batch form). Payloads are depth- and
- * key-checked; attrs must be flat scalars; channels must be publishable.
+ * Parses a publish body. Payloads are depth- and key-checked; attrs must be flat scalars; the dialect
+ * decides which of its channels take publishes; the key's scope decides the tenants.
  */
-export function parsePublishBody(text: string, opts: { maxDepth: number; maxBatch: number }): ParsedPublish {
+export function parsePublishBody(
+  text: string,
+  opts: { maxDepth: number; maxBatch: number; scope: KeyScope; normalizer: PublishNormalizer },
+): ParsedPublish {
   // Two levels for the envelope (`messages[i].data`) on top of the payload's own limit.
   const parsed = parseJsonGuarded(text, opts.maxDepth + 3);
   if (!parsed.ok) return parsed;
@@ -58,17 +97,19 @@ export function parsePublishBody(text: string, opts: { maxDepth: number; maxBatc
   if (body.messages !== undefined) {
     if (!Array.isArray(body.messages)) return { ok: false, code: 'invalid_message', message: '"messages" must be an array' };
     if (body.messages.length === 0) return { ok: false, code: 'invalid_message', message: '"messages" is empty' };
-    if (body.messages.length > opts.maxBatch)
-      return { ok: false, code: 'batch_too_large', message: `at most ${opts.maxBatch} messages per request` };
+    if (body.messages.length > opts.maxBatch) return { ok: false, code: 'batch_too_large', message: `at most ${opts.maxBatch} messages per request` };
     const requests: PublishRequest[] = [];
+    const names: string[] = [];
+    const inherited = { dialect: body.dialect, tenant: body.tenant };
     for (let i = 0; i < body.messages.length; i++) {
-      const one = parseOne(body.messages[i], opts.maxDepth);
+      const one = parseOne(body.messages[i], inherited, opts.scope, opts.normalizer);
       if (!one.ok) return { ...one, message: `messages[${i}]: ${one.message}`, index: i };
       requests.push(one.req);
+      names.push(one.name);
     }
-    return { ok: true, batch: true, requests };
+    return { ok: true, batch: true, requests, names };
   }
-  const one = parseOne(body, opts.maxDepth);
+  const one = parseOne(body, { dialect: undefined, tenant: undefined }, opts.scope, opts.normalizer);
   if (!one.ok) return one;
-  return { ok: true, batch: false, requests: [one.req] };
+  return { ok: true, batch: false, requests: [one.req], names: [one.name] };
 }

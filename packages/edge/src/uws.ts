@@ -13,4 +13,4 @@ export function assertNativeUws(): void {
 }
 
 export { uWS };
-export type { TemplatedApp, WebSocket, HttpResponse, HttpRequest, us_listen_socket } from 'uWebSockets.js';
+export type { TemplatedApp, WebSocket, HttpResponse, HttpRequest, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';

@@ -1,8 +1,11 @@
 import { MemoryBroker, type MemoryBus } from '@switchboard/bus';
 import { createLogger, createMetricsRegistry, loadConfig, type Config, type ConfigOverrides } from '@switchboard/core';
-import { MemorySessionRepo, createJwtVerifier, createSessionService, hmacIssuer, type SessionService } from '@switchboard/session';
+import { createJwtVerifier } from '@switchboard/session';
+import { MemorySessionRepo, createSessionService, hmacIssuer, type SessionService } from '@switchboard/session/service';
 import { TestClient, type ConnectOptions } from '@switchboard/testkit';
 import type { Registry } from 'prom-client';
+import type { DialectDefinition } from '../src/dialect.js';
+import { DIALECTS } from '../src/dialects/index.js';
 import { EdgeServer } from '../src/server.js';
 
 /** An in-process edge with memory backends on a free port, plus helpers to drive it. */
@@ -17,18 +20,19 @@ export interface TestNode {
   readonly port: number;
   readonly wsUrl: string;
   readonly httpUrl: string;
-  token(sub: string, opts?: { roles?: string[]; ttlSec?: number }): Promise<string>;
+  token(sub: string, opts?: { roles?: string[]; ttlSec?: number; tenant?: string }): Promise<string>;
   connect(path?: string, opts?: ConnectOptions): Promise<TestClient>;
   /** Connects and authenticates as `sub`; resolves once `auth_response` succeeded. */
-  authed(sub: string, path?: string): Promise<TestClient>;
+  authed(sub: string, path?: string, opts?: { tenant?: string }): Promise<TestClient>;
   publishHttp(body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   close(): Promise<void>;
 }
 
 /** Starts a node; `overrides` change the config (port 0, quiet logs by default). */
-export async function startTestNode(overrides: ConfigOverrides = {}): Promise<TestNode> {
-  const config = loadConfig({}, { port: 0, host: '127.0.0.1', logLevel: 'silent', ...overrides });
+export async function startTestNode(overrides: ConfigOverrides = {}, extra: { dialects?: readonly DialectDefinition[]; env?: Record<string, string> } = {}): Promise<TestNode> {
+  const dialects = extra.dialects ?? DIALECTS;
+  const config = loadConfig(extra.env ?? {}, { port: 0, host: '127.0.0.1', logLevel: 'silent', ...overrides }, 'all', dialects.map((d) => d.config));
   const logger = createLogger({ name: 'test', level: config.logLevel });
   const registry = createMetricsRegistry({ processMetrics: false });
   const broker = new MemoryBroker({ historySize: config.historySize, historyTtlSec: config.historyTtlSec });
@@ -44,6 +48,7 @@ export async function startTestNode(overrides: ConfigOverrides = {}): Promise<Te
     session,
     logger,
     registry,
+    dialects,
   });
   const port = await edge.listen();
   const wsUrl = `ws://127.0.0.1:${port}`;
@@ -59,15 +64,15 @@ export async function startTestNode(overrides: ConfigOverrides = {}): Promise<Te
     port,
     wsUrl,
     httpUrl,
-    token: (sub, opts = {}) => issuer.issue({ sub, roles: opts.roles ?? [], ttlSec: opts.ttlSec ?? 3600 }),
+    token: (sub, opts = {}) => issuer.issue({ sub, roles: opts.roles ?? [], ttlSec: opts.ttlSec ?? 3600, ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}) }),
     async connect(path = '/ws', opts = {}) {
       const c = await TestClient.connect(wsUrl + path, opts);
       clients.push(c);
       return c;
     },
-    async authed(sub, path = '/ws') {
+    async authed(sub, path = '/ws', opts = {}) {
       const c = await node.connect(path);
-      c.send({ type: 'auth', token: await node.token(sub) });
+      c.send({ type: 'auth', token: await node.token(sub, opts) });
       const res = await c.nextOfType('auth_response');
       if (res.success !== true) throw new Error(`auth failed: ${JSON.stringify(res)}`);
       return c;

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
 import { CLOSE_CODES } from '@switchboard/core';
 import type { TestClient } from '@switchboard/testkit';
+import { valtronicsConfig } from '../src/dialects/valtronics/config.js';
 import { eventually, startTestNode, type TestNode } from './helpers.js';
 
 let node: TestNode;
@@ -133,7 +134,7 @@ describe('valtronics auth failures', () => {
 
   it('too many failed auths close the connection with 4003', async () => {
     const c = await node.connect();
-    for (let i = 0; i < node.config.maxAuthFailures; i++) c.send({ type: 'auth', token: 'nope' });
+    for (let i = 0; i < valtronicsConfig.of(node.config).maxAuthFailures; i++) c.send({ type: 'auth', token: 'nope' });
     expect((await c.closed).code).toBe(CLOSE_CODES.auth_failed.code);
   });
 
@@ -251,7 +252,7 @@ describe('valtronics connection rules (own nodes)', () => {
     }
     (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
     const text = 'x'.repeat(900);
-    const batch = Array.from({ length: 20 }, (_, i) => ({ channel: 'alerts', attrs: {}, data: JSON.stringify({ alert_id: i, text }) }));
+    const batch = Array.from({ length: 20 }, (_, i) => ({ channel: 'valtronics:default:alerts', attrs: {}, data: JSON.stringify({ alert_id: i, text }) }));
     let sent = 0;
     while (sent < 40_000 && (await n.metric('switchboard_slow_consumer_disconnects_total')) === 0) {
       await n.publisher.publishBatch(batch);

@@ -1,1 +1,1 @@
-export * from './valtronics.js';
+export * from './valtronics/index.js';

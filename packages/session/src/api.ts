@@ -55,7 +55,7 @@ export interface SessionApi {
   heartbeat(nodeId: string): Promise<void>;
   openSession(req: OpenSessionRequest): Promise<OpenSessionResult>;
   saveSubscription(sessionId: string, sub: StoredSubscription): Promise<void>;
-  removeSubscription(sessionId: string, channel: string): Promise<void>;
+  removeSubscription(sessionId: string, key: string): Promise<void>;
   checkpoint(entries: readonly CheckpointEntry[]): Promise<void>;
   /** Renews a session's sliding expiry (on disconnect). */
   touchSession(sessionId: string): Promise<void>;

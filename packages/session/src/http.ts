@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ERROR_CODES, SwitchboardError, parseJsonGuarded, isPlainObject, parseDurationMs, type ErrorCode, type Logger } from '@switchboard/core';
+import { ERROR_CODES, SwitchboardError, parseJsonGuarded, isPlainObject, isValidTenant, parseDurationMs, type ErrorCode, type Logger } from '@switchboard/core';
 import type { Registry } from 'prom-client';
 import type { TokenIssuer } from './keys.js';
 import type { SessionService } from './service.js';
@@ -127,6 +127,7 @@ export async function startSessionHttp(o: SessionHttpOptions): Promise<{ port: n
         if (typeof v.sub !== 'string') return fail(res, 'invalid_message', '"sub" must be a string');
         const roles = v.roles ?? [];
         if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) return fail(res, 'invalid_message', '"roles" must be an array of strings');
+        if (v.tenant !== undefined && !isValidTenant(v.tenant)) return fail(res, 'invalid_message', '"tenant" must be a tenant name (letters, digits, "_", ".", "@", "-")');
         const token = await o.service.mintToken({
           sub: v.sub,
           roles,

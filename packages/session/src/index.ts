@@ -1,13 +1,9 @@
+/**
+ * `@switchboard/session`: what an edge needs of the session service — token verification, the
+ * `SessionApi` it calls and its Rpc client. The service itself (repos, passwords, keys, HTTP API) is the
+ * `@switchboard/session/service` entry, which edges never import.
+ */
 export * from './tokens.js';
-export * from './admission.js';
-export * from './passwords.js';
-export * from './keys.js';
-export * from './repo.js';
-export * from './repo-memory.js';
-export * from './repo-redis.js';
 export * from './api.js';
-export * from './metrics.js';
-export * from './service.js';
-export * from './rpc.js';
-export * from './http.js';
-export * from './setup.js';
+export * from './rpc-client.js';
+export type { AdmissionRequest, AdmissionResult, AdmissionRule } from './admission.js';

@@ -98,20 +98,20 @@ export class MemorySessionRepo implements SessionRepo {
   }
 
   putSubscription(id: string, sub: StoredSubscription): Promise<void> {
-    this.live(id)?.subs.set(sub.channel, sub);
+    this.live(id)?.subs.set(sub.key, sub);
     return Promise.resolve();
   }
 
-  removeSubscription(id: string, channel: string): Promise<void> {
-    this.live(id)?.subs.delete(channel);
+  removeSubscription(id: string, key: string): Promise<void> {
+    this.live(id)?.subs.delete(key);
     return Promise.resolve();
   }
 
   checkpoint(entries: readonly CheckpointEntry[]): Promise<void> {
     for (const e of entries) {
       const s = this.live(e.sessionId);
-      const sub = s?.subs.get(e.channel);
-      if (s && sub) s.subs.set(e.channel, { ...sub, position: e.position });
+      const sub = s?.subs.get(e.key);
+      if (s && sub) s.subs.set(e.key, { ...sub, position: e.position });
     }
     return Promise.resolve();
   }

@@ -1,6 +1,6 @@
 /**
  * The SessionRepo in Redis. Users are JSON strings (`SET NX`); sessions are hashes with a sliding TTL
- * (`_` = owner, `sub:<channel>` = subscription, `pos:<channel>` = checkpointed position); failed logins
+ * (`_` = owner, `sub:<key>` = subscription, `pos:<key>` = checkpointed position); failed logins
  * are small hashes with a TTL; admission is atomic in Lua over keys that share the `{adm}` hash tag,
  * so it also runs on a Redis Cluster (one slot).
  */
@@ -101,7 +101,7 @@ return redis.call('HGETALL', KEYS[1])
 `;
 
 const PUT_IF_EXISTS = `
--- ARGV: channel, subscription JSON, position ("epoch offset", or "" for none)
+-- ARGV: subscription key, subscription JSON, position ("epoch offset", or "" for none)
 if redis.call('HEXISTS', KEYS[1], '_') == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'sub:' .. ARGV[1], ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'pos:' .. ARGV[1], ARGV[3]) end
@@ -156,7 +156,7 @@ function parseSession(id: string, flat: string[], ttlMs: number): SessionRecord 
   for (const [k, v] of fields) {
     if (!k.startsWith('sub:')) continue;
     const sub = JSON.parse(v) as StoredSubscription;
-    const pos = fields.get(`pos:${sub.channel}`);
+    const pos = fields.get(`pos:${sub.key}`);
     if (pos) {
       const [epoch, offset] = pos.split(' ');
       subscriptions.push({ ...sub, position: { epoch: epoch!, offset: Number(offset) } });
@@ -220,15 +220,15 @@ export class RedisSessionRepo implements SessionRepo {
   async putSubscription(id: string, sub: StoredSubscription): Promise<void> {
     // The position travels in its own field, where checkpoints update it.
     const { position, ...stored } = sub;
-    await this.r.sbPutIfExists(sessionKey(id), sub.channel, JSON.stringify(stored), position ? `${position.epoch} ${position.offset}` : '');
+    await this.r.sbPutIfExists(sessionKey(id), sub.key, JSON.stringify(stored), position ? `${position.epoch} ${position.offset}` : '');
   }
 
-  async removeSubscription(id: string, channel: string): Promise<void> {
-    await this.r.hdel(sessionKey(id), `sub:${channel}`, `pos:${channel}`);
+  async removeSubscription(id: string, key: string): Promise<void> {
+    await this.r.hdel(sessionKey(id), `sub:${key}`, `pos:${key}`);
   }
 
   async checkpoint(entries: readonly CheckpointEntry[]): Promise<void> {
-    await Promise.all(entries.map((e) => this.r.sbCheckpoint(sessionKey(e.sessionId), e.channel, `${e.position.epoch} ${e.position.offset}`)));
+    await Promise.all(entries.map((e) => this.r.sbCheckpoint(sessionKey(e.sessionId), e.key, `${e.position.epoch} ${e.position.offset}`)));
   }
 
   async failures(key: string, nowMs: number): Promise<FailureState> {

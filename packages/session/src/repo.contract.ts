@@ -35,22 +35,22 @@ export function runRepoContract(name: string, make: RepoFactory): void {
 
     it('keeps a session with its subscriptions and checkpointed positions', async () => {
       await repo.createSession({ id: 's1', userId: 'alice', roles: ['r'], tenant: 't' }, 60);
-      await repo.putSubscription('s1', { channel: 'alerts', dialect: 'valtronics', request: { channel: 'alerts', filters: { severity: ['critical'] } } });
-      await repo.putSubscription('s1', { channel: 'telemetry', dialect: 'valtronics', request: { channel: 'telemetry' } });
-      await repo.putSubscription('s1', { channel: 'devices', dialect: 'valtronics', request: { channel: 'devices' }, position: { epoch: 'e2', offset: 7 } });
+      await repo.putSubscription('s1', { key: 'alerts', dialect: 'valtronics', request: { channel: 'alerts', filters: { severity: ['critical'] } } });
+      await repo.putSubscription('s1', { key: 'telemetry', dialect: 'valtronics', request: { channel: 'telemetry' } });
+      await repo.putSubscription('s1', { key: 'devices', dialect: 'valtronics', request: { channel: 'devices' }, position: { epoch: 'e2', offset: 7 } });
       await repo.checkpoint([
-        { sessionId: 's1', channel: 'alerts', position: { epoch: 'e1', offset: 41 } },
-        { sessionId: 's1', channel: 'system', position: { epoch: 'e1', offset: 9 } },
-        { sessionId: 'nope', channel: 'alerts', position: { epoch: 'e1', offset: 1 } },
+        { sessionId: 's1', key: 'alerts', position: { epoch: 'e1', offset: 41 } },
+        { sessionId: 's1', key: 'system', position: { epoch: 'e1', offset: 9 } },
+        { sessionId: 'nope', key: 'alerts', position: { epoch: 'e1', offset: 1 } },
       ]);
       await repo.removeSubscription('s1', 'telemetry');
       const s = await repo.touchSession('s1', 60);
       expect(s).toMatchObject({ id: 's1', userId: 'alice', roles: ['r'], tenant: 't' });
-      const subs = [...s!.subscriptions].sort((x, y) => x.channel.localeCompare(y.channel));
+      const subs = [...s!.subscriptions].sort((x, y) => x.key.localeCompare(y.key));
       expect(subs).toEqual([
-        { channel: 'alerts', dialect: 'valtronics', request: { channel: 'alerts', filters: { severity: ['critical'] } }, position: { epoch: 'e1', offset: 41 } },
+        { key: 'alerts', dialect: 'valtronics', request: { channel: 'alerts', filters: { severity: ['critical'] } }, position: { epoch: 'e1', offset: 41 } },
         // The position given with the subscription (where it started) is kept until a checkpoint moves it.
-        { channel: 'devices', dialect: 'valtronics', request: { channel: 'devices' }, position: { epoch: 'e2', offset: 7 } },
+        { key: 'devices', dialect: 'valtronics', request: { channel: 'devices' }, position: { epoch: 'e2', offset: 7 } },
       ]);
       expect(s!.expiresAt).toBeGreaterThan(Date.now() + 50_000);
     });
@@ -63,7 +63,7 @@ export function runRepoContract(name: string, make: RepoFactory): void {
       expect(await repo.touchSession('short', 1)).not.toBeNull();
       await sleep(1200);
       expect(await repo.touchSession('short', 1)).toBeNull();
-      await repo.putSubscription('short', { channel: 'alerts', dialect: 'valtronics', request: {} });
+      await repo.putSubscription('short', { key: 'alerts', dialect: 'valtronics', request: {} });
       expect(await repo.touchSession('short', 1)).toBeNull();
     });
 

@@ -12,7 +12,8 @@ export interface UserRecord {
 
 /** A subscription a session holds: what to resubscribe with, and where it was last checkpointed. */
 export interface StoredSubscription {
-  readonly channel: string;
+  /** The subscription's id on its connection, as the dialect keys it (valtronics: the channel as clients name it). */
+  readonly key: string;
   readonly dialect: string;
   /** The dialect's canonical subscribe request, replayed through its codec on resume. */
   readonly request: Record<string, unknown>;
@@ -29,10 +30,11 @@ export interface SessionRecord {
   readonly subscriptions: readonly StoredSubscription[];
 }
 
-/** One recorded channel position of a session. */
+/** One recorded position of a session's subscription. */
 export interface CheckpointEntry {
   readonly sessionId: string;
-  readonly channel: string;
+  /** The subscription's key ({@link StoredSubscription.key}). */
+  readonly key: string;
   readonly position: StreamPosition;
 }
 
@@ -63,8 +65,8 @@ export interface SessionRepo extends Admission {
   /** Renews the sliding expiry and returns the session, or null when it does not exist (any more). */
   touchSession(id: string, ttlSec: number): Promise<SessionRecord | null>;
   putSubscription(id: string, sub: StoredSubscription): Promise<void>;
-  removeSubscription(id: string, channel: string): Promise<void>;
-  /** Records positions of existing subscriptions (unknown sessions or channels are ignored). */
+  removeSubscription(id: string, key: string): Promise<void>;
+  /** Records positions of existing subscriptions (unknown sessions or keys are ignored). */
   checkpoint(entries: readonly CheckpointEntry[]): Promise<void>;
 
   failures(key: string, nowMs: number): Promise<FailureState>;

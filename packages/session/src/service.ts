@@ -4,7 +4,7 @@
  * State lives in the SessionRepo; this class holds none, so replicas are interchangeable.
  */
 import { randomBytes } from 'node:crypto';
-import { SwitchboardError, type Logger } from '@switchboard/core';
+import { DEFAULT_TENANT, SwitchboardError, isValidTenant, type Logger } from '@switchboard/core';
 import type { AdmissionRequest, AdmissionResult } from './admission.js';
 import type { LoginRequest, LoginResult, OpenSessionRequest, OpenSessionResult, PublicUser, SessionApi } from './api.js';
 import type { TokenIssuer } from './keys.js';
@@ -112,7 +112,8 @@ export class SessionService implements SessionApi {
   async openSession(req: OpenSessionRequest): Promise<OpenSessionResult> {
     if (req.sessionId !== undefined) {
       const s = await this.repo.touchSession(req.sessionId, this.o.sessionTtlSec);
-      if (s && s.userId === req.userId) {
+      // Same user and same tenant: the same name in another tenant is another user.
+      if (s && s.userId === req.userId && (s.tenant ?? DEFAULT_TENANT) === (req.tenant ?? DEFAULT_TENANT)) {
         this.o.metrics.sessions.inc({ outcome: 'resumed' });
         return { sessionId: s.id, expiresAt: s.expiresAt, resumed: true, subscriptions: s.subscriptions };
       }
@@ -129,8 +130,8 @@ export class SessionService implements SessionApi {
     return this.repo.putSubscription(sessionId, sub);
   }
 
-  removeSubscription(sessionId: string, channel: string): Promise<void> {
-    return this.repo.removeSubscription(sessionId, channel);
+  removeSubscription(sessionId: string, key: string): Promise<void> {
+    return this.repo.removeSubscription(sessionId, key);
   }
 
   checkpoint(entries: readonly CheckpointEntry[]): Promise<void> {
@@ -175,8 +176,8 @@ export class SessionService implements SessionApi {
     const roles = input.roles ?? [];
     if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string' && ROLE_RE.test(r)))
       throw new SwitchboardError('invalid_message', '"roles" must be an array of role names');
-    if (input.tenant !== undefined && (typeof input.tenant !== 'string' || input.tenant.length === 0 || input.tenant.length > 128))
-      throw new SwitchboardError('invalid_message', '"tenant" must be a string');
+    if (input.tenant !== undefined && !isValidTenant(input.tenant))
+      throw new SwitchboardError('invalid_message', '"tenant" must be 1-64 letters, digits, "_", ".", "@" or "-", starting with a letter or digit');
     const user = {
       name: input.name,
       passwordHash: await hashPassword(input.password as string),

@@ -1,7 +1,7 @@
 import { createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWK, type JWTHeaderParameters, type JWTVerifyGetKey } from 'jose';
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { ErrorCode, Identity } from '@switchboard/core';
+import { isValidTenant, type ErrorCode, type Identity } from '@switchboard/core';
 
 /** Result of verifying a client token. */
 export type VerifyResult =
@@ -24,8 +24,9 @@ export function identityFromClaims(payload: Record<string, unknown>): VerifyResu
   if (!Array.isArray(rawRoles) || rawRoles.length > 64 || !rawRoles.every((r) => typeof r === 'string' && ROLE_RE.test(r)))
     return { ok: false, code: 'invalid_token', message: '"roles" claim must be an array of role names' };
   const tenant = payload.tenant;
-  if (tenant !== undefined && (typeof tenant !== 'string' || tenant.length > 128))
-    return { ok: false, code: 'invalid_token', message: '"tenant" claim must be a string' };
+  // The tenant becomes one segment of every bus channel name the connection reaches (`<dialect>:<tenant>:…`).
+  if (tenant !== undefined && !isValidTenant(tenant))
+    return { ok: false, code: 'invalid_token', message: '"tenant" claim must be a tenant name (letters, digits, "_", ".", "@", "-")' };
   const sid = payload.sid;
   const identity: Identity = {
     userId: sub,

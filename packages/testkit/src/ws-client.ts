@@ -5,6 +5,8 @@ export interface Frame {
   readonly text: string;
   readonly json: unknown;
   readonly binary: boolean;
+  /** The raw bytes (binary frames carry only these). */
+  readonly data: Buffer;
 }
 
 /** Options of {@link TestClient.connect}. */
@@ -29,7 +31,8 @@ export class TestClient {
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
-      const text = isBinary ? '' : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8');
+      const bytes = Buffer.isBuffer(data) ? data : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]);
+      const text = isBinary ? '' : bytes.toString('utf8');
       let json: unknown = undefined;
       if (!isBinary) {
         try {
@@ -38,7 +41,7 @@ export class TestClient {
           json = undefined;
         }
       }
-      this.frames.push({ text, json, binary: isBinary });
+      this.frames.push({ text, json, binary: isBinary, data: bytes });
       this.wake();
     });
     this.closed = new Promise((resolve) => {
@@ -96,6 +99,30 @@ export class TestClient {
       const left = deadline - Date.now();
       if (left <= 0 || this.ws.readyState === WebSocket.CLOSED) {
         const seen = this.frames.slice(0).map((f) => f.text.slice(0, 200));
+        throw new Error(`no matching frame within ${timeoutMs} ms; unconsumed: ${JSON.stringify(seen)}`);
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /**
+   * Resolves with the next raw frame (text or binary, JSON or not) that matches `pred` and removes it:
+   * for dialects whose frames are not JSON objects.
+   */
+  async nextFrame(pred: (f: Frame) => boolean = () => true, timeoutMs = 3000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.frames.findIndex(pred);
+      if (i >= 0) return this.frames.splice(i, 1)[0]!;
+      const left = deadline - Date.now();
+      if (left <= 0 || this.ws.readyState === WebSocket.CLOSED) {
+        const seen = this.frames.slice(0).map((f) => (f.binary ? `<${f.data.length} bytes>` : f.text.slice(0, 200)));
         throw new Error(`no matching frame within ${timeoutMs} ms; unconsumed: ${JSON.stringify(seen)}`);
       }
       await new Promise<void>((resolve) => {

@@ -1,7 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createLogger, loadConfig } from '@switchboard/core';
-import { startRedis, type RedisServer } from '@switchboard/testkit';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDevRedis, type DevRedis } from '../redis-server.js';
 
 /** Arguments of `switchboard dev-cluster`. */
 export interface DevClusterArgs {
@@ -48,7 +51,8 @@ export async function devClusterCommand(args: DevClusterArgs): Promise<number> {
     logger.error('redis-server is not on PATH (Debian/Ubuntu: apt-get install redis-server)');
     return 2;
   }
-  const redis: RedisServer = await startRedis();
+  const dir = mkdtempSync(join(tmpdir(), 'switchboard-dev-'));
+  const redis: DevRedis = await startDevRedis({ dir, appendOnly: false });
   const children: ChildProcess[] = [];
   let stopping = false;
   const stopAll = async (code: number): Promise<number> => {
@@ -68,6 +72,7 @@ export async function devClusterCommand(args: DevClusterArgs): Promise<number> {
       ),
     );
     await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
     logger.info('dev cluster stopped');
     return code;
   };
@@ -91,7 +96,7 @@ export async function devClusterCommand(args: DevClusterArgs): Promise<number> {
       await waitReady(`http://127.0.0.1:${port}/readyz`, edge, 20_000);
     }
   } catch (err) {
-    logger.error({ err: (err as Error).message }, 'dev cluster failed to start');
+    logger.error({ err }, 'dev cluster failed to start');
     return stopAll(1);
   }
   const ports = Array.from({ length: args.edges }, (_, i) => args.basePort + i);

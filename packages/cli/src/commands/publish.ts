@@ -3,6 +3,10 @@ import { loadConfig, type AttrValue } from '@switchboard/core';
 /** Arguments of `switchboard publish`. */
 export interface PublishArgs {
   readonly channel: string;
+  /** The dialect whose channel this is (the API's default, `valtronics`, when absent). */
+  readonly dialect: string | undefined;
+  /** The tenant (the API's default, or the key's only tenant, when absent). */
+  readonly tenant: string | undefined;
   readonly data: string;
   readonly attrs: readonly string[];
   readonly url: string;
@@ -25,7 +29,7 @@ export function parseAttrArgs(pairs: readonly string[]): Record<string, AttrValu
 }
 
 /**
- * `switchboard publish CHANNEL --data JSON [--attr k=v ...] [--url URL] [--api-key KEY]`: publishes
+ * `switchboard publish CHANNEL --data JSON [--attr k=v ...] [--dialect D] [--tenant T] [--url URL] [--api-key KEY]`: publishes
  * through the node's HTTP API with the configured (dev by default) API key.
  */
 export async function publishCommand(args: PublishArgs, out: NodeJS.WritableStream): Promise<number> {
@@ -39,7 +43,13 @@ export async function publishCommand(args: PublishArgs, out: NodeJS.WritableStre
   const res = await fetch(new URL('/api/publish', args.url), {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-    body: JSON.stringify({ channel: args.channel, attrs: parseAttrArgs(args.attrs), data }),
+    body: JSON.stringify({
+      ...(args.dialect !== undefined ? { dialect: args.dialect } : {}),
+      ...(args.tenant !== undefined ? { tenant: args.tenant } : {}),
+      channel: args.channel,
+      attrs: parseAttrArgs(args.attrs),
+      data,
+    }),
   });
   const text = await res.text();
   out.write(text.endsWith('\n') ? text : text + '\n');

@@ -1,4 +1,5 @@
 import { createLogger, loadConfig, type ConfigOverrides } from '@switchboard/core';
+import { DIALECT_CONFIG_SECTIONS } from '@switchboard/edge';
 import { startAllInOne, startEdge, startSession, type Running } from '../compose.js';
 import { runUntilSignal } from '../lifecycle.js';
 
@@ -7,7 +8,8 @@ export type ProcessRole = 'start' | 'edge' | 'session';
 
 /** Runs one of the long-running processes until SIGTERM/SIGINT. */
 export async function startCommand(role: ProcessRole, overrides: ConfigOverrides): Promise<number> {
-  const config = loadConfig(process.env, overrides, role === 'start' ? 'all' : role);
+  // Edges validate every dialect's options at start-up; the session service reads none of them.
+  const config = loadConfig(process.env, overrides, role === 'start' ? 'all' : role, role === 'session' ? [] : DIALECT_CONFIG_SECTIONS);
   const logger = createLogger({ name: 'switchboard', level: config.logLevel, base: { node: config.nodeId, role } });
   if (role !== 'start' && !config.redisUrl) {
     logger.error(`switchboard ${role} needs REDIS_URL (edges and session replicas share state through Redis); \`switchboard start\` runs everything in one process`);

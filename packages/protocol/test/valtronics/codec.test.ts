@@ -9,12 +9,14 @@ import {
   renderError,
   renderPong,
   renderValtronicsUpdate,
+  ParsedDataCache,
   type ValtronicsParseOptions,
-} from '../src/valtronics.js';
+} from '../../src/valtronics/index.js';
 import { valtronicsSeed } from '@switchboard/testkit';
 
 const { CLIENT_FRAMES, SERVER_FRAMES } = valtronicsSeed;
 
+const cache = new ParsedDataCache();
 const opts: ValtronicsParseOptions = { maxDepth: 16, maxBatch: 50, endpointChannel: null };
 const parse = (text: string, o: Partial<ValtronicsParseOptions> = {}) => parseValtronicsFrame(text, { ...opts, ...o });
 
@@ -208,8 +210,8 @@ describe('valtronics codec: server frames', () => {
     const n = normalizeValtronicsPublish('telemetry', { device_id: 1 }, SERVER_FRAMES.telemetry_update.telemetry, 16);
     if (!n.ok) throw new Error(n.message);
     const e = env('telemetry', n.value.attrs as Record<string, number>, n.value.data);
-    expect(without(JSON.parse(renderValtronicsUpdate('telemetry', e, null)) as Record<string, unknown>)).toEqual(SERVER_FRAMES.telemetry_update);
-    const projected = JSON.parse(renderValtronicsUpdate('telemetry', e, ['temperature'])) as Record<string, unknown>;
+    expect(without(JSON.parse(renderValtronicsUpdate('telemetry', e, null, cache)) as Record<string, unknown>)).toEqual(SERVER_FRAMES.telemetry_update);
+    const projected = JSON.parse(renderValtronicsUpdate('telemetry', e, ['temperature'], cache)) as Record<string, unknown>;
     expect(projected.telemetry).toEqual({ temperature: SERVER_FRAMES.telemetry_update.telemetry.temperature });
   });
 
@@ -220,7 +222,7 @@ describe('valtronics codec: server frames', () => {
     const n = normalizeValtronicsPublish('alerts', { device_id, severity }, data, 16);
     if (!n.ok) throw new Error(n.message);
     const e = env('alerts', n.value.attrs as Record<string, number>, n.value.data);
-    expect(without(JSON.parse(renderValtronicsUpdate('alerts', e, null)) as Record<string, unknown>)).toEqual(SERVER_FRAMES.alert);
+    expect(without(JSON.parse(renderValtronicsUpdate('alerts', e, null, cache)) as Record<string, unknown>)).toEqual(SERVER_FRAMES.alert);
   });
 
   it('device_status_update exactly as the seed shows it; status is taken from new_status', () => {
@@ -231,14 +233,14 @@ describe('valtronics codec: server frames', () => {
     if (!n.ok) throw new Error(n.message);
     expect(n.value.attrs).toEqual({ device_id: 1, status: 'offline' });
     const e = env('devices', n.value.attrs as Record<string, number>, n.value.data);
-    expect(without(JSON.parse(renderValtronicsUpdate('devices', e, null)) as Record<string, unknown>)).toEqual(SERVER_FRAMES.device_status_update);
+    expect(without(JSON.parse(renderValtronicsUpdate('devices', e, null, cache)) as Record<string, unknown>)).toEqual(SERVER_FRAMES.device_status_update);
   });
 
   it('system_status_update exactly as the seed shows it', () => {
     const s = SERVER_FRAMES.system_status_update;
     const e = env('system', {}, JSON.stringify({ metrics: s.metrics, timestamp: s.timestamp }));
-    expect(without(JSON.parse(renderValtronicsUpdate('system', e, null)) as Record<string, unknown>)).toEqual(s);
-    const p = JSON.parse(renderValtronicsUpdate('system', e, ['cpu_usage'])) as { metrics: unknown };
+    expect(without(JSON.parse(renderValtronicsUpdate('system', e, null, cache)) as Record<string, unknown>)).toEqual(s);
+    const p = JSON.parse(renderValtronicsUpdate('system', e, ['cpu_usage'], cache)) as { metrics: unknown };
     expect(p.metrics).toEqual({ cpu_usage: 45.2 });
   });
 
@@ -246,7 +248,7 @@ describe('valtronics codec: server frames', () => {
     expect(normalizeValtronicsPublish('system', {}, {}, 16)).toMatchObject({ ok: false, code: 'channel_forbidden' });
     const n = normalizeValtronicsPublish('alerts', {}, { type: 'evil', channel: 'x', offset: 1, title: 't' }, 16);
     if (!n.ok) throw new Error(n.message);
-    const frame = JSON.parse(renderValtronicsUpdate('alerts', env('alerts', {}, n.value.data), null)) as Record<string, unknown>;
+    const frame = JSON.parse(renderValtronicsUpdate('alerts', env('alerts', {}, n.value.data), null, cache)) as Record<string, unknown>;
     expect(frame.type).toBe('alert');
     expect(frame.channel).toBe('alerts');
     expect(frame.offset).toBe(7);

@@ -1,71 +1,8 @@
 /**
- * The `valtronics` dialect codec (seed 002): pure functions from client frames to commands and from
- * results/envelopes to server frames. No I/O, shared by the edge and the client SDK.
+ * Parsing of `valtronics` client frames (seed 002) into commands: pure functions, no I/O.
  */
-import {
-  checkJsonValue,
-  isPlainObject,
-  parseDurationMs,
-  parseJsonGuarded,
-  type AttrValue,
-  type Attrs,
-  type Envelope,
-  type ErrorCode,
-  type Filter,
-  type StreamPosition,
-} from '@switchboard/core';
-
-/** The four channels of the seed. */
-export const VALTRONICS_CHANNELS = ['telemetry', 'alerts', 'devices', 'system'] as const;
-/** One of {@link VALTRONICS_CHANNELS}. */
-export type ValtronicsChannel = (typeof VALTRONICS_CHANNELS)[number];
-
-/** Specialised endpoints and the channel each is scoped to; `/ws` serves every channel. */
-export const VALTRONICS_ENDPOINTS: Readonly<Record<string, ValtronicsChannel | null>> = {
-  '/ws': null,
-  '/ws/telemetry': 'telemetry',
-  '/ws/alerts': 'alerts',
-  '/ws/system': 'system',
-  '/ws/devices': 'devices',
-};
-
-interface ChannelSpec {
-  /** `type` of the update frames. */
-  readonly updateType: string;
-  /** Filter key on the wire → attribute it matches. */
-  readonly filters: Readonly<Record<string, string>>;
-  /** Whether `metrics` projects the payload. */
-  readonly projection: boolean;
-  /** Whether `frequency` (conflation) is accepted. */
-  readonly frequency: boolean;
-  /** Node-local channel, produced by the edge itself and never published. */
-  readonly local: boolean;
-}
-
-const CHANNELS: Readonly<Record<ValtronicsChannel, ChannelSpec>> = {
-  telemetry: {
-    updateType: 'telemetry_update',
-    filters: { device_id: 'device_id' },
-    projection: true,
-    frequency: true,
-    local: false,
-  },
-  alerts: {
-    updateType: 'alert',
-    filters: { device_id: 'device_id', severity: 'severity', alert_type: 'alert_type' },
-    projection: false,
-    frequency: false,
-    local: false,
-  },
-  devices: {
-    updateType: 'device_status_update',
-    filters: { device_id: 'device_id', status_types: 'status' },
-    projection: false,
-    frequency: true,
-    local: false,
-  },
-  system: { updateType: 'system_status_update', filters: {}, projection: true, frequency: true, local: true },
-};
+import { isPlainObject, parseDurationMs, parseJsonGuarded, type ErrorCode, type Filter, type StreamPosition } from '@switchboard/core';
+import { VALTRONICS_CHANNELS, channelSpec, isValtronicsChannel, type ChannelSpec, type ValtronicsChannel } from './channels.js';
 
 /** Every filter key a seed client may put at the top level of `subscribe` or under `filters`. */
 const FILTER_KEYS = new Set(['device_id', 'metrics', 'frequency', 'severity', 'alert_type', 'status_types']);
@@ -73,17 +10,8 @@ const FILTER_KEYS = new Set(['device_id', 'metrics', 'frequency', 'severity', 'a
 const MIN_FREQUENCY_MS = 100;
 const MAX_FREQUENCY_MS = 3_600_000;
 const MAX_FILTER_VALUES = 1000;
-const MAX_VALUE_LENGTH = 128;
-
-/** True when `name` is one of the four valtronics channels. */
-export function isValtronicsChannel(name: unknown): name is ValtronicsChannel {
-  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(CHANNELS, name);
-}
-
-/** True for the node-local `system` channel. */
-export function isLocalChannel(name: ValtronicsChannel): boolean {
-  return CHANNELS[name].local;
-}
+/** Longest request id and filter value. */
+export const MAX_VALUE_LENGTH = 128;
 
 /** An optional request id the client may attach; echoed in the answers. */
 export type RequestId = string | number | undefined;
@@ -278,7 +206,7 @@ function parseSubscribe(value: Record<string, unknown>, id: RequestId, opts: Val
   const ch = resolveChannel(value.channel, opts, ctx);
   if (!ch.ok) return ch.result;
   const channel = ch.channel;
-  const spec = CHANNELS[channel];
+  const spec = channelSpec(channel);
   const cctx = { ...ctx, channel };
 
   // Seed clients put filter keys both at the top level (JS client spreads them) and under `filters`
@@ -394,192 +322,7 @@ function formatFrequency(ms: number): string {
 }
 
 /** Device ids travel as strings inside filters; numeric ones go back to the client as numbers. */
-function deviceIdOut(id: string): string | number {
+export function deviceIdOut(id: string): string | number {
   return /^-?(0|[1-9]\d{0,14})$/.test(id) ? Number(id) : id;
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Server frames
-
-function withId(fields: Record<string, unknown>, id: RequestId): Record<string, unknown> {
-  if (id !== undefined) fields.id = id;
-  return fields;
-}
-
-/** `{"type":"error","code","message"}` plus context (`request`, `channel`, `id`) when known. */
-export function renderError(err: ValtronicsParseError): string {
-  const out: Record<string, unknown> = { type: 'error', code: err.code, message: err.message };
-  if (err.requestType) out.request = err.requestType;
-  if (err.channel) out.channel = err.channel;
-  return JSON.stringify(withId(out, err.id));
-}
-
-/** Successful `auth_response`. */
-export function renderAuthOk(args: {
-  id: RequestId;
-  userId: string;
-  roles: readonly string[];
-  expiresAt: number | undefined;
-  sessionId?: string;
-  resumed?: boolean;
-}): string {
-  const out: Record<string, unknown> = {
-    type: 'auth_response',
-    success: true,
-    user_id: args.userId,
-    roles: args.roles,
-  };
-  if (args.expiresAt !== undefined) out.expires_at = new Date(args.expiresAt * 1000).toISOString();
-  if (args.sessionId !== undefined) out.session_id = args.sessionId;
-  if (args.resumed !== undefined) out.resumed = args.resumed;
-  return JSON.stringify(withId(out, args.id));
-}
-
-/** Failed `auth_response`: `success:false` with `error` (a registered code) and `message`. */
-export function renderAuthFailed(id: RequestId, code: ErrorCode, message: string): string {
-  return JSON.stringify(withId({ type: 'auth_response', success: false, error: code, message }, id));
-}
-
-/** `subscribe_response` with the understood filters and the channel position. */
-export function renderSubscribeOk(args: {
-  id: RequestId;
-  channel: string;
-  filters: Record<string, unknown>;
-  position: StreamPosition | null;
-  recovered?: boolean;
-  replayed?: number;
-}): string {
-  const out: Record<string, unknown> = { type: 'subscribe_response', channel: args.channel, success: true };
-  if (Object.keys(args.filters).length > 0) out.filters = args.filters;
-  if (args.position) {
-    out.epoch = args.position.epoch;
-    out.offset = args.position.offset;
-  }
-  if (args.recovered !== undefined) out.recovered = args.recovered;
-  if (args.replayed !== undefined) out.replayed = args.replayed;
-  return JSON.stringify(withId(out, args.id));
-}
-
-/** `unsubscribe_response`; `remaining` lists the devices still subscribed after a partial unsubscribe. */
-export function renderUnsubscribeOk(id: RequestId, channel: string, remaining?: readonly string[]): string {
-  const out: Record<string, unknown> = { type: 'unsubscribe_response', channel, success: true };
-  if (remaining) out.device_id = remaining.map(deviceIdOut);
-  return JSON.stringify(withId(out, id));
-}
-
-/** `pong`, echoing the client's `timestamp`. */
-export function renderPong(id: RequestId, timestamp: unknown, nowMs: number): string {
-  const out: Record<string, unknown> = { type: 'pong' };
-  if (typeof timestamp === 'string' || typeof timestamp === 'number') out.timestamp = timestamp;
-  out.server_time = new Date(nowMs).toISOString();
-  return JSON.stringify(withId(out, id));
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Publishing: normalise what a backend publishes so that rendering is plain string splicing.
-
-/** A publish normalised for a valtronics channel: attrs for filters and the JSON text of the payload. */
-export interface NormalizedPublish {
-  readonly attrs: Attrs;
-  readonly data: string;
-}
-
-const RESERVED_FIELDS = new Set(['type', 'channel', 'offset', 'epoch']);
-
-function attrFromData(data: Record<string, unknown>, key: string): AttrValue | undefined {
-  const v = data[key];
-  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? v : undefined;
-}
-
-/**
- * Checks and normalises a publish to a valtronics channel. For `alerts` and `devices` the attrs that
- * filters use (`device_id`, `severity`, `alert_type`, `status`) and the message fields are made
- * consistent: an attr missing is taken from the data (`status` from `new_status`), a field missing in
- * the data is taken from the attrs. For `telemetry` the data is the metrics map.
- */
-export function normalizeValtronicsPublish(
-  channel: ValtronicsChannel,
-  attrs: Attrs,
-  data: unknown,
-  maxDepth: number,
-): { ok: true; value: NormalizedPublish } | { ok: false; code: ErrorCode; message: string } {
-  if (CHANNELS[channel].local)
-    return { ok: false, code: 'channel_forbidden', message: `"${channel}" is produced by each node and cannot be published` };
-  if (!isPlainObject(data)) return { ok: false, code: 'invalid_message', message: `"data" must be a JSON object for "${channel}"` };
-  const guard = checkJsonValue(data, maxDepth);
-  if (guard) return { ok: false, ...guard };
-  const outAttrs: Record<string, AttrValue> = { ...attrs };
-  if (channel === 'telemetry') {
-    const fromData = attrFromData(data, 'device_id');
-    if (outAttrs.device_id === undefined && fromData !== undefined) outAttrs.device_id = fromData;
-    if (outAttrs.device_id === undefined)
-      return { ok: false, code: 'invalid_message', message: 'telemetry needs attrs.device_id' };
-    const metrics = Object.prototype.hasOwnProperty.call(data, 'telemetry') && isPlainObject(data.telemetry) ? data.telemetry : data;
-    const copy: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(metrics)) if (k !== 'device_id') copy[k] = v;
-    return { ok: true, value: { attrs: outAttrs, data: JSON.stringify(copy) } };
-  }
-  const keys = channel === 'alerts' ? ['device_id', 'severity', 'alert_type'] : ['device_id', 'status'];
-  const merged: Record<string, unknown> = {};
-  for (const key of keys) {
-    const dataKey = key === 'status' ? 'new_status' : key;
-    const fromData = attrFromData(data, dataKey);
-    if (outAttrs[key] === undefined && fromData !== undefined) outAttrs[key] = fromData;
-    if (outAttrs[key] !== undefined && data[dataKey] === undefined) merged[dataKey] = outAttrs[key];
-  }
-  if (channel === 'devices' && outAttrs.device_id === undefined)
-    return { ok: false, code: 'invalid_message', message: 'device status updates need attrs.device_id' };
-  for (const [k, v] of Object.entries(data)) if (!RESERVED_FIELDS.has(k)) merged[k] = v;
-  return { ok: true, value: { attrs: outAttrs, data: JSON.stringify(merged) } };
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Update frames: rendered once per subscriber group, never per subscriber.
-
-let memoEnv: Envelope | null = null;
-let memoParsed: Record<string, unknown> = {};
-
-/** Parses an envelope's data once even when many projection groups render the same message. */
-function parsedData(env: Envelope): Record<string, unknown> {
-  if (memoEnv !== env) {
-    memoEnv = env;
-    memoParsed = JSON.parse(env.data) as Record<string, unknown>;
-  }
-  return memoParsed;
-}
-
-function project(obj: Record<string, unknown>, keys: readonly string[]): string {
-  const out: Record<string, unknown> = {};
-  for (const k of keys) if (Object.prototype.hasOwnProperty.call(obj, k)) out[k] = obj[k];
-  return JSON.stringify(out);
-}
-
-function tail(env: Envelope): string {
-  return `"offset":${env.offset},"epoch":${JSON.stringify(env.epoch)}}`;
-}
-
-/**
- * Renders an update frame for a valtronics channel: the seed's exact fields plus `offset` and `epoch`.
- * `projection` keeps only the listed telemetry metrics (or system metrics).
- */
-export function renderValtronicsUpdate(channel: ValtronicsChannel, env: Envelope, projection: readonly string[] | null): string {
-  switch (channel) {
-    case 'telemetry': {
-      const device = env.attrs.device_id;
-      const body = projection ? project(parsedData(env), projection) : env.data;
-      return `{"type":"telemetry_update","channel":"telemetry","device_id":${device === undefined ? 'null' : JSON.stringify(device)},"telemetry":${body},${tail(env)}`;
-    }
-    case 'system': {
-      const data = parsedData(env);
-      const metrics = isPlainObject(data.metrics) ? data.metrics : {};
-      const body = projection ? project(metrics, projection) : JSON.stringify(metrics);
-      return `{"type":"system_status_update","channel":"system","metrics":${body},"timestamp":${JSON.stringify(data.timestamp ?? null)},${tail(env)}`;
-    }
-    default: {
-      const type = CHANNELS[channel].updateType;
-      // data is a JSON object normalised at publish time: splice its fields in without parsing.
-      const inner = env.data.length > 2 ? env.data.slice(1, -1) + ',' : '';
-      return `{"type":"${type}","channel":"${channel}",${inner}${tail(env)}`;
-    }
-  }
-}

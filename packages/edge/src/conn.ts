@@ -1,0 +1,92 @@
+/**
+ * A connection as the edge keeps it, whatever its dialect: the shared parts (identity, tenant, session,
+ * limits, the request queue, hub subscriptions) and the dialect's own state.
+ */
+import { DEFAULT_TENANT, type Identity, type TokenBucket } from '@switchboard/core';
+import type { ListenerInfo } from './dialect.js';
+import type { Group, HubConnection, TopicPublisher } from './hub.js';
+import type { WebSocket } from './uws.js';
+
+/** One WebSocket connection. `S` is the dialect's own state. */
+export interface Conn<S = unknown> extends HubConnection {
+  /** Cluster-unique id (`<nodeId>:<n>`): admission and admin queries use it. */
+  readonly connId: string;
+  readonly dialect: string;
+  /** Set in the `open` handler; valid until `closed`. */
+  ws: WebSocket<Conn<S>>;
+  /** The uWS app the socket belongs to (topics are per app). */
+  readonly app: TopicPublisher;
+  closed: boolean;
+  /** Hub subscriptions by subscription id (the dialect's key: a channel name, a subscription type, a query). */
+  readonly subs: Map<string, Group>;
+  readonly ip: string;
+  readonly openedAtMs: number;
+  readonly listener: ListenerInfo;
+  identity: Identity | null;
+  /** The tenant its channels live in: the identity's, or `default`. */
+  tenant: string;
+  /** Whether admission counted this connection (and must release it on close). */
+  admitted: boolean;
+  /** The session this connection belongs to, once authenticated. */
+  sessionId: string | null;
+  /** Shared limits: the message rate bucket and abuse strikes. */
+  readonly bucket: TokenBucket;
+  strikes: number;
+  strikeWindowStartMs: number;
+  /** When the client last sent anything (application-level keep-alive). */
+  lastRecvMs: number;
+  /** Work waiting while an asynchronous request runs; null when idle. */
+  queue: unknown[] | null;
+  readonly state: S;
+}
+
+/** The connections of this node, for sweeps (auth deadlines, slow consumers, silence) and drain. */
+export class ConnectionRegistry {
+  readonly all = new Set<Conn>();
+  /** The same connections by dialect (sweeps that concern one dialect only). */
+  readonly byDialect = new Map<string, Set<Conn>>();
+  /**
+   * Connections still waiting for auth, by deadline, one map per dialect: each dialect has one timeout,
+   * so each map's insertion order is its deadline order.
+   */
+  readonly unauthenticated = new Map<string, Map<Conn, number>>();
+  private seq = 0;
+
+  constructor(readonly nodeId: string) {}
+
+  /** A new cluster-unique connection id. */
+  nextId(): string {
+    return `${this.nodeId}:${(++this.seq).toString(36)}`;
+  }
+
+  /** Registers an open connection; `authDeadlineMs` 0 means it needs no authentication in time. */
+  add(conn: Conn, authDeadlineMs: number): void {
+    this.all.add(conn);
+    let set = this.byDialect.get(conn.dialect);
+    if (!set) this.byDialect.set(conn.dialect, (set = new Set()));
+    set.add(conn);
+    if (authDeadlineMs > 0 && !conn.identity) {
+      let pending = this.unauthenticated.get(conn.dialect);
+      if (!pending) this.unauthenticated.set(conn.dialect, (pending = new Map<Conn, number>()));
+      pending.set(conn, authDeadlineMs);
+    }
+  }
+
+  /** Forgets a closed connection. */
+  remove(conn: Conn): void {
+    this.all.delete(conn);
+    this.byDialect.get(conn.dialect)?.delete(conn);
+    this.unauthenticated.get(conn.dialect)?.delete(conn);
+  }
+
+  /** The connection authenticated: it no longer has a deadline. */
+  authenticated(conn: Conn): void {
+    this.unauthenticated.get(conn.dialect)?.delete(conn);
+  }
+}
+
+/** Sets a connection's identity and the tenant that follows from it. */
+export function setIdentity(conn: Conn, identity: Identity): void {
+  conn.identity = identity;
+  conn.tenant = identity.tenant ?? DEFAULT_TENANT;
+}

@@ -1,0 +1,12 @@
+/**
+ * The dialect registry: every dialect an edge serves. The server mounts what is listed here and knows no
+ * dialect by name; adding a dialect is adding its folder and one line below (docs/adding-a-dialect.md).
+ */
+import type { DialectDefinition } from '../dialect.js';
+import { valtronics } from './valtronics/index.js';
+
+/** Every dialect, in mount order. */
+export const DIALECTS: readonly DialectDefinition[] = [valtronics];
+
+/** The config sections of every dialect, for `loadConfig` and the generated docs. */
+export const DIALECT_CONFIG_SECTIONS = DIALECTS.map((d) => d.config);

@@ -1,0 +1,141 @@
+/**
+ * The edge's HTTP routes on the main listener: health, readiness, metrics, the publish API and login
+ * (forwarded to the session service). Every asynchronous handler registers `onAborted` before any
+ * `await` (`guard`), and writes are corked (`sendJson`, `sendText`).
+ */
+import { isPlainObject, parseJsonGuarded, type Logger } from '@switchboard/core';
+import type { Bus } from '@switchboard/bus';
+import type { SessionApi } from '@switchboard/session';
+import type { Registry } from 'prom-client';
+import type { ApiKeys } from './api-keys.js';
+import { guard, readBody, sendError, sendJson, sendText } from './http.js';
+import type { EdgeMetrics } from './metrics.js';
+import { parsePublishBody, type PublishNormalizer } from './publish.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
+
+/** What the HTTP routes need. */
+export interface HttpApiDeps {
+  readonly bus: Bus;
+  readonly session: SessionApi;
+  readonly registry: Registry;
+  readonly metrics: EdgeMetrics;
+  readonly logger: Logger;
+  readonly apiKeys: ApiKeys;
+  readonly normalizer: PublishNormalizer;
+  readonly limits: { readonly maxDepth: number; readonly publishMaxBatch: number; readonly publishMaxBodyBytes: number };
+  ready(): boolean;
+}
+
+/** Registers the HTTP routes on the main app. */
+export function mountHttpApi(app: TemplatedApp, deps: HttpApiDeps): void {
+  app.get('/healthz', (res) => sendText(res, { aborted: false }, 200, 'ok\n'));
+  app.get('/readyz', (res) => {
+    const ok = deps.ready();
+    sendText(res, { aborted: false }, ok ? 200 : 503, ok ? 'ready\n' : 'not ready\n');
+  });
+  app.get('/metrics', (res) => {
+    const g = guard(res);
+    deps.registry.metrics().then(
+      (text) => sendText(res, g, 200, text, deps.registry.contentType),
+      (err: unknown) => {
+        deps.logger.error({ err }, 'metrics failed');
+        sendError(res, g, 'internal_error', 'metrics failed');
+      },
+    );
+  });
+  app.post('/api/publish', (res, req) => publish(deps, res, req));
+  app.post('/v1/login', (res, req) => login(deps, res, req));
+  app.any('/*', (res) => sendError(res, { aborted: false }, 'not_found', 'no such route'));
+}
+
+/** `POST /v1/login` on any edge: forwarded to the session service, answered as it answers. */
+function login(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
+  const contentType = req.getHeader('content-type');
+  const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+  const g = guard(res);
+  if (!/^application\/json\b/i.test(contentType)) {
+    sendError(res, g, 'unsupported_media_type', 'body must be application/json');
+    return;
+  }
+  readBody(
+    res,
+    g,
+    16 * 1024,
+    (body) => {
+      const parsed = parseJsonGuarded(body.toString('utf8'), 4);
+      if (!parsed.ok || !isPlainObject(parsed.value)) {
+        sendError(res, g, parsed.ok ? 'invalid_message' : parsed.code, parsed.ok ? 'body must be a JSON object' : parsed.message);
+        return;
+      }
+      const { username, password } = parsed.value;
+      if (typeof username !== 'string' || typeof password !== 'string') {
+        sendError(res, g, 'invalid_message', '"username" and "password" must be strings');
+        return;
+      }
+      deps.session.login({ username, password, ip }).then(
+        (r) => {
+          if (r.ok) sendJson(res, g, 200, { token: r.token, session_id: r.sessionId, expiry: new Date(r.expiresAt).toISOString(), user: r.user });
+          else sendError(res, g, r.code, r.message, r.retryAfterSec !== undefined ? { retry_after: r.retryAfterSec } : {});
+        },
+        (err: unknown) => {
+          deps.logger.warn({ err }, 'login failed');
+          sendError(res, g, 'unavailable', 'the session service is unavailable; retry');
+        },
+      );
+    },
+    () => sendError(res, g, 'message_too_large', 'body is larger than 16384 bytes'),
+  );
+}
+
+/** `POST /api/publish`: one message or a batch, to any dialect that takes publishes, in the key's tenants. */
+function publish(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
+  const authHeader = req.getHeader('authorization');
+  const contentType = req.getHeader('content-type');
+  const contentLength = Number(req.getHeader('content-length') || '0');
+  const g = guard(res);
+  const scope = deps.apiKeys.authorize(authHeader);
+  if (scope === null) {
+    sendError(res, g, 'unauthorized', authHeader ? 'the API key was refused' : 'send Authorization: Bearer <api key>');
+    return;
+  }
+  if (!/^application\/json\b/i.test(contentType)) {
+    sendError(res, g, 'unsupported_media_type', 'body must be application/json');
+    return;
+  }
+  const max = deps.limits.publishMaxBodyBytes;
+  if (contentLength > max) {
+    sendError(res, g, 'message_too_large', `body is larger than ${max} bytes`);
+    return;
+  }
+  readBody(
+    res,
+    g,
+    max,
+    (body) => {
+      const parsed = parsePublishBody(body.toString('utf8'), {
+        maxDepth: deps.limits.maxDepth,
+        maxBatch: deps.limits.publishMaxBatch,
+        scope,
+        normalizer: deps.normalizer,
+      });
+      if (!parsed.ok) {
+        sendError(res, g, parsed.code, parsed.message, parsed.index !== undefined ? { index: parsed.index } : {});
+        return;
+      }
+      const bus = deps.bus;
+      const pending = parsed.batch ? bus.publishBatch(parsed.requests) : bus.publish(parsed.requests[0]!).then((p) => [p]);
+      pending.then(
+        (positions) => {
+          deps.metrics.published.inc({ source: 'api' }, positions.length);
+          const results = positions.map((p, i) => ({ channel: parsed.names[i]!, offset: p.offset, epoch: p.epoch }));
+          sendJson(res, g, 200, parsed.batch ? { results } : results[0]);
+        },
+        (err: unknown) => {
+          deps.logger.warn({ err }, 'publish failed');
+          sendError(res, g, 'unavailable', 'the message bus is unavailable; retry');
+        },
+      );
+    },
+    () => sendError(res, g, 'message_too_large', `body is larger than ${max} bytes`),
+  );
+}

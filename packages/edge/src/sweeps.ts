@@ -1,0 +1,81 @@
+/**
+ * Periodic checks over connections, O(connections) only when there is something to find: slow consumers
+ * after traffic was sent (uWS skips publishes to a socket over its backpressure limit and does not close
+ * it, so the edge finds and closes them itself), auth deadlines once a second, and client silence for
+ * dialects with an application-level keep-alive.
+ */
+import type { Conn, ConnectionRegistry } from './conn.js';
+import type { Hub } from './hub.js';
+import { HARD_BACKPRESSURE_FACTOR, closeConn, type MountedDialect } from './listeners.js';
+import type { EdgeMetrics } from './metrics.js';
+
+/** A socket this close to uWS's limit has most likely had a publish skipped. */
+const LARGEST_FRAME_GUESS_BYTES = 16 * 1024;
+
+/** The edge's sweeps. */
+export class Sweeps {
+  private readonly timers: NodeJS.Timeout[] = [];
+  private lastAuthSweepMs = 0;
+
+  constructor(
+    private readonly conns: ConnectionRegistry,
+    private readonly hub: Hub,
+    private readonly metrics: EdgeMetrics,
+    private readonly dialects: ReadonlyMap<string, MountedDialect>,
+    private readonly intervalMs: number,
+  ) {}
+
+  /** Starts the timers. */
+  start(): void {
+    this.every(this.intervalMs, () => this.sweep(Date.now()));
+    for (const d of this.dialects.values()) {
+      const timeout = d.limits.silenceTimeoutMs;
+      if (timeout > 0) this.every(Math.max(50, Math.min(250, Math.floor(timeout / 20))), () => this.silence(d, timeout, Date.now()));
+    }
+  }
+
+  /** Stops the timers. */
+  stop(): void {
+    for (const t of this.timers.splice(0)) clearInterval(t);
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private sweep(now: number): void {
+    if (this.hub.sentSinceSweep) {
+      this.hub.sentSinceSweep = false;
+      for (const conn of this.conns.all) this.checkBackpressure(conn);
+    }
+    if (now - this.lastAuthSweepMs >= 1000) {
+      this.lastAuthSweepMs = now;
+      for (const pending of this.conns.unauthenticated.values()) {
+        // Deadlines of one dialect are inserted in increasing order: stop at the first one in the future.
+        for (const [conn, deadline] of pending) {
+          if (deadline > now) break;
+          pending.delete(conn);
+          if (!conn.identity) closeConn(conn, 'auth_timeout');
+        }
+      }
+    }
+  }
+
+  private checkBackpressure(conn: Conn): void {
+    const buffered = conn.ws.getBufferedAmount();
+    const soft = this.dialects.get(conn.dialect)?.limits.maxBackpressureBytes ?? Number.POSITIVE_INFINITY;
+    if (buffered <= soft) return;
+    // Past uWS's limit, publishes to this socket were skipped: count it as a drop.
+    if (buffered >= soft * HARD_BACKPRESSURE_FACTOR - LARGEST_FRAME_GUESS_BYTES) this.metrics.backpressureDrops.inc({ dialect: conn.dialect });
+    this.metrics.slowConsumerDisconnects.inc({ dialect: conn.dialect });
+    closeConn(conn, 'slow_consumer');
+  }
+
+  private silence(d: MountedDialect, timeoutMs: number, now: number): void {
+    const conns = this.conns.byDialect.get(d.name);
+    if (!conns) return;
+    for (const conn of conns) if (now - conn.lastRecvMs > timeoutMs) closeConn(conn, 'client_silent');
+  }
+}
