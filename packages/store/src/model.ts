@@ -55,6 +55,7 @@ export interface CompiledType {
 /** Checks every type spec and the channel function; throws on a spec a dialect must fix. */
 export function compileTypes(options: ObjectStoreOptions): Map<string, CompiledType> {
   const out = new Map<string, CompiledType>();
+  const typeOf = new Map<string, string>();
   for (const [name, spec] of Object.entries(options.types)) {
     out.set(name, compileType(name, spec));
     const a = options.channel('tenant-a', name);
@@ -62,6 +63,9 @@ export function compileTypes(options: ObjectStoreOptions): Map<string, CompiledT
     const bad = channelNameError(a);
     if (bad) throw new Error(`type ${name}: the channel function gives an invalid name: ${bad.message}`);
     if (a === b) throw new Error(`type ${name}: the channel function must give each tenant its own channel`);
+    const other = typeOf.get(a);
+    if (other !== undefined) throw new Error(`types ${other} and ${name}: the channel function must give each type its own channel`);
+    typeOf.set(a, name);
   }
   return out;
 }

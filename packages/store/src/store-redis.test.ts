@@ -189,6 +189,7 @@ describe('Redis object store specifics', () => {
       { types: { a: { parts: ['p'], defaultPart: 'p', indexed: ['bad|name'] } }, channel: (t, ty) => `x:${t}:${ty}` },
       { types: { a: { parts: ['p'] } }, channel: (_t, ty) => `x:shared:${ty}` },
       { types: { a: { parts: ['p'] } }, channel: (t, ty) => `x {${t}} ${ty}` },
+      { types: { a: { parts: ['p'] }, b: { parts: ['p'] } }, channel: (t) => `x:${t}` },
     ];
     for (const options of bad) await expect(RedisObjectStore.connect(storeOptions(redis.url, false, options))).rejects.toThrow(/object type|channel function/);
   });
