@@ -9,3 +9,4 @@ export { msgpackWithinLimits } from './msgpack-guard.js';
 export * from './rpc.js';
 export * from './rpc-memory.js';
 export * from './rpc-redis-streams.js';
+export { busLuaPrelude } from './lua-source.js';
