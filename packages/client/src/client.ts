@@ -71,6 +71,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   private wanted = false;
   /** A reconnect is scheduled. */
   private retrying = false;
+  /** The connect promised by `autoConnect` is still to happen. */
+  private autoConnect = false;
   /** Bumped per attempt so that late callbacks of an old socket or token fetch do nothing. */
   private generation = 0;
   private urlIndex = 0;
@@ -125,8 +127,14 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
       refreshBeforeMs: options.refreshBeforeMs ?? 30_000,
       maxFrameBytes: options.maxFrameBytes ?? 1024,
     };
-    // After the caller's synchronous code, so listeners added right after `new` see the first state.
-    if (options.autoConnect !== false) void Promise.resolve().then(() => this.connect());
+    // After the caller's synchronous code, so listeners added right after `new` see the first state
+    // (and a disconnect() or close() right after `new` wins).
+    if (options.autoConnect !== false) {
+      this.autoConnect = true;
+      void Promise.resolve().then(() => {
+        if (this.autoConnect) this.connect();
+      });
+    }
   }
 
   /** The connection state. */
@@ -146,6 +154,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
 
   /** Starts connecting (and reconnecting) if it is not already. */
   connect(): void {
+    this.autoConnect = false;
     if (this.wanted) return;
     this.wanted = true;
     this.attempt = 0;
@@ -158,6 +167,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
    * {@link connect} resumes where this left off (or reports `recovered: false`).
    */
   disconnect(): void {
+    this.autoConnect = false;
     this.wanted = false;
     this.lost(1000, 'disconnect() called', false);
   }

@@ -86,6 +86,10 @@ for (const env of ENVIRONMENTS) {
       expect(d.uncaught).toEqual([]);
     }, 60_000);
 
+    it('runs where it says', () => {
+      expect(d.runtime).toMatch(env.key === 'node' ? /^Node v\d+/ : /HeadlessChrome\//);
+    });
+
     it('its edge is killed (SIGKILL) while 2 msg/s for 30 s go through the other: every message exactly once, in order', async () => {
       const dev = env.base + 1;
       await d.call('create', 'kill', { urls: urls(), user: user('kill') });
@@ -109,8 +113,10 @@ for (const env of ENVIRONMENTS) {
       expect(s.states[drop]).toMatchObject({ code: 1006, url: cluster.wsUrl(0) });
       expect(typeof s.states[drop]!.delayMs).toBe('number');
       expect(s.states.slice(drop).find((x) => x.state === 'connected')).toMatchObject({ url: cluster.wsUrl(1), resumed: true, sessionId: ready.sessionId });
-      expect(s.recoveries.length).toBeGreaterThan(0);
-      expect(s.recoveries.every((r) => r.recovered)).toBe(true);
+      // Resumed by the session on the other edge: the subscription came back from it, recovered.
+      expect(s.subscribed.map((x) => x.restored)).toEqual([false, true]);
+      expect(s.recoveries).toHaveLength(1);
+      expect(s.recoveries[0]).toMatchObject({ recovered: true, epochChanged: false });
     }, 90_000);
 
     it('its edge drains (SIGTERM → 1012): it reconnects at once to the other and loses nothing', async () => {
@@ -133,6 +139,7 @@ for (const env of ENVIRONMENTS) {
       expectOrdered(s);
       const drop = s.states.findIndex((x) => x.state === 'disconnected');
       expect(s.states[drop]).toMatchObject({ code: 1012, delayMs: 0, reason: 'service_restart' });
+      expect(s.subscribed.map((x) => x.restored)).toEqual([false, true]);
       expect(s.states.slice(drop).find((x) => x.state === 'connected')).toMatchObject({ url: cluster.wsUrl(1), resumed: true });
     }, 60_000);
 
@@ -153,8 +160,9 @@ for (const env of ENVIRONMENTS) {
       expect(s.updates.map((u) => u.seq)).toEqual(range(0, 6));
       const drop = s.states.find((x) => x.state === 'disconnected');
       expect(drop?.reason).toMatch(/^no traffic for \d+ ms$/);
-      // Silence is noticed after idlePingMs + pongTimeoutMs (1 s), not after TCP's minutes.
-      expect(drop!.atMs - frozenAt).toBeLessThan(3000);
+      // Silence is noticed after idlePingMs + pongTimeoutMs (1 s; slack for a loaded machine), not
+      // after TCP's minutes.
+      expect(drop!.atMs - frozenAt).toBeLessThan(5000);
       expect(s.states.at(-1)).toMatchObject({ state: 'connected', url: cluster.wsUrl(1), resumed: true });
     }, 60_000);
 
@@ -164,10 +172,11 @@ for (const env of ENVIRONMENTS) {
       const stale = await cluster.mintToken(user('late'), '1s');
       const staleAtMs = Date.now();
 
-      // 1. 4-second tokens: refreshed about a second before each expiry, without reconnecting.
-      await d.call('create', 'refresh', { urls: [cluster.wsUrl(1)], user: user('refresh'), ttl: '4s' });
+      // 1. 6-second tokens: refreshed a quarter of their life (1.25-1.5 s) before each expiry, on the
+      // live connection.
+      await d.call('create', 'refresh', { urls: [cluster.wsUrl(1)], user: user('refresh'), ttl: '6s' });
       await d.call('subscribe', 'refresh', 'telemetry', { device_id: dev, metrics: ['seq'] });
-      const s = await until(d, 'refresh', (x) => x.auths.length >= 3, 15_000, 'two refreshes');
+      const s = await until(d, 'refresh', (x) => x.auths.length >= 3, 20_000, 'two refreshes');
       expect(s.auths.map((a) => a.refreshed)).toEqual([false, ...s.auths.slice(1).map(() => true)]);
       for (let i = 1; i < s.auths.length; i++) {
         expect(s.auths[i]!.atMs).toBeLessThan(s.auths[i - 1]!.expiresAtMs!);

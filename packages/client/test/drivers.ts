@@ -13,6 +13,8 @@ export interface Driver {
   call<M extends keyof Harness>(method: M, ...args: Parameters<Harness[M]>): Promise<ReturnType<Harness[M]>>;
   /** Uncaught errors the environment reported (a listener that threw, a page error). */
   readonly uncaught: string[];
+  /** Where the harness runs: `Node vX` or the browser's user agent. */
+  readonly runtime: string;
   close(): Promise<void>;
 }
 
@@ -25,6 +27,7 @@ export function nodeDriver(mintToken: MintToken): Driver {
   return {
     call: (method, ...args) => Promise.resolve(methods[method]!(...args)) as never,
     uncaught: [],
+    runtime: `Node ${process.version}`,
     close: () => Promise.resolve(harness.closeAll()),
   };
 }
@@ -55,6 +58,7 @@ export async function chromiumDriver(pageUrl: string, mintToken: MintToken): Pro
     await page.exposeFunction('mintToken', mintToken);
     await page.goto(pageUrl);
     await page.waitForFunction(() => 'harness' in globalThis);
+    const runtime = await page.evaluate(() => navigator.userAgent);
     return {
       call: (method, ...args) =>
         page.evaluate(
@@ -62,6 +66,7 @@ export async function chromiumDriver(pageUrl: string, mintToken: MintToken): Pro
           [method, args] as const,
         ) as never,
       uncaught,
+      runtime,
       close: () => browser.close(),
     };
   } catch (err) {
