@@ -5,6 +5,7 @@
  * deployment policy: probes, resources, non-root, read-only root, PDBs, HPA, no secret values, drain
  * timing, and every configuration key a real option that the process accepts.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -109,8 +110,7 @@ describe('kustomize', () => {
     }
   });
 
-  it('generated files are up to date (node deploy/generate.js)', async () => {
-    const { execFileSync } = await import('node:child_process');
+  it('generated files are up to date (node deploy/generate.js)', () => {
     expect(() => execFileSync(process.execPath, [join(DEPLOY, 'generate.js'), '--check'], { stdio: 'pipe' })).not.toThrow();
   });
 });
@@ -217,7 +217,7 @@ describe('workload policy', () => {
   it('the HPA scales the edges on CPU and on connections per pod, and the edge Deployment leaves replicas to it', () => {
     for (const [dir, objects] of deployments()) {
       const hpa = find(objects, 'HorizontalPodAutoscaler', 'switchboard-edge');
-      const spec = hpa.spec as { scaleTargetRef: { kind: string; name: string }; minReplicas: number; maxReplicas: number; metrics: Record<string, any>[] };
+      const spec = hpa.spec as { scaleTargetRef: { kind: string; name: string }; minReplicas: number; maxReplicas: number; metrics: HpaMetric[] };
       const target = find(objects, spec.scaleTargetRef.kind, spec.scaleTargetRef.name);
       expect((target.spec as { replicas?: number }).replicas, `${dir}: a replicas field would fight the HPA`).toBeUndefined();
       expect(spec.minReplicas).toBeGreaterThanOrEqual(2);
@@ -293,25 +293,25 @@ describe('workload policy', () => {
 describe('network policies', () => {
   it('session: reachable only from the edges, the admin network and monitoring; edges reach Redis and the session service', () => {
     for (const [dir, objects] of deployments()) {
-      const session = find(objects, 'NetworkPolicy', 'switchboard-session').spec as Record<string, any>;
+      const session = find(objects, 'NetworkPolicy', 'switchboard-session').spec as NetworkPolicySpec;
       expect(session.policyTypes).toEqual(['Ingress', 'Egress']);
-      const peers = (session.ingress as { from: Record<string, any>[] }[]).flatMap((r) => {
+      const peers = session.ingress.flatMap((r) => {
         expect(r.from, `${dir}: a session ingress rule without \`from\` admits everyone`).toBeDefined();
-        return r.from;
+        return r.from ?? [];
       });
       for (const p of peers) {
-        const labels = (p.podSelector?.matchLabels ?? p.namespaceSelector?.matchLabels ?? {}) as Record<string, string>;
+        const labels = p.podSelector?.matchLabels ?? p.namespaceSelector?.matchLabels ?? {};
         const ok =
           (p.namespaceSelector === undefined && labels['app.kubernetes.io/component'] === 'edge') ||
           labels['switchboard.io/admin'] === 'true' ||
           (p.podSelector === undefined && labels['switchboard.io/monitoring'] === 'true');
         expect(ok, `${dir}: session ingress peer ${JSON.stringify(p)}`).toBe(true);
       }
-      const edge = find(objects, 'NetworkPolicy', 'switchboard-edge').spec as Record<string, any>;
-      const egressPorts = (edge.egress as { ports: { port: number }[] }[]).flatMap((r) => r.ports.map((p) => p.port));
+      const edge = find(objects, 'NetworkPolicy', 'switchboard-edge').spec as NetworkPolicySpec;
+      const egressPorts = edge.egress.flatMap((r) => r.ports.map((p) => p.port));
       expect(egressPorts).toEqual(expect.arrayContaining([6379, 8100, 53]));
     }
-    const redis = find(build('deploy/k8s/overlays/dev'), 'NetworkPolicy', 'switchboard-redis').spec as Record<string, any>;
+    const redis = find(build('deploy/k8s/overlays/dev'), 'NetworkPolicy', 'switchboard-redis').spec as NetworkPolicySpec;
     expect(redis.ingress).toEqual([{ from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'switchboard' } } }], ports: [{ port: 6379, protocol: 'TCP' }] }]);
   });
 });
@@ -463,6 +463,26 @@ describe('alert rules in the cluster', () => {
     }
   });
 });
+
+/** The parts of an HPA metric the checks read. */
+interface HpaMetric {
+  type: string;
+  resource?: { name: string; target: { type: string } };
+  pods?: { metric: { name: string }; target: { type: string } };
+}
+
+/** A NetworkPolicy peer: pods and/or namespaces by labels. */
+interface Peer {
+  podSelector?: { matchLabels?: Record<string, string> };
+  namespaceSelector?: { matchLabels?: Record<string, string> };
+}
+
+/** The parts of a NetworkPolicy spec the checks read. */
+interface NetworkPolicySpec {
+  policyTypes: string[];
+  ingress: { from?: Peer[]; ports: { port: number }[] }[];
+  egress: { to?: Peer[]; ports: { port: number }[] }[];
+}
 
 /** The custom metric the prometheus-adapter rule serves. */
 function adapterMetric(): { name: string; seriesQuery: string; metricsQuery: string } {

@@ -203,10 +203,10 @@ export function documentedOptions(): OptionDoc[] {
   let docCol = -1;
   const cells = (line: string) =>
     line
-      .replace(/\\\|/g, '\u0000')
+      .replace(/\\\|/g, '\uE000')
       .split('|')
       .slice(1, -1)
-      .map((c) => c.replace(/\u0000/g, '|').trim());
+      .map((c) => c.replace(/\uE000/g, '|').trim());
   for (const line of lines) {
     if (!line.startsWith('|')) {
       envCol = -1;
