@@ -62,7 +62,17 @@ function dockerIgnored(path: string, patterns: readonly string[]): boolean {
         p
           .replace(/^\/+|\/+$/g, '')
           .split(/(\*\*\/?|\*|\?)/)
-          .map((part) => (part === '**/' ? '(?:.*/)?' : part === '**' ? '.*' : part === '*' ? '[^/]*' : part === '?' ? '[^/]' : part.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+          .map((part) =>
+            part === '**/'
+              ? '(?:.*/)?'
+              : part === '**'
+                ? '.*'
+                : part === '*'
+                  ? '[^/]*'
+                  : part === '?'
+                    ? '[^/]'
+                    : part.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
+          )
           .join('') +
         '$',
     );
@@ -100,20 +110,29 @@ describe('Dockerfile policy', () => {
 
   it('installs production dependencies only, from the lockfile, into what the final stage runs', () => {
     const everyRun = dockerfile.stages.flatMap((s) => all(s, 'RUN').map((i) => i.args));
-    expect(everyRun.filter((r) => /npm (install|i)\b/.test(r)), 'npm install ignores the lockfile; use npm ci').toEqual([]);
-    const prodStages = dockerfile.stages.filter((s) => all(s, 'RUN').some((i) => /npm ci\b[^&]*--omit=dev/.test(i.args)));
+    expect(
+      everyRun.filter((r) => /npm (install|i)\b/.test(r)),
+      'npm install ignores the lockfile; use npm ci',
+    ).toEqual([]);
+    const prodStages = dockerfile.stages.filter((s) =>
+      all(s, 'RUN').some((i) => /npm ci\b[^&]*--omit=dev/.test(i.args)),
+    );
     expect(prodStages.length).toBe(1);
     // node_modules of the final image come from that stage only (never from the stage with dev tools).
     const copies = all(final, 'COPY').map((i) => ({ from: /--from=(\S+)/.exec(i.args)?.[1], args: i.args }));
     const fromProd = copies.filter((c) => c.from === prodStages[0]!.name);
     expect(fromProd.length).toBe(1);
-    const devStages = dockerfile.stages.filter((s) => all(s, 'RUN').some((i) => /npm ci\b(?![^&]*--omit=dev)/.test(i.args))).map((s) => s.name);
+    const devStages = dockerfile.stages
+      .filter((s) => all(s, 'RUN').some((i) => /npm ci\b(?![^&]*--omit=dev)/.test(i.args)))
+      .map((s) => s.name);
     expect(devStages.length).toBeGreaterThan(0);
     for (const c of copies.filter((x) => x.from !== undefined && devStages.includes(x.from))) {
       const sources = c.args.replace(/--\S+/g, '').trim().split(/\s+/).slice(0, -1);
       for (const s of sources) {
         expect(s, 'no node_modules from a stage with dev dependencies').not.toMatch(/node_modules/);
-        expect(s, 'not the whole work tree of a stage with dev dependencies').not.toMatch(/^\/app\/?$|^\.\/?$/);
+        expect(s, 'not the whole work tree of a stage with dev dependencies').not.toMatch(
+          /^\/app\/?$|^\.\/?$/,
+        );
       }
     }
   });
@@ -135,12 +154,18 @@ describe('Dockerfile policy', () => {
   });
 
   it('checks the native uWS binary at build time, has a HEALTHCHECK, exposes both ports, production defaults', () => {
-    expect(all(final, 'RUN').some((i) => i.args.includes('/usr/local/lib/switchboard/entrypoint.sh help'))).toBe(true);
+    expect(
+      all(final, 'RUN').some((i) => i.args.includes('/usr/local/lib/switchboard/entrypoint.sh help')),
+    ).toBe(true);
     const hc = all(final, 'HEALTHCHECK').at(-1)?.args ?? '';
     expect(hc).toMatch(/--interval=\d+s/);
     expect(hc).toContain('CMD ["node", "/usr/local/lib/switchboard/healthcheck.cjs"]');
-    expect(all(final, 'EXPOSE').flatMap((i) => i.args.split(/\s+/))).toEqual(expect.arrayContaining(['8000', '8100']));
-    const env = all(final, 'ENV').map((i) => i.args).join(' ');
+    expect(all(final, 'EXPOSE').flatMap((i) => i.args.split(/\s+/))).toEqual(
+      expect.arrayContaining(['8000', '8100']),
+    );
+    const env = all(final, 'ENV')
+      .map((i) => i.args)
+      .join(' ');
     expect(env).toContain('NODE_ENV=production');
     expect(env).toContain('SWITCHBOARD_MODE=production');
   });
@@ -158,14 +183,32 @@ describe('Dockerfile policy', () => {
       expect(tracked.has(src), `${src} is tracked by git`).toBe(true);
       expect(dockerIgnored(src, ignore), `${src} is excluded by .dockerignore`).toBe(false);
     }
-    for (const path of ['node_modules/x', 'packages/core/node_modules/x', 'packages/core/dist/index.js', '.git/HEAD', 'deploy/k8s/base/edge.yaml', 'docs/configuration.md', 'keys/signing.pem', '.env'])
+    for (const path of [
+      'node_modules/x',
+      'packages/core/node_modules/x',
+      'packages/core/dist/index.js',
+      '.git/HEAD',
+      'deploy/k8s/base/edge.yaml',
+      'docs/configuration.md',
+      'keys/signing.pem',
+      '.env',
+    ])
       expect(dockerIgnored(path, ignore), path).toBe(true);
-    for (const path of ['package.json', 'package-lock.json', 'packages/core/src/index.ts', 'packages/bus/lua/publish.lua', 'packages/cli/bin/switchboard.js'])
+    for (const path of [
+      'package.json',
+      'package-lock.json',
+      'packages/core/src/index.ts',
+      'packages/bus/lua/publish.lua',
+      'packages/cli/bin/switchboard.js',
+    ])
       expect(dockerIgnored(path, ignore), path).toBe(false);
   });
 
   it('the entry point script is executable in git', () => {
-    const mode = execFileSync('git', ['ls-files', '-s', 'deploy/docker/entrypoint.sh'], { cwd: ROOT, encoding: 'utf8' }).split(' ')[0];
+    const mode = execFileSync('git', ['ls-files', '-s', 'deploy/docker/entrypoint.sh'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).split(' ')[0];
     expect(mode).toBe('100755');
   });
 });
@@ -176,7 +219,10 @@ describe('entry point and health check, run for real', () => {
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('loads the native uWS binary and runs the CLI', () => {
-    const r = spawnSync('sh', [entrypoint, 'help'], { env: { ...process.env, SWITCHBOARD_HOME: ROOT }, encoding: 'utf8' });
+    const r = spawnSync('sh', [entrypoint, 'help'], {
+      env: { ...process.env, SWITCHBOARD_HOME: ROOT },
+      encoding: 'utf8',
+    });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^Usage: switchboard <command>/);
@@ -190,8 +236,14 @@ describe('entry point and health check, run for real', () => {
     writeFileSync(join(mod, 'index.js'), 'module.exports = { App() {} };\n');
     mkdirSync(join(tmp, 'packages/cli/bin'), { recursive: true });
     // A stand-in CLI that leaves a mark when it runs: it must not.
-    writeFileSync(join(tmp, 'packages/cli/bin/switchboard.js'), `require('node:fs').writeFileSync(${JSON.stringify(join(tmp, 'ran'))}, '');\n`);
-    const r = spawnSync('sh', [entrypoint, 'start'], { env: { ...process.env, SWITCHBOARD_HOME: tmp }, encoding: 'utf8' });
+    writeFileSync(
+      join(tmp, 'packages/cli/bin/switchboard.js'),
+      `require('node:fs').writeFileSync(${JSON.stringify(join(tmp, 'ran'))}, '');\n`,
+    );
+    const r = spawnSync('sh', [entrypoint, 'start'], {
+      env: { ...process.env, SWITCHBOARD_HOME: tmp },
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(70);
     expect(r.stderr).toContain('native uWebSockets.js binary did not load');
     expect(existsSync(join(tmp, 'ran'))).toBe(false);
@@ -199,7 +251,10 @@ describe('entry point and health check, run for real', () => {
 
   it('the health check fails when neither port answers', async () => {
     const [a, b] = [await freePort(), await freePort()];
-    const r = spawnSync(process.execPath, [join(ROOT, 'deploy/docker/healthcheck.cjs')], { env: { ...process.env, PORT: String(a), SESSION_PORT: String(b) }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(ROOT, 'deploy/docker/healthcheck.cjs')], {
+      env: { ...process.env, PORT: String(a), SESSION_PORT: String(b) },
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(1);
   });
 });

@@ -33,7 +33,11 @@ import {
  * Metrics the dashboards already chart but the code does not register yet (issues 10 and 14 add them).
  * Remove a name here when it lands: the test fails while a name listed here is registered.
  */
-const PENDING_METRICS = ['switchboard_admin_queries_total', 'switchboard_admin_query_duration_seconds', 'switchboard_connections_closed_total'];
+const PENDING_METRICS = [
+  'switchboard_admin_queries_total',
+  'switchboard_admin_query_duration_seconds',
+  'switchboard_connections_closed_total',
+];
 
 /** Series Prometheus makes itself for every target. */
 const PROMETHEUS_SYNTHETIC = ['up'];
@@ -64,11 +68,18 @@ interface Expr {
 interface Dashboard {
   uid: string;
   title: string;
-  panels: { type: string; title: string; datasource?: { uid: string }; targets?: { expr: string; datasource: { uid: string } }[] }[];
+  panels: {
+    type: string;
+    title: string;
+    datasource?: { uid: string };
+    targets?: { expr: string; datasource: { uid: string } }[];
+  }[];
   templating: { list: { name: string; type: string; query?: string | { query: string } }[] };
 }
 
-const DASHBOARD_FILES = ['overview', 'bus', 'limits', 'channels', 'session', 'process'].map((n) => `deploy/grafana/switchboard-${n}.json`);
+const DASHBOARD_FILES = ['overview', 'bus', 'limits', 'channels', 'session', 'process'].map(
+  (n) => `deploy/grafana/switchboard-${n}.json`,
+);
 const dashboards = DASHBOARD_FILES.map((f) => ({ file: f, d: JSON.parse(readRepo(f)) as Dashboard }));
 
 /** Every panel expression of every dashboard. */
@@ -89,12 +100,27 @@ const variableQueries = dashboards.flatMap(({ file, d }) =>
 );
 
 interface RuleFile {
-  groups: { name: string; rules: { alert?: string; record?: string; expr: string; labels?: Record<string, string>; annotations?: Record<string, string> }[] }[];
+  groups: {
+    name: string;
+    rules: {
+      alert?: string;
+      record?: string;
+      expr: string;
+      labels?: Record<string, string>;
+      annotations?: Record<string, string>;
+    }[];
+  }[];
 }
 const rules = parseYamlText(readRepo('deploy/prometheus/rules.yaml')) as RuleFile;
-const ruleExprs: Expr[] = rules.groups.flatMap((g) => g.rules.map((r) => ({ where: `rules.yaml: ${r.alert ?? r.record}`, expr: r.expr })));
+const ruleExprs: Expr[] = rules.groups.flatMap((g) =>
+  g.rules.map((r) => ({ where: `rules.yaml: ${r.alert ?? r.record}`, expr: r.expr })),
+);
 
-const adapter = (parseYamlText(readRepo('deploy/k8s/prometheus-adapter/values.yaml')) as { rules: { custom: { seriesQuery: string; metricsQuery: string }[] } }).rules.custom;
+const adapter = (
+  parseYamlText(readRepo('deploy/k8s/prometheus-adapter/values.yaml')) as {
+    rules: { custom: { seriesQuery: string; metricsQuery: string }[] };
+  }
+).rules.custom;
 /** The adapter's metricsQuery as the adapter expands it for one namespace's pods. */
 const adapterExprs: Expr[] = adapter.flatMap((r, i) => [
   { where: `prometheus-adapter rule ${i} seriesQuery`, expr: r.seriesQuery },
@@ -108,7 +134,8 @@ const adapterExprs: Expr[] = adapter.flatMap((r, i) => [
 ]);
 
 /** Grafana's variables replaced by values PromQL parses, as Grafana does before it queries. */
-const concrete = (expr: string) => expr.replaceAll('$__rate_interval', '1m').replaceAll('$namespace', '.+').replaceAll('$node', '.+');
+const concrete = (expr: string) =>
+  expr.replaceAll('$__rate_interval', '1m').replaceAll('$namespace', '.+').replaceAll('$node', '.+');
 
 // ---------------------------------------------------------------------------------------------------
 // The live processes
@@ -148,7 +175,8 @@ function seriesNames(e: Exposition): Set<string> {
   return names;
 }
 
-const isPending = (name: string) => PENDING_METRICS.some((p) => name === p || ['_bucket', '_sum', '_count'].some((s) => name === p + s));
+const isPending = (name: string) =>
+  PENDING_METRICS.some((p) => name === p || ['_bucket', '_sum', '_count'].some((s) => name === p + s));
 
 let redis: RedisServer;
 const children: ChildProcess[] = [];
@@ -161,10 +189,18 @@ let liveLabels: Map<string, Set<string>>;
 const tmp = mkdtempSync(join(tmpdir(), 'sb-obs-'));
 
 /** Starts one role through the image's entry point with the environment its dev-overlay container gets. */
-async function startRole(dev: K8sObject[], role: 'edge' | 'session', overrides: Record<string, string>): Promise<void> {
+async function startRole(
+  dev: K8sObject[],
+  role: 'edge' | 'session',
+  overrides: Record<string, string>,
+): Promise<void> {
   const container = podTemplate(find(dev, 'Deployment', `switchboard-${role}`)).spec.containers[0]!;
   expect(container.args).toEqual([role]);
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmp, SWITCHBOARD_HOME: ROOT };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: tmp,
+    SWITCHBOARD_HOME: ROOT,
+  };
   // Dev references its Secrets as optional and none exist there: those variables are simply absent.
   for (const [k, v] of containerEnv(dev, container)) if (v.from !== 'secret') env[k] = v.value;
   for (const [k, v] of Object.entries(overrides)) {
@@ -172,7 +208,10 @@ async function startRole(dev: K8sObject[], role: 'edge' | 'session', overrides: 
     expect(k in env || k === 'REDIS_URL', `${role}: ${k} is set by the manifests`).toBe(true);
     env[k] = v;
   }
-  const child = spawn('sh', [join(DEPLOY, 'docker/entrypoint.sh'), ...container.args!], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('sh', [join(DEPLOY, 'docker/entrypoint.sh'), ...container.args!], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   trackChild(child);
   children.push(child);
   let logs = '';
@@ -209,7 +248,11 @@ async function traffic(): Promise<void> {
   const published = await fetch(`http://127.0.0.1:${edgePort}/api/publish`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${DEV_API_KEY}` },
-    body: JSON.stringify({ channel: 'telemetry', attrs: { device_id: 1 }, data: { temperature: { value: 21, unit: 'C' } } }),
+    body: JSON.stringify({
+      channel: 'telemetry',
+      attrs: { device_id: 1 },
+      data: { temperature: { value: 21, unit: 'C' } },
+    }),
   });
   expect(published.status).toBe(200);
   await c.nextOfType('telemetry_update', 5000);
@@ -230,15 +273,25 @@ beforeAll(async () => {
   sessionPort = await freePort();
   // Only what a test machine needs changed: loopback, free ports, the test's Redis, quieter logs.
   const common = { REDIS_URL: redis.url, HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
-  await startRole(dev, 'session', { ...common, NODE_ID: 'session-under-test', SESSION_PORT: String(sessionPort) });
-  await startRole(dev, 'edge', { ...common, NODE_ID: 'edge-under-test', PORT: String(edgePort), SWITCHBOARD_SESSION_URL: `http://127.0.0.1:${sessionPort}` });
+  await startRole(dev, 'session', {
+    ...common,
+    NODE_ID: 'session-under-test',
+    SESSION_PORT: String(sessionPort),
+  });
+  await startRole(dev, 'edge', {
+    ...common,
+    NODE_ID: 'edge-under-test',
+    PORT: String(edgePort),
+    SWITCHBOARD_SESSION_URL: `http://127.0.0.1:${sessionPort}`,
+  });
   await traffic();
   edge = parseExposition(await (await fetch(`http://127.0.0.1:${edgePort}/metrics`)).text());
   session = parseExposition(await (await fetch(`http://127.0.0.1:${sessionPort}/metrics`)).text());
   live = new Set([...seriesNames(edge), ...seriesNames(session)]);
   liveLabels = new Map();
   for (const e of [edge, session])
-    for (const [name, set] of e.labels) liveLabels.set(name, new Set([...(liveLabels.get(name) ?? []), ...set]));
+    for (const [name, set] of e.labels)
+      liveLabels.set(name, new Set([...(liveLabels.get(name) ?? []), ...set]));
 }, 60_000);
 
 afterAll(async () => {
@@ -256,11 +309,20 @@ afterAll(async () => {
 
 describe('live /metrics of an edge and a session service', () => {
   it('pass promtool check metrics without a single warning (apart from the known findings above)', () => {
-    for (const [role, e] of [['edge', edge], ['session', session]] as const) {
+    for (const [role, e] of [
+      ['edge', edge],
+      ['session', session],
+    ] as const) {
       const r = runTool('promtool', ['check', 'metrics'], e.text);
       const findings = `${r.stdout}${r.stderr}`.split('\n').filter(Boolean);
-      expect(findings.filter((f) => !KNOWN_PROMTOOL_FINDINGS.includes(f)), `${role}: promtool check metrics`).toEqual([]);
-      expect(KNOWN_PROMTOOL_FINDINGS.filter((k) => !findings.includes(k)), `${role}: fixed now, remove from KNOWN_PROMTOOL_FINDINGS`).toEqual([]);
+      expect(
+        findings.filter((f) => !KNOWN_PROMTOOL_FINDINGS.includes(f)),
+        `${role}: promtool check metrics`,
+      ).toEqual([]);
+      expect(
+        KNOWN_PROMTOOL_FINDINGS.filter((k) => !findings.includes(k)),
+        `${role}: fixed now, remove from KNOWN_PROMTOOL_FINDINGS`,
+      ).toEqual([]);
       // promtool exits 3 on lint findings; 0 once the known ones are fixed. Anything else is a parse error.
       expect(r.status, role).toBe(findings.length > 0 ? 3 : 0);
     }
@@ -286,7 +348,10 @@ describe('live /metrics of an edge and a session service', () => {
   it('the Docker health check passes against the edge port and against the session port', async () => {
     const closed = String(await freePort());
     const check = (env: Record<string, string>) =>
-      spawnSync(process.execPath, [join(DEPLOY, 'docker/healthcheck.cjs')], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' }).status;
+      spawnSync(process.execPath, [join(DEPLOY, 'docker/healthcheck.cjs')], {
+        env: { PATH: process.env.PATH ?? '', ...env },
+        encoding: 'utf8',
+      }).status;
     expect(check({ PORT: String(edgePort), SESSION_PORT: closed })).toBe(0);
     expect(check({ PORT: closed, SESSION_PORT: String(sessionPort) })).toBe(0);
   });
@@ -304,7 +369,9 @@ describe('PromQL of dashboards, alert rules and the adapter rule', () => {
   it('refers only to metric names the code registers (or declared pending)', () => {
     const unknown: string[] = [];
     for (const e of everyExpr())
-      for (const m of scanPromql(e.expr).metrics) if (!live.has(m) && !isPending(m) && !PROMETHEUS_SYNTHETIC.includes(m)) unknown.push(`${e.where}: ${m}`);
+      for (const m of scanPromql(e.expr).metrics)
+        if (!live.has(m) && !isPending(m) && !PROMETHEUS_SYNTHETIC.includes(m))
+          unknown.push(`${e.where}: ${m}`);
     expect(unknown).toEqual([]);
   });
 
@@ -312,34 +379,46 @@ describe('PromQL of dashboards, alert rules and the adapter rule', () => {
     const landed = PENDING_METRICS.filter((p) => live.has(p));
     expect(landed, 'registered now: remove from PENDING_METRICS in this file').toEqual([]);
     const used = new Set(everyExpr().flatMap((e) => [...scanPromql(e.expr).metrics]));
-    for (const p of PENDING_METRICS) expect([...used].some((u) => u === p || u.startsWith(p + '_')), `${p} is used`).toBe(true);
+    for (const p of PENDING_METRICS)
+      expect(
+        [...used].some((u) => u === p || u.startsWith(p + '_')),
+        `${p} is used`,
+      ).toBe(true);
   });
 
   it('names only labels the metrics carry (where the live output has samples to tell)', () => {
     const problems: string[] = [];
-    const labelsOf = (m: string) => liveLabels.get(m) ?? liveLabels.get(m.replace(/_(sum|count)$/, '_bucket'));
+    const labelsOf = (m: string) =>
+      liveLabels.get(m) ?? liveLabels.get(m.replace(/_(sum|count)$/, '_bucket'));
     for (const e of everyExpr()) {
       const use = scanPromql(e.expr);
       for (const [metric, names] of use.matchers) {
         const known = labelsOf(metric);
         if (!known) continue;
-        for (const n of names) if (!known.has(n) && !TARGET_LABELS.has(n)) problems.push(`${e.where}: ${metric} has no label ${n}`);
+        for (const n of names)
+          if (!known.has(n) && !TARGET_LABELS.has(n))
+            problems.push(`${e.where}: ${metric} has no label ${n}`);
       }
       for (const g of use.groupings) {
         const sets = g.metrics.map(labelsOf).filter((s): s is Set<string> => s !== undefined);
         if (sets.length === 0) continue;
-        for (const l of g.labels) if (!TARGET_LABELS.has(l) && !sets.some((s) => s.has(l))) problems.push(`${e.where}: by (${l}) over ${g.metrics.join(', ')}`);
+        for (const l of g.labels)
+          if (!TARGET_LABELS.has(l) && !sets.some((s) => s.has(l)))
+            problems.push(`${e.where}: by (${l}) over ${g.metrics.join(', ')}`);
       }
     }
     for (const v of variableQueries) {
       const metric = [...scanPromql(v.expr).metrics][0]!;
-      if (!TARGET_LABELS.has(v.label) && !liveLabels.get(metric)?.has(v.label)) problems.push(`${v.where}: ${metric} has no label ${v.label}`);
+      if (!TARGET_LABELS.has(v.label) && !liveLabels.get(metric)?.has(v.label))
+        problems.push(`${v.where}: ${metric} has no label ${v.label}`);
     }
     expect(problems).toEqual([]);
   });
 
   it('the label check catches a wrong label (the check itself works)', () => {
-    const use = scanPromql('sum by (dialect) (rate(switchboard_deliveries_total{namespace=~".+",code="x"}[5m]))');
+    const use = scanPromql(
+      'sum by (dialect) (rate(switchboard_deliveries_total{namespace=~".+",code="x"}[5m]))',
+    );
     expect([...use.matchers.get('switchboard_deliveries_total')!]).toEqual(['namespace', 'code']);
     expect(use.groupings).toEqual([{ labels: ['dialect'], metrics: ['switchboard_deliveries_total'] }]);
     expect(liveLabels.get('switchboard_deliveries_total')?.has('dialect')).toBe(false);
@@ -348,13 +427,25 @@ describe('PromQL of dashboards, alert rules and the adapter rule', () => {
   it('every dashboard expression parses: promtool check rules on a rule file made of them', () => {
     const file = join(tmp, 'dashboards.rules.yaml');
     const exprs = [...dashboardExprs, ...variableQueries, ...adapterExprs];
-    writeFileSync(file, stringify({ groups: [{ name: 'dashboard-expressions', rules: exprs.map((e, i) => ({ record: `dashboard:expr:${i}`, expr: concrete(e.expr) })) }] }));
+    writeFileSync(
+      file,
+      stringify({
+        groups: [
+          {
+            name: 'dashboard-expressions',
+            rules: exprs.map((e, i) => ({ record: `dashboard:expr:${i}`, expr: concrete(e.expr) })),
+          },
+        ],
+      }),
+    );
     const r = mustRun('promtool', ['check', 'rules', file]);
     expect(r.stdout).toContain(`SUCCESS: ${exprs.length} rules found`);
   });
 
   it('the alert rules pass promtool check rules, as a file and as the PrometheusRule of each overlay', () => {
-    expect(mustRun('promtool', ['check', 'rules', join(DEPLOY, 'prometheus/rules.yaml')]).stdout).toContain('SUCCESS');
+    expect(mustRun('promtool', ['check', 'rules', join(DEPLOY, 'prometheus/rules.yaml')]).stdout).toContain(
+      'SUCCESS',
+    );
     for (const overlay of ['deploy/k8s/overlays/dev', 'deploy/k8s/overlays/production']) {
       const rule = find(kustomize(overlay), 'PrometheusRule', 'switchboard');
       const file = join(tmp, `${overlay.replaceAll('/', '_')}.rules.yaml`);
@@ -396,18 +487,28 @@ describe('PromQL of dashboards, alert rules and the adapter rule', () => {
       expect(a.annotations?.summary, a.alert).toBeTruthy();
       const runbook = /^docs\/operations\.md#([\w-]+)$/.exec(a.annotations?.runbook ?? '');
       expect(runbook, `${a.alert}: runbook annotation`).not.toBeNull();
-      expect(slugs.has(runbook![1]!), `${a.alert}: docs/operations.md has a heading for #${runbook![1]}`).toBe(true);
+      expect(
+        slugs.has(runbook![1]!),
+        `${a.alert}: docs/operations.md has a heading for #${runbook![1]}`,
+      ).toBe(true);
     }
   });
 });
 
 describe('dashboards', () => {
   it('are provisioned, unique, and every panel uses the data-source variable', () => {
-    const listed = (parseYamlText(readRepo('deploy/grafana/kustomization.yaml')) as { configMapGenerator: { files: string[] }[] }).configMapGenerator[0]!.files;
+    const listed = (
+      parseYamlText(readRepo('deploy/grafana/kustomization.yaml')) as {
+        configMapGenerator: { files: string[] }[];
+      }
+    ).configMapGenerator[0]!.files;
     expect(listed.map((f) => `deploy/grafana/${f}`).sort()).toEqual([...DASHBOARD_FILES].sort());
     expect(new Set(dashboards.map(({ d }) => d.uid)).size).toBe(dashboards.length);
     for (const { file, d } of dashboards) {
-      expect(d.templating.list.map((v) => v.name), file).toEqual(['datasource', 'namespace', 'node']);
+      expect(
+        d.templating.list.map((v) => v.name),
+        file,
+      ).toEqual(['datasource', 'namespace', 'node']);
       for (const p of d.panels.filter((x) => x.type !== 'row')) {
         expect(p.datasource?.uid, `${file}: ${p.title}`).toBe('${datasource}');
         expect(p.targets?.length, `${file}: ${p.title}`).toBeGreaterThan(0);
@@ -421,17 +522,25 @@ describe('dashboards', () => {
       for (const [metric, names] of scanPromql(e.expr).matchers) {
         expect(names.has('namespace') && names.has('node'), `${e.where}: ${metric}`).toBe(true);
       }
-    for (const e of dashboardExprs) for (const m of scanPromql(e.expr).metrics) expect(scanPromql(e.expr).matchers.has(m), `${e.where}: ${m} without matchers`).toBe(true);
+    for (const e of dashboardExprs)
+      for (const m of scanPromql(e.expr).metrics)
+        expect(scanPromql(e.expr).matchers.has(m), `${e.where}: ${m} without matchers`).toBe(true);
   });
 
   it('percentiles come from histograms, aggregated by le before histogram_quantile', () => {
     const quantiles = [...dashboardExprs, ...ruleExprs].filter((e) => e.expr.includes('histogram_quantile'));
     expect(quantiles.length).toBeGreaterThan(5);
     for (const e of quantiles) {
-      expect(e.expr, e.where).toMatch(/histogram_quantile\(0\.\d+, sum by \(([\w, ]+, )?le\) \(rate\(\w+_bucket[{[]/);
-      for (const m of scanPromql(e.expr).metrics) if (!isPending(m)) expect(live.has(m.replace(/_bucket$/, '')) && m.endsWith('_bucket'), `${e.where}: ${m}`).toBe(true);
+      expect(e.expr, e.where).toMatch(
+        /histogram_quantile\(0\.\d+, sum by \(([\w, ]+, )?le\) \(rate\(\w+_bucket[{[]/,
+      );
+      for (const m of scanPromql(e.expr).metrics)
+        if (!isPending(m))
+          expect(live.has(m.replace(/_bucket$/, '')) && m.endsWith('_bucket'), `${e.where}: ${m}`).toBe(true);
     }
     // The families behind them are histograms, never summaries (summaries do not aggregate across pods).
-    for (const e of [edge, session]) for (const [name, type] of e.families) if (name.startsWith('switchboard_')) expect(type, name).not.toBe('summary');
+    for (const e of [edge, session])
+      for (const [name, type] of e.families)
+        if (name.startsWith('switchboard_')) expect(type, name).not.toBe('summary');
   });
 });

@@ -6,10 +6,20 @@ const metrics = (expr: string) => [...scanPromql(expr).metrics].sort();
 
 describe('scanPromql', () => {
   it('tells metrics from functions, aggregations, keywords, numbers and durations', () => {
-    expect(metrics('sum by (rule) (rate(a_total[5m] offset 1h)) > 4 * sum(rate(b_total[$__rate_interval]))')).toEqual(['a_total', 'b_total']);
-    expect(metrics('histogram_quantile(0.99, sum by (le) (rate(x_bucket{job="j"}[1m]))) > 0.25')).toEqual(['x_bucket']);
+    expect(
+      metrics('sum by (rule) (rate(a_total[5m] offset 1h)) > 4 * sum(rate(b_total[$__rate_interval]))'),
+    ).toEqual(['a_total', 'b_total']);
+    expect(metrics('histogram_quantile(0.99, sum by (le) (rate(x_bucket{job="j"}[1m]))) > 0.25')).toEqual([
+      'x_bucket',
+    ]);
     expect(metrics('absent(up{job="switchboard-edge"} == 1)')).toEqual(['up']);
-    expect(metrics('a / on (node) group_left (pod) b and bool c unless d or e > 1e3')).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(metrics('a / on (node) group_left (pod) b and bool c unless d or e > 1e3')).toEqual([
+      'a',
+      'b',
+      'c',
+      'd',
+      'e',
+    ]);
     expect(metrics('sum(x) without (instance)')).toEqual(['x']);
     expect(metrics('vector(1)')).toEqual([]);
   });
@@ -27,7 +37,9 @@ describe('scanPromql', () => {
       { labels: ['namespace'], metrics: ['a'] },
       { labels: ['node', 'dialect'], metrics: ['b'] },
     ]);
-    expect(scanPromql('histogram_quantile(0.9, sum by (le, method) (rate(h_bucket[5m])))').groupings).toEqual([{ labels: ['le', 'method'], metrics: ['h_bucket'] }]);
+    expect(scanPromql('histogram_quantile(0.9, sum by (le, method) (rate(h_bucket[5m])))').groupings).toEqual(
+      [{ labels: ['le', 'method'], metrics: ['h_bucket'] }],
+    );
   });
 
   it('refuses what it cannot read instead of guessing', () => {

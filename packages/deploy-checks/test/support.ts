@@ -40,7 +40,9 @@ export function requireTool(name: keyof typeof TOOLS): string {
       // not in this PATH entry
     }
   }
-  throw new Error(`\`${name}\` is not on PATH: install the Debian package \`${TOOLS[name]}\` (apt-get install ${TOOLS[name]})`);
+  throw new Error(
+    `\`${name}\` is not on PATH: install the Debian package \`${TOOLS[name]}\` (apt-get install ${TOOLS[name]})`,
+  );
 }
 
 /** What a tool run printed and how it exited. */
@@ -60,7 +62,8 @@ export function runTool(name: keyof typeof TOOLS, args: readonly string[], input
 /** Runs a tool and throws, with everything it printed, unless it exits 0. */
 export function mustRun(name: keyof typeof TOOLS, args: readonly string[], input?: string): ToolResult {
   const r = runTool(name, args, input);
-  if (r.status !== 0) throw new Error(`${name} ${args.join(' ')} exited ${r.status}:\n${r.stdout}${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`${name} ${args.join(' ')} exited ${r.status}:\n${r.stdout}${r.stderr}`);
   return r;
 }
 
@@ -71,7 +74,12 @@ export function mustRun(name: keyof typeof TOOLS, args: readonly string[], input
 export type K8sObject = {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   [key: string]: unknown;
 };
 
@@ -108,7 +116,10 @@ export function kustomize(dir: string): K8sObject[] {
 /** Finds one object by kind and name. */
 export function find(objects: readonly K8sObject[], kind: string, name: string): K8sObject {
   const o = objects.find((x) => x.kind === kind && x.metadata.name === name);
-  if (!o) throw new Error(`no ${kind} ${name} in the build (has: ${objects.map((x) => `${x.kind}/${x.metadata.name}`).join(', ')})`);
+  if (!o)
+    throw new Error(
+      `no ${kind} ${name} in the build (has: ${objects.map((x) => `${x.kind}/${x.metadata.name}`).join(', ')})`,
+    );
   return o;
 }
 
@@ -117,7 +128,8 @@ export function find(objects: readonly K8sObject[], kind: string, name: string):
 
 /** The models package of an apiVersion (kubernetes-models for the core groups, prometheus-operator's CRDs). */
 function modelModule(apiVersion: string): string {
-  if (apiVersion.startsWith('monitoring.coreos.com/')) return `@kubernetes-models/prometheus-operator/${apiVersion}`;
+  if (apiVersion.startsWith('monitoring.coreos.com/'))
+    return `@kubernetes-models/prometheus-operator/${apiVersion}`;
   return `kubernetes-models/${apiVersion}`;
 }
 
@@ -178,7 +190,8 @@ export async function validateStrict(obj: K8sObject): Promise<string[]> {
   }
   for (const [value, rec] of seen) {
     if (Array.isArray(value) || rec.enumerated) continue;
-    for (const key of Object.keys(value)) if (!rec.read.has(key)) problems.push(`unknown field ${rec.path}/${key}`);
+    for (const key of Object.keys(value))
+      if (!rec.read.has(key)) problems.push(`unknown field ${rec.path}/${key}`);
   }
   return problems;
 }
@@ -239,7 +252,22 @@ export interface PromqlUse {
   readonly groupings: { labels: string[]; metrics: string[] }[];
 }
 
-const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset', 'atan2', 'inf', 'nan']);
+const KEYWORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'atan2',
+  'inf',
+  'nan',
+]);
 
 type Token = { kind: 'ident' | 'num' | 'dur' | 'str' | 'punct' | 'op'; text: string; pos: number };
 
@@ -284,11 +312,20 @@ export function scanPromql(expr: string): PromqlUse {
         }
       }
     }
-    if (t.kind === 'ident' && (t.text === 'by' || t.text === 'without' || t.text === 'on' || t.text === 'ignoring' || t.text === 'group_left' || t.text === 'group_right')) {
+    if (
+      t.kind === 'ident' &&
+      (t.text === 'by' ||
+        t.text === 'without' ||
+        t.text === 'on' ||
+        t.text === 'ignoring' ||
+        t.text === 'group_left' ||
+        t.text === 'group_right')
+    ) {
       const labels: string[] = [];
       if (next?.text === '(') {
         let j = i + 2;
-        for (; j < tokens.length && tokens[j]!.text !== ')'; j++) if (tokens[j]!.kind === 'ident') labels.push(tokens[j]!.text);
+        for (; j < tokens.length && tokens[j]!.text !== ')'; j++)
+          if (tokens[j]!.kind === 'ident') labels.push(tokens[j]!.text);
         i = j;
       }
       // `sum by (x) (expr)` and `sum(expr) by (x)`: the grouping applies to the aggregation's argument.
@@ -344,7 +381,11 @@ export interface Container {
   env?: {
     name: string;
     value?: string;
-    valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean }; fieldRef?: { fieldPath: string }; configMapKeyRef?: { name: string; key: string } };
+    valueFrom?: {
+      secretKeyRef?: { name: string; key: string; optional?: boolean };
+      fieldRef?: { fieldPath: string };
+      configMapKeyRef?: { name: string; key: string };
+    };
   }[];
   [key: string]: unknown;
 }
@@ -352,11 +393,16 @@ export interface Container {
 /** The pod template of a Deployment or StatefulSet. */
 export interface PodTemplate {
   metadata: { labels: Record<string, string> };
-  spec: { containers: Container[]; volumes?: { name: string; secret?: { secretName: string; optional?: boolean } }[]; [key: string]: unknown };
+  spec: {
+    containers: Container[];
+    volumes?: { name: string; secret?: { secretName: string; optional?: boolean } }[];
+    [key: string]: unknown;
+  };
 }
 
 /** Workloads (Deployments, StatefulSets) of a build. */
-export const workloads = (objects: readonly K8sObject[]) => objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
+export const workloads = (objects: readonly K8sObject[]) =>
+  objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
 
 /** The pod template of a workload. */
 export const podTemplate = (w: K8sObject) => (w.spec as { template: PodTemplate }).template;
@@ -364,7 +410,10 @@ export const podTemplate = (w: K8sObject) => (w.spec as { template: PodTemplate 
 /** A Switchboard container (the image runs a role given as its first argument), and which role. */
 export function switchboardRole(c: Container): 'edge' | 'session' | 'start' | null {
   const role = c.args?.[0];
-  return /(^|\/)switchboard(:|@|$)/.test(c.image) && (role === 'edge' || role === 'session' || role === 'start') ? role : null;
+  return /(^|\/)switchboard(:|@|$)/.test(c.image) &&
+    (role === 'edge' || role === 'session' || role === 'start')
+    ? role
+    : null;
 }
 
 /**
@@ -372,18 +421,24 @@ export function switchboardRole(c: Container): 'edge' | 'session' | 'start' | nu
  * enough for every secret option's minimum length.
  */
 export const secretPlaceholder = (name: string): string =>
-  name.endsWith('_URL') ? 'redis://user:password@redis.invalid:6379' : 'secret-from-a-kubernetes-secret-0123456789';
+  name.endsWith('_URL')
+    ? 'redis://user:password@redis.invalid:6379'
+    : 'secret-from-a-kubernetes-secret-0123456789';
 
 /**
  * The environment a container gets: its ConfigMaps (envFrom) overlaid by its `env` entries. Values from
  * Secrets become {@link secretPlaceholder}, downward-API fields the field path.
  */
-export function containerEnv(objects: readonly K8sObject[], c: Container): Map<string, { value: string; from: 'configmap' | 'literal' | 'secret' | 'field' }> {
+export function containerEnv(
+  objects: readonly K8sObject[],
+  c: Container,
+): Map<string, { value: string; from: 'configmap' | 'literal' | 'secret' | 'field' }> {
   const env = new Map<string, { value: string; from: 'configmap' | 'literal' | 'secret' | 'field' }>();
   for (const src of c.envFrom ?? []) {
     if (!src.configMapRef) throw new Error(`${c.name}: envFrom other than a ConfigMap is not expected`);
     const cm = find(objects, 'ConfigMap', src.configMapRef.name);
-    for (const [k, v] of Object.entries((cm.data ?? {}) as Record<string, string>)) env.set(k, { value: v, from: 'configmap' });
+    for (const [k, v] of Object.entries((cm.data ?? {}) as Record<string, string>))
+      env.set(k, { value: v, from: 'configmap' });
   }
   for (const e of c.env ?? []) {
     if (e.value !== undefined) env.set(e.name, { value: e.value, from: 'literal' });
@@ -395,5 +450,10 @@ export function containerEnv(objects: readonly K8sObject[], c: Container): Map<s
 }
 
 /** Whether `labels` has every pair of `selector`. */
-export const selects = (selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean =>
-  selector !== undefined && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+export const selects = (
+  selector: Record<string, string> | undefined,
+  labels: Record<string, string> | undefined,
+): boolean =>
+  selector !== undefined &&
+  Object.keys(selector).length > 0 &&
+  Object.entries(selector).every(([k, v]) => labels?.[k] === v);
