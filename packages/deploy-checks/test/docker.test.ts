@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { validate, ValidationSeverity } from 'dockerfile-utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '@switchboard/testkit';
 import { ROOT, readRepo } from './support.js';
@@ -97,6 +98,29 @@ const all = (stage: Stage, op: string) => stage.instructions.filter((i) => i.op 
 const jsonArgs = (i: Instruction | undefined) => JSON.parse(i?.args ?? 'null') as string[] | null;
 
 describe('Dockerfile policy', () => {
+  it('passes the Dockerfile linter of the VS Code Docker language server (dockerfile-utils), every check an error', () => {
+    const strict = ValidationSeverity.ERROR;
+    const diagnostics = validate(readRepo('deploy/docker/Dockerfile'), {
+      deprecatedMaintainer: strict,
+      directiveCasing: strict,
+      emptyContinuationLine: strict,
+      instructionCasing: strict,
+      instructionCmdMultiple: strict,
+      instructionEntrypointMultiple: strict,
+      instructionHealthcheckMultiple: strict,
+      instructionJSONInSingleQuotes: strict,
+      instructionWorkdirRelative: strict,
+    });
+    expect(
+      diagnostics.map(
+        (d) =>
+          `line ${d.range.start.line + 1}: ${typeof d.message === 'string' ? d.message : d.message.value}`,
+      ),
+    ).toEqual([]);
+    // It does find problems (the check itself works).
+    expect(validate('FROM node:20\nHEALTHCHECK --bogus=1 CMD true\nEXPOSE http\n').length).toBe(2);
+  });
+
   it('is multi-stage on a pinned base image, and the final stage builds nothing', () => {
     expect(dockerfile.stages.length).toBeGreaterThanOrEqual(3);
     for (const s of dockerfile.stages) {
