@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 import { keys, shardOf } from '@switchboard/bus';
+import { DEFAULT_TENANT, busChannel } from '@switchboard/core';
 import { DEV_ADMIN_TOKEN, DEV_API_KEY } from '@switchboard/core';
 import { freePort, startRedis, startSwitchboard, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
 
@@ -142,8 +143,10 @@ export async function startCluster(historySize: number): Promise<Cluster> {
       edges[i] = await startSwitchboard(BIN, 'edge', edgeEnv(i), 30_000);
     },
     async dropChannel(channel) {
-      const s = shardOf(channel, SHARDS);
-      await redis.command(`DEL ${keys.meta(s, channel)} ${keys.history(s, channel)}`);
+      // The bus names a valtronics channel of the default tenant `valtronics:default:<channel>`.
+      const bus = busChannel('valtronics', DEFAULT_TENANT, channel);
+      const s = shardOf(bus, SHARDS);
+      await redis.command(`DEL ${keys.meta(s, bus)} ${keys.history(s, bus)}`);
     },
     async stop() {
       await Promise.all(edges.map((e) => e.stop('SIGKILL')));

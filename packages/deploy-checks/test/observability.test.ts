@@ -36,7 +36,6 @@ import {
 const PENDING_METRICS = [
   'switchboard_admin_queries_total',
   'switchboard_admin_query_duration_seconds',
-  'switchboard_connections_closed_total',
 ];
 
 /** Series Prometheus makes itself for every target. */

@@ -203,6 +203,8 @@ export async function validateStrict(obj: K8sObject): Promise<string[]> {
 export interface OptionDoc {
   readonly env: string;
   readonly only: string | null;
+  /** The core option a dialect option falls back to (its default is `$X`, or it "Falls back to `X`"). */
+  readonly fallback: string | null;
 }
 
 /**
@@ -214,6 +216,7 @@ export function documentedOptions(): OptionDoc[] {
   const out: OptionDoc[] = [];
   let envCol = -1;
   let docCol = -1;
+  let defaultCol = -1;
   const cells = (line: string) =>
     line
       .replace(/\\\|/g, '\uE000')
@@ -229,13 +232,16 @@ export function documentedOptions(): OptionDoc[] {
     if (envCol < 0) {
       envCol = row.indexOf('env');
       docCol = row.indexOf('meaning');
+      defaultCol = row.indexOf('default');
       continue;
     }
     if (row.every((c) => /^:?-+:?$/.test(c))) continue;
     const m = /^`([A-Z][A-Z0-9_]*)`$/.exec(row[envCol] ?? '');
     if (!m) continue;
-    const only = /\((\w+) only\)\s*$/.exec(docCol >= 0 ? (row[docCol] ?? '') : '');
-    out.push({ env: m[1]!, only: only ? only[1]! : null });
+    const meaning = docCol >= 0 ? (row[docCol] ?? '') : '';
+    const only = /\((\w+) only\)\s*$/.exec(meaning);
+    const fallback = /^`\$([A-Z][A-Z0-9_]*)`$/.exec(defaultCol >= 0 ? (row[defaultCol] ?? '') : '') ?? /Falls back to `([A-Z][A-Z0-9_]*)`/.exec(meaning);
+    out.push({ env: m[1]!, only: only ? only[1]! : null, fallback: fallback ? fallback[1]! : null });
   }
   return out;
 }
