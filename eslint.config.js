@@ -47,8 +47,13 @@ export default tseslint.config(
   // production code; edges never load the session service (it holds secrets); a dialect folder uses the
   // dialect seam, never the server's internals or another dialect.
   {
-    files: ['packages/*/src/**/*.ts', 'loadtest/src/**/*.ts'],
+    files: ['packages/*/src/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: boundaries() }] },
+  },
+  {
+    // The load generator is test tooling: it starts servers with the test kit.
+    files: ['loadtest/src/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: boundaries({ tests: true }) }] },
   },
   {
     files: ['packages/edge/src/**/*.ts'],

@@ -94,6 +94,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
     session: service,
     logger,
     registry,
+    openStore: (o) => backend.openStore(o),
   });
   const http = await edge.listen();
   const sessionHttp = await sessionApi(config, parts, logger, registry, () => backend.bus.ready());
@@ -136,6 +137,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     session: new RpcSessionClient(rpc, config.rpcTimeoutMs),
     logger,
     registry,
+    openStore: (o) => backend.openStore(o),
   });
   const http = await edge.listen();
   return {

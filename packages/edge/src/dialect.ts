@@ -7,6 +7,7 @@
  */
 import type { CloseCodeName, Config, ErrorCode, Identity, Logger } from '@switchboard/core';
 import type { SessionApi, TokenVerifier } from '@switchboard/session';
+import type { ObjectStore, ObjectStoreOptions } from '@switchboard/store';
 import type { Counter } from 'prom-client';
 import type { Conn, ConnectionRegistry } from './conn.js';
 import type { DialectConfigSection, DialectLimits } from './dialect-config.js';
@@ -112,6 +113,11 @@ export interface DialectContext {
   readonly logger: Logger;
   readonly conns: ConnectionRegistry;
   readonly sampler: SystemSampler;
+  /**
+   * Opens an object store for this dialect's types (DESIGN §2 `ObjectStore`) on the node's backend
+   * (memory or Redis); call it from `start`. Rejects when the edge was built without stores.
+   */
+  openStore(options: ObjectStoreOptions): Promise<ObjectStore>;
   /** Closes a connection with a registered close code (runs its close handler synchronously). */
   close(conn: Conn, reason: CloseCodeName): void;
   /** Sends one frame to a connection, corked; nothing when it is closed. Counts `messagesOut`. */
@@ -125,6 +131,8 @@ export interface DialectContext {
 
 /** A dialect on one edge: its request handling and renderers. `S` is its per-connection state. */
 export interface DialectHandler<S> {
+  /** Asynchronous set-up before the edge listens (opening its object store, say); a failure stops the start. */
+  start?(): Promise<void>;
   /** Decides an upgrade (sync or async); may refuse with an HTTP status before `res.upgrade`. */
   upgrade(req: UpgradeRequest): UpgradeDecision<S> | Promise<UpgradeDecision<S>>;
   /** The socket is open (a dialect that speaks first sends here). */

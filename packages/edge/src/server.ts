@@ -6,6 +6,7 @@
 import { CLOSE_CODES, type Config, type ErrorCode, type Logger } from '@switchboard/core';
 import type { Bus } from '@switchboard/bus';
 import type { SessionApi, TokenVerifier } from '@switchboard/session';
+import type { ObjectStore, ObjectStoreOptions } from '@switchboard/store';
 import type { Registry } from 'prom-client';
 import { ApiKeys } from './api-keys.js';
 import { ConnectionRegistry, type Conn } from './conn.js';
@@ -35,6 +36,8 @@ export interface EdgeOptions {
   readonly registry: Registry;
   /** The dialects to serve; default: every dialect of the registry (`dialects/index.ts`). */
   readonly dialects?: readonly DialectDefinition[];
+  /** Opens object stores on the node's backend, for dialects that keep objects (absent: they cannot). */
+  readonly openStore?: (options: ObjectStoreOptions) => Promise<ObjectStore>;
 }
 
 /** Requests queued behind a slow one before a connection counts as abusive. */
@@ -114,6 +117,7 @@ export class EdgeServer {
         logger: log.child({ dialect: def.name }),
         conns,
         sampler,
+        openStore: (o) => (options.openStore ? options.openStore(o) : Promise.reject(new Error(`dialect ${def.name} needs an object store; this edge has none`))),
         close: closeConn,
         send: (conn, frame) => {
           if (conn.closed) return;
@@ -148,6 +152,7 @@ export class EdgeServer {
 
   /** Starts every listener and the timers; resolves with the main port. */
   async listen(): Promise<number> {
+    for (const d of this.dialects.values()) if (d.handler.start) await d.handler.start();
     const ports = await this.listeners.listen();
     this.listening = true;
     this.keepalive.start();

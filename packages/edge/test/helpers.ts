@@ -3,6 +3,7 @@ import { createLogger, createMetricsRegistry, loadConfig, type Config, type Conf
 import { createJwtVerifier } from '@switchboard/session';
 import { MemorySessionRepo, createSessionService, hmacIssuer, type SessionService } from '@switchboard/session/service';
 import { TestClient, type ConnectOptions } from '@switchboard/testkit';
+import { MemoryObjectStore } from '@switchboard/store';
 import type { Registry } from 'prom-client';
 import type { DialectDefinition } from '../src/dialect.js';
 import { DIALECTS } from '../src/dialects/index.js';
@@ -49,6 +50,7 @@ export async function startTestNode(overrides: ConfigOverrides = {}, extra: { di
     logger,
     registry,
     dialects,
+    openStore: (o) => Promise.resolve(new MemoryObjectStore(broker, o)),
   });
   const port = await edge.listen();
   const wsUrl = `ws://127.0.0.1:${port}`;
