@@ -39,7 +39,11 @@ export interface OpenSessionRequest {
 export interface OpenSessionResult {
   readonly sessionId: string;
   readonly expiresAt: number;
-  /** True when the named session existed and belongs to this user. */
+  /**
+   * True when the named session existed, belongs to this user (and tenant), and gives back subscriptions
+   * of an earlier connection. An existing session with none (the first connection with a login token)
+   * keeps its id but is not resumed.
+   */
   readonly resumed: boolean;
   readonly subscriptions: readonly StoredSubscription[];
 }
