@@ -20,6 +20,7 @@ export type {
   Frame,
   ListenerInfo,
   NormalizedPublish,
+  PublishAttrCheck,
   Refusal,
   SubprotocolPolicy,
   UpgradeDecision,
