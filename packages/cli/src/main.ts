@@ -9,7 +9,7 @@ import { publishCommand } from './commands/publish.js';
 import { tokenCommand, userAddCommand } from './commands/admin.js';
 import { startCommand } from './commands/start.js';
 import { COMMANDS, DEV_CLUSTER, EDGE, PUBLISH, SESSION, START, TOKEN, USER_ADD } from './commands/specs.js';
-import { parseCommand, renderHelp, UsageError, type CommandSpec, type Parsed } from './spec.js';
+import { closest, flagProblems, parseCommand, renderHelp, UsageError, type CommandSpec, type Parsed } from './spec.js';
 
 /** Where a run of the CLI reads and writes: the process's own by default, captured in tests. */
 export interface CliIo {
@@ -50,6 +50,7 @@ export async function run(argv: readonly string[], io: CliIo = { stdout: process
     } else return usageError(io, new UsageError(`unknown sub-command "user ${rest[0]}"; the one there is: user add`, 'user add'));
   }
   const spec = command !== undefined ? BY_NAME.get(command) : undefined;
+  let values: Readonly<Record<string, unknown>> = {};
   try {
     if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
       const topic = command === 'help' ? rest.join(' ') : '';
@@ -64,11 +65,13 @@ export async function run(argv: readonly string[], io: CliIo = { stdout: process
       io.stdout.write(renderHelp(spec));
       return 0;
     }
+    values = parsed.values;
     return await dispatch(spec, parsed, io);
   } catch (err) {
     if (err instanceof UsageError) return usageError(io, err, spec?.name);
     if (err instanceof ConfigError) {
-      io.stderr.write(`switchboard${spec ? ` ${spec.name}` : ''}: ${err.message}\n`);
+      const problems = spec ? flagProblems(err.problems, spec, values) : err.problems;
+      io.stderr.write(`switchboard${spec ? ` ${spec.name}` : ''}: invalid configuration:\n  - ${problems.join('\n  - ')}\n`);
       return 2;
     }
     if (err instanceof Error) {
@@ -144,6 +147,6 @@ function usageError(io: CliIo, err: UsageError, fallback?: string): number {
 }
 
 function suggest(typed: string): string {
-  const near = COMMANDS.map((c) => c.name).find((n) => n.startsWith(typed) || typed.startsWith(n) || (typed.length > 2 && n.includes(typed)));
+  const near = closest(typed, [...COMMANDS.map((c) => c.name), 'user']);
   return near ? ` (did you mean \`${near}\`?)` : '';
 }

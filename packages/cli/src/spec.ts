@@ -143,8 +143,8 @@ function parseArgsMessage(err: unknown, spec: CommandSpec): string {
   return text;
 }
 
-/** The flag name nearest to `typed` (edit distance ≤ 2), for "did you mean". */
-function closest(typed: string, names: readonly string[]): string | null {
+/** The name nearest to `typed` (edit distance ≤ 2), for "did you mean". */
+export function closest(typed: string, names: readonly string[]): string | null {
   let best: string | null = null;
   let bestD = 3;
   for (const n of names) {
@@ -205,6 +205,21 @@ export function renderHelp(spec: CommandSpec): string {
   if (spec.notes?.length) lines.push('', ...spec.notes);
   lines.push('', 'Example:', `  ${spec.example}`);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * A configuration error said in the terms the user typed: a problem with a core option that came from a
+ * flag names the flag, not the environment variable it would otherwise have come from.
+ */
+export function flagProblems(problems: readonly string[], spec: CommandSpec, values: Readonly<Record<string, unknown>>): string[] {
+  return problems.map((p) => {
+    for (const [name, f] of Object.entries(spec.flags)) {
+      if (f.config === undefined || values[name] === undefined) continue;
+      const env = CONFIG_SPEC[f.config].env;
+      if (p.startsWith(`${env}:`) || p.startsWith(`${env}=`)) return `--${name}${p.slice(env.length)}`;
+    }
+    return p;
+  });
 }
 
 /** A flag's default and environment variable as help shows them (a core option's come from its spec). */

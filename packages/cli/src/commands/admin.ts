@@ -2,6 +2,7 @@
 import { loadOptions } from '@switchboard/core';
 import { CallError, describeRefusal, postJson, type Answer } from '../http-call.js';
 import type { CliIo } from '../main.js';
+import { UsageError } from '../spec.js';
 
 /** Where and as whom the CLI reaches the session service (flags; unset: the environment, then dev defaults). */
 export interface AdminTarget {
@@ -16,7 +17,7 @@ const START_HINT =
 function target(t: AdminTarget, io: Pick<CliIo, 'env'>): { url: string; token: string } {
   const o = loadOptions(['sessionUrl', 'adminToken'], io.env, { sessionUrl: t.url, adminToken: t.adminToken });
   if (!o.adminToken)
-    throw new CallError(`no admin token in ${o.mode} mode: pass --admin-token or set SWITCHBOARD_ADMIN_TOKEN to the session service's (only dev mode has a built-in one)`);
+    throw new UsageError(`no admin token in ${o.mode} mode: pass --admin-token or set SWITCHBOARD_ADMIN_TOKEN to the session service's (only dev mode has a built-in one)`);
   return { url: o.sessionUrl, token: o.adminToken };
 }
 
