@@ -87,11 +87,11 @@ function dispatch(spec: CommandSpec, parsed: Extract<Parsed, { help: false }>, i
   const str = (name: string) => v[name] as string | undefined;
   switch (spec) {
     case START:
-      return startCommand('start', { port: v.port as number | undefined, sessionPort: v['session-port'] as number | undefined }, io);
+      return startCommand('start', { port: v.port, sessionPort: v['session-port'] }, io);
     case EDGE:
-      return startCommand('edge', { port: v.port as number | undefined }, io);
+      return startCommand('edge', { port: v.port }, io);
     case SESSION:
-      return startCommand('session', { sessionPort: v.port as number | undefined }, io);
+      return startCommand('session', { sessionPort: v.port }, io);
     case DEV_CLUSTER:
       return devClusterCommand(
         {

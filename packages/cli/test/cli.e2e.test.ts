@@ -142,7 +142,7 @@ describe('switchboard CLI against a running `switchboard start`', () => {
       env: { ...process.env, TOKEN: token },
     });
     let out = '';
-    client.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    client.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => client.once('exit', (code) => r(code)));
     const deadline = Date.now() + 5000;
     while (!out.includes('subscribe_response') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -29,8 +29,8 @@ async function serve(command: string, args: string[], env: Record<string, string
   });
   trackChild(child);
   let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   const deadline = Date.now() + 60_000;
   for (;;) {
     try {

@@ -207,8 +207,8 @@ async function runCluster(args: DevClusterArgs, io: CliIo, logger: Logger, dir: 
         detached: true,
       });
       this.child = child;
-      relay(child.stdout!, `[${name}]`, io.stdout);
-      relay(child.stderr!, `[${name}]`, io.stderr);
+      relay(child.stdout, `[${name}]`, io.stdout);
+      relay(child.stderr, `[${name}]`, io.stderr);
       try {
         await waitReady(`${this.where}/readyz`, child, READY_TIMEOUT_MS);
       } catch (err) {
