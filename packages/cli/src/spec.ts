@@ -274,3 +274,21 @@ export const parsers = {
   })) satisfies FlagParser,
   nonEmpty: ((raw) => (raw.length > 0 ? { ok: true, value: raw } : { ok: false, expected: 'a non-empty value' })) satisfies FlagParser,
 };
+
+/** docs/cli.md: every command's help, generated from the same specs (`npm run docs`). */
+export function renderCliMarkdown(commands: readonly CommandSpec[], overviewText: string): string {
+  const lines = [
+    '# The `switchboard` command',
+    '',
+    '<!-- Generated from packages/cli/src/commands/specs.ts by `npm run docs`. Do not edit by hand. -->',
+    '',
+    'From the repository root run it as `npx switchboard …`. Every command prints what is below with',
+    '`--help`. Mistakes on the command line exit with 2, failures of the command with 1.',
+    '',
+    '```text',
+    overviewText.trimEnd(),
+    '```',
+  ];
+  for (const c of commands) lines.push('', `## \`switchboard ${c.name}\``, '', '```text', renderHelp(c).trimEnd(), '```');
+  return lines.join('\n') + '\n';
+}
