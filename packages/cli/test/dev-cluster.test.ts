@@ -49,14 +49,18 @@ class DevCluster {
   }
 
   static async start(...flags: string[]): Promise<DevCluster> {
-    const p = await ports();
+    const dc = DevCluster.spawn(await ports(), flags);
+    await dc.waitFor(/dev cluster up/, 40_000);
+    return dc;
+  }
+
+  /** Spawns it without waiting for anything. */
+  static spawn(p: { base: number; session: number }, flags: string[]): DevCluster {
     const child = spawn(process.execPath, [BIN, 'dev-cluster', '--base-port', String(p.base), '--session-port', String(p.session), '--data-dir', dataDir, ...flags], {
       env: { ...process.env, LOG_LEVEL: 'info', SWITCHBOARD_DRAIN_MS: '200', SWITCHBOARD_NEW_CONNECTIONS_PER_USER_PER_MIN: '0' },
     });
     trackChild(child);
-    const dc = new DevCluster(child, p.base, p.session);
-    await dc.waitFor(/dev cluster up/, 40_000);
-    return dc;
+    return new DevCluster(child, p.base, p.session);
   }
 
   get sessionUrl(): string {
@@ -209,6 +213,21 @@ describe('switchboard dev-cluster behaves like a cluster', () => {
     } finally {
       expect((await fresh.interrupt()).code).toBe(0);
     }
+  });
+
+  it('a Ctrl-C during start-up stops what was started and leaves nothing running', async () => {
+    const dc = DevCluster.spawn(await ports(), []);
+    await dc.waitFor(/"msg":"session ready \(pid \d+\)/, 40_000);
+    const started = ['redis', 'session'].map((n) => dc.pidOf(n));
+    const stop = await dc.interrupt();
+    expect(stop.code).toBe(0);
+    expect(dc.output).not.toMatch(/dev cluster up/);
+    expect(dc.output).toMatch(/dev cluster stopped/);
+    for (const pid of started) expect(alive(pid)).toBe(false);
+    // An edge that was starting is stopped too (it may or may not have been ready).
+    const edges = [...dc.output.matchAll(/"msg":"edge-\d ready \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    for (const pid of edges) expect(alive(pid)).toBe(false);
+    expect(await ready(dc.edgeUrl(1))).toBe(false);
   });
 
   it('--no-restart leaves a dead edge down while the other serves', async () => {

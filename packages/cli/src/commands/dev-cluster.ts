@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,7 +139,7 @@ export async function devClusterCommand(args: DevClusterArgs, io: CliIo): Promis
   try {
     return await runCluster(args, io, logger, dir, config.shutdownTimeoutMs);
   } finally {
-    unlinkSync(lock);
+    rmSync(lock, { force: true });
   }
 }
 
@@ -273,48 +273,60 @@ async function runCluster(args: DevClusterArgs, io: CliIo, logger: Logger, dir: 
     }, delayMs);
   };
 
-  for (const m of [redisMember, session, ...edges]) {
-    try {
-      await m.start();
-    } catch (err) {
-      logger.error({ err, proc: m.name }, `${m.name} did not start: ${err instanceof Error ? err.message : String(err)}; stopping the dev cluster`);
-      members.push(m);
-      await stopAll();
-      return 1;
+  let up = false;
+  let finish: (code: number) => void = () => undefined;
+  const done = new Promise<number>((r) => (finish = r));
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // A second Ctrl-C: the user does not want to wait for the drain.
+      logger.warn({ signal }, 'second signal: killing every process of the dev cluster now');
+      for (const m of [...edges, session, redisMember]) m.child?.kill('SIGKILL');
+      process.exit(130);
     }
-    members.push(m);
-    watch(m);
-    logger.info({ proc: m.name, pid: m.child?.pid }, `${m.name} ready (pid ${m.child?.pid})${m.where ? ` on ${m.where}` : ` on ${redis!.url}`}`);
-  }
-
-  const ports = edges.map((_, i) => args.basePort + i);
-  logger.info(
-    { redis: redis!.url, dataDir: dir, kept, session: sessionUrl, edges: edges.map((e) => e.where), restart: args.restart },
-    `dev cluster up: edges on ${ports.map((p) => `http://127.0.0.1:${p}`).join(', ')}, session service ${sessionUrl}, ` +
-      `redis-server ${redis!.url} with its data in ${dir} (${kept ? 'kept from the last run' : 'empty'}; --fresh starts empty). ` +
-      'Redis runs with AOF, appendfsync everysec: users, sessions, history and objects survive a restart, but a crash of redis-server ' +
-      'or of the machine may lose about the last second of acknowledged writes (docs/store.md). ' +
-      `Ctrl-C stops it. Try: npx switchboard publish telemetry --attr device_id=1 --data '{"temperature":{"value":21}}' --url http://127.0.0.1:${ports[ports.length - 1]}`,
-  );
-
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        // A second Ctrl-C: the user does not want to wait for the drain.
-        logger.warn({ signal }, 'second signal: killing every process of the dev cluster now');
-        for (const m of members) m.child?.kill('SIGKILL');
-        resolve(130);
-        return;
+    stopping = true;
+    logger.info({ signal }, 'stopping the dev cluster: edges, then the session service, then redis-server');
+    // During start-up the loop below stops what it started once the process at hand is up.
+    if (up) void stopAll().then(() => finish(0));
+  };
+  // Installed before anything starts: a Ctrl-C during start-up must not leave processes behind.
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    for (const m of [redisMember, session, ...edges]) {
+      try {
+        await m.start();
+      } catch (err) {
+        members.push(m);
+        if (stopping) break;
+        logger.error({ err, proc: m.name }, `${m.name} did not start: ${err instanceof Error ? err.message : String(err)}; stopping the dev cluster`);
+        await stopAll();
+        return 1;
       }
-      logger.info({ signal }, 'stopping the dev cluster: edges, then the session service, then redis-server');
-      void stopAll().then(() => {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        logger.info('dev cluster stopped');
-        resolve(0);
-      });
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+      members.push(m);
+      watch(m);
+      logger.info({ proc: m.name, pid: m.child?.pid }, `${m.name} ready (pid ${m.child?.pid})${m.where ? ` on ${m.where}` : ` on ${redis!.url}`}`);
+      if (stopping) break;
+    }
+    if (stopping) {
+      await stopAll();
+      logger.info('dev cluster stopped');
+      return 0;
+    }
+    up = true;
+    const ports = edges.map((_, i) => args.basePort + i);
+    logger.info(
+      { redis: redis!.url, dataDir: dir, kept, session: sessionUrl, edges: edges.map((e) => e.where), restart: args.restart },
+      `dev cluster up: edges on ${ports.map((p) => `http://127.0.0.1:${p}`).join(', ')}, session service ${sessionUrl}, ` +
+        `redis-server ${redis!.url} with its data in ${dir} (${kept ? 'kept from the last run' : 'empty'}; --fresh starts empty). ` +
+        'Redis runs with AOF, appendfsync everysec: users, sessions, history and objects survive a restart, but a crash of redis-server ' +
+        'or of the machine may lose about the last second of acknowledged writes (docs/store.md). ' +
+        `Ctrl-C stops it. Try: npx switchboard publish telemetry --attr device_id=1 --data '{"temperature":{"value":21}}' --url http://127.0.0.1:${ports[ports.length - 1]}`,
+    );
+    const code = await done;
+    logger.info('dev cluster stopped');
+    return code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
