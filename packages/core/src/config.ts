@@ -270,6 +270,13 @@ export const CONFIG_SPEC = {
     default: 1000,
     doc: 'How often an edge records the channel positions of its sessions (resume without client positions replays from the previous checkpoint: at least once).',
   }),
+  clusterHelloMs: option({
+    schema: int(100, 60_000),
+    env: 'SWITCHBOARD_CLUSTER_HELLO_MS',
+    type: 'integer (ms)',
+    default: 2000,
+    doc: 'How often an edge announces itself on the control channel; an edge silent for three intervals is no longer asked cluster-wide questions (admin views).',
+  }),
   rpcTimeoutMs: option({
     schema: int(100),
     env: 'SWITCHBOARD_RPC_TIMEOUT_MS',

@@ -241,6 +241,40 @@ describe('Hub: subscriptions by id, several apps, render context, binary frames'
   });
 });
 
+describe('Hub taps (node-internal readers)', () => {
+  it('a tap gets every message after it started, in order, with gap repair, and stops holding the channel when removed', async () => {
+    const t = setup();
+    await t.publisher.publish({ channel: 'ctl', attrs: {}, data: 'before' });
+    const got: string[] = [];
+    const untap = await t.hub.tap('ctl', (env) => got.push(`${env.offset}:${env.data}`));
+    await t.publisher.publish({ channel: 'ctl', attrs: {}, data: 'a' });
+    await t.bus.unsubscribe('ctl');
+    await t.publisher.publish({ channel: 'ctl', attrs: {}, data: 'lost' });
+    await t.bus.subscribe('ctl');
+    await t.publisher.publish({ channel: 'ctl', attrs: {}, data: 'b' });
+    await t.tick();
+    await t.tick();
+    expect(got).toEqual(['2:a', '3:lost', '4:b']);
+    expect(t.app.published).toHaveLength(0);
+    untap();
+    await t.publisher.publish({ channel: 'ctl', attrs: {}, data: 'after' });
+    await t.tick();
+    expect(got).toHaveLength(3);
+  });
+
+  it('a failing tap is logged and does not stop the others', async () => {
+    const t = setup();
+    const got: number[] = [];
+    await t.hub.tap('ctl', () => {
+      throw new Error('boom');
+    });
+    await t.hub.tap('ctl', (env) => got.push(env.offset));
+    await t.publisher.publish({ channel: 'ctl', attrs: {}, data: 'x' });
+    await t.tick();
+    expect(got).toEqual([1]);
+  });
+});
+
 describe('Hub gap handling', () => {
   /** Publishes to the broker's history without letting the hub's node see it (a lost delivery). */
   async function publishUnseen(t: ReturnType<typeof setup>, data: string) {

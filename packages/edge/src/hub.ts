@@ -174,6 +174,8 @@ class ChannelState {
   recovering: Recovering[] = [];
   /** While a gap is being filled from history, live messages of the channel wait here. */
   repair: Envelope[] | null = null;
+  /** Node-internal readers of the channel (the cluster control plane), null when none. */
+  taps: ((env: Envelope) => void)[] | null = null;
 
   constructor(
     readonly name: string,
@@ -231,6 +233,33 @@ export class Hub {
     });
   }
 
+  /**
+   * Reads a bus channel inside this node (no sockets): `handler` gets every message published after the
+   * returned promise resolves, in order, with the same continuity and gap repair as subscribers. The
+   * returned function stops it.
+   */
+  async tap(channel: string, handler: (env: Envelope) => void): Promise<() => void> {
+    const ch = this.channelState(channel, null);
+    ch.holders++;
+    try {
+      await this.ensureInterest(ch);
+      if (ch.last === null) ch.last = await this.bus.position(channel);
+    } catch (err) {
+      ch.holders--;
+      this.maybeDropChannel(ch);
+      throw err;
+    }
+    (ch.taps ??= []).push(handler);
+    return () => {
+      const i = ch.taps?.indexOf(handler) ?? -1;
+      if (i < 0) return;
+      ch.taps!.splice(i, 1);
+      if (ch.taps!.length === 0) ch.taps = null;
+      ch.holders--;
+      this.maybeDropChannel(ch);
+    };
+  }
+
   /** Declares a node-local channel whose messages come from `sample` at each group's frequency. */
   registerLocalChannel(channel: string, sample: () => Envelope): void {
     this.locals.set(channel, sample);
@@ -271,6 +300,7 @@ export class Hub {
       dispatched++;
       const rec = ch.recovering;
       for (let r = 0; r < rec.length; r++) rec[r]!.buffer.push(env);
+      if (ch.taps !== null) this.runTaps(ch.taps, env);
       const groups = ch.groups;
       for (let i = 0; i < groups.length; i++) {
         const g = groups[i]!;
@@ -459,6 +489,17 @@ export class Hub {
     ch.last = next ? { epoch: next.epoch, offset: next.offset - 1 } : null;
     for (const conn of members) this.options.onInsufficientState?.(conn, ch.name);
     if (waiting.length > 0 && this.channels.get(ch.name) === ch) this.dispatch(waiting);
+  }
+
+  /** Hands a message to a channel's taps; a failing tap is logged and never stops the others. */
+  private runTaps(taps: readonly ((env: Envelope) => void)[], env: Envelope): void {
+    for (const tap of taps) {
+      try {
+        tap(env);
+      } catch (err) {
+        this.log.error({ err, channel: env.channel }, 'channel tap failed');
+      }
+    }
   }
 
   private channelState(name: string, local: (() => Envelope) | null): ChannelState {
