@@ -163,6 +163,13 @@ interface Recovering {
   readonly buffer: Envelope[];
 }
 
+/** A subscriber that has everything up to `at` (replayed) and joins its group's topic after it. */
+interface PendingJoin {
+  readonly conn: HubConnection;
+  readonly group: Group;
+  readonly at: StreamPosition;
+}
+
 /** Per-channel state on this node. */
 class ChannelState {
   readonly groups: Group[] = [];
@@ -176,6 +183,12 @@ class ChannelState {
   repair: Envelope[] | null = null;
   /** Node-internal readers of the channel (the cluster control plane), null when none. */
   taps: ((env: Envelope) => void)[] | null = null;
+  /**
+   * Subscribers whose replay reached further than this node has dispatched (its bus reader lags the
+   * history they were served from): they join their topics once dispatch passes their position, so
+   * nothing up to it reaches them twice. Null when none.
+   */
+  joins: PendingJoin[] | null = null;
 
   constructor(
     readonly name: string,
@@ -298,6 +311,7 @@ export class Hub {
       }
       ch.last = env;
       dispatched++;
+      if (ch.joins !== null) this.admitJoins(ch, env);
       const rec = ch.recovering;
       for (let r = 0; r < rec.length; r++) rec[r]!.buffer.push(env);
       if (ch.taps !== null) this.runTaps(ch.taps, env);
@@ -351,7 +365,7 @@ export class Hub {
 
     if (local !== null) {
       if (previous) this.leave(conn, subId, true);
-      this.commit(conn, subId, ch, spec, [], () => respond(recover ? { position: null, recovered: false, replayed: 0 } : { position: null, replayed: 0 }));
+      this.commit(conn, subId, ch, spec, [], null, () => respond(recover ? { position: null, recovered: false, replayed: 0 } : { position: null, replayed: 0 }));
       return;
     }
 
@@ -359,7 +373,7 @@ export class Hub {
     if (previous && recover === null && ch.last !== null) {
       const position = ch.last;
       this.leave(conn, subId, true);
-      this.commit(conn, subId, ch, spec, [], () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
+      this.commit(conn, subId, ch, spec, [], null, () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
       return;
     }
     if (previous && recover !== null) this.leave(conn, subId, true);
@@ -391,7 +405,7 @@ export class Hub {
         this.leave(conn, subId, true);
         const position = last ?? base;
         if (ch.last === null) ch.last = base;
-        this.commit(conn, subId, ch, spec, [], () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
+        this.commit(conn, subId, ch, spec, [], null, () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
         return;
       }
       // Live messages that arrived while we fetched: keep those after the fetched position.
@@ -403,7 +417,8 @@ export class Hub {
       // Continuity checks need a baseline: everything up to here is accounted for.
       if (ch.last === null) ch.last = replay.length > 0 ? replay[replay.length - 1]! : base;
       const position = { epoch: base.epoch, offset: base.offset };
-      this.commit(conn, subId, ch, spec, replay, (replayed) =>
+      const upTo = replay.length > 0 ? replay[replay.length - 1]! : base;
+      this.commit(conn, subId, ch, spec, replay, { epoch: upTo.epoch, offset: upTo.offset }, (replayed) =>
         respond(recovered === undefined ? { position, replayed } : { position, recovered, replayed }),
       );
     } finally {
@@ -491,6 +506,19 @@ export class Hub {
     if (waiting.length > 0 && this.channels.get(ch.name) === ch) this.dispatch(waiting);
   }
 
+  /** Subscribers waiting for dispatch to pass their position join their topics before `env` is published. */
+  private admitJoins(ch: ChannelState, env: Envelope): void {
+    const waiting: PendingJoin[] = [];
+    for (const j of ch.joins!) {
+      if (env.epoch === j.at.epoch && env.offset <= j.at.offset) {
+        waiting.push(j);
+        continue;
+      }
+      if (!j.conn.closed) j.conn.ws.subscribe(j.group.topic);
+    }
+    ch.joins = waiting.length > 0 ? waiting : null;
+  }
+
   /** Hands a message to a channel's taps; a failing tap is logged and never stops the others. */
   private runTaps(taps: readonly ((env: Envelope) => void)[], env: Envelope): void {
     for (const tap of taps) {
@@ -525,7 +553,9 @@ export class Hub {
 
   /**
    * Sends the response, replays, and joins the group's topic in one synchronous step: no bus delivery
-   * can fall between them.
+   * can fall between them. `upTo` is the position the subscriber now has everything up to: when this
+   * node has not dispatched that far yet (its reader lags the history it was served from), the join
+   * waits until dispatch passes it, so nothing up to it is delivered twice.
    */
   private commit(
     conn: HubConnection,
@@ -533,11 +563,15 @@ export class Hub {
     ch: ChannelState,
     spec: GroupSpec,
     replay: readonly Envelope[],
+    upTo: StreamPosition | null,
     respond: (replayed: number) => void,
   ): void {
     const group = this.group(ch, spec);
     let replayed = 0;
     for (const env of replay) if (group.matches(env.attrs)) replayed++;
+    const last = ch.last;
+    // Conflated groups publish their latest messages on a timer: they join at once, as they always did.
+    const defer = upTo !== null && group.pending === null && last !== null && last.epoch === upTo.epoch && last.offset < upTo.offset;
     conn.ws.cork(() => {
       respond(replayed);
       if (replayed > 0)
@@ -546,8 +580,9 @@ export class Hub {
           const frame = group.slot.render(env);
           conn.ws.send(frame, typeof frame !== 'string', false);
         }
-      conn.ws.subscribe(group.topic);
+      if (!defer) conn.ws.subscribe(group.topic);
     });
+    if (defer) (ch.joins ??= []).push({ conn, group, at: upTo });
     group.size++;
     group.members.add(conn);
     group.addApp(conn.app);
@@ -562,6 +597,11 @@ export class Hub {
     if (!group) return;
     conn.subs.delete(subId);
     if (socketOpen) conn.ws.unsubscribe(group.topic);
+    const ch0 = group.channel;
+    if (ch0.joins !== null) {
+      ch0.joins = ch0.joins.filter((j) => j.conn !== conn || j.group !== group);
+      if (ch0.joins.length === 0) ch0.joins = null;
+    }
     group.size--;
     group.members.delete(conn);
     group.removeApp(conn.app);
