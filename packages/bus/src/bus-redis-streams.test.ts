@@ -86,6 +86,28 @@ describe('Redis Streams bus specifics', () => {
     expect(shardOf('telemetry', 64)).toBe(s);
   });
 
+  it('a message has one identity, its write id, whether read live or from history', async () => {
+    await flushStandalone();
+    const bus = await RedisStreamsBus.connect(options(redis.url, false));
+    const col = new Collector(bus);
+    await bus.subscribe('ident');
+    const start = await bus.position('ident');
+    for (let i = 0; i < 3; i++) await bus.publish({ channel: 'ident', attrs: {}, data: String(i) });
+    await col.waitFor(3);
+    const live = col.got.map((e) => e.writeId);
+    expect(live.every((id) => typeof id === 'string' && /^\d+-1$/.test(id))).toBe(true);
+    expect(new Set(live).size).toBe(3);
+    const hist = await bus.history('ident', start);
+    expect(hist.messages.map((e) => e.writeId)).toEqual(live);
+    // A batch is one script run: one stamp, one index per message.
+    const batch = await bus.publishBatch([1, 2].map((i) => ({ channel: 'ident', attrs: {}, data: String(i) })));
+    await col.waitFor(5);
+    const ids = col.got.slice(3).map((e) => e.writeId!);
+    expect(ids.map((id) => id.split('-')[1])).toEqual(['1', '2']);
+    expect(batch).toHaveLength(2);
+    await bus.close();
+  });
+
   it('reads only the shards it has interest in, and adjusts the read set without losing messages', async () => {
     await flushStandalone();
     const bus = await RedisStreamsBus.connect(options(redis.url, false, { blockMs: 5000 }));

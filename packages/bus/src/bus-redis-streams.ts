@@ -49,11 +49,13 @@ const SCRIPTS = {
   sbPublish: { keys: 3, file: 'publish.lua' },
   sbPosition: { keys: 2, file: 'position.lua' },
   sbHistory: { keys: 2, file: 'history.lua' },
+  sbAbandonEpoch: { keys: 2, file: 'abandon-epoch.lua' },
 } as const;
 
 type ScriptClient = RedisClient & {
   sbPublish(...args: (string | Buffer | number)[]): Promise<[string, number]>;
   sbPosition(...args: (string | Buffer | number)[]): Promise<[string, number]>;
+  sbAbandonEpoch(...args: (string | Buffer | number)[]): Promise<[string, number]>;
   sbHistoryBuffer(...args: (string | Buffer | number)[]): Promise<[Buffer, number, number, [Buffer, Buffer[]][]]>;
 };
 
@@ -298,6 +300,19 @@ export class RedisStreamsBus implements Bus {
     }
   }
 
+  async abandonEpoch(channel: string, epoch: string): Promise<StreamPosition> {
+    this.assertOpen();
+    assertChannel(channel);
+    const s = this.shard(channel);
+    try {
+      const [e, offset] = await this.main.sbAbandonEpoch(keys.meta(s, channel), keys.history(s, channel), epoch, this.options.historyTtlSec);
+      return { epoch: String(e), offset: Number(offset) };
+    } catch (err) {
+      this.metrics.errors.inc({ op: 'position' });
+      throw err;
+    }
+  }
+
   async history(channel: string, since: StreamPosition, limit?: number): Promise<HistoryResult> {
     this.assertOpen();
     assertChannel(channel);
@@ -326,7 +341,17 @@ export class RedisStreamsBus implements Bus {
       // An entry we cannot read means the history is not ours to replay: report it, never skip it.
       if (!payload) return { recovered: false, messages: [], position };
       const id = idBuf.toString();
-      messages.push({ channel, offset: Number(id.slice(0, id.indexOf('-'))), epoch, ts: payload.ts, attrs: payload.attrs, data: payload.data });
+      // Fields p (payload) and w (the write id; absent on entries written before write ids existed).
+      const writeId = fields[2]?.toString() === 'w' && fields[3] ? fields[3].toString() : undefined;
+      messages.push({
+        channel,
+        offset: Number(id.slice(0, id.indexOf('-'))),
+        epoch,
+        ts: payload.ts,
+        attrs: payload.attrs,
+        data: payload.data,
+        ...(writeId !== undefined ? { writeId } : {}),
+      });
     }
     return { recovered: true, messages, position };
   }
@@ -514,8 +539,9 @@ export class RedisStreamsBus implements Bus {
       let lastId: string | null = null;
       for (const [idBuf, f] of entries) {
         lastId = idBuf.toString();
-        // Fields as written by publish.lua: c, channel, o, offset, e, epoch, p, payload.
-        if (f.length !== 8) {
+        // Fields as written by append_message: c, channel, o, offset, e, epoch, p, payload, w, write id
+        // (entries written before write ids existed have 8 fields).
+        if (f.length !== 10 && f.length !== 8) {
           skipped++;
           continue;
         }
@@ -531,7 +557,8 @@ export class RedisStreamsBus implements Bus {
           continue;
         }
         if (payload.ts < oldestTs) oldestTs = payload.ts;
-        batch.push({ channel, offset: Number(f[3]!.toString()), epoch: f[5]!.toString(), ts: payload.ts, attrs: payload.attrs, data: payload.data });
+        const env: Envelope = { channel, offset: Number(f[3]!.toString()), epoch: f[5]!.toString(), ts: payload.ts, attrs: payload.attrs, data: payload.data };
+        batch.push(f.length === 10 ? { ...env, writeId: f[9]!.toString() } : env);
       }
       if (lastId !== null && lane.shards.has(shard)) lane.shards.set(shard, lastId);
     }

@@ -176,8 +176,11 @@ class ChannelState {
   /** Subscriptions in groups plus subscribes in progress: interest is dropped when it reaches 0. */
   holders = 0;
   interest: Promise<void> | null = null;
-  /** Last envelope dispatched: continuity and duplicate checks, and the position of a replaced subscription. */
-  last: StreamPosition | null = null;
+  /**
+   * Last envelope dispatched (or the baseline position): continuity and duplicate checks, the position of
+   * a replaced subscription, and the write id that tells a redelivery from a reused offset.
+   */
+  last: (StreamPosition & { readonly writeId?: string }) | null = null;
   recovering: Recovering[] = [];
   /** While a gap is being filled from history, live messages of the channel wait here. */
   repair: Envelope[] | null = null;
@@ -189,6 +192,8 @@ class ChannelState {
    * nothing up to it reaches them twice. Null when none.
    */
   joins: PendingJoin[] | null = null;
+  /** An epoch found to reuse offsets: its messages are never delivered again (see `abandon`). */
+  abandoned: string | null = null;
 
   constructor(
     readonly name: string,
@@ -297,12 +302,20 @@ export class Hub {
       const last = ch.last;
       if (last !== null) {
         if (env.epoch === last.epoch) {
-          // A bus may deliver a message twice (a reader resuming after a reconnect): drop what was sent.
-          if (env.offset <= last.offset) continue;
+          if (env.offset <= last.offset) {
+            // A redelivery (a reader resuming after a reconnect, a repair overlapping live delivery) is a
+            // message already sent: drop it. A reused offset is a new message — its write id is newer than
+            // the last one dispatched — and means the backend lost acknowledged writes (a failover).
+            if (env.writeId !== undefined && last.writeId !== undefined && compareWriteIds(env.writeId, last.writeId) > 0)
+              this.abandon(ch, env.epoch, `offset ${env.offset} reused (last dispatched ${last.offset})`);
+            continue;
+          }
           if (env.offset !== last.offset + 1) {
             this.startRepair(ch, last, env);
             continue;
           }
+        } else if (env.epoch === ch.abandoned) {
+          continue;
         } else if (env.offset !== 1) {
           // A new epoch that does not start at 1: its beginning is missing.
           this.startRepair(ch, { epoch: env.epoch, offset: 0 }, env);
@@ -479,7 +492,15 @@ export class Hub {
     for (let attempt = 1; attempt <= REPAIR_ATTEMPTS && recovered === null; attempt++) {
       try {
         const res = await this.bus.history(ch.name, since);
-        if (!res.recovered) break;
+        if (!res.recovered) {
+          // The channel's top went back within the epoch: the backend lost what this node dispatched.
+          if (res.position.epoch === since.epoch && res.position.offset < since.offset) {
+            ch.repair = null;
+            this.abandon(ch, since.epoch, `top ${res.position.offset} is behind ${since.offset}`);
+            return;
+          }
+          break;
+        }
         recovered = res.messages.slice();
       } catch (err) {
         this.log.warn({ err, channel: ch.name, attempt }, 'history unavailable for gap repair');
@@ -504,6 +525,30 @@ export class Hub {
     ch.last = next ? { epoch: next.epoch, offset: next.offset - 1 } : null;
     for (const conn of members) this.options.onInsufficientState?.(conn, ch.name);
     if (waiting.length > 0 && this.channels.get(ch.name) === ch) this.dispatch(waiting);
+  }
+
+  /**
+   * The channel's epoch lost acknowledged messages: its offsets went back and are (or will be) reused.
+   * Its subscribers here are handed to `onInsufficientState` (closed with 4010: they resubscribe with
+   * `recover` and are told `recovered: false`), its messages are never delivered again, and the bus
+   * starts a new epoch so that no position of this one is ever "recovered" from messages it did not
+   * name. Every edge that notices does the same; only the first changes the channel.
+   */
+  private abandon(ch: ChannelState, epoch: string, why: string): void {
+    if (ch.abandoned === epoch) return;
+    ch.abandoned = epoch;
+    this.metrics.epochRollbacks.inc();
+    this.log.warn({ channel: ch.name, epoch, why }, 'epoch lost acknowledged messages: abandoning it');
+    const members: HubConnection[] = [];
+    for (const g of ch.groups) for (const m of g.members) members.push(m);
+    for (const conn of members) this.options.onInsufficientState?.(conn, ch.name);
+    ch.joins = null;
+    this.bus.abandonEpoch(ch.name, epoch).then(
+      (pos) => {
+        if (this.channels.get(ch.name) === ch && ch.last !== null && ch.last.epoch === epoch) ch.last = { epoch: pos.epoch, offset: pos.offset };
+      },
+      (err: unknown) => this.log.error({ err, channel: ch.name, epoch }, 'could not start a new epoch; the next edge to notice will'),
+    );
   }
 
   /** Subscribers waiting for dispatch to pass their position join their topics before `env` is published. */
@@ -676,6 +721,14 @@ export class Hub {
       this.bus.unsubscribe(ch.name).catch((err: unknown) => this.log.warn({ err, channel: ch.name }, 'bus unsubscribe failed'));
     }
   }
+}
+
+/** Orders write ids (`<µs>-<index>`): negative when a < b. Off the hot path (offset reuse checks). */
+function compareWriteIds(a: string, b: string): number {
+  const ai = a.indexOf('-');
+  const bi = b.indexOf('-');
+  const dm = Number(a.slice(0, ai)) - Number(b.slice(0, bi));
+  return dm !== 0 ? dm : Number(a.slice(ai + 1)) - Number(b.slice(bi + 1));
 }
 
 function conflationKey(g: Group, env: Envelope): string {
