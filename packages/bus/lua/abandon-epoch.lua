@@ -7,4 +7,4 @@ if redis.call('HGET', KEYS[1], 'e') == ARGV[1] then
   redis.call('DEL', KEYS[1])
 end
 local epoch = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[2]))
-return { epoch, tonumber(redis.call('HGET', KEYS[1], 'o')) }
+return { epoch, announced(KEYS[1]) }

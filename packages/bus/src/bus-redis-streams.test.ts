@@ -124,9 +124,18 @@ describe('Redis Streams bus specifics', () => {
       expect((err as NotReplicatedError).code).toBe('not_replicated');
       expect((err as NotReplicatedError).position).toEqual({ epoch: p1.epoch, offset: 4 });
       expect(Date.now() - started).toBeLessThan(1500);
+      // Committed but not announced: no edge can see it (position, history, feed) while it may be lost.
+      expect(await bus.position('repl')).toEqual({ epoch: p1.epoch, offset: 3 });
+      expect((await bus.history('repl', { epoch: p1.epoch, offset: 3 })).messages).toEqual([]);
       replica.resume();
       await sleep(200);
       expect((await bus.publish({ channel: 'repl', attrs: {}, data: '5' })).offset).toBe(5);
+      // The next announcement makes it visible: replicated by now, since WAIT covers every earlier write.
+      const after = await bus.history('repl', { epoch: p1.epoch, offset: 3 });
+      expect(after.messages.map((m) => [m.offset, m.data])).toEqual([
+        [4, '4'],
+        [5, '5'],
+      ]);
       const metrics = await (bus.options.registry ?? new Registry()).getSingleMetricAsString('switchboard_bus_replica_waits_total');
       expect(metrics).toContain('outcome="not_replicated"');
     } finally {

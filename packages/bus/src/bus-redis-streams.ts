@@ -62,10 +62,12 @@ const SCRIPTS = {
   sbPosition: { keys: 2, file: 'position.lua' },
   sbHistory: { keys: 2, file: 'history.lua' },
   sbAbandonEpoch: { keys: 2, file: 'abandon-epoch.lua' },
+  sbAnnounce: { keys: 2, file: 'announce.lua' },
 } as const;
 
 type ScriptClient = RedisClient & {
-  sbPublish(...args: (string | Buffer | number)[]): Promise<[string, number]>;
+  sbPublish(...args: (string | Buffer | number)[]): Promise<[string, number, string]>;
+  sbAnnounce(...args: (string | Buffer | number)[]): Promise<number>;
   sbPosition(...args: (string | Buffer | number)[]): Promise<[string, number]>;
   sbAbandonEpoch(...args: (string | Buffer | number)[]): Promise<[string, number]>;
   sbHistoryBuffer(...args: (string | Buffer | number)[]): Promise<[Buffer, number, number, [Buffer, Buffer[]][]]>;
@@ -229,33 +231,39 @@ export class RedisStreamsBus implements Bus {
   }
 
   /**
-   * One publish script call for a run of messages of one channel; with `minReplicas`, pipelined with a
-   * `WAIT` on the same connection (so on the channel's master in a cluster), which covers this run.
-   * Resolves with the epoch and the offset of the first message.
+   * One run of messages of one channel. Acknowledged by the master (default): one script call that
+   * commits and announces them. Acknowledged means replicated (`minReplicas`): the script commits them
+   * without announcing, a `WAIT` pipelined on the same connection (so on the channel's master in a
+   * cluster) waits for the replicas, and only then are they announced (feed entries, announced top) —
+   * so nothing a failover can lose is ever visible to an edge. Resolves with the epoch and the offset of
+   * the first message.
    */
   private async append(channel: string, payloads: readonly Buffer[]): Promise<[string, number]> {
     const s = this.shard(channel);
-    const args = [keys.meta(s, channel), keys.history(s, channel), keys.feed(s), channel, this.options.historySize, this.options.historyTtlSec, this.options.feedMaxLen, ...payloads] as const;
-    const minReplicas = this.options.minReplicas ?? 0;
+    const o = this.options;
+    const args = [keys.meta(s, channel), keys.history(s, channel), keys.feed(s), channel, o.historySize, o.historyTtlSec, o.feedMaxLen] as const;
+    const minReplicas = o.minReplicas ?? 0;
     if (minReplicas === 0) {
-      const [epoch, first] = await this.main.sbPublish(...args);
+      const [epoch, first] = await this.main.sbPublish(...args, 1, ...payloads);
       return [String(epoch), Number(first)];
     }
-    const results = await (this.main.pipeline() as unknown as { sbPublish(...a: unknown[]): { wait(n: number, t: number): { exec(): Promise<[Error | null, unknown][] | null> } } })
-      .sbPublish(...args)
-      .wait(minReplicas, this.options.replicaTimeoutMs ?? 500)
-      .exec();
+    const timeoutMs = o.replicaTimeoutMs ?? 500;
+    type Pipeline = { sbPublish(...a: unknown[]): { wait(n: number, t: number): { exec(): Promise<[Error | null, unknown][] | null> } } };
+    const results = await (this.main.pipeline() as unknown as Pipeline).sbPublish(...args, 0, ...payloads).wait(minReplicas, timeoutMs).exec();
     const [published, waited] = results ?? [];
     if (!published || published[0]) throw published?.[0] ?? new Error('publish not run');
-    const [epoch, first] = published[1] as [string, number];
+    const [epochRaw, firstRaw, stamp] = published[1] as [string, number, string];
+    const epoch = String(epochRaw);
+    const first = Number(firstRaw);
     const acked = waited && !waited[0] ? Number(waited[1]) : 0;
     this.metrics.replicaWaits.inc({ outcome: acked >= minReplicas ? 'replicated' : 'not_replicated' });
     if (acked < minReplicas)
       throw new NotReplicatedError(
-        `committed as ${channel} ${String(epoch)}/${Number(first)} on the master, but only ${acked} of ${minReplicas} replicas acknowledged it within ${this.options.replicaTimeoutMs ?? 500} ms: a failover now may lose it`,
-        { epoch: String(epoch), offset: Number(first) },
+        `committed as ${channel} ${epoch}/${first} on the master, but only ${acked} of ${minReplicas} replicas acknowledged it within ${timeoutMs} ms: it is not announced; a failover now may lose it, else it becomes visible with the next announced message`,
+        { epoch, offset: first },
       );
-    return [String(epoch), Number(first)];
+    await this.main.sbAnnounce(keys.meta(s, channel), keys.feed(s), channel, o.feedMaxLen, epoch, first, String(stamp), ...payloads);
+    return [epoch, first];
   }
 
   /**
