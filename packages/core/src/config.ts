@@ -117,6 +117,20 @@ export const CONFIG_SPEC = {
     default: 10_000,
     doc: 'Approximate entries kept in each shard feed (`MAXLEN ~`): how far a reconnecting edge can resume without a gap.',
   }),
+  publishMinReplicas: option({
+    schema: int(0, 16),
+    env: 'SWITCHBOARD_PUBLISH_MIN_REPLICAS',
+    type: 'integer',
+    default: 0,
+    doc: 'Acknowledged means replicated: a publish is answered only once this many replicas of its channel\'s Redis master have it (`WAIT`), else `not_replicated` (503). 0: acknowledged by the master alone (a failover may lose the last writes; they are then reported, never silent: see docs/reliability.md). Ignored without Redis.',
+  }),
+  publishReplicaTimeoutMs: option({
+    schema: int(1, 60_000),
+    env: 'SWITCHBOARD_PUBLISH_REPLICA_TIMEOUT_MS',
+    type: 'integer (ms)',
+    default: 500,
+    doc: 'How long a publish waits for `SWITCHBOARD_PUBLISH_MIN_REPLICAS` replicas before answering `not_replicated`.',
+  }),
   busBlockMs: option({
     schema: int(10, 60_000),
     env: 'SWITCHBOARD_BUS_BLOCK_MS',
@@ -277,6 +291,13 @@ export const CONFIG_SPEC = {
     type: 'integer (ms)',
     default: 1000,
     doc: 'How often an edge records the channel positions of its sessions (resume without client positions replays from the previous checkpoint: at least once).',
+  }),
+  clusterHelloMs: option({
+    schema: int(100, 60_000),
+    env: 'SWITCHBOARD_CLUSTER_HELLO_MS',
+    type: 'integer (ms)',
+    default: 2000,
+    doc: 'How often an edge announces itself on the control channel; an edge silent for three intervals is no longer asked cluster-wide questions (admin views).',
   }),
   rpcTimeoutMs: option({
     schema: int(100),

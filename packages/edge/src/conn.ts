@@ -50,9 +50,28 @@ export class ConnectionRegistry {
    * so each map's insertion order is its deadline order.
    */
   readonly unauthenticated = new Map<string, Map<Conn, number>>();
+  /** Connections by index key (`session:<id>`, `device:<tenant>/<id>`, …) for cluster-wide closes. */
+  private readonly keyed = new Map<string, Set<Conn>>();
+  private readonly keysOf = new Map<Conn, string[]>();
   private seq = 0;
 
   constructor(readonly nodeId: string) {}
+
+  /** Indexes an open connection under `key` (until it closes). */
+  index(conn: Conn, key: string): void {
+    if (conn.closed) return;
+    let set = this.keyed.get(key);
+    if (!set) this.keyed.set(key, (set = new Set()));
+    set.add(conn);
+    const keys = this.keysOf.get(conn);
+    if (keys) keys.push(key);
+    else this.keysOf.set(conn, [key]);
+  }
+
+  /** The connections indexed under `key`. */
+  byKey(key: string): ReadonlySet<Conn> | undefined {
+    return this.keyed.get(key);
+  }
 
   /** A new cluster-unique connection id. */
   nextId(): string {
@@ -75,6 +94,15 @@ export class ConnectionRegistry {
   /** Forgets a closed connection. */
   remove(conn: Conn): void {
     this.all.delete(conn);
+    const keys = this.keysOf.get(conn);
+    if (keys) {
+      this.keysOf.delete(conn);
+      for (const k of keys) {
+        const set = this.keyed.get(k);
+        set?.delete(conn);
+        if (set?.size === 0) this.keyed.delete(k);
+      }
+    }
     this.byDialect.get(conn.dialect)?.delete(conn);
     this.unauthenticated.get(conn.dialect)?.delete(conn);
   }

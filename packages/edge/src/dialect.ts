@@ -9,6 +9,7 @@ import type { CloseCodeName, Config, ErrorCode, Identity, Logger } from '@switch
 import type { SessionApi, TokenVerifier } from '@switchboard/session';
 import type { ObjectStore, ObjectStoreOptions } from '@switchboard/store';
 import type { Counter } from 'prom-client';
+import type { ClusterControl } from './cluster.js';
 import type { Conn, ConnectionRegistry } from './conn.js';
 import type { DialectConfigSection, DialectLimits } from './dialect-config.js';
 import type { GroupSpec, Hub, Renderer } from './hub.js';
@@ -121,6 +122,8 @@ export interface DialectContext {
   readonly edgeMetrics: EdgeMetrics;
   readonly logger: Logger;
   readonly conns: ConnectionRegistry;
+  /** The edges' control plane: cluster-wide closes by index key, questions every live edge answers. */
+  readonly cluster: ClusterControl;
   readonly sampler: SystemSampler;
   /**
    * Opens an object store for this dialect's types (DESIGN §2 `ObjectStore`) on the node's backend

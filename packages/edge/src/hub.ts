@@ -163,17 +163,37 @@ interface Recovering {
   readonly buffer: Envelope[];
 }
 
+/** A subscriber that has everything up to `at` (replayed) and joins its group's topic after it. */
+interface PendingJoin {
+  readonly conn: HubConnection;
+  readonly group: Group;
+  readonly at: StreamPosition;
+}
+
 /** Per-channel state on this node. */
 class ChannelState {
   readonly groups: Group[] = [];
   /** Subscriptions in groups plus subscribes in progress: interest is dropped when it reaches 0. */
   holders = 0;
   interest: Promise<void> | null = null;
-  /** Last envelope dispatched: continuity and duplicate checks, and the position of a replaced subscription. */
-  last: StreamPosition | null = null;
+  /**
+   * Last envelope dispatched (or the baseline position): continuity and duplicate checks, the position of
+   * a replaced subscription, and the write id that tells a redelivery from a reused offset.
+   */
+  last: (StreamPosition & { readonly writeId?: string }) | null = null;
   recovering: Recovering[] = [];
   /** While a gap is being filled from history, live messages of the channel wait here. */
   repair: Envelope[] | null = null;
+  /** Node-internal readers of the channel (the cluster control plane), null when none. */
+  taps: ((env: Envelope) => void)[] | null = null;
+  /**
+   * Subscribers whose replay reached further than this node has dispatched (its bus reader lags the
+   * history they were served from): they join their topics once dispatch passes their position, so
+   * nothing up to it reaches them twice. Null when none.
+   */
+  joins: PendingJoin[] | null = null;
+  /** An epoch found to reuse offsets: its messages are never delivered again (see `abandon`). */
+  abandoned: string | null = null;
 
   constructor(
     readonly name: string,
@@ -231,6 +251,33 @@ export class Hub {
     });
   }
 
+  /**
+   * Reads a bus channel inside this node (no sockets): `handler` gets every message published after the
+   * returned promise resolves, in order, with the same continuity and gap repair as subscribers. The
+   * returned function stops it.
+   */
+  async tap(channel: string, handler: (env: Envelope) => void): Promise<() => void> {
+    const ch = this.channelState(channel, null);
+    ch.holders++;
+    try {
+      await this.ensureInterest(ch);
+      if (ch.last === null) ch.last = await this.bus.position(channel);
+    } catch (err) {
+      ch.holders--;
+      this.maybeDropChannel(ch);
+      throw err;
+    }
+    (ch.taps ??= []).push(handler);
+    return () => {
+      const i = ch.taps?.indexOf(handler) ?? -1;
+      if (i < 0) return;
+      ch.taps!.splice(i, 1);
+      if (ch.taps!.length === 0) ch.taps = null;
+      ch.holders--;
+      this.maybeDropChannel(ch);
+    };
+  }
+
   /** Declares a node-local channel whose messages come from `sample` at each group's frequency. */
   registerLocalChannel(channel: string, sample: () => Envelope): void {
     this.locals.set(channel, sample);
@@ -255,12 +302,20 @@ export class Hub {
       const last = ch.last;
       if (last !== null) {
         if (env.epoch === last.epoch) {
-          // A bus may deliver a message twice (a reader resuming after a reconnect): drop what was sent.
-          if (env.offset <= last.offset) continue;
+          if (env.offset <= last.offset) {
+            // A redelivery (a reader resuming after a reconnect, a repair overlapping live delivery) is a
+            // message already sent: drop it. A reused offset is a new message — its write id is newer than
+            // the last one dispatched — and means the backend lost acknowledged writes (a failover).
+            if (env.writeId !== undefined && last.writeId !== undefined && compareWriteIds(env.writeId, last.writeId) > 0)
+              this.abandon(ch, env.epoch, `offset ${env.offset} reused (last dispatched ${last.offset})`);
+            continue;
+          }
           if (env.offset !== last.offset + 1) {
             this.startRepair(ch, last, env);
             continue;
           }
+        } else if (env.epoch === ch.abandoned) {
+          continue;
         } else if (env.offset !== 1) {
           // A new epoch that does not start at 1: its beginning is missing.
           this.startRepair(ch, { epoch: env.epoch, offset: 0 }, env);
@@ -269,8 +324,10 @@ export class Hub {
       }
       ch.last = env;
       dispatched++;
+      if (ch.joins !== null) this.admitJoins(ch, env);
       const rec = ch.recovering;
       for (let r = 0; r < rec.length; r++) rec[r]!.buffer.push(env);
+      if (ch.taps !== null) this.runTaps(ch.taps, env);
       const groups = ch.groups;
       for (let i = 0; i < groups.length; i++) {
         const g = groups[i]!;
@@ -321,7 +378,7 @@ export class Hub {
 
     if (local !== null) {
       if (previous) this.leave(conn, subId, true);
-      this.commit(conn, subId, ch, spec, [], () => respond(recover ? { position: null, recovered: false, replayed: 0 } : { position: null, replayed: 0 }));
+      this.commit(conn, subId, ch, spec, [], null, () => respond(recover ? { position: null, recovered: false, replayed: 0 } : { position: null, replayed: 0 }));
       return;
     }
 
@@ -329,7 +386,7 @@ export class Hub {
     if (previous && recover === null && ch.last !== null) {
       const position = ch.last;
       this.leave(conn, subId, true);
-      this.commit(conn, subId, ch, spec, [], () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
+      this.commit(conn, subId, ch, spec, [], null, () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
       return;
     }
     if (previous && recover !== null) this.leave(conn, subId, true);
@@ -361,7 +418,7 @@ export class Hub {
         this.leave(conn, subId, true);
         const position = last ?? base;
         if (ch.last === null) ch.last = base;
-        this.commit(conn, subId, ch, spec, [], () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
+        this.commit(conn, subId, ch, spec, [], null, () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
         return;
       }
       // Live messages that arrived while we fetched: keep those after the fetched position.
@@ -373,7 +430,8 @@ export class Hub {
       // Continuity checks need a baseline: everything up to here is accounted for.
       if (ch.last === null) ch.last = replay.length > 0 ? replay[replay.length - 1]! : base;
       const position = { epoch: base.epoch, offset: base.offset };
-      this.commit(conn, subId, ch, spec, replay, (replayed) =>
+      const upTo = replay.length > 0 ? replay[replay.length - 1]! : base;
+      this.commit(conn, subId, ch, spec, replay, { epoch: upTo.epoch, offset: upTo.offset }, (replayed) =>
         respond(recovered === undefined ? { position, replayed } : { position, recovered, replayed }),
       );
     } finally {
@@ -434,7 +492,15 @@ export class Hub {
     for (let attempt = 1; attempt <= REPAIR_ATTEMPTS && recovered === null; attempt++) {
       try {
         const res = await this.bus.history(ch.name, since);
-        if (!res.recovered) break;
+        if (!res.recovered) {
+          // The channel's top went back within the epoch: the backend lost what this node dispatched.
+          if (res.position.epoch === since.epoch && res.position.offset < since.offset) {
+            ch.repair = null;
+            this.abandon(ch, since.epoch, `top ${res.position.offset} is behind ${since.offset}`);
+            return;
+          }
+          break;
+        }
         recovered = res.messages.slice();
       } catch (err) {
         this.log.warn({ err, channel: ch.name, attempt }, 'history unavailable for gap repair');
@@ -461,6 +527,54 @@ export class Hub {
     if (waiting.length > 0 && this.channels.get(ch.name) === ch) this.dispatch(waiting);
   }
 
+  /**
+   * The channel's epoch lost acknowledged messages: its offsets went back and are (or will be) reused.
+   * Its subscribers here are handed to `onInsufficientState` (closed with 4010: they resubscribe with
+   * `recover` and are told `recovered: false`), its messages are never delivered again, and the bus
+   * starts a new epoch so that no position of this one is ever "recovered" from messages it did not
+   * name. Every edge that notices does the same; only the first changes the channel.
+   */
+  private abandon(ch: ChannelState, epoch: string, why: string): void {
+    if (ch.abandoned === epoch) return;
+    ch.abandoned = epoch;
+    this.metrics.epochRollbacks.inc();
+    this.log.warn({ channel: ch.name, epoch, why }, 'epoch lost acknowledged messages: abandoning it');
+    const members: HubConnection[] = [];
+    for (const g of ch.groups) for (const m of g.members) members.push(m);
+    for (const conn of members) this.options.onInsufficientState?.(conn, ch.name);
+    ch.joins = null;
+    this.bus.abandonEpoch(ch.name, epoch).then(
+      (pos) => {
+        if (this.channels.get(ch.name) === ch && ch.last !== null && ch.last.epoch === epoch) ch.last = { epoch: pos.epoch, offset: pos.offset };
+      },
+      (err: unknown) => this.log.error({ err, channel: ch.name, epoch }, 'could not start a new epoch; the next edge to notice will'),
+    );
+  }
+
+  /** Subscribers waiting for dispatch to pass their position join their topics before `env` is published. */
+  private admitJoins(ch: ChannelState, env: Envelope): void {
+    const waiting: PendingJoin[] = [];
+    for (const j of ch.joins!) {
+      if (env.epoch === j.at.epoch && env.offset <= j.at.offset) {
+        waiting.push(j);
+        continue;
+      }
+      if (!j.conn.closed) j.conn.ws.subscribe(j.group.topic);
+    }
+    ch.joins = waiting.length > 0 ? waiting : null;
+  }
+
+  /** Hands a message to a channel's taps; a failing tap is logged and never stops the others. */
+  private runTaps(taps: readonly ((env: Envelope) => void)[], env: Envelope): void {
+    for (const tap of taps) {
+      try {
+        tap(env);
+      } catch (err) {
+        this.log.error({ err, channel: env.channel }, 'channel tap failed');
+      }
+    }
+  }
+
   private channelState(name: string, local: (() => Envelope) | null): ChannelState {
     let ch = this.channels.get(name);
     if (!ch) {
@@ -484,7 +598,9 @@ export class Hub {
 
   /**
    * Sends the response, replays, and joins the group's topic in one synchronous step: no bus delivery
-   * can fall between them.
+   * can fall between them. `upTo` is the position the subscriber now has everything up to: when this
+   * node has not dispatched that far yet (its reader lags the history it was served from), the join
+   * waits until dispatch passes it, so nothing up to it is delivered twice.
    */
   private commit(
     conn: HubConnection,
@@ -492,11 +608,15 @@ export class Hub {
     ch: ChannelState,
     spec: GroupSpec,
     replay: readonly Envelope[],
+    upTo: StreamPosition | null,
     respond: (replayed: number) => void,
   ): void {
     const group = this.group(ch, spec);
     let replayed = 0;
     for (const env of replay) if (group.matches(env.attrs)) replayed++;
+    const last = ch.last;
+    // Conflated groups publish their latest messages on a timer: they join at once, as they always did.
+    const defer = upTo !== null && group.pending === null && last !== null && last.epoch === upTo.epoch && last.offset < upTo.offset;
     conn.ws.cork(() => {
       respond(replayed);
       if (replayed > 0)
@@ -505,8 +625,9 @@ export class Hub {
           const frame = group.slot.render(env);
           conn.ws.send(frame, typeof frame !== 'string', false);
         }
-      conn.ws.subscribe(group.topic);
+      if (!defer) conn.ws.subscribe(group.topic);
     });
+    if (defer) (ch.joins ??= []).push({ conn, group, at: upTo });
     group.size++;
     group.members.add(conn);
     group.addApp(conn.app);
@@ -521,6 +642,11 @@ export class Hub {
     if (!group) return;
     conn.subs.delete(subId);
     if (socketOpen) conn.ws.unsubscribe(group.topic);
+    const ch0 = group.channel;
+    if (ch0.joins !== null) {
+      ch0.joins = ch0.joins.filter((j) => j.conn !== conn || j.group !== group);
+      if (ch0.joins.length === 0) ch0.joins = null;
+    }
     group.size--;
     group.members.delete(conn);
     group.removeApp(conn.app);
@@ -595,6 +721,14 @@ export class Hub {
       this.bus.unsubscribe(ch.name).catch((err: unknown) => this.log.warn({ err, channel: ch.name }, 'bus unsubscribe failed'));
     }
   }
+}
+
+/** Orders write ids (`<µs>-<index>`): negative when a < b. Off the hot path (offset reuse checks). */
+function compareWriteIds(a: string, b: string): number {
+  const ai = a.indexOf('-');
+  const bi = b.indexOf('-');
+  const dm = Number(a.slice(0, ai)) - Number(b.slice(0, bi));
+  return dm !== 0 ? dm : Number(a.slice(ai + 1)) - Number(b.slice(bi + 1));
 }
 
 function conflationKey(g: Group, env: Envelope): string {

@@ -29,7 +29,8 @@ export type {
 export { defineDialect } from './dialect.js';
 export { dialectSection, dialectLimits, type DialectLimits, type DialectConfigSection } from './dialect-config.js';
 export { DIALECTS, DIALECT_CONFIG_SECTIONS } from './dialects/index.js';
-export type { Conn } from './conn.js';
+export type { Conn, ConnectionRegistry } from './conn.js';
+export { CONTROL_CHANNEL, type ClusterAnswers, type ClusterControl } from './cluster.js';
 export { EdgeMetrics } from './metrics.js';
 export { SystemSampler, type SystemStats } from './system-stats.js';
 export { parsePublishBody, type ParsedPublish } from './publish.js';

@@ -23,6 +23,7 @@ export class EdgeMetrics {
   readonly recoveredMessages: Counter;
   readonly upgradeRejections: Counter<'reason'>;
   readonly gapRepairs: Counter<'outcome'>;
+  readonly epochRollbacks: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -133,6 +134,11 @@ export class EdgeMetrics {
       name: 'switchboard_gap_repairs_total',
       help: 'Channel gaps found by the hub (offset jump or bus gap report), by outcome: repaired from history, or insufficient_state (subscribers closed with 4010).',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.epochRollbacks = new Counter({
+      name: 'switchboard_epoch_rollbacks_total',
+      help: 'Channel epochs abandoned because their offsets went back (the backend lost acknowledged writes, e.g. a failover): subscribers closed with 4010 and told recovered:false.',
       registers,
     });
     this.recoveredMessages = new Counter({

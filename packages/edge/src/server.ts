@@ -9,6 +9,7 @@ import type { SessionApi, TokenVerifier } from '@switchboard/session';
 import type { ObjectStore, ObjectStoreOptions } from '@switchboard/store';
 import type { Registry } from 'prom-client';
 import { ApiKeys } from './api-keys.js';
+import { ControlPlane } from './cluster.js';
 import { ConnectionRegistry, type Conn } from './conn.js';
 import type { DialectContext, DialectDefinition, DialectMetrics } from './dialect.js';
 import { dialectLimits } from './dialect-config.js';
@@ -52,6 +53,7 @@ export class EdgeServer {
   readonly metrics: EdgeMetrics;
   readonly conns: ConnectionRegistry;
   readonly listeners: Listeners;
+  readonly cluster: ControlPlane;
   private readonly dialects = new Map<string, MountedDialect>();
   private readonly cfg: Config;
   private readonly log: Logger;
@@ -98,6 +100,7 @@ export class EdgeServer {
       logger: log,
       close: closeConn,
     });
+    this.cluster = new ControlPlane({ bus: options.bus, hub: this.hub, conns, nodeId: cfg.nodeId, logger: log, helloMs: cfg.clusterHelloMs });
     const gate = new SessionGate({ verifier: options.verifier, session: options.session, conns, logger: log });
     const sampler = new SystemSampler(() => conns.all.size);
     for (const def of options.dialects ?? DIALECTS) {
@@ -116,6 +119,7 @@ export class EdgeServer {
         edgeMetrics: metrics,
         logger: log.child({ dialect: def.name }),
         conns,
+        cluster: this.cluster,
         sampler,
         openStore: (o) => (options.openStore ? options.openStore(o) : Promise.reject(new Error(`dialect ${def.name} needs an object store; this edge has none`))),
         close: closeConn,
@@ -152,6 +156,7 @@ export class EdgeServer {
 
   /** Starts every listener and the timers; resolves with the main port. */
   async listen(): Promise<number> {
+    await this.cluster.start();
     for (const d of this.dialects.values()) if (d.handler.start) await d.handler.start();
     const ports = await this.listeners.listen();
     this.listening = true;
@@ -196,6 +201,7 @@ export class EdgeServer {
     this.keepalive.stop();
     this.sweeps.stop();
     this.sync.stop();
+    this.cluster.stop();
     for (const conn of [...this.conns.all]) closeConn(conn, 'service_restart');
     this.listeners.stopAccepting();
     this.listening = false;

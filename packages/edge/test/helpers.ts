@@ -31,12 +31,17 @@ export interface TestNode {
 }
 
 /** Starts a node; `overrides` change the config (port 0, quiet logs by default). */
-export async function startTestNode(overrides: ConfigOverrides = {}, extra: { dialects?: readonly DialectDefinition[]; env?: Record<string, string> } = {}): Promise<TestNode> {
+export async function startTestNode(
+  overrides: ConfigOverrides = {},
+  extra: { dialects?: readonly DialectDefinition[]; env?: Record<string, string>; broker?: MemoryBroker } = {},
+): Promise<TestNode> {
   const dialects = extra.dialects ?? DIALECTS;
   const config = loadConfig(extra.env ?? {}, { port: 0, host: '127.0.0.1', logLevel: 'silent', ...overrides }, 'all', dialects.map((d) => d.config));
   const logger = createLogger({ name: 'test', level: config.logLevel });
   const registry = createMetricsRegistry({ processMetrics: false });
-  const broker = new MemoryBroker({ historySize: config.historySize, historyTtlSec: config.historyTtlSec });
+  // Several nodes may share one broker: an in-process cluster.
+  const ownBroker = extra.broker === undefined;
+  const broker = extra.broker ?? new MemoryBroker({ historySize: config.historySize, historyTtlSec: config.historyTtlSec });
   const bus = broker.node();
   const publisher = broker.node();
   const secret = config.jwtSecret!;
@@ -108,7 +113,7 @@ export async function startTestNode(overrides: ConfigOverrides = {}, extra: { di
       edge.close();
       await bus.close();
       await publisher.close();
-      broker.close();
+      if (ownBroker) broker.close();
     },
   };
   return node;
