@@ -73,6 +73,43 @@ describe('switchboard start stops in under 2 s with no clients (default 5 s drai
   }
 });
 
+describe('a server whose stdout nobody reads any more', () => {
+  it('still stops on SIGTERM (its log lines meet EPIPE and are dropped)', async () => {
+    const port = await freePort();
+    // A parent that starts the server with its output piped to itself, then vanishes: the server's
+    // stdout now leads nowhere, as when a supervisor is killed or a terminal closes.
+    const parent = `
+      const { spawn } = require('node:child_process');
+      const c = spawn(process.execPath, [${JSON.stringify(BIN)}, 'start'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+        env: { ...process.env, PORT: '${port}', SESSION_PORT: '0', LOG_LEVEL: 'info' } });
+      c.stdout.once('data', () => { process.stdout.write(String(c.pid)); process.exit(0); });`;
+    const pid = await new Promise<number>((resolve, reject) => {
+      const p = spawn(process.execPath, ['-e', parent]);
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.once('exit', () => (out ? resolve(Number(out)) : reject(new Error('no pid'))));
+    });
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      for (let i = 0; i < 100 && !(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+      const t0 = performance.now();
+      process.kill(pid, 'SIGTERM');
+      while (alive() && performance.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+      expect(alive()).toBe(false);
+      expect(performance.now() - t0).toBeLessThan(2000);
+    } finally {
+      if (alive()) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
+
 describe('npm start', () => {
   it('execs the server: SIGINT to npm itself stops it in under 2 s', async () => {
     // Its own process group, so that whatever npm started can be cleaned up if the signal does not reach it.

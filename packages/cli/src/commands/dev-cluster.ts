@@ -40,7 +40,7 @@ const LOCK_FILE = 'dev-cluster.pid';
 /** What redis-server writes into the data directory; `--fresh` deletes these and nothing else. */
 const REDIS_DATA_FILES = ['appendonlydir', 'appendonly.aof', 'dump.rdb', 'redis.log'];
 
-const READY_TIMEOUT_MS = 20_000;
+const READY_TIMEOUT_MS = 60_000;
 /** A process that ran this long before dying is restarted after the first delay again. */
 const STABLE_AFTER_MS = 30_000;
 
