@@ -49,6 +49,10 @@ class Subscriber {
     return d !== undefined && (d.epoch !== than.epoch || d.offset > than.offset + 50);
   }
 
+  /** When it was closed with 1012 (drain), and when its next subscription answered (resumed). */
+  readonly drainedAt: number[] = [];
+  readonly resumedAt: number[] = [];
+
   /** Where it continued after its last `recovered: false`. */
   rejoined: { epoch: string; offset: number } | null = null;
   private position: { epoch: string; offset: number } | null = null;
@@ -95,6 +99,7 @@ class Subscriber {
           this.errors.push(String(m.error ?? m.code));
           ws.close();
         } else if (m.type === 'subscribe_response') {
+          if (this.drainedAt.length > this.resumedAt.length) this.resumedAt.push(Date.now());
           if (m.recovered === false) {
             this.told.push(`recovered:false at ${JSON.stringify(this.position)}`);
             this.rejoined = { epoch: m.epoch as string, offset: m.offset as number };
@@ -104,6 +109,7 @@ class Subscriber {
       });
       ws.on('close', (code) => {
         this.closes.push(code);
+        if (code === 1012) this.drainedAt.push(Date.now());
         if (code === 4010) this.told.push('4010');
         if (this.stopped) return;
         setTimeout(() => void this.connect(), 100);
@@ -372,6 +378,54 @@ describe('a rolling restart of three edges under load', () => {
       expect(duplicates(s.got)).toBe(0);
       const received = new Set(s.got.map((d) => d.id));
       expect(publisher.acks.filter((a) => a.id >= first && !received.has(a.id)).map((a) => a.id)).toEqual([]);
+    }
+  }, 120_000);
+});
+
+describe('draining one of three edges under load', () => {
+  let redis: RedisServer | null = null;
+  const procs: SwitchboardProcess[] = [];
+  afterAll(async () => {
+    for (const p of procs) await p.stop('SIGKILL');
+    await redis?.stop();
+  });
+
+  it('SIGTERM: /readyz turns 503 at once; its clients resume elsewhere within the drain window plus 1 s; nothing lost or doubled', async () => {
+    redis = await startRedis();
+    const session = await startSwitchboard(BIN, 'session', { REDIS_URL: redis.url, REDIS_CLUSTER: '0' }, 30_000, 'SESSION_PORT');
+    procs.push(session);
+    const edges: SwitchboardProcess[] = [];
+    for (let i = 0; i < 3; i++) {
+      const e = await startSwitchboard(BIN, 'edge', edgeEnv(redis.url, false, `drain-${i}`, session.httpUrl), 30_000);
+      edges.push(e);
+      procs.push(e);
+    }
+    const ws = edges.map((e) => e.httpUrl.replace('http', 'ws'));
+    // Ten clients on the edge that will drain, with the other two to go to.
+    const subscribers = Array.from({ length: 10 }, (_, i) => new Subscriber(() => [ws[0]!, ws[1 + (i % 2)]!], `d-${i}`));
+    for (const s of subscribers) await s.start();
+    await sleep(300);
+    const publisher = new Publisher(() => [edges[1]!.httpUrl, edges[2]!.httpUrl], 3, 'z');
+    publisher.start();
+    await sleep(800);
+    const termAt = Date.now();
+    edges[0]!.child.kill('SIGTERM');
+    await sleep(100);
+    expect((await fetch(`${edges[0]!.httpUrl}/readyz`)).status).toBe(503);
+    await sleep(2500);
+    await publisher.stop();
+    await sleep(1500);
+    for (const s of subscribers) s.stop();
+    expect(publisher.acks.length).toBeGreaterThan(200);
+    for (const s of subscribers) {
+      expect(s.closes[0]).toBe(1012);
+      expect(s.resumedAt.length).toBeGreaterThanOrEqual(1);
+      // SWITCHBOARD_DRAIN_MS is 1000 in these edges.
+      expect(s.resumedAt[0]! - termAt).toBeLessThan(1000 + 1000);
+      expect(s.told).toEqual([]);
+      expect(duplicates(s.got)).toBe(0);
+      const received = new Set(s.got.map((d) => d.id));
+      expect(publisher.acks.filter((a) => !received.has(a.id)).map((a) => a.id)).toEqual([]);
     }
   }, 120_000);
 });

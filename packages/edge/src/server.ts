@@ -177,14 +177,14 @@ export class EdgeServer {
   }
 
   /**
-   * Graceful stop: not ready, stop accepting, close clients with 1012 ("restart, reconnect elsewhere")
-   * spread over `drainMs` so their reconnects do not stampede the other nodes, then settle sessions.
+   * Graceful stop: not ready (`/readyz` answers 503 while the listeners stay open, so load balancers and
+   * Kubernetes see it), new upgrades refused, clients closed with 1012 ("restart, reconnect elsewhere")
+   * spread over `drainMs` so their reconnects do not stampede the other nodes; then sessions settled and
+   * the listeners closed.
    */
   async drain(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
-    this.listeners.stopAccepting();
-    this.listening = false;
     const conns = [...this.conns.all];
     const stepMs = conns.length > 0 ? this.cfg.drainMs / conns.length : 0;
     const started = Date.now();
@@ -194,6 +194,8 @@ export class EdgeServer {
       closeConn(conns[i]!, 'service_restart');
     }
     await this.sync.settle();
+    this.listeners.stopAccepting();
+    this.listening = false;
   }
 
   /** Stops timers, closes what is left and stops the hub; call after {@link drain}. */
