@@ -22,7 +22,7 @@ describe('generated docs are current', () => {
     const text = read('errors.md');
     for (const table of WIRE_CODE_TABLES) {
       expect(text).toContain(`### \`${table.dialect}\`: \`${table.field}\``);
-      for (const [name, spec] of Object.entries(table.codes) as [string, WireCodeSpec][]) expect(text).toContain(`| ${spec.code} | \`${name}\` |`);
+      for (const [name, spec] of Object.entries<WireCodeSpec>(table.codes)) expect(text).toContain(`| ${spec.code} | \`${name}\` |`);
     }
   });
   it('docs/close-codes.md documents every close code', () => {

@@ -4,7 +4,7 @@ import { FLEETFREEDOM_WIRE_CODES, WIRE_CODE_TABLES, wireCode, wireCodeName, type
 
 describe('dialect wire-code tables', () => {
   for (const table of WIRE_CODE_TABLES) {
-    const specs = Object.values(table.codes) as WireCodeSpec[];
+    const specs = Object.values<WireCodeSpec>(table.codes);
     it(`${table.dialect}: values are unique, success is 0, every listed code is registered and listed once`, () => {
       const values = specs.map((s) => s.code);
       expect(new Set(values).size).toBe(values.length);

@@ -106,7 +106,7 @@ export function renderWireCodesMarkdown(table: WireCodeTable): string {
     tableRow(['value', 'name', 'meaning', 'answers']),
     tableRow(['---', '---', '---', '---']),
   ];
-  for (const [name, spec] of Object.entries(table.codes) as [string, WireCodeSpec][]) {
+  for (const [name, spec] of Object.entries<WireCodeSpec>(table.codes)) {
     lines.push(tableRow([String(spec.code), `\`${name}\``, spec.doc, spec.from.map((c) => `\`${c}\``).join(', ') || '—']));
   }
   const fallback = Object.entries(table.byStatus)

@@ -156,6 +156,11 @@ describe('fleetfreedom bad input: the dialect\'s error, the connection keeps wor
     expect(await nextFf(c, 'getAssetResponse')).toMatchObject({ errorCode: E.notLoggedIn });
   });
 
+  it('backends cannot publish into its channels: only store events travel there', async () => {
+    const res = await node.publishHttp({ dialect: 'fleetfreedom', tenant: '42', channel: 'asset', attrs: { op: 'remove', id: assetId }, data: { id: assetId, v: [1, 1] } });
+    expect(res).toMatchObject({ status: 404, body: { error: 'unknown_channel' } });
+  });
+
   it('logging in twice on one connection is refused', async () => {
     const c = await login('alice', 'alice-pass');
     sendFf(c, 'login', { reqId: 5, username: 'bob', password: 'bob-pass-1' });

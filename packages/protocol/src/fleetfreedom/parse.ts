@@ -4,7 +4,7 @@
  * and the `reqId` when one could be read.
  */
 import { isPlainObject, parseJsonGuarded, type ErrorCode } from '@switchboard/core';
-import { FF_SUBSCRIPTION_TYPES, FF_TYPES, ffPartOf, isFfType, type FfSubscriptionType, type FfType } from './model.js';
+import { FF_SUBSCRIPTION_TYPES, FF_TYPES, ffPartOf, type FfSubscriptionType, type FfType } from './model.js';
 
 /** A request id as the client sent it (echoed verbatim), or null when it sent none. */
 export type FfReqId = number | string | null;
