@@ -157,6 +157,29 @@ describe('fleetfreedom across two edges, a session service and Redis', () => {
     await Promise.all([back.close(), writer.close()]);
   }, 60_000);
 
+  it('first writes of a company racing on two edges: one creates it, the other conflicts, subscribers see one company', async () => {
+    // Five companies: on a real Redis the two creates usually interleave (the loser's object, numbered 2,
+    // is removed again); either way the outcome the clients see must be the same.
+    for (let k = 0; k < 5; k++) {
+      const company = 500 + k;
+      await createUser(`racer${k}@co`, 'racer-pass', String(company));
+      const { c: watcher } = await login(b, `racer${k}@co`, 'racer-pass');
+      expect(await request(watcher, 'subscribe', { reqId: 1, company: { id: company }, subscriptionTypes: ['companyGeneral'] })).toMatchObject({ errorCode: 0 });
+      const [x, y] = await Promise.all([login(a, `racer${k}@co`, 'racer-pass'), login(b, `racer${k}@co`, 'racer-pass')]);
+      const answers = await Promise.all([
+        request(x.c, 'mergeCompany', { reqId: 'x', company: { id: company, v: [0, 0, 0, 0, 0], name: 'X' } }),
+        request(y.c, 'mergeCompany', { reqId: 'y', company: { id: company, v: [0, 0, 0, 0, 0], name: 'Y' } }),
+      ]);
+      expect(answers.map((r) => r.errorCode).sort()).toEqual([0, 9]);
+      const won = answers.find((r) => r.errorCode === 0)!.company as { name: string };
+      expect(won).toMatchObject({ id: company, v: [1, 1, 1, 1, 1] });
+      expect(answers.find((r) => r.errorCode === 9)!.company).toEqual(won);
+      expect(await nextFf(watcher, 'companyGeneralMerged', () => true, 5000)).toEqual({ id: company, company, v: [1, 1, 1, 1, 1], name: won.name });
+      expect(await collectFf(watcher, /Merged$|Deleted$/, 200)).toEqual([]);
+      await Promise.all([watcher.close(), x.c.close(), y.c.close()]);
+    }
+  }, 60_000);
+
   it('the dedicated port serves / and /<ghostId> for the same sessions', async () => {
     const { c, ghostId } = await login(b, 'driver@acme', 'driver-pass');
     await c.close();

@@ -179,6 +179,28 @@ describe('fleetfreedom conformance (seed 000)', () => {
     await expect(TestClient.connect(`${ownUrl}/fleetfreedom/x/y`)).rejects.toThrow(/404/);
   });
 
+  it('two first writes of a company at once: one creates it, the other conflicts, subscribers see one company', async () => {
+    await node.session.createUser({ name: 'racer@initech', password: 'racer-pass', tenant: '77' });
+    const { c: watcher } = await login('racer@initech', 'racer-pass');
+    sendFf(watcher, 'subscribe', { reqId: 1, company: { id: 77 }, subscriptionTypes: ['companyGeneral'] });
+    await nextFf(watcher, 'subscribeResponse');
+    const [x, y] = await Promise.all([login('racer@initech', 'racer-pass'), login('racer@initech', 'racer-pass')]);
+    sendFf(x.c, 'mergeCompany', { reqId: 'x', company: { id: 77, v: [0, 0, 0, 0, 0], name: 'X' } });
+    sendFf(y.c, 'mergeCompany', { reqId: 'y', company: { id: 77, v: [0, 0, 0, 0, 0], name: 'Y' } });
+    const answers = await Promise.all([nextFf(x.c, 'mergeCompanyResponse'), nextFf(y.c, 'mergeCompanyResponse')]);
+    const won = answers.filter((r) => r.errorCode === 0);
+    const lost = answers.filter((r) => r.errorCode === 9);
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    const winner = won[0]!.company as { name: string };
+    expect(won[0]!.company).toMatchObject({ id: 77, company: 77, v: [1, 1, 1, 1, 1] });
+    expect(lost[0]!.company).toMatchObject({ id: 77, v: [1, 1, 1, 1, 1], name: winner.name });
+    expect(await nextFf(watcher, 'companyGeneralMerged')).toEqual({ id: 77, company: 77, v: [1, 1, 1, 1, 1], name: winner.name });
+    expect(await collectFf(watcher, /Merged$|Deleted$/, 200)).toEqual([]);
+    sendFf(watcher, 'getCompany', { reqId: 2, company: { id: 77 } });
+    expect((await nextFf(watcher, 'getCompanyResponse')).company).toEqual(won[0]!.company);
+  });
+
   it('the user profile with the session user\'s login, and the company\'s own policies, answer login', async () => {
     const { c } = await login('writer@acme', 'writer-pass');
     sendFf(c, 'mergeUser', { reqId: 1, user: { login: 'email@address.com', nickname: 'Dispatch', permissions: ['assets'] } });
