@@ -1,4 +1,4 @@
-import { channelNameError, type Envelope, type PublishRequest, type StreamPosition } from '@switchboard/core';
+import { channelNameError, wallClockMs, type Envelope, type PublishRequest, type StreamPosition } from '@switchboard/core';
 import type { Bus, BusGap, DeliveryHandler, HistoryOptions, HistoryResult } from './bus.js';
 import { newEpoch } from './epoch.js';
 
@@ -53,7 +53,7 @@ export class MemoryBroker {
 
   /** @internal */
   append(req: PublishRequest): Envelope {
-    const nowMs = Date.now();
+    const nowMs = wallClockMs();
     const st = this.state(req.channel, nowMs, true)!;
     st.offset += 1;
     st.expiresAtMs = nowMs + this.options.historyTtlSec * 1000;

@@ -20,7 +20,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Redis, type Cluster } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { readFileSync } from 'node:fs';
-import { LATENCY_BUCKETS_SEC, SwitchboardError, channelNameError, type Envelope, type Logger, type PublishRequest, type StreamPosition } from '@switchboard/core';
+import { LATENCY_BUCKETS_SEC, SwitchboardError, channelNameError, wallClockMs, type Envelope, type Logger, type PublishRequest, type StreamPosition } from '@switchboard/core';
 import type { Bus, BusGap, DeliveryHandler, HistoryOptions, HistoryResult } from './bus.js';
 import { decodePayload, encodePayload } from './codec.js';
 import { keys, shardOf, compareStreamIds } from './keys.js';
@@ -220,7 +220,7 @@ export class RedisStreamsBus implements Bus {
   async publish(req: PublishRequest): Promise<StreamPosition> {
     this.assertOpen();
     assertChannel(req.channel);
-    const payload = encodePayload({ ts: Date.now(), attrs: req.attrs, data: req.data });
+    const payload = encodePayload({ ts: wallClockMs(), attrs: req.attrs, data: req.data });
     try {
       const [epoch, offset] = await this.append(req.channel, [payload]);
       return { epoch, offset };
@@ -286,7 +286,7 @@ export class RedisStreamsBus implements Bus {
     }
     const out: StreamPosition[] = new Array<StreamPosition>(reqs.length);
     const calls: Promise<void>[] = [];
-    const ts = Date.now();
+    const ts = wallClockMs();
     for (const [channel, indices] of byChannel) {
       for (let c = 0; c < indices.length; c += BATCH_CHUNK) {
         const chunk = indices.slice(c, c + BATCH_CHUNK);
@@ -647,7 +647,7 @@ export class RedisStreamsBus implements Bus {
     if (skipped > 0) this.metrics.skipped.inc(skipped);
     if (batch.length === 0) return;
     this.metrics.read.inc(batch.length);
-    this.metrics.readLag.observe(Math.max(0, Date.now() - oldestTs) / 1000);
+    this.metrics.readLag.observe(Math.max(0, wallClockMs() - oldestTs) / 1000);
     this.handler(batch);
   }
 }

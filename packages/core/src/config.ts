@@ -89,6 +89,20 @@ export const CONFIG_SPEC = {
     default: 'info',
     doc: 'Log level of the pino JSON logs.',
   }),
+  tlsCertFile: option({
+    schema: z.string().min(1).optional(),
+    env: 'SWITCHBOARD_TLS_CERT_FILE',
+    type: 'path',
+    default: undefined,
+    doc: 'PEM certificate (chain) for `wss://`/`https://` straight from the edge, on every listener; with `SWITCHBOARD_TLS_KEY_FILE`. Reloaded on SIGHUP. Unset: plain `ws://` (terminate TLS at the ingress).',
+  }),
+  tlsKeyFile: option({
+    schema: z.string().min(1).optional(),
+    env: 'SWITCHBOARD_TLS_KEY_FILE',
+    type: 'path',
+    default: undefined,
+    doc: 'PEM private key of `SWITCHBOARD_TLS_CERT_FILE` (a file reference, not the key itself).',
+  }),
   redisUrl: option({
     schema: z.url().optional(),
     env: 'REDIS_URL',
@@ -646,6 +660,8 @@ function resolveConfig(
     explicit.add(key);
     out[key] = parseOption(spec, raw, problems);
   }
+  if ((out.tlsCertFile === undefined) !== (out.tlsKeyFile === undefined))
+    problems.push('SWITCHBOARD_TLS_CERT_FILE and SWITCHBOARD_TLS_KEY_FILE: give both or neither');
   if (problems.length === 0) {
     if (out.mode === 'dev') {
       out.jwtSecret ??= DEV_JWT_SECRET;

@@ -5,7 +5,7 @@
  * never O(subscribers). Nothing here allocates a closure, spreads, stringifies or logs per subscriber,
  * and metrics are recorded once per batch.
  */
-import { SwitchboardError, type Attrs, type Envelope, type Filter, type Logger, type StreamPosition } from '@switchboard/core';
+import { SwitchboardError, wallClockMs, type Attrs, type Envelope, type Filter, type Logger, type StreamPosition } from '@switchboard/core';
 import type { Bus } from '@switchboard/bus';
 import type { EdgeMetrics } from './metrics.js';
 
@@ -345,7 +345,7 @@ export class Hub {
     }
     if (dispatched > 0) {
       this.metrics.fanoutMessages.inc(dispatched);
-      this.metrics.fanoutLatency.observe(Math.max(0, Date.now() - batch[0]!.ts) / 1000);
+      this.metrics.fanoutLatency.observe(Math.max(0, wallClockMs() - batch[0]!.ts) / 1000);
     }
     if (deliveries > 0) {
       this.metrics.deliveries.inc(deliveries);

@@ -69,7 +69,7 @@ export class EdgeMetrics {
     });
     this.fanoutLatency = new Histogram({
       name: 'switchboard_fanout_latency_seconds',
-      help: 'Publish to socket latency; one observation per dispatched batch, taken from its oldest message.',
+      help: 'Publish to hand-off to the sockets, from the publishing process\'s stamp (µs precision) to this edge\'s dispatch; one observation per dispatched batch, taken from its oldest message. Across processes it spans the bus and is as exact as the hosts\' clocks agree.',
       buckets: LATENCY_BUCKETS_SEC,
       registers,
     });

@@ -1,6 +1,8 @@
 export * from './ports.js';
 export * from './ws-client.js';
 export * as valtronicsSeed from './seeds-valtronics.js';
+export * as fleetfreedomSeed from './seeds-fleetfreedom.js';
+export * from './ff-client.js';
 export * from './sink.js';
 export * from './redis.js';
 export * from './processes.js';

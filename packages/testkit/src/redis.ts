@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { trackChild } from './children.js';
-import { freePort } from './ports.js';
+import { freePort, portIsFree } from './ports.js';
 
 const run = promisify(execFile);
 
@@ -121,8 +121,8 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisSe
     url: `redis://127.0.0.1:${port}`,
     dir,
     kill: () => stopChild('SIGKILL'),
-    pause: () => void (child as ChildProcess | null)?.kill('SIGSTOP'),
-    resume: () => void (child as ChildProcess | null)?.kill('SIGCONT'),
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
     restart: launch,
     async stop() {
       await stopChild('SIGTERM');
@@ -154,7 +154,8 @@ export interface RedisCluster {
 async function clusterPort(): Promise<number> {
   for (;;) {
     const p = await freePort();
-    if (p < 55_000) return p;
+    // Other tests run beside this one: the bus port must be free too, not merely in range.
+    if (p < 55_000 && (await portIsFree(p + 10_000))) return p;
   }
 }
 
