@@ -45,6 +45,8 @@ export interface OpenSessionResult {
    * keeps its id but is not resumed.
    */
   readonly resumed: boolean;
+  /** True when the named session existed and this connection carries it on (same id), subscriptions or not. */
+  readonly continued: boolean;
   readonly subscriptions: readonly StoredSubscription[];
 }
 

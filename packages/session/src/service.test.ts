@@ -29,11 +29,11 @@ describe('SessionService.openSession: resumed', () => {
     const login = await svc.login({ username: 'dora', password: 'correct horse battery', ip: '127.0.0.1' });
     if (!login.ok) throw new Error(login.message);
     const first = await svc.openSession({ userId: 'dora', roles: [], sessionId: login.sessionId });
-    expect(first).toMatchObject({ sessionId: login.sessionId, resumed: false, subscriptions: [] });
+    expect(first).toMatchObject({ sessionId: login.sessionId, resumed: false, continued: true, subscriptions: [] });
     // It subscribes; the next connection gets that subscription back: that is a resume.
     await svc.saveSubscription(login.sessionId, sub);
     const second = await svc.openSession({ userId: 'dora', roles: [], sessionId: login.sessionId });
-    expect(second).toMatchObject({ sessionId: login.sessionId, resumed: true, subscriptions: [sub] });
+    expect(second).toMatchObject({ sessionId: login.sessionId, resumed: true, continued: true, subscriptions: [sub] });
     // Unsubscribed from everything: nothing comes back, so nothing is resumed.
     await svc.removeSubscription(login.sessionId, 'telemetry');
     expect(await svc.openSession({ userId: 'dora', roles: [], sessionId: login.sessionId })).toMatchObject({ sessionId: login.sessionId, resumed: false });
@@ -47,7 +47,7 @@ describe('SessionService.openSession: resumed', () => {
     await svc.saveSubscription(mine.sessionId, sub);
     for (const req of [{ userId: 'frank' }, { userId: 'erin', tenant: 'globex' }]) {
       const other = await svc.openSession({ ...req, roles: [], sessionId: mine.sessionId });
-      expect(other.resumed).toBe(false);
+      expect(other).toMatchObject({ resumed: false, continued: false });
       expect(other.sessionId).not.toBe(mine.sessionId);
     }
     expect((await svc.openSession({ userId: 'erin', roles: [], tenant: 'acme', sessionId: 'no-such' })).resumed).toBe(false);

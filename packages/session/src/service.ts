@@ -119,7 +119,7 @@ export class SessionService implements SessionApi {
         // the client must subscribe itself.
         const resumed = s.subscriptions.length > 0;
         this.o.metrics.sessions.inc({ outcome: resumed ? 'resumed' : 'continued' });
-        return { sessionId: s.id, expiresAt: s.expiresAt, resumed, subscriptions: s.subscriptions };
+        return { sessionId: s.id, expiresAt: s.expiresAt, resumed, continued: true, subscriptions: s.subscriptions };
       }
     }
     const s = await this.repo.createSession(
@@ -127,7 +127,7 @@ export class SessionService implements SessionApi {
       this.o.sessionTtlSec,
     );
     this.o.metrics.sessions.inc({ outcome: 'new' });
-    return { sessionId: s.id, expiresAt: s.expiresAt, resumed: false, subscriptions: [] };
+    return { sessionId: s.id, expiresAt: s.expiresAt, resumed: false, continued: false, subscriptions: [] };
   }
 
   async resumeSession(sessionId: string): Promise<ResumedSession | null> {
