@@ -33,8 +33,12 @@ export interface HubConnection {
   readonly subs: Map<string, Group>;
 }
 
-/** Renders one envelope into a wire frame for one render slot (dialect, channel, projection, context). */
-export type Renderer = (env: Envelope) => Frame;
+/**
+ * Renders one envelope into a wire frame for one render slot (dialect, channel, projection, context), or
+ * null when the message means nothing to the slot's groups (a live query's event about an object that
+ * was never in its result set): nothing is sent to them for it.
+ */
+export type Renderer = (env: Envelope) => Frame | null;
 
 /** Makes the renderer of a group's frames (called when a render slot is created, never per message). */
 export type RendererFactory = (spec: GroupSpec) => Renderer;
@@ -75,7 +79,7 @@ export interface SubscribeOutcome {
  */
 class RenderSlot {
   private env: Envelope | null = null;
-  private frame: Frame = '';
+  private frame: Frame | null = '';
   /** Whether the last frame is binary (decided by the renderer's output, once per render). */
   binary = false;
   refs = 0;
@@ -85,10 +89,10 @@ class RenderSlot {
     readonly render: Renderer,
   ) {}
 
-  frameFor(env: Envelope): Frame {
+  frameFor(env: Envelope): Frame | null {
     if (this.env !== env) {
       this.frame = this.render(env);
-      this.binary = typeof this.frame !== 'string';
+      this.binary = this.frame !== null && typeof this.frame !== 'string';
       this.env = env;
     }
     return this.frame;
@@ -281,6 +285,7 @@ export class Hub {
         }
         const slot = g.slot;
         const frame = slot.frameFor(env);
+        if (frame === null) continue;
         const apps = g.apps;
         for (let a = 0; a < apps.length; a++) apps[a]!.publish(g.topic, frame, slot.binary, false);
         deliveries += g.size;
@@ -495,16 +500,16 @@ export class Hub {
     respond: (replayed: number) => void,
   ): void {
     const group = this.group(ch, spec);
-    let replayed = 0;
-    for (const env of replay) if (group.matches(env.attrs)) replayed++;
+    // Rendered before the response so that it can say how many frames follow (a renderer may decline).
+    const frames: Frame[] = [];
+    for (const env of replay) {
+      if (!group.matches(env.attrs)) continue;
+      const frame = group.slot.render(env);
+      if (frame !== null) frames.push(frame);
+    }
     conn.ws.cork(() => {
-      respond(replayed);
-      if (replayed > 0)
-        for (const env of replay) {
-          if (!group.matches(env.attrs)) continue;
-          const frame = group.slot.render(env);
-          conn.ws.send(frame, typeof frame !== 'string', false);
-        }
+      respond(frames.length);
+      for (const frame of frames) conn.ws.send(frame, typeof frame !== 'string', false);
       conn.ws.subscribe(group.topic);
     });
     group.size++;
@@ -560,15 +565,23 @@ export class Hub {
       const pending = g.pending;
       if (pending === null || pending.size === 0) return;
       g.pending = new Map();
-      for (const env of pending.values()) g.publish(g.slot.frameFor(env), g.slot.binary);
-      this.metrics.deliveries.inc(pending.size * g.size);
+      let sent = 0;
+      for (const env of pending.values()) {
+        const frame = g.slot.frameFor(env);
+        if (frame === null) continue;
+        g.publish(frame, g.slot.binary);
+        sent++;
+      }
+      this.metrics.deliveries.inc(sent * g.size);
       this.sentSinceSweep = true;
     }, intervalMs);
   }
 
   private startLocalTimer(g: Group, sample: () => Envelope, intervalMs: number): void {
     g.timer = setInterval(() => {
-      g.publish(g.slot.frameFor(sample()), g.slot.binary);
+      const frame = g.slot.frameFor(sample());
+      if (frame === null) return;
+      g.publish(frame, g.slot.binary);
       this.metrics.deliveries.inc(g.size);
       this.sentSinceSweep = true;
     }, intervalMs);
