@@ -54,7 +54,7 @@ export const ERROR_CODES = {
   unauthorized: { http: 401, doc: 'An HTTP API request lacks a valid `Authorization: Bearer <api key>`.' },
   forbidden: {
     http: 403,
-    doc: 'The credentials are valid but do not allow this: an API key scoped to other tenants, or a subprotocol/upgrade a dialect refuses.',
+    doc: 'The credentials are valid but do not allow this: an API key scoped to other tenants, a subprotocol/upgrade a dialect refuses, or a request beyond the roles of the session.',
   },
   unknown_channel: { http: 404, doc: 'The channel does not exist or is not in the allow-list.' },
   channel_forbidden: {
@@ -72,7 +72,11 @@ export const ERROR_CODES = {
     doc: 'Admission refused: the per-user or total concurrent connection limit is reached.',
   },
   unsupported_media_type: { http: 415, doc: 'An HTTP request body is not `application/json`.' },
-  not_found: { http: 404, doc: 'No such HTTP route.' },
+  not_found: { http: 404, doc: 'No such HTTP route, or no such object (an id of another tenant is not found either).' },
+  version_conflict: {
+    http: 409,
+    doc: 'A write carried a version `v` that is not the stored one (someone else wrote since it was read): nothing changed; read the object and retry.',
+  },
   unavailable: { http: 503, doc: 'A backend (bus, session service) is unavailable; retry later.' },
   internal_error: { http: 500, doc: 'An unexpected error; the node logged it with details.' },
 } as const satisfies Record<string, ErrorCodeSpec>;
