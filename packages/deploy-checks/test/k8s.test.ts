@@ -41,7 +41,6 @@ const PENDING_ENV = [
   'FLEETFREEDOM_PORT',
   'FME_PORT',
   'OISP_PORT',
-  'GOODUNCLE_PORT',
 ];
 
 /** Names whose value is a secret: they may come from a Secret only, never a ConfigMap or a literal. */
