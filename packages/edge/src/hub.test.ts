@@ -268,6 +268,34 @@ describe('Hub: subscriptions by id, several apps, render context, binary frames'
   });
 });
 
+describe('Hub resubscribe with recovery', () => {
+  it('the only subscription of a channel, replaced with recovery, keeps receiving live messages', async () => {
+    const t = setup();
+    const c = t.conn();
+    let pos = { epoch: '', offset: 0 };
+    await t.hub.subscribe(c, 'sub', t.spec(), null, (o) => (pos = o.position!));
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'a' });
+    await t.tick();
+    await t.hub.subscribe(c, 'sub', t.spec(), pos, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'b' });
+    await t.tick();
+    expect(c.ws.received).toEqual(['1:*:a', '1:*:a', '2:*:b']);
+  });
+
+  it('the only subscription of a live channel, replaced with another filter, keeps receiving live messages', async () => {
+    const t = setup();
+    const c = t.conn();
+    await t.hub.subscribe(c, 'sub', t.spec({ device_id: ['1', '2'] }), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'a' });
+    await t.tick();
+    await t.hub.subscribe(c, 'sub', t.spec({ device_id: ['1'] }), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'b' });
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 2 }, data: 'c' });
+    await t.tick();
+    expect(c.ws.received).toEqual(['1:*:a', '2:*:b']);
+  });
+});
+
 describe('Hub gap handling', () => {
   /** Publishes to the broker's history without letting the hub's node see it (a lost delivery). */
   async function publishUnseen(t: ReturnType<typeof setup>, data: string) {

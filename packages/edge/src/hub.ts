@@ -317,6 +317,26 @@ export class Hub {
   ): Promise<void> {
     const local = this.locals.get(spec.channel) ?? null;
     const ch = this.channelState(spec.channel, local);
+    // Held for the whole call: replacing the channel's only subscription (another filter, or recovery)
+    // leaves the old group before the new one exists, and must not drop the channel's bus interest between.
+    ch.holders++;
+    try {
+      await this.subscribeHeld(ch, local, conn, subId, spec, recover, respond);
+    } finally {
+      ch.holders--;
+      this.maybeDropChannel(ch);
+    }
+  }
+
+  private async subscribeHeld(
+    ch: ChannelState,
+    local: (() => Envelope) | null,
+    conn: HubConnection,
+    subId: string,
+    spec: GroupSpec,
+    recover: StreamPosition | null,
+    respond: (outcome: SubscribeOutcome) => void,
+  ): Promise<void> {
     let previous = conn.subs.get(subId);
     if (previous && previous.channel !== ch) {
       // The id moves to another channel: nothing carries over.
@@ -339,7 +359,6 @@ export class Hub {
     }
     if (previous && recover !== null) this.leave(conn, subId, true);
 
-    ch.holders++;
     const rec: Recovering = { buffer: [] };
     try {
       await this.ensureInterest(ch);
@@ -384,8 +403,6 @@ export class Hub {
     } finally {
       const i = ch.recovering.indexOf(rec);
       if (i >= 0) ch.recovering.splice(i, 1);
-      ch.holders--;
-      this.maybeDropChannel(ch);
     }
   }
 
