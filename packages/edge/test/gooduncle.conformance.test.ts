@@ -352,6 +352,22 @@ describe('gooduncle: live queries', () => {
     await c.close();
   });
 
+  it('subscribing again with the same query replaces the subscription, and the new one is live (the only one on its channel)', async () => {
+    const c = await client();
+    ok(await ask(c, { type: 'upgrade', token: await node.token('solo', { roles: ['scribe'], tenant: 'solo' }) }));
+    const first = await ask(c, { type: 'subscribe', topic: 'notes', query: {} });
+    ok(first);
+    ok(await ask(c, { type: 'create', topic: 'notes', data: { text: 'one' } }));
+    expect((await nextUpdate(c, first)).response.payload).toMatchObject({ change: 'entered', object: { text: 'one' } });
+    const again = await ask(c, { type: 'subscribe', topic: 'notes', query: {} });
+    expect((ok(again).objects as unknown[]).length).toBe(1);
+    ok(await ask(c, { type: 'create', topic: 'notes', data: { text: 'two' } }));
+    expect((await nextUpdate(c, again)).response.payload).toMatchObject({ change: 'entered', object: { text: 'two' } });
+    // The replaced subscription answers no more.
+    expect(await updatesOf(c, first, 200)).toEqual([]);
+    await c.close();
+  });
+
   it('a query may compare only indexed fields, and a topic\'s subscriptions are bounded', async () => {
     const c = await client();
     const res = await ask(c, { type: 'subscribe', topic: 'orders', query: { colour: 'red', status: 'open' } });
