@@ -151,6 +151,13 @@ describe('gooduncle: connections and the seed\'s keep-alive protocol', () => {
   });
 });
 
+describe('gooduncle: configuration', () => {
+  it('GOODUNCLE_TOPICS is validated with the rest of the configuration', async () => {
+    for (const bad of ['not json', '[]', '{}', '{"a b":{}}', '{"t":{"indexed":["id"]}}', '{"t":{"read":"everyone"}}', '{"t":{"colour":"red"}}'])
+      await expect(startTestNode({}, { env: { GOODUNCLE_TOPICS: bad } }), bad).rejects.toThrow(/GOODUNCLE_TOPICS/);
+  });
+});
+
 describe('gooduncle: the seed\'s envelope', () => {
   it('the typical request gets the typical response\'s keys and value types, and names what it lacks', async () => {
     const c = await client();
@@ -366,6 +373,11 @@ describe('gooduncle: live queries', () => {
     // The replaced subscription answers no more.
     expect(await updatesOf(c, first, 200)).toEqual([]);
     await c.close();
+  });
+
+  it('only the store writes to a topic\'s channel: a backend cannot publish forged change events to gooduncle', async () => {
+    const res = await node.publishHttp({ dialect: 'gooduncle', channel: 'orders', attrs: { op: 'create', id: 1, 'f.status': '"open"' }, data: { id: 1, v: [1] } });
+    expect(res).toMatchObject({ status: 404, body: { error: 'unknown_channel' } });
   });
 
   it('a query may compare only indexed fields, and a topic\'s subscriptions are bounded', async () => {

@@ -27,6 +27,9 @@ import { LiveQuery, type GUConn, type GoodUncleState } from './live-query.js';
 /** The dialect's name: in channel names, metrics and config. */
 export const DIALECT = 'gooduncle';
 
+/** Longest silence of the log about an unavailable store while requests keep failing. */
+const STORE_WARN_EVERY_MS = 10_000;
+
 /** The request a response answers: when it arrived and its echo (`request.payload`). */
 interface RequestRef {
   readonly time: number;
@@ -76,6 +79,7 @@ export class GoodUncleHandler implements DialectHandler<GoodUncleState> {
   private readonly edge: GoodUnclePassportEntry;
   private readonly tail: string;
   private store: ObjectStore | null = null;
+  private storeWarnedAtMs = -Infinity;
 
   constructor(private readonly ctx: DialectContext) {
     const o = goodUncleConfig.of(ctx.config);
@@ -276,8 +280,14 @@ export class GoodUncleHandler implements DialectHandler<GoodUncleState> {
   }
 
   private storeUnavailable(conn: GUConn, req: RequestRef, err: unknown, op: string): void {
-    // Expected while Redis is away: answered as the seed's `error`, counted by `errors_total{code=unavailable}`.
-    this.ctx.logger.warn({ err, op }, 'object store unavailable');
+    // Expected while Redis is away: every request is answered as the seed's `error` and counted
+    // (`client_errors_total{code="unavailable"}`, and the store's own `store_redis_errors_total`); the
+    // log gets one line per STORE_WARN_EVERY_MS, not one per request of every client.
+    const now = Date.now();
+    if (now - this.storeWarnedAtMs >= STORE_WARN_EVERY_MS) {
+      this.storeWarnedAtMs = now;
+      this.ctx.logger.warn({ err, op }, 'object store unavailable');
+    }
     if (!conn.closed) this.fail(conn, req, [{ field: null, code: 'unavailable', problem: 'the object store is unavailable; retry' }]);
   }
 
