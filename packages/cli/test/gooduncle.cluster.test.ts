@@ -205,3 +205,36 @@ clusterSuite(
   },
   false,
 );
+
+describe('gooduncle while Redis is away', () => {
+  it('writes and reads are answered with `error` (unavailable), connections stay, and work again once Redis is back', async () => {
+    const redis = await startRedis({ persistent: true });
+    const session = await startSwitchboard(BIN, 'session', { REDIS_URL: redis.url, REDIS_CLUSTER: '0' }, 20_000, 'SESSION_PORT');
+    const edge = await startSwitchboard(BIN, 'edge', edgeEnv(redis.url, false, 'edge-r', session.httpUrl, await freePort()));
+    try {
+      const c = await connect(`${edge.wsUrl}/gooduncle`);
+      const token = await hmacIssuer(DEV_JWT_SECRET, { issuer: 'switchboard', audience: 'switchboard' }).issue({ sub: 'rita', roles: ['driver'], ttlSec: 600 });
+      ok(await ask(c, { type: 'upgrade', token }));
+      const kept = ok(await ask(c, { type: 'create', topic: 'notes', data: { text: 'before' } })).object as { id: number };
+      await redis.kill();
+      const down = await ask(c, { type: 'create', topic: 'notes', data: { text: 'during' } }, 15_000);
+      expect(down.response).toMatchObject({ code: 'error', errors: [{ field: null, code: 'unavailable' }] });
+      expect((await ask(c, { type: 'read', topic: 'notes', id: kept.id }, 15_000)).response.code).toBe('error');
+      expect(c.open).toBe(true);
+      await redis.restart();
+      let back: Envelope | null = null;
+      for (let i = 0; i < 100 && back?.response.code !== 'ok'; i++) {
+        back = await ask(c, { type: 'read', topic: 'notes', id: kept.id }, 15_000);
+        if (back.response.code !== 'ok') await sleep(100);
+      }
+      expect(back?.response.payload.object).toEqual({ id: kept.id, v: [1], text: 'before' });
+      expect(edge.child.exitCode).toBeNull();
+      await c.close();
+    } finally {
+      for (const s of stops.splice(0)) s();
+      await edge.stop();
+      await session.stop();
+      await redis.stop();
+    }
+  }, 60_000);
+});
