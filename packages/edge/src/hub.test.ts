@@ -239,6 +239,61 @@ describe('Hub: subscriptions by id, several apps, render context, binary frames'
     expect(binary.ws.received).toEqual([new Uint8Array([1])]);
     expect(app.published).toHaveLength(3);
   });
+
+  it('a renderer may decline a message: nothing is sent for it, live or replayed, and replayed counts what was sent', async () => {
+    const app = new FakeApp();
+    const broker = new MemoryBroker({ historySize: 10, historyTtlSec: 60 });
+    const metrics = new EdgeMetrics(createMetricsRegistry({ processMetrics: false }));
+    const hub = new Hub({
+      bus: broker.node(),
+      // Declines odd payloads, as a live query declines events about objects outside its result set.
+      renderer: () => (env) => (Number(env.data) % 2 === 1 ? null : `even:${env.data}`),
+      metrics,
+      logger: createLogger({ name: 'test', level: 'silent' }),
+    });
+    const publisher = broker.node();
+    const spec: GroupSpec = { dialect: 'test', channel: 'ch', filter: {}, projection: null, frequencyMs: 0, conflateBy: null };
+    const live: HubConnection & { ws: FakeSocket } = { ws: new FakeSocket(app), app, closed: false, subs: new Map() };
+    let start = { epoch: '', offset: 0 };
+    await hub.subscribe(live, 's', spec, null, (o) => (start = o.position!));
+    for (const n of [1, 2, 3, 4]) await publisher.publish({ channel: 'ch', attrs: {}, data: String(n) });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(live.ws.received).toEqual(['even:2', 'even:4']);
+    expect(app.published).toHaveLength(2);
+    const late: HubConnection & { ws: FakeSocket } = { ws: new FakeSocket(app), app, closed: false, subs: new Map() };
+    let replayed = -1;
+    await hub.subscribe(late, 's', { ...spec, render: { key: 'late', context: null } }, start, (o) => (replayed = o.replayed));
+    expect(replayed).toBe(2);
+    expect(late.ws.received).toEqual(['even:2', 'even:4']);
+  });
+});
+
+describe('Hub resubscribe with recovery', () => {
+  it('the only subscription of a channel, replaced with recovery, keeps receiving live messages', async () => {
+    const t = setup();
+    const c = t.conn();
+    let pos = { epoch: '', offset: 0 };
+    await t.hub.subscribe(c, 'sub', t.spec(), null, (o) => (pos = o.position!));
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'a' });
+    await t.tick();
+    await t.hub.subscribe(c, 'sub', t.spec(), pos, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'b' });
+    await t.tick();
+    expect(c.ws.received).toEqual(['1:*:a', '1:*:a', '2:*:b']);
+  });
+
+  it('the only subscription of a live channel, replaced with another filter, keeps receiving live messages', async () => {
+    const t = setup();
+    const c = t.conn();
+    await t.hub.subscribe(c, 'sub', t.spec({ device_id: ['1', '2'] }), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'a' });
+    await t.tick();
+    await t.hub.subscribe(c, 'sub', t.spec({ device_id: ['1'] }), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'b' });
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 2 }, data: 'c' });
+    await t.tick();
+    expect(c.ws.received).toEqual(['1:*:a', '2:*:b']);
+  });
 });
 
 /** A bus whose deliveries to this node can be held back: a reader that lags the history. */

@@ -33,8 +33,12 @@ export interface HubConnection {
   readonly subs: Map<string, Group>;
 }
 
-/** Renders one envelope into a wire frame for one render slot (dialect, channel, projection, context). */
-export type Renderer = (env: Envelope) => Frame;
+/**
+ * Renders one envelope into a wire frame for one render slot (dialect, channel, projection, context), or
+ * null when the message means nothing to the slot's groups (a live query's event about an object that
+ * was never in its result set): nothing is sent to them for it.
+ */
+export type Renderer = (env: Envelope) => Frame | null;
 
 /** Makes the renderer of a group's frames (called when a render slot is created, never per message). */
 export type RendererFactory = (spec: GroupSpec) => Renderer;
@@ -75,7 +79,7 @@ export interface SubscribeOutcome {
  */
 class RenderSlot {
   private env: Envelope | null = null;
-  private frame: Frame = '';
+  private frame: Frame | null = '';
   /** Whether the last frame is binary (decided by the renderer's output, once per render). */
   binary = false;
   refs = 0;
@@ -85,10 +89,10 @@ class RenderSlot {
     readonly render: Renderer,
   ) {}
 
-  frameFor(env: Envelope): Frame {
+  frameFor(env: Envelope): Frame | null {
     if (this.env !== env) {
       this.frame = this.render(env);
-      this.binary = typeof this.frame !== 'string';
+      this.binary = this.frame !== null && typeof this.frame !== 'string';
       this.env = env;
     }
     return this.frame;
@@ -338,6 +342,7 @@ export class Hub {
         }
         const slot = g.slot;
         const frame = slot.frameFor(env);
+        if (frame === null) continue;
         const apps = g.apps;
         for (let a = 0; a < apps.length; a++) apps[a]!.publish(g.topic, frame, slot.binary, false);
         deliveries += g.size;
@@ -369,6 +374,26 @@ export class Hub {
   ): Promise<void> {
     const local = this.locals.get(spec.channel) ?? null;
     const ch = this.channelState(spec.channel, local);
+    // Held for the whole call: replacing the channel's only subscription (another filter, or recovery)
+    // leaves the old group before the new one exists, and must not drop the channel's bus interest between.
+    ch.holders++;
+    try {
+      await this.subscribeHeld(ch, local, conn, subId, spec, recover, respond);
+    } finally {
+      ch.holders--;
+      this.maybeDropChannel(ch);
+    }
+  }
+
+  private async subscribeHeld(
+    ch: ChannelState,
+    local: (() => Envelope) | null,
+    conn: HubConnection,
+    subId: string,
+    spec: GroupSpec,
+    recover: StreamPosition | null,
+    respond: (outcome: SubscribeOutcome) => void,
+  ): Promise<void> {
     let previous = conn.subs.get(subId);
     if (previous && previous.channel !== ch) {
       // The id moves to another channel: nothing carries over.
@@ -391,7 +416,6 @@ export class Hub {
     }
     if (previous && recover !== null) this.leave(conn, subId, true);
 
-    ch.holders++;
     const rec: Recovering = { buffer: [] };
     try {
       await this.ensureInterest(ch);
@@ -437,8 +461,6 @@ export class Hub {
     } finally {
       const i = ch.recovering.indexOf(rec);
       if (i >= 0) ch.recovering.splice(i, 1);
-      ch.holders--;
-      this.maybeDropChannel(ch);
     }
   }
 
@@ -612,19 +634,19 @@ export class Hub {
     respond: (replayed: number) => void,
   ): void {
     const group = this.group(ch, spec);
-    let replayed = 0;
-    for (const env of replay) if (group.matches(env.attrs)) replayed++;
+    // Rendered before the response so that it can say how many frames follow (a renderer may decline).
+    const frames: Frame[] = [];
+    for (const env of replay) {
+      if (!group.matches(env.attrs)) continue;
+      const frame = group.slot.render(env);
+      if (frame !== null) frames.push(frame);
+    }
     const last = ch.last;
     // Conflated groups publish their latest messages on a timer: they join at once, as they always did.
     const defer = upTo !== null && group.pending === null && last !== null && last.epoch === upTo.epoch && last.offset < upTo.offset;
     conn.ws.cork(() => {
-      respond(replayed);
-      if (replayed > 0)
-        for (const env of replay) {
-          if (!group.matches(env.attrs)) continue;
-          const frame = group.slot.render(env);
-          conn.ws.send(frame, typeof frame !== 'string', false);
-        }
+      respond(frames.length);
+      for (const frame of frames) conn.ws.send(frame, typeof frame !== 'string', false);
       if (!defer) conn.ws.subscribe(group.topic);
     });
     if (defer) (ch.joins ??= []).push({ conn, group, at: upTo });
@@ -686,15 +708,23 @@ export class Hub {
       const pending = g.pending;
       if (pending === null || pending.size === 0) return;
       g.pending = new Map();
-      for (const env of pending.values()) g.publish(g.slot.frameFor(env), g.slot.binary);
-      this.metrics.deliveries.inc(pending.size * g.size);
+      let sent = 0;
+      for (const env of pending.values()) {
+        const frame = g.slot.frameFor(env);
+        if (frame === null) continue;
+        g.publish(frame, g.slot.binary);
+        sent++;
+      }
+      this.metrics.deliveries.inc(sent * g.size);
       this.sentSinceSweep = true;
     }, intervalMs);
   }
 
   private startLocalTimer(g: Group, sample: () => Envelope, intervalMs: number): void {
     g.timer = setInterval(() => {
-      g.publish(g.slot.frameFor(sample()), g.slot.binary);
+      const frame = g.slot.frameFor(sample());
+      if (frame === null) return;
+      g.publish(frame, g.slot.binary);
       this.metrics.deliveries.inc(g.size);
       this.sentSinceSweep = true;
     }, intervalMs);
