@@ -161,6 +161,55 @@ describe('Hub', () => {
   });
 });
 
+describe('Hub: groups indexed by filter attribute', () => {
+  it('a message visits only the groups its attributes name: 2,000 per-device groups, one render, one publish', async () => {
+    const t = setup();
+    const conns = Array.from({ length: 2000 }, () => t.conn());
+    for (let i = 0; i < conns.length; i++) await t.hub.subscribe(conns[i]!, 'sub', t.spec({ device_id: [String(i)] }), null, () => {});
+    const all = t.conn();
+    await t.hub.subscribe(all, 'sub', t.spec(), null, () => {});
+    const pair = t.conn();
+    await t.hub.subscribe(pair, 'sub', t.spec({ device_id: ['5', '6'], severity: ['critical'] }), null, () => {});
+    t.app.published.length = 0;
+    const before = t.renders();
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 5, severity: 'info' }, data: 'x' });
+    await t.tick();
+    // The device-5 group and the unfiltered one; the pair group filters on severity too and declines.
+    expect(t.app.published).toHaveLength(2);
+    expect(t.renders() - before).toBe(1);
+    expect(conns[5]!.ws.received).toEqual(['1:*:x']);
+    expect(conns[6]!.ws.received).toEqual([]);
+    expect(pair.ws.received).toEqual([]);
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 6, severity: 'critical' }, data: 'y' });
+    await t.tick();
+    expect(conns[6]!.ws.received).toEqual(['2:*:y']);
+    expect(pair.ws.received).toEqual(['2:*:y']);
+    expect(all.ws.received).toEqual(['1:*:x', '2:*:y']);
+    // A message without the attribute reaches only the unfiltered group.
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'z' });
+    await t.tick();
+    expect(all.ws.received).toHaveLength(3);
+    expect(conns.every((c, i) => c.ws.received.length === (i === 5 || i === 6 ? 1 : 0))).toBe(true);
+  });
+
+  it('a group leaves the index with its last subscriber; a filter change moves it', async () => {
+    const t = setup();
+    const a = t.conn();
+    await t.hub.subscribe(a, 'sub', t.spec({ device_id: ['1'] }), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'prime' });
+    await t.tick();
+    await t.hub.subscribe(a, 'sub', t.spec({ device_id: ['2'] }), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'one' });
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: '2' }, data: 'two' });
+    await t.tick();
+    expect(a.ws.received).toEqual(['3:*:two']);
+    t.hub.unsubscribe(a, 'sub');
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 2 }, data: 'gone' });
+    await t.tick();
+    expect(a.ws.received).toEqual(['3:*:two']);
+  });
+});
+
 describe('Hub: subscriptions by id, several apps, render context, binary frames', () => {
   it('a connection holds several subscriptions of one channel under different ids, each its own group', async () => {
     const t = setup();
