@@ -56,7 +56,7 @@ export const ERROR_CODES = {
   unauthorized: { http: 401, doc: 'An HTTP API request lacks a valid `Authorization: Bearer <api key>`.' },
   forbidden: {
     http: 403,
-    doc: 'The credentials are valid but do not allow this: an API key scoped to other tenants, a subprotocol/upgrade a dialect refuses, or an object of another tenant (a Fleet Freedom company).',
+    doc: 'The credentials are valid but do not allow this: an API key scoped to other tenants, a subprotocol/upgrade a dialect refuses, an object of another tenant (a Fleet Freedom company), or a request beyond the roles of the session.',
   },
   unknown_channel: { http: 404, doc: 'The channel does not exist or is not in the allow-list.' },
   channel_forbidden: {

@@ -38,7 +38,6 @@ import {
 const PENDING_ENV = [
   'FME_PORT',
   'OISP_PORT',
-  'GOODUNCLE_PORT',
 ];
 
 /** Names whose value is a secret: they may come from a Secret only, never a ConfigMap or a literal. */

@@ -122,17 +122,28 @@ const FALLBACK = {
 /** A dialect's config section: the standard options plus its own. */
 export type DialectConfigSection = ConfigSection;
 
-/** Declares a dialect's config section: `defaults` for the standard options, `options` of its own. */
+/**
+ * Declares a dialect's config section: `defaults` for the standard options, `options` of its own.
+ * `ownDefaults` lists standard options whose default is a property of the protocol rather than a tuning
+ * (an auth deadline of 0 for a dialect with anonymous sessions): they never follow the core option, only
+ * the dialect's own env var changes them.
+ */
 export function dialectSection<E extends OptionSpecs>(args: {
   name: string;
   title: string;
   defaults?: Partial<DialectLimits>;
+  ownDefaults?: readonly (keyof typeof FALLBACK)[];
   options?: E;
 }): ConfigSection<ReturnType<typeof standardOptions> & E> {
   const prefix = args.name.toUpperCase();
   type All = ReturnType<typeof standardOptions> & E;
   const options = { ...standardOptions(prefix, args.name, args.defaults ?? {}), ...(args.options ?? {}) } as All;
-  return defineConfigSection<All>({ name: args.name, title: args.title, options, fallback: FALLBACK as Partial<Record<keyof All, keyof typeof CONFIG_SPEC>> });
+  const fallback: Partial<Record<string, keyof typeof CONFIG_SPEC>> = { ...FALLBACK };
+  for (const key of args.ownDefaults ?? []) {
+    if (args.defaults?.[key] === undefined) throw new Error(`dialect ${args.name}: ${key} is listed in ownDefaults but has no default`);
+    delete fallback[key];
+  }
+  return defineConfigSection<All>({ name: args.name, title: args.title, options, fallback: fallback as Partial<Record<keyof All, keyof typeof CONFIG_SPEC>> });
 }
 
 /** The standard limits of a dialect in a configuration. */

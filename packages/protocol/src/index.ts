@@ -1,2 +1,3 @@
 export * from './valtronics/index.js';
 export * from './fleetfreedom/index.js';
+export * from './gooduncle/index.js';

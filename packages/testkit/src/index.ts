@@ -3,6 +3,7 @@ export * from './ws-client.js';
 export * as valtronicsSeed from './seeds-valtronics.js';
 export * as fleetfreedomSeed from './seeds-fleetfreedom.js';
 export * from './ff-client.js';
+export * as goodUncleSeed from './seeds-gooduncle.js';
 export * from './sink.js';
 export * from './redis.js';
 export * from './processes.js';

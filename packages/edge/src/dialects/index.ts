@@ -4,10 +4,11 @@
  */
 import type { DialectDefinition } from '../dialect.js';
 import { fleetfreedom } from './fleetfreedom/index.js';
+import { gooduncle } from './gooduncle/index.js';
 import { valtronics } from './valtronics/index.js';
 
 /** Every dialect, in mount order. */
-export const DIALECTS: readonly DialectDefinition[] = [valtronics, fleetfreedom];
+export const DIALECTS: readonly DialectDefinition[] = [valtronics, fleetfreedom, gooduncle];
 
 /** The config sections of every dialect, for `loadConfig` and the generated docs. */
 export const DIALECT_CONFIG_SECTIONS = DIALECTS.map((d) => d.config);
