@@ -92,6 +92,7 @@ function publish(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
   const authHeader = req.getHeader('authorization');
   const contentType = req.getHeader('content-type');
   const contentLength = Number(req.getHeader('content-length') || '0');
+  const idempotencyKey = req.getHeader('idempotency-key');
   const g = guard(res);
   const scope = deps.apiKeys.authorize(authHeader);
   if (scope === null) {
@@ -117,6 +118,7 @@ function publish(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
         maxBatch: deps.limits.publishMaxBatch,
         scope,
         normalizer: deps.normalizer,
+        ...(idempotencyKey !== '' ? { idempotencyKey } : {}),
       });
       if (!parsed.ok) {
         sendError(res, g, parsed.code, parsed.message, parsed.index !== undefined ? { index: parsed.index } : {});
@@ -127,14 +129,19 @@ function publish(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
       pending.then(
         (positions) => {
           deps.metrics.published.inc({ source: 'api' }, positions.length);
-          const results = positions.map((p, i) => ({ channel: parsed.names[i]!, offset: p.offset, epoch: p.epoch }));
+          const results = positions.map((p, i) => ({ channel: parsed.names[i]!, offset: p.offset, epoch: p.epoch, ...(p.duplicate ? { duplicate: true } : {}) }));
           sendJson(res, g, 200, parsed.batch ? { results } : results[0]);
         },
         (err: unknown) => {
           deps.logger.warn({ err }, 'publish failed');
           if (err instanceof NotReplicatedError) sendError(res, g, err.code, err.message, { offset: err.position.offset, epoch: err.position.epoch });
           else if (err instanceof SwitchboardError) sendError(res, g, err.code, err.message);
-          else sendError(res, g, 'unavailable', 'the message bus is unavailable; retry');
+          // Refused before anything was sent (no connection): nothing was published. Anything else (a
+          // timeout, a connection lost mid-command) may have committed.
+          else if (err instanceof Error && /isn't writeable|not connected|closed before/i.test(err.message))
+            sendError(res, g, 'unavailable', 'the message bus is unavailable; nothing was published; retry');
+          else
+            sendError(res, g, 'publish_outcome_unknown', 'the message bus did not answer: the publish may have been committed; retry with the same idempotency key to publish it once');
         },
       );
     },

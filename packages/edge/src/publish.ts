@@ -1,9 +1,9 @@
 /**
- * The publish API's request checking: `{dialect?, tenant?, channel, attrs?, data}` or
+ * The publish API's request checking: `{dialect?, tenant?, channel, attrs?, data, idempotency_key?}` or
  * `{dialect?, tenant?, messages:[…]}`. The channel is named as the dialect's own clients know it; the
  * dialect normalises the payload, and the edge builds the bus channel `<dialect>:<tenant>:<name>`.
  */
-import { DEFAULT_TENANT, busChannel, isPlainObject, isValidTenant, parseJsonGuarded, type AttrValue, type ErrorCode, type PublishRequest } from '@switchboard/core';
+import { DEFAULT_TENANT, busChannel, idempotencyKeyError, isPlainObject, isValidTenant, parseJsonGuarded, type AttrValue, type ErrorCode, type PublishRequest } from '@switchboard/core';
 import type { KeyScope } from './api-keys.js';
 import type { NormalizedPublish } from './dialect.js';
 
@@ -54,7 +54,7 @@ function resolveTenant(given: unknown, scope: KeyScope): { ok: true; tenant: str
 
 function parseOne(
   value: unknown,
-  inherited: { dialect: unknown; tenant: unknown },
+  inherited: { dialect: unknown; tenant: unknown; idempotencyKey?: string },
   scope: KeyScope,
   normalizer: PublishNormalizer,
 ): { ok: true; req: PublishRequest; name: string } | Fail {
@@ -70,6 +70,8 @@ function parseOne(
   const attrs = parseAttrs(value.attrs);
   if (!attrs.ok) return { ok: false, code: 'invalid_message', message: attrs.message };
   if (value.data === undefined) return { ok: false, code: 'invalid_message', message: 'missing "data"' };
+  const idem = value.idempotency_key ?? inherited.idempotencyKey;
+  if (idem !== undefined && idempotencyKeyError(idem)) return { ok: false, code: 'invalid_message', message: idempotencyKeyError(idem)!.message };
   const n = normalize(channel, attrs.attrs, value.data);
   if (!n.ok) return n;
   let bus: string;
@@ -78,7 +80,7 @@ function parseOne(
   } catch {
     return { ok: false, code: 'invalid_message', message: `"${channel.slice(0, 64)}" does not make a valid channel name` };
   }
-  return { ok: true, req: { channel: bus, attrs: n.attrs, data: n.data }, name: channel };
+  return { ok: true, req: { channel: bus, attrs: n.attrs, data: n.data, ...(typeof idem === 'string' ? { idempotencyKey: idem } : {}) }, name: channel };
 }
 
 /**
@@ -87,7 +89,7 @@ function parseOne(
  */
 export function parsePublishBody(
   text: string,
-  opts: { maxDepth: number; maxBatch: number; scope: KeyScope; normalizer: PublishNormalizer },
+  opts: { maxDepth: number; maxBatch: number; scope: KeyScope; normalizer: PublishNormalizer; idempotencyKey?: string },
 ): ParsedPublish {
   // Two levels for the envelope (`messages[i].data`) on top of the payload's own limit.
   const parsed = parseJsonGuarded(text, opts.maxDepth + 3);
@@ -109,7 +111,8 @@ export function parsePublishBody(
     }
     return { ok: true, batch: true, requests, names };
   }
-  const one = parseOne(body, { dialect: undefined, tenant: undefined }, opts.scope, opts.normalizer);
+  // The `Idempotency-Key` header names a single publish's key (a body field wins).
+  const one = parseOne(body, { dialect: undefined, tenant: undefined, ...(opts.idempotencyKey !== undefined ? { idempotencyKey: opts.idempotencyKey } : {}) }, opts.scope, opts.normalizer);
   if (!one.ok) return one;
   return { ok: true, batch: false, requests: [one.req], names: [one.name] };
 }
