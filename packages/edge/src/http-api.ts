@@ -3,14 +3,14 @@
  * (forwarded to the session service). Every asynchronous handler registers `onAborted` before any
  * `await` (`guard`), and writes are corked (`sendJson`, `sendText`).
  */
-import { SwitchboardError, isPlainObject, parseJsonGuarded, type Logger } from '@switchboard/core';
-import { NotReplicatedError, type Bus } from '@switchboard/bus';
+import { isPlainObject, parseJsonGuarded, type Logger } from '@switchboard/core';
+import type { Bus } from '@switchboard/bus';
 import type { SessionApi } from '@switchboard/session';
 import type { Registry } from 'prom-client';
 import type { ApiKeys } from './api-keys.js';
 import { guard, readBody, sendError, sendJson, sendText } from './http.js';
 import type { EdgeMetrics } from './metrics.js';
-import { parsePublishBody, type PublishNormalizer } from './publish.js';
+import { parsePublishBody, publishFailure, type PublishNormalizer } from './publish.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
 /** What the HTTP routes need. */
@@ -134,14 +134,8 @@ function publish(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
         },
         (err: unknown) => {
           deps.logger.warn({ err }, 'publish failed');
-          if (err instanceof NotReplicatedError) sendError(res, g, err.code, err.message, { offset: err.position.offset, epoch: err.position.epoch });
-          else if (err instanceof SwitchboardError) sendError(res, g, err.code, err.message);
-          // Refused before anything was sent (no connection): nothing was published. Anything else (a
-          // timeout, a connection lost mid-command) may have committed.
-          else if (err instanceof Error && /isn't writeable|not connected|closed before/i.test(err.message))
-            sendError(res, g, 'unavailable', 'the message bus is unavailable; nothing was published; retry');
-          else
-            sendError(res, g, 'publish_outcome_unknown', 'the message bus did not answer: the publish may have been committed; retry with the same idempotency key to publish it once');
+          const f = publishFailure(err);
+          sendError(res, g, f.code, f.message, f.extra);
         },
       );
     },
