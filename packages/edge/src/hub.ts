@@ -800,7 +800,7 @@ function indexGroup(ch: ChannelState, g: Group): void {
   }
   let byValue = ch.byAttr.get(g.keyAttr);
   if (!byValue) {
-    ch.byAttr.set(g.keyAttr, (byValue = new Map()));
+    ch.byAttr.set(g.keyAttr, (byValue = new Map<string, Group[]>()));
     ch.indexedAttrs = [...ch.byAttr.keys()];
   }
   for (const value of g.keyValues) {
