@@ -124,10 +124,12 @@ function dispatch(spec: CommandSpec, parsed: Extract<Parsed, { help: false }>, i
     case PUBLISH:
       return publishCommand(
         {
-          channel: parsed.positionals[0]!,
+          channel: parsed.positionals[0],
+          ...(v.stdin === true ? { stdin: process.stdin } : {}),
+          ...(str('idempotency-key') !== undefined ? { idempotencyKey: str('idempotency-key')! } : {}),
           dialect: str('dialect')!,
           tenant: str('tenant'),
-          data: str('data')!,
+          data: str('data'),
           attrs: v.attr as string[],
           url: str('url')!,
           apiKey: str('api-key'),

@@ -37,6 +37,8 @@ export interface FlagSpec {
 export interface PositionalSpec {
   readonly name: string;
   readonly doc: string;
+  /** May be left out (the command says when it is needed); shown as `[NAME]`. */
+  readonly optional?: boolean;
 }
 
 /** One command (or sub-command, `user add`). */
@@ -94,8 +96,9 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[], env: Re
       spec.name,
     );
   }
-  if (parsed.positionals.length < positionals.length)
-    throw new UsageError(`missing ${positionals.slice(parsed.positionals.length).map((p) => p.name).join(' ')}`, spec.name);
+  const needed = positionals.filter((p) => !p.optional).length;
+  if (parsed.positionals.length < needed)
+    throw new UsageError(`missing ${positionals.slice(parsed.positionals.length, needed).map((p) => p.name).join(' ')}`, spec.name);
   const values: Record<string, unknown> = {};
   for (const [name, f] of Object.entries(spec.flags)) {
     const given = parsed.values[name];
@@ -175,7 +178,7 @@ export function renderHelp(spec: CommandSpec): string {
   const required = Object.entries(spec.flags).filter(([, f]) => f.required);
   const usage = [
     `switchboard ${spec.name}`,
-    ...(spec.positionals ?? []).map((p) => p.name),
+    ...(spec.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : p.name)),
     ...required.map(([n, f]) => `--${n} ${f.value ?? ''}`.trim()),
     ...(Object.keys(spec.flags).length > required.length ? ['[options]'] : []),
   ].join(' ');

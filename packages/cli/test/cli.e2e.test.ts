@@ -54,7 +54,46 @@ afterAll(async () => {
   }
 });
 
+/** Runs the CLI with `input` on its standard input. */
+function cliWithInput(input: string, ...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, LOG_LEVEL: 'warn' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('exit', (code) => resolve({ stdout, stderr, code: code ?? -1 }));
+    child.stdin.end(input);
+  });
+}
+
 describe('switchboard CLI against a running `switchboard start`', () => {
+  it('publish --stdin streams newline-delimited bodies over one socket, one answer line each', async () => {
+    const token = (await cli('token', '--sub', 'streamer')).stdout.trim();
+    const c = await TestClient.connect(`ws://127.0.0.1:${port}/ws`);
+    c.send({ type: 'auth', token });
+    c.send({ type: 'subscribe', channel: 'alerts' });
+    await c.nextOfType('subscribe_response');
+    const lines = [
+      '{"data":{"alert_id":"s1"}}',
+      'not json',
+      '{"data":{"alert_id":"s2"},"idempotency_key":"s2"}',
+      '{"data":{"alert_id":"s2"},"idempotency_key":"s2"}',
+      '',
+      '{"channel":"nope","data":{}}',
+    ];
+    const r = await cliWithInput(lines.join('\n') + '\n', 'publish', 'alerts', '--stdin', '--url', `http://127.0.0.1:${port}`);
+    expect(r.code).toBe(1);
+    const answers = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const byId = new Map(answers.map((a) => [a.id, a]));
+    expect(byId.get(1)).toMatchObject({ channel: 'alerts', offset: expect.any(Number) as unknown });
+    expect(byId.get(2)).toMatchObject({ error: 'invalid_json' });
+    expect(byId.get(4)).toMatchObject({ duplicate: true, offset: byId.get(3)!.offset });
+    expect(byId.get(6)).toMatchObject({ error: 'unknown_channel' });
+    expect((await c.take(2, (m) => m.type === 'alert')).map((m) => m.alert_id)).toEqual(['s1', 's2']);
+    await c.close();
+  });
+
   it('token + WebSocket client + publish: exactly one update, for device 1, temperature only', async () => {
     const token = (await cli('token', '--sub', 'alice')).stdout.trim();
     expect(token.split('.')).toHaveLength(3);

@@ -148,10 +148,21 @@ export const USER_ADD: CommandSpec = {
 /** `switchboard publish`. */
 export const PUBLISH: CommandSpec = {
   name: 'publish',
-  summary: "publish one message through a node's HTTP API (POST /api/publish)",
-  positionals: [{ name: 'CHANNEL', doc: "the channel as the dialect's clients name it (valtronics: telemetry, alerts, devices)" }],
+  summary: "publish a message through a node's HTTP API (POST /api/publish), or a stream of them (--stdin)",
+  positionals: [
+    {
+      name: 'CHANNEL',
+      doc: "the channel as the dialect's clients name it (valtronics: telemetry, alerts, devices); with --stdin the default of lines that name none",
+      optional: true,
+    },
+  ],
   flags: {
-    data: { type: 'string', value: 'JSON', doc: 'the payload, a JSON object', required: true },
+    data: { type: 'string', value: 'JSON', doc: 'the payload, a JSON object (required without --stdin)' },
+    stdin: {
+      type: 'boolean',
+      doc: 'publish newline-delimited JSON bodies from standard input over one WebSocket (/api/publish/ws), printing one answer line per input line; CHANNEL, --dialect and --tenant are the defaults of lines that leave them out',
+    },
+    'idempotency-key': { type: 'string', value: 'KEY', doc: 'makes a retry safe: a publish with a key the server still remembers is not published again', parse: parsers.nonEmpty },
     attr: {
       type: 'string',
       value: 'K=V',
@@ -171,6 +182,7 @@ export const PUBLISH: CommandSpec = {
     },
   },
   example: `npx switchboard publish alerts --attr device_id=1 --attr severity=critical --data '{"alert_id":1,"title":"High Temperature Alert"}'`,
+  notes: ['With --stdin: `tail -f events.ndjson | npx switchboard publish telemetry --stdin` (a line: {"attrs":{"device_id":1},"data":{…}}).'],
 };
 
 /** Every command, in the order `switchboard help` lists them. */
