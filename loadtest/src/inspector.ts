@@ -85,6 +85,20 @@ export class Inspector {
     return summarise(JSON.parse(text) as Snapshot);
   }
 
+  /** Starts the V8 CPU profiler (sampling every `intervalUs`). */
+  async startProfiling(intervalUs = 200): Promise<void> {
+    await this.call('Profiler.enable');
+    await this.call('Profiler.setSamplingInterval', { interval: intervalUs });
+    await this.call('Profiler.start');
+  }
+
+  /** Stops the CPU profiler and returns the profile (the `.cpuprofile` format). */
+  async stopProfiling(): Promise<unknown> {
+    const r = await this.call('Profiler.stop');
+    await this.call('Profiler.disable');
+    return r.profile;
+  }
+
   close(): void {
     this.ws?.destroy();
   }

@@ -21,7 +21,7 @@ import { growth, inspectOptions, Inspector, type HeapGrowth } from './inspector.
 import { startPeer } from './peers/index.js';
 import { wallMs, type SubscriberSpec } from './protocol.js';
 import { redisPid, type RunOptions, type SystemResult } from './scenarios.js';
-import { LOAD_EDGE_ENV, LOAD_SESSION_ENV, stampedPayload } from './switchboard.js';
+import { LOAD_EDGE_ENV, LOAD_SESSION_ENV, nodeOptions, stampedPayload } from './switchboard.js';
 
 /** The valtronics channels each connection subscribes to, in order (the first when it opens). */
 const CHANNELS = ['alerts', 'devices', 'telemetry'] as const;
@@ -132,7 +132,7 @@ async function startStack(bin: string, edgeCount: number): Promise<{ redis: Awai
         REDIS_URL: redis.url,
         SWITCHBOARD_SESSION_URL: session.httpUrl,
         NODE_ID: `channels-${String.fromCharCode(97 + i)}`,
-        NODE_OPTIONS: insp.nodeOptions,
+        ...nodeOptions(insp.nodeOptions),
       });
       edges.push(edge);
       inspectors.push(await Inspector.connect(insp.port));

@@ -11,7 +11,7 @@ import { rssBytes } from './cpu.js';
 import { LoadGenerator, maxSustained, runStep, staircase, type SendFn, type StepResult } from './generator.js';
 import { startPeer } from './peers/index.js';
 import { wallMs, type SubscriberSpec, type WireProtocol } from './protocol.js';
-import { LOAD_EDGE_ENV, LOAD_SESSION_ENV, devTokens, httpPublisher, stampedPayload } from './switchboard.js';
+import { LOAD_EDGE_ENV, LOAD_SESSION_ENV, devTokens, httpPublisher, nodeOptions, stampedPayload } from './switchboard.js';
 
 /** A system under test, ready for subscribers. */
 export interface System {
@@ -390,7 +390,7 @@ export async function idleScenario(o: RunOptions, counts: readonly [number, numb
   const insp = await inspectOptions();
   const redis = await startRedis();
   const session = await startSwitchboard(o.bin, 'session', { ...LOAD_SESSION_ENV, REDIS_URL: redis.url, NODE_ID: 'idle-session' }, 20_000, 'SESSION_PORT');
-  const edge = await startSwitchboard(o.bin, 'edge', { ...LOAD_EDGE_ENV, ...prepared.env, REDIS_URL: redis.url, SWITCHBOARD_SESSION_URL: session.httpUrl, NODE_ID: 'idle-edge', NODE_OPTIONS: insp.nodeOptions });
+  const edge = await startSwitchboard(o.bin, 'edge', { ...LOAD_EDGE_ENV, ...prepared.env, REDIS_URL: redis.url, SWITCHBOARD_SESSION_URL: session.httpUrl, NODE_ID: 'idle-edge', ...nodeOptions(insp.nodeOptions) });
   const ins = await Inspector.connect(insp.port);
   const gens: LoadGenerator[] = [];
   const measure = async () => {
