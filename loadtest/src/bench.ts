@@ -19,7 +19,7 @@ import { replicasScenario } from './scenario-replicas.js';
 import { sessionScenario } from './scenario-session.js';
 import { storeScenario } from './scenario-store.js';
 import { broadcastScenario, filteredScenario, idleScenario, socketIoClusterScenario, type RunOptions } from './scenarios.js';
-import { evaluate, type RunResults } from './targets.js';
+import { evaluate } from './targets.js';
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } },
@@ -30,7 +30,8 @@ const want = (name: string) => !only || only.has(name);
 const root = join(import.meta.dirname, '..', '..');
 const bin = join(root, 'packages', 'cli', 'bin', 'switchboard.js');
 const processes = Math.max(2, Math.min(4, cpus().length));
-const o: RunOptions = { bin, stepMs: quick ? 1500 : 3000, lagLimitMs: 250, processes };
+// Two refinement steps in both runs: a coarser quick staircase would compare systems more coarsely than the full one.
+const o: RunOptions = { bin, stepMs: quick ? 1500 : 3000, lagLimitMs: 250, processes, refine: 2 };
 /**
  * The p99 a sustained step must stay under. On a small machine the generator itself needs ~0.1 s to
  * read one message off 10 000 sockets, so the limit grows with the fan-out — the same for every
@@ -131,7 +132,7 @@ if (want('store')) {
   });
 }
 
-const targets = evaluate(results as RunResults);
+const targets = evaluate(results);
 results.targets = targets;
 for (const t of targets) log(`${t.pass ? 'PASS' : 'FALL SHORT'}: ${t.target} — ${t.measured}`);
 const out = values.out ?? join(root, '.bench-out', 'loadtest.json');

@@ -73,9 +73,9 @@ try {
   const batch = () => `{${tenant()}"messages":[${Array.from({ length: 100 }, () => `{"channel":"alerts","data":${JSON.stringify(payload())}}`).join(',')}]}`;
   const ep = endpointOf(edge.httpUrl);
   const drivers: Record<string, () => Promise<{ pub: Publisher; perSend: number; inFlight: number; perMessage: number }>> = {
-    'http-single': async () => ({ pub: httpOnePerRequest([ep], '/api/publish', AUTH, one, 16), perSend: 1, inFlight: 16, perMessage: 1 }),
+    'http-single': () => Promise.resolve({ pub: httpOnePerRequest([ep], '/api/publish', AUTH, one, 16), perSend: 1, inFlight: 16, perMessage: 1 }),
     'socket-single': async () => ({ pub: await wsFrames(ep, '/api/publish/ws', AUTH, (id) => `{"id":${id},${one().slice(1)}`, true), perSend: 64, inFlight: 16, perMessage: 1 }),
-    'http-batch': async () => ({ pub: httpOnePerRequest([ep], '/api/publish', AUTH, batch, 16), perSend: 1, inFlight: 16, perMessage: 100 }),
+    'http-batch': () => Promise.resolve({ pub: httpOnePerRequest([ep], '/api/publish', AUTH, batch, 16), perSend: 1, inFlight: 16, perMessage: 100 }),
     'socket-batch': async () => ({ pub: await wsFrames(ep, '/api/publish/ws', AUTH, (id) => `{"id":${id},${batch().slice(1)}`, true), perSend: 1, inFlight: 16, perMessage: 100 }),
   };
   const make = drivers[values.driver];

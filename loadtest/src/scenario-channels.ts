@@ -16,7 +16,7 @@ import { DEV_API_KEY, DEV_JWT_SECRET } from '@switchboard/core';
 import { scrapeMetric, startRedis, startSwitchboard, type SwitchboardProcess } from '@switchboard/testkit';
 import { Redis } from 'ioredis';
 import { cpuSeconds, rssBytes } from './cpu.js';
-import { LoadGenerator, maxSustained, percentile, runStep, staircase, type SendFn, type StepResult } from './generator.js';
+import { LoadGenerator, maxSustained, percentile, runStep, staircase, type SendFn } from './generator.js';
 import { growth, inspectOptions, Inspector, type HeapGrowth } from './inspector.js';
 import { startPeer } from './peers/index.js';
 import { wallMs, type SubscriberSpec } from './protocol.js';
@@ -60,7 +60,7 @@ export interface ChannelsResult {
   readonly redisKeysOfOneChannel: Record<string, number>;
   /** Shards each edge reads once every channel is subscribed. */
   readonly shardsRead: readonly number[];
-  /** Feed entries read / skipped (not for this edge) by each edge during the staircase. */
+  /** Feed entries each edge handed to its hub / read and skipped (no subscriber there) during the staircase. */
   readonly busRead: readonly number[];
   readonly busSkipped: readonly number[];
   readonly switchboard: SystemResult;
@@ -154,6 +154,8 @@ export async function channelsHeapGrowth(bin: string, connections: number, proce
       const before = await ins.heapSummary();
       const sub = await gen.subscribe(CHANNELS.slice(1).map((channel) => ({ channel })));
       if (sub.failed > 0) throw new Error(`subscribes refused: ${sub.firstError}`);
+      // Let what a subscribe leaves in flight (session checkpoints, timers) settle, as the main run does.
+      await new Promise((r) => setTimeout(r, 2000));
       const after = await ins.heapSummary();
       const channels = connections * (CHANNELS.length - 1);
       return { connections, channels, top: growth(before, after, channels) };
@@ -267,7 +269,7 @@ export async function channelsScenario(
         const r = await runStep({ gen, send, rate, durationMs: o.stepMs, fanout: 1, pids, lagLimitMs: o.lagLimitMs, skipsAreLoss: true });
         log(`channels (Switchboard): ${rate} msg/s → ${Math.round(r.deliveredPerSec)} deliveries/s, p99 ${r.p99Ms.toFixed(1)} ms, lost ${r.lost}${r.sustained ? '' : ' (not sustained)'}`);
         return r;
-      });
+      }, o.refine);
       switchboard = { name: `Switchboard (2 edges + Redis), ${connections * CHANNELS.length} channels`, connections, fanout: 1, steps, max: maxSustained(steps) };
       const read1 = await Promise.all(edges.map((e) => scrapeMetric(e.httpUrl, 'switchboard_bus_messages_read_total')));
       const skip1 = await Promise.all(edges.map((e) => scrapeMetric(e.httpUrl, 'switchboard_bus_messages_skipped_total')));
@@ -303,7 +305,7 @@ export async function channelsScenario(
         const r = await runStep({ gen, send, rate, durationMs: o.stepMs, fanout: 1, pids: { 'bare-uws': peer.child.pid! }, lagLimitMs: o.lagLimitMs, skipsAreLoss: true });
         log(`channels (bare uWS, ${bareSockets} sockets): ${rate} msg/s → ${Math.round(r.deliveredPerSec)} deliveries/s, p99 ${r.p99Ms.toFixed(1)} ms, lost ${r.lost}${r.sustained ? '' : ' (not sustained)'}`);
         return r;
-      });
+      }, o.refine);
       bare = { name: `bare uWebSockets.js, ws.send to one of ${bareSockets} sockets`, connections: bareSockets, fanout: 1, steps, max: maxSustained(steps) };
     } finally {
       await gen.close();

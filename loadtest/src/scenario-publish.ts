@@ -8,7 +8,7 @@
 import { DEV_API_KEY } from '@switchboard/core';
 import { startPeer } from './peers/index.js';
 import { endpointOf, httpOnePerRequest, wsFrames, type Publisher } from './publishers.js';
-import { LoadGenerator, type StepResult } from './generator.js';
+import type { LoadGenerator, StepResult } from './generator.js';
 import { climb, openSubscribers, socketIoCluster, stepOf, switchboardCluster, switchboardNode, type RunOptions, type System, type SystemResult } from './scenarios.js';
 import { stampedPayload } from './switchboard.js';
 

@@ -46,6 +46,8 @@ export interface RunOptions {
   readonly stepMs: number;
   readonly lagLimitMs: number;
   readonly processes: number;
+  /** Midpoint steps after the first failed one (default 2; the quick run takes 1). */
+  readonly refine?: number;
 }
 
 /** Publishes through a peer's `POST /publish`. */
@@ -195,7 +197,7 @@ export async function climb(
     const r = await stepOf(sys, gen, o, rate, fanout, skipsAreLoss);
     log(`${sys.name}: ${rate} msg/s → ${Math.round(r.deliveredPerSec)} deliveries/s, p99 ${r.p99Ms.toFixed(1)} ms, lost ${r.lost}${r.sustained ? '' : r.fellBehind ? ' (not sustained: publisher behind)' : ' (not sustained)'}`);
     return r;
-  });
+  }, o.refine);
   return { name: sys.name, connections, fanout, steps, max: maxSustained(steps) };
 }
 
