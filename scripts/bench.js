@@ -1,17 +1,35 @@
 // `npm run bench`: runs the benchmarks and writes docs/benchmarks.md with the figures, the command that
 // produced them and the machine they ran on. Peers are measured side by side in the same run.
+//
+//   npm run bench                      the full run (writes docs/benchmarks.md and docs/bench/*.svg)
+//   npm run bench -- --quick           smoke figures in a few minutes
+//   npm run bench -- --only a,b        only these load scenarios (names in loadtest/src/bench.ts); --no-hub skips the hub micro-benchmark
+//   npm run bench -- --doc <file>      write the report elsewhere (charts go to <its folder>/bench/)
+//   node scripts/bench.js --render-only  re-render from the last run's results in .bench-out
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { seriesOf, staircaseChart } from './bench-chart.js';
 
 const root = join(import.meta.dirname, '..');
 const out = join(root, '.bench-out');
 mkdirSync(out, { recursive: true });
-const args = process.argv.slice(2);
-const quick = args.includes('--quick');
+const { values: opts } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    'render-only': { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'no-hub': { type: 'boolean', default: false },
+    doc: { type: 'string' },
+  },
+});
+const quick = opts.quick;
 // Re-renders docs/benchmarks.md from the last run's results in .bench-out without measuring again.
-const renderOnly = args.includes('--render-only');
+const renderOnly = opts['render-only'];
+const docPath = resolve(root, opts.doc ?? join('docs', 'benchmarks.md'));
+const chartDir = join(dirname(docPath), 'bench');
 
 function run(cmd, cmdArgs) {
   process.stdout.write(`\n$ ${cmd} ${cmdArgs.join(' ')}\n`);
@@ -25,13 +43,14 @@ function run(cmd, cmdArgs) {
 const hubJson = join(out, 'hub.json');
 const loadJson = join(out, 'loadtest.json');
 if (!renderOnly) {
-  run('npx', ['vitest', 'bench', '--run', 'packages/edge/src/hub.bench.ts', '--outputJson', hubJson]);
-  run('node', ['loadtest/dist/bench.js', '--out', loadJson, ...(quick ? ['--quick'] : [])]);
+  if (!opts['no-hub']) run('npx', ['vitest', 'bench', '--run', 'packages/edge/src/hub.bench.ts', '--outputJson', hubJson]);
+  run('node', ['loadtest/dist/bench.js', '--out', loadJson, ...(quick ? ['--quick'] : []), ...(opts.only ? ['--only', opts.only] : [])]);
 }
 
 const fmt = (x, digits = 0) => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 function hubSection() {
+  if (!existsSync(hubJson)) return '';
   const data = JSON.parse(readFileSync(hubJson, 'utf8'));
   const lines = [
     '## Hub fan-out (`packages/edge/src/hub.bench.ts`)',
@@ -45,13 +64,29 @@ function hubSection() {
     'group also has its own metrics projection, so the message is rendered once per group.',
     '',
   ];
+  let explained = false;
   for (const file of data.files) {
     for (const group of file.groups) {
       const perIter = Number(/(\d+) messages per iteration/.exec(group.fullName)?.[1] ?? 1);
       const subs = Number(/to (\d+) subscribers/.exec(group.fullName)?.[1] ?? 1);
       const bares = group.benchmarks.filter((b) => b.name.startsWith('bare uWS'));
       const bareMean = bares.reduce((sum, b) => sum + b.mean, 0) / Math.max(1, bares.length);
-      lines.push(`### ${subs.toLocaleString('en-US')} subscriber${subs > 1 ? 's' : ''}`, '');
+      const deviceGroups = /one delivery per message, (\d+) groups/.exec(group.fullName);
+      if (deviceGroups && explained) lines.push(`### Filtered groups: ${Number(deviceGroups[1]).toLocaleString('en-US')} groups, one per device, each message matches one`, '');
+      else if (deviceGroups) {
+        explained = true;
+        lines.push(
+          `### Filtered groups: ${Number(deviceGroups[1]).toLocaleString('en-US')} groups, one per device, each message matches one`,
+          '',
+          'Subscriber i is filtered to device `d<i>` (one group each); every message names the next device, so it',
+          'reaches exactly one subscriber. With groups indexed by attribute the hub\'s cost per message should not grow',
+          'with the number of groups. Bare uWS sends the same frame with `ws.send` to one of as many sockets per message:',
+          'writing to 10,000 distinct sockets costs the kernel and the caches more than to 100, whatever the hub does, so',
+          'the hub\'s own growth is the change in "vs bare uWS" between the two group counts.',
+          '',
+        );
+      }
+      else lines.push(`### ${subs.toLocaleString('en-US')} subscriber${subs > 1 ? 's' : ''}`, '');
       lines.push('| case | CPU µs per message | deliveries per CPU-second | vs bare uWS | ± | samples |');
       lines.push('| --- | ---: | ---: | ---: | ---: | ---: |');
       for (const b of group.benchmarks) {
@@ -117,6 +152,7 @@ function clusterSection(c, sio) {
     '',
   );
   if (sio) lines.push(systemBlock(sio, 'Peer: Socket.IO 4 + `@socket.io/redis-streams-adapter` on 2 nodes + Redis, same subscribers, publishing through node A:'));
+  lines.push(chart('cluster', `Cluster (batched publishes), ${fmt(c.connections)} subscribers`, [{ name: 'Switchboard (2 edges + Redis)', fanout: c.connections, steps: c.steps }, sio], load.lagLimitsMs?.default), '');
   return lines.join('\n');
 }
 
@@ -147,6 +183,7 @@ function broadcastSection(b) {
       lines.push(`| ${r.name} | ${r.max ? fmt(r.max.deliveredPerSec) : 'none sustained'} | ${r.max ? fmt(r.max.rate) : '–'} | ${r.max ? ms(r.max.p99Ms) : '–'} | ${Number.isFinite(cpm) ? fmt(cpm, 2) + (r.common ? ` (at ${fmt(r.common.rate)} msg/s)` : '') : '–'} |`);
     }
     lines.push('');
+    lines.push(chart(`broadcast-${c}`, `Broadcast (batched publishes), ${fmt(Number(c))} subscribers`, systems, Number(c) >= 10_000 ? load.lagLimitsMs?.['10000+'] : load.lagLimitsMs?.default), '');
     for (const r of systems) lines.push(`<details><summary>${r.name}: every step</summary>`, '', ...stepsTable(r.steps, r.fanout), '', '</details>', '');
   }
   return lines.join('\n');
@@ -169,18 +206,28 @@ function filteredSection(f) {
   ].join('\n');
 }
 
-function idleSection(i) {
-  if (!i) return '';
-  return [
-    '## Idle connections',
+function idleSection(list) {
+  // Older results hold one figure; these hold a slope per dialect.
+  const all = Array.isArray(list) ? list : list ? [] : [];
+  if (all.length === 0) return '';
+  const lines = [
+    '## Idle connections (`idleScenario` in `loadtest/src/scenarios.ts`)',
     '',
-    `${fmt(i.connections)} authenticated valtronics connections with one subscription each on one \`switchboard edge\``,
-    '(with Redis and a session service, as deployed). RSS of the edge process before and after',
-    `(this machine allows ${fmt(i.fdLimit)} open files per process, which caps the count):`,
+    'Connections on one `switchboard edge` (with Redis and a session service, as deployed). Memory per connection is the',
+    '**slope between two connection counts**, each read after a full GC (through the V8 inspector), so the fixed growth of a',
+    'fresh process (V8\'s young generation sizing up during the first burst of connections) is not divided among the',
+    'connections and a quick run measures what a full one does. RSS and the JS heap are reported apart: the difference is',
+    'native memory (uWS sockets and buffers, the allocator).',
     '',
-    `- RSS ${fmt(i.rssBeforeBytes / 2 ** 20, 1)} MiB → ${fmt(i.rssAfterBytes / 2 ** 20, 1)} MiB: **${fmt(i.bytesPerConnection / 1024, 2)} KB per connection**`,
-    '',
-  ].join('\n');
+    '| dialect | a connection is | counts | RSS: none → first → second | JS heap after GC | RSS per connection | JS heap per connection | RSS per connection from none |',
+    '| --- | --- | --- | --- | --- | ---: | ---: | ---: |',
+  ];
+  for (const i of all)
+    lines.push(
+      `| ${i.dialect} | ${i.what} | ${fmt(i.counts[0])} → ${fmt(i.counts[1])} | ${mib(i.rssBytes[0])} → ${mib(i.rssBytes[1])} → ${mib(i.rssBytes[2])} MiB | ${mib(i.heapBytes[0])} → ${mib(i.heapBytes[1])} → ${mib(i.heapBytes[2])} MiB | **${kb(i.rssPerConnection)} KB** | ${kb(i.heapPerConnection)} KB | ${kb(i.rssPerConnectionFromZero)} KB |`,
+    );
+  lines.push('', `This machine allows ${fmt(all[0].fdLimit)} open files per process, which caps the second count.`, '');
+  return lines.join('\n');
 }
 
 function targetsSection(t) {
@@ -218,6 +265,170 @@ function sessionSection(r) {
 }
 
 const load = JSON.parse(readFileSync(loadJson, 'utf8'));
+
+/** Writes a staircase chart and returns the markdown line that shows it. */
+function chart(name, title, systems, limitMs) {
+  const series = seriesOf(systems);
+  if (series.length === 0) return '';
+  mkdirSync(chartDir, { recursive: true });
+  const file = join(chartDir, `${name}.svg`);
+  writeFileSync(file, staircaseChart(title, series, limitMs));
+  return `![${title}](${relative(dirname(docPath), file).split('\\').join('/')})`;
+}
+
+const cpuTotal = (c) => Object.values(c).reduce((a, x) => a + x, 0);
+const perMillion = (s) => (s && s.delivered > 0 ? (cpuTotal(s.cpuSec) / s.delivered) * 1e6 : NaN);
+const kb = (b) => fmt(b / 1024, 2);
+const mib = (b) => fmt(b / 2 ** 20, 1);
+
+function publishSingleSection(p) {
+  if (!p) return '';
+  const lines = [
+    '## Publish, one message per request, 16 in flight (`loadtest/src/scenario-publish.ts`)',
+    '',
+    `The common way a backend publishes: one event per \`POST\`, keep-alive, at most ${p.inFlight} requests in flight`,
+    `(a lean HTTP/1.1 client, so the generator costs less than the servers). ${fmt(p.connections)} subscribers of one channel, ~100-byte`,
+    'payloads, the same staircase for every system. Bare uWebSockets.js is fed its best way: one message per frame over',
+    'one WebSocket, unacknowledged. Switchboard\'s persistent publish socket (`/api/publish/ws`: one message per frame,',
+    'each acknowledged with its position, many in flight) is measured on the same node after its HTTP staircase.',
+    'Socket.IO 4 (one node, and two nodes with `@socket.io/redis-streams-adapter`) takes the same `POST`s on its own',
+    'HTTP server; the 2-node peers are published to through node A, Switchboard\'s 2 edges through both.',
+    '',
+    '| system | max sustained deliveries/s | at msg/s | p99 ms there | CPU-s per million deliveries' + (p.commonRate ? ` (at ${fmt(p.commonRate)} msg/s)` : '') + ' |',
+    '| --- | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of p.systems) {
+    const cpm = perMillion(r.common);
+    lines.push(`| ${r.name} | ${r.max ? fmt(r.max.deliveredPerSec) : 'none sustained'} | ${r.max ? fmt(r.max.rate) : '–'} | ${r.max ? ms(r.max.p99Ms) : '–'} | ${Number.isFinite(cpm) ? fmt(cpm, 2) : '–'} |`);
+  }
+  lines.push('');
+  if (p.clusterAtHalf) {
+    const h = p.clusterAtHalf;
+    lines.push(`Switchboard on 2 edges at half its maximum (${fmt(h.rate)} msg/s): p50 ${ms(h.p50Ms)} ms, p99 ${ms(h.p99Ms)} ms, lost ${fmt(h.lost)}.`, '');
+  }
+  lines.push(chart('publish-single', `One message per request, ${p.inFlight} in flight, ${p.connections} subscribers`, p.systems, load.lagLimitsMs?.default), '');
+  for (const r of p.systems) lines.push(`<details><summary>${r.name}: every step</summary>`, '', ...stepsTable(r.steps, r.fanout), '', '</details>', '');
+  return lines.join('\n');
+}
+
+function groupsSection(g) {
+  if (!g) return '';
+  const lines = [
+    '## Filtered fan-out: one group per device (`loadtest/src/scenario-groups.ts`)',
+    '',
+    'One node (`switchboard start`); G valtronics subscribers of `telemetry`, each filtered to its own device (G groups);',
+    `every message names one device, so it matches one group and reaches one subscriber. Batched publishes at ${fmt(g.rate)} msg/s,`,
+    'the same for both nodes, measured in alternation; the CPU of the idle node over as long is measured just before each',
+    'step and subtracted ("net"), and the lower of the rounds is kept.',
+    '',
+    '| groups | CPU µs per message | net of idle | idle cores | delivered/s | p99 ms | lost | rounds |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const pt of g.points)
+    lines.push(`| ${fmt(pt.groups)} | ${fmt(pt.cpuUsPerMessage, 1)} | ${fmt(pt.netCpuUsPerMessage, 1)} | ${fmt(pt.idleCores, 3)} | ${fmt(pt.step.deliveredPerSec)} | ${ms(pt.step.p99Ms)} | ${fmt(pt.step.lost)} | ${pt.rounds} |`);
+  lines.push('');
+  return lines.join('\n');
+}
+
+function channelsSection(c) {
+  if (!c) return '';
+  const sub = c.subscribe;
+  const subCpu = cpuTotal(sub.cpuSec);
+  const lines = [
+    '## Many channels, one subscriber each (`loadtest/src/scenario-channels.ts`)',
+    '',
+    `${fmt(c.connections)} valtronics connections, each with a tenant of its own, so that each of its subscriptions (\`alerts\`, then`,
+    `\`devices\` and \`telemetry\`) is a bus channel of its own: **${fmt(c.channels)} channels**, one subscriber each, on two edges`,
+    '(an edge holds fewer than this machine\'s 20,000 open files) with a session service and one Redis.',
+    '',
+    `- **Connect + auth + first subscribe** of all ${fmt(c.connections)} connections: ${fmt(c.openSec, 1)} s.`,
+    `- **Subscribe cost**: ${fmt(sub.count)} more subscribes (two per connection, already open) in ${fmt(sub.seconds, 1)} s = ${fmt(sub.count / sub.seconds)}/s; p50 ${ms(sub.p50Ms)} ms, p99 ${ms(sub.p99Ms)} ms; server CPU ${fmt((subCpu / sub.count) * 1e6, 1)} µs per subscribe (${cpuCell(sub.cpuSec)} CPU-s).`,
+    `- **Edge memory per idle channel subscription** (slope from one to three channels per connection, after a full GC): **${fmt(c.rssPerChannelBytes)} B RSS**, ${fmt(c.heapPerChannelBytes)} B JS heap.`,
+    `- **Redis**: ${fmt((c.redisBytes[2] - c.redisBytes[1]) / (c.connections * 2))} B \`used_memory\` per added subscription (the session's record of it); ${fmt((c.redisBytes[3] - c.redisBytes[2]) / c.channels)} B per channel once it has one message (position, history, feed entry). One channel's keys: ${Object.entries(c.redisKeysOfOneChannel).map(([k, v]) => `${k} ${fmt(v)} B`).join(', ') || '–'}.`,
+    `- **Bus interest**: each edge reads ${c.shardsRead.map((x) => fmt(x)).join(' and ')} shards; during the staircase they handed ${c.busRead.map((x) => fmt(x)).join(' and ')} feed entries to their hubs and read and skipped ${c.busSkipped.map((x) => fmt(x)).join(' and ')} more (entries of channels with no subscriber on that edge).`,
+    '',
+    '| edge | connections | RSS: none → 1 channel each → 3 | JS heap after GC: none → 1 → 3 |',
+    '| --- | ---: | --- | --- |',
+    ...c.edges.map((e) => `| ${e.name} | ${fmt(e.connections)} | ${mib(e.rssBytes[0])} → ${mib(e.rssBytes[1])} → ${mib(e.rssBytes[2])} MiB | ${mib(e.heapBytes[0])} → ${mib(e.heapBytes[1])} → ${mib(e.heapBytes[2])} MiB |`),
+    '',
+  ];
+  if (c.heapGrowth) {
+    lines.push(
+      `What the JS heap holds per channel (heap snapshots of one edge before and after ${fmt(c.heapGrowth.channels)} more channels on ${fmt(c.heapGrowth.connections)} connections; the largest growths):`,
+      '',
+      '| kind | objects per channel | bytes per channel |',
+      '| --- | ---: | ---: |',
+      ...c.heapGrowth.top.map((g) => `| ${g.name.replace(/\|/g, '\\|')} | ${fmt(g.countPerUnit, 2)} | ${fmt(g.bytesPerUnit)} |`),
+      '',
+      'Native memory (uWS topics and socket buffers) is in the RSS, not in these rows.',
+      '',
+    );
+  }
+  lines.push(
+    `Deliveries with publishes spread over every channel (batched \`POST\`s through both edges, each message to its own channel), next to bare uWebSockets.js sending each message with \`ws.send\` to one socket of its own:`,
+    '',
+    '| system | max sustained deliveries/s | at msg/s | p99 ms there |',
+    '| --- | ---: | ---: | ---: |',
+    ...[c.switchboard, c.bare].map((r) => `| ${r.name} | ${r.max ? fmt(r.max.deliveredPerSec) : 'none sustained'} | ${r.max ? fmt(r.max.rate) : '–'} | ${r.max ? ms(r.max.p99Ms) : '–'} |`),
+    '',
+    chart('channels', `${fmt(c.channels)} channels, one subscriber each`, [c.switchboard, c.bare], load.lagLimitsMs?.default),
+    '',
+  );
+  for (const r of [c.switchboard, c.bare]) lines.push(`<details><summary>${r.name}: every step</summary>`, '', ...stepsTable(r.steps, r.fanout), '', '</details>', '');
+  return lines.join('\n');
+}
+
+function redisSection(r) {
+  if (!r) return '';
+  const lines = [
+    '## Publishing through Redis (`loadtest/src/scenario-redis.ts`)',
+    '',
+    `One edge and a session service publishing through one Redis master, then through a 3-master Redis Cluster; no subscribers.`,
+    `Closed-loop drivers (as fast as acknowledgements come back), ${r.channels} channels, ~${r.payloadBytes}-byte payloads, ${r.seconds} s each.`,
+    `Redis's own rate in the same run: \`redis-benchmark\` XADD (50 clients, pipeline 16, same payload) on the single master: **${fmt(r.xaddPerSec)} req/s**,`,
+    `${fmt(r.xaddRedisCpuUsPerOp, 2)} µs of Redis CPU per XADD. Each of our messages is two XADDs (history and feed) plus its offset in one script.`,
+    '',
+    '| Redis | driver | msg/s acknowledged | vs XADD | server CPU-s (per process) | Redis CPU µs per message |',
+    '| --- | --- | ---: | ---: | --- | ---: |',
+  ];
+  for (const t of [r.single, r.cluster]) {
+    for (const run of t.runs) {
+      const redisCpu = Object.entries(run.cpuSec).filter(([k]) => k.startsWith('redis')).reduce((a, [, v]) => a + v, 0);
+      lines.push(
+        `| ${t.target} | ${run.driver} | ${fmt(run.perSec)}${run.errors ? ` (${fmt(run.errors)} refused)` : ''} | ${fmt((100 * run.perSec) / r.xaddPerSec)} % | ${cpuCell(run.cpuSec)} | ${run.messages ? fmt((redisCpu / run.messages) * 1e6, 2) : '–'} |`,
+      );
+    }
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+function replicasSection(r) {
+  if (!r) return '';
+  const lines = [
+    '## Acknowledged means replicated (`loadtest/src/scenario-replicas.ts`)',
+    '',
+    'A Redis master with one replica, one edge, a session service. `SWITCHBOARD_PUBLISH_MIN_REPLICAS=1` answers a publish only once',
+    'the replica has it (the publish script, `WAIT 1`, then the announce that makes the messages visible); `0` answers on the',
+    `master's write. At ${fmt(r.rate)} msg/s, one message per \`POST\`, 16 in flight, ${fmt(r.subscribers)} subscribers: the acknowledgement latency`,
+    `(request written → response read) and publish → delivery latency. Then the most acknowledged per second, closed-loop for ${r.seconds} s.`,
+    '',
+    '| min replicas | ack p50 ms | ack p99 ms | delivery p50 ms | delivery p99 ms | lost | max msg/s, one per POST (16 in flight) | max msg/s, publish socket (1,024 in flight) | replica waits ok / failed |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const p of r.points)
+    lines.push(
+      `| ${p.minReplicas} | ${ms(p.ackP50Ms)} | ${ms(p.ackP99Ms)} | ${ms(p.step.p50Ms)} | ${ms(p.step.p99Ms)} | ${fmt(p.step.lost)} | ${fmt(p.maxHttp.perSec)}${p.maxHttp.errors ? ` (${fmt(p.maxHttp.errors)} refused)` : ''} | ${fmt(p.maxSocket.perSec)}${p.maxSocket.errors ? ` (${fmt(p.maxSocket.errors)} refused)` : ''} | ${fmt(p.replicated)} / ${fmt(p.notReplicated)} |`,
+    );
+  const [a, b] = [r.points.find((p) => p.minReplicas === 0), r.points.find((p) => p.minReplicas === 1)];
+  if (a && b)
+    lines.push(
+      '',
+      `Replicated acks add ${ms(b.ackP50Ms - a.ackP50Ms)} ms to the p50 acknowledgement and ${ms(b.step.p50Ms - a.step.p50Ms)} ms to the p50 delivery, and carry ${fmt((100 * b.maxHttp.perSec) / a.maxHttp.perSec)} % (one per POST) and ${fmt((100 * b.maxSocket.perSec) / a.maxSocket.perSec)} % (socket) of the master-acked rate.`,
+    );
+  lines.push('');
+  return lines.join('\n');
+}
 
 /** Hand-written findings kept in docs/benchmark-notes.md, appended to every generated report. */
 function storeSection(r) {
@@ -279,13 +490,19 @@ const doc = [
   '',
   hubSection(),
   targetsSection(load.targets),
+  publishSingleSection(load.publishSingle),
   broadcastSection(load.broadcast),
   filteredSection(load.filtered),
+  groupsSection(load.groups),
   clusterSection(load.cluster, load.socketioCluster),
+  channelsSection(load.channels),
+  redisSection(load.redis),
+  replicasSection(load.replicas),
   idleSection(load.idle),
   sessionSection(load.session),
   storeSection(load.store),
   notes(),
 ].join('\n');
-writeFileSync(join(root, 'docs', 'benchmarks.md'), doc);
-process.stdout.write('\ndocs/benchmarks.md written\n');
+mkdirSync(dirname(docPath), { recursive: true });
+writeFileSync(docPath, doc);
+process.stdout.write(`\n${relative(root, docPath)} written\n`);

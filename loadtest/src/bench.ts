@@ -2,12 +2,20 @@
  * `node loadtest/dist/bench.js [--quick] [--only a,b] [--out file]`: runs the load scenarios and writes
  * their results as JSON (scripts/bench.js turns them into docs/benchmarks.md). Prints every figure and
  * a PASS / FALL SHORT line per target. Loopback only, bounded in time, stops by itself.
+ *
+ * Scenarios (names for `--only`): broadcast, publish, filtered, groups, cluster, channels, redis, idle,
+ * replicas, session, store.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { channelsScenario } from './scenario-channels.js';
 import { clusterScenario } from './scenario-cluster.js';
+import { groupsScenario } from './scenario-groups.js';
+import { publishSingleScenario } from './scenario-publish.js';
+import { redisPublishScenario } from './scenario-redis.js';
+import { replicasScenario } from './scenario-replicas.js';
 import { sessionScenario } from './scenario-session.js';
 import { storeScenario } from './scenario-store.js';
 import { broadcastScenario, filteredScenario, idleScenario, socketIoClusterScenario, type RunOptions } from './scenarios.js';
@@ -22,7 +30,8 @@ const want = (name: string) => !only || only.has(name);
 const root = join(import.meta.dirname, '..', '..');
 const bin = join(root, 'packages', 'cli', 'bin', 'switchboard.js');
 const processes = Math.max(2, Math.min(4, cpus().length));
-const o: RunOptions = { bin, stepMs: quick ? 1500 : 3000, lagLimitMs: 250, processes };
+// Two refinement steps in both runs: a coarser quick staircase would compare systems more coarsely than the full one.
+const o: RunOptions = { bin, stepMs: quick ? 1500 : 3000, lagLimitMs: 250, processes, refine: 2 };
 /**
  * The p99 a sustained step must stay under. On a small machine the generator itself needs ~0.1 s to
  * read one message off 10 000 sockets, so the limit grows with the fan-out — the same for every
@@ -58,10 +67,22 @@ if (want('broadcast')) {
   }
   results.broadcast = broadcast;
 }
+if (want('publish')) {
+  const c = 1000;
+  log(`publish, one message per request, 16 in flight: ${c} subscribers; bare uWS, Switchboard (1 node, 2 edges), Socket.IO (1 node, 2 nodes)`);
+  const deliveries = quick ? [5_000, 50_000, 200_000, 800_000, 1_600_000] : DELIVERIES;
+  results.publishSingle = await publishSingleScenario(o, c, ratesFor(c, deliveries), 100, log);
+}
 if (want('filtered')) {
   const c = quick ? 2000 : 10_000;
   log(`filtered: 100 devices × 10 projections, ${c} subscribers`);
   results.filtered = await filteredScenario({ ...o, lagLimitMs: lagLimitFor(c) }, c, ratesFor(c / 100, quick ? [20_000, 80_000] : [25_000, 50_000, 100_000, 200_000, 400_000, 800_000]), log);
+}
+if (want('groups')) {
+  log('groups: CPU per message with 100 vs 10,000 per-device groups, one matching group per message');
+  // The same counts, rate and step length in both runs: the figure is CPU per message, so the quick run
+  // must not measure something smaller.
+  results.groups = await groupsScenario({ ...o, stepMs: 3000 }, [100, 10_000], 5000, quick ? 1 : 2, log);
 }
 if (want('cluster')) {
   const c = quick ? 500 : 2000;
@@ -74,9 +95,23 @@ if (want('cluster')) {
   const common = Math.min(...[cl.steps, (results.socketioCluster as { steps: { rate: number; sustained: boolean }[] }).steps].map((st) => Math.max(0, ...st.filter((x) => x.sustained).map((x) => x.rate))));
   results.clusterCommonRate = common;
 }
+if (want('channels')) {
+  // 3 channels per connection, split over 2 edges: 33,334 connections hold 100,002 channels.
+  const c = quick ? 3000 : 33_334;
+  log(`channels: ${c * 3} channels with one subscriber each (${c} connections over 2 edges)`);
+  results.channels = await channelsScenario(o, c, quick ? [2_000, 8_000, 32_000] : [5_000, 10_000, 20_000, 40_000, 80_000, 160_000], 100, 500, log);
+}
+if (want('redis')) {
+  log('redis: the publish API through one Redis master and a 3-master cluster, next to redis-benchmark XADD');
+  results.redis = await redisPublishScenario(bin, quick ? 2 : 5, 100, quick ? 100_000 : 200_000, log);
+}
 if (want('idle')) {
-  log('idle: authenticated connections with one subscription each');
-  results.idle = await idleScenario(o, quick ? 3000 : 20_000, log);
+  log('idle: authenticated connections with one subscription each, slope between two counts');
+  results.idle = [await idleScenario(o, quick ? [3000, 6000] : [6000, 18_000], log, 'valtronics')];
+}
+if (want('replicas')) {
+  log('replicas: publish latency and max rate with SWITCHBOARD_PUBLISH_MIN_REPLICAS=1 vs 0 (master + 1 replica)');
+  results.replicas = await replicasScenario({ ...o, lagLimitMs: 250 }, quick ? 200 : 500, 100, quick ? 2 : 5, 100, log);
 }
 if (want('session')) {
   log('session: session service + edge + Redis');

@@ -11,6 +11,17 @@ export interface SubscriberSpec {
   readonly subscriptions: readonly Record<string, unknown>[];
   /** Every n-th connection measures the latency of every message it gets. */
   readonly latencyEvery: number;
+  /**
+   * valtronics: each worker signs a token per connection instead of taking `tokens` (tens of thousands
+   * would not fit in a worker's arguments): user `load-<g % users>`, and tenant `<tenantPrefix><g>` when
+   * given, so that every connection's channels are its own.
+   */
+  readonly mint?: { readonly secret: string; readonly users: number; readonly tenantPrefix?: string };
+  /**
+   * Offsets are per channel and a connection may hold several: order is checked separately per value of
+   * the byte that follows this marker in a message (valtronics: `"channel":"`).
+   */
+  readonly laneMarker?: string;
 }
 
 /** Counts of one measurement window, summed over connections. */
@@ -24,6 +35,15 @@ export interface WindowStats {
   latenciesMs: number[];
   open: number;
   closed: number;
+}
+
+/** What a `subscribe` command to the workers achieved. */
+export interface SubscribeStats {
+  readonly ok: number;
+  readonly failed: number;
+  /** Subscribe sent → its response, one sample per subscribe. */
+  readonly latenciesMs: number[];
+  readonly firstError?: string;
 }
 
 /** A high-resolution wall clock in milliseconds, comparable across the processes of one machine. */

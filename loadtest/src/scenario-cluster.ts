@@ -29,7 +29,8 @@ export interface ClusterResult {
   readonly redisXaddPerSec: number;
 }
 
-async function redisBenchmarkXadd(port: number, payloadBytes: number, requests: number): Promise<number> {
+/** Runs `redis-benchmark` XADD (50 clients, pipeline 16) against a server and returns its requests/s. */
+export async function redisBenchmarkXadd(port: number, payloadBytes: number, requests: number): Promise<number> {
   const { stdout } = await run(
     'redis-benchmark',
     ['-h', '127.0.0.1', '-p', String(port), '-c', '50', '-P', '16', '-n', String(requests), '-q', 'XADD', 'bench:xadd', 'MAXLEN', '~', '10000', '*', 'p', 'x'.repeat(payloadBytes)],

@@ -34,6 +34,11 @@ export function httpPublisher(urls: readonly string[], channel: string, payloadB
   };
 }
 
+/** `NODE_OPTIONS` for a Switchboard process (`extra`, e.g. the inspector), or nothing. */
+export function nodeOptions(extra = ''): Record<string, string> {
+  return extra ? { NODE_OPTIONS: extra } : {};
+}
+
 /** Session-service settings for load: the seed's per-user limits would refuse a load generator. */
 export const LOAD_SESSION_ENV: Record<string, string> = {
   SWITCHBOARD_MAX_CONNECTIONS_TOTAL: '1000000',

@@ -74,6 +74,21 @@ export class RawWs {
     this.sendFrame(0x1, Buffer.from(text, 'utf8'));
   }
 
+  /** Runs `fn` with the socket corked: frames it sends leave in one write. */
+  cork(fn: () => void): void {
+    this.socket.cork();
+    try {
+      fn();
+    } finally {
+      this.socket.uncork();
+    }
+  }
+
+  /** Bytes queued in the socket, not yet handed to the kernel. */
+  get bufferedBytes(): number {
+    return this.socket.writableLength;
+  }
+
   /** Sends a close frame and ends the socket. */
   close(code = 1000): void {
     if (this.closed) return;

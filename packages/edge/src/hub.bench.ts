@@ -10,6 +10,8 @@
  * event-loop turn, in which uWS drains its topic queues into the sockets, so each sample carries its own
  * socket writes. When sample sockets back up, the loop waits (idle, not counted) for the sink, so uWS
  * never starts skipping sockets and every message is really written.
+ * The last group of cases is the IoT shape: one group per device, one subscriber each, every message
+ * naming one device — 100 groups against 10,000, next to bare uWS `ws.send` to one socket per message.
  * `npm run bench` runs this and writes docs/benchmarks.md.
  */
 import { afterAll, beforeAll, bench, describe } from 'vitest';
@@ -108,6 +110,33 @@ async function arrangeHub(subscribers: number, groups: number, projected: boolea
   samples = pickSamples(subscribers);
 }
 
+/** One group per device: subscriber i filtered to device `d<i>`, for the first `groups` connections. */
+async function arrangeDeviceGroups(groups: number): Promise<void> {
+  await reset();
+  for (let i = 0; i < groups; i++) {
+    const spec: GroupSpec = {
+      dialect: 'valtronics',
+      channel: CHANNEL,
+      filter: { device_id: [`d${i}`] },
+      projection: null,
+      frequencyMs: 0,
+      conflateBy: 'device_id',
+      render: { key: 'telemetry', context: 'telemetry' },
+    };
+    await hub.subscribe(conns[i]!, 'telemetry', spec, null, () => {});
+  }
+  samples = pickSamples(groups);
+}
+
+let device = 0;
+/** A batch of messages for consecutive devices of `groups`: each matches exactly one group. */
+function deviceBatch(groups: number): Envelope[] {
+  const batch: Envelope[] = [];
+  const ts = Date.now();
+  for (let i = 0; i < BATCH; i++) batch.push({ channel: CHANNEL, offset: ++offset, epoch: 'bench', ts, attrs: { device_id: `d${device++ % groups}` }, data });
+  return batch;
+}
+
 async function arrangeBare(subscribers: number): Promise<void> {
   await reset();
   for (let i = 0; i < subscribers; i++) conns[i]!.ws.subscribe('bare');
@@ -200,5 +229,31 @@ for (const subscribers of [1, 1000, 10_000]) {
       },
       options(() => arrangeBare(subscribers)),
     );
+  });
+}
+
+for (const groups of [100, 10_000]) {
+  // Bare uWS over the same number of sockets: touching 100 or 10,000 distinct sockets costs the kernel and
+  // the caches differently, whatever the hub does; the hub's own growth is its ratio to this line.
+  describe(`filtered groups, one delivery per message, ${groups} groups: ${BATCH} messages per iteration, server CPU time`, () => {
+    let bareTo = 0;
+    const bareSend = async () => {
+      for (let i = 0; i < BATCH; i++) conns[bareTo++ % groups]!.ws.send(BARE_FRAME, false, false);
+      await turn();
+    };
+    const arrangeSockets = async () => {
+      await reset();
+      samples = pickSamples(groups);
+    };
+    bench(`bare uWS ws.send to one of ${groups.toLocaleString('en-US')} sockets per message (run first)`, bareSend, options(arrangeSockets));
+    bench(
+      `hub.dispatch, ${groups.toLocaleString('en-US')} groups (one per device), each message matches one`,
+      async () => {
+        hub.dispatch(deviceBatch(groups));
+        await turn();
+      },
+      options(() => arrangeDeviceGroups(groups)),
+    );
+    bench(`bare uWS ws.send to one of ${groups.toLocaleString('en-US')} sockets per message (run last)`, bareSend, options(arrangeSockets));
   });
 }
