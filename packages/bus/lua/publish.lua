@@ -1,39 +1,66 @@
--- Publish messages to one channel, atomically and in order. A message with an idempotency key whose key
--- is still remembered is not published again: its first position is returned (duplicate). Every other
--- message takes the next offset, is appended to the channel's history and, when ARGV[5] is 1, announced
--- (shard feed entry, announced top); its key is remembered for ARGV[6] seconds. TTLs renewed once.
--- Replicated publishing passes 0 and announces with announce.lua once enough replicas have the messages.
--- KEYS[1] sb:{s}:meta:<channel>  hash {e = epoch, o = last offset, a = last announced offset}
--- KEYS[2] sb:{s}:h:<channel>     history stream, entry id = <offset>-0, fields p = payload, w = write id
--- KEYS[3] sb:{s}:feed            shard feed, fields c (channel), o (offset), e (epoch), p (payload), w
--- ARGV[1] channel  ARGV[2] history size  ARGV[3] TTL seconds  ARGV[4] feed MAXLEN  ARGV[5] announce (1/0)
--- ARGV[6] idempotency window seconds  ARGV[7] idempotency key prefix sb:{s}:idem:<channel>: (same hash
--- tag as KEYS: one slot)  ARGV[8..] per message: its idempotency key ('' for none), payload
--- Returns { epoch, write stamp, { {offset, epoch, duplicate 0/1}, … } }; the new messages' write ids are
--- <stamp>-1, <stamp>-2, … in order.
-local ttl = tonumber(ARGV[3])
-local epoch = ensure_epoch(KEYS[1], KEYS[2], ttl)
-local size = tonumber(ARGV[2])
-local announce = ARGV[5] == '1'
-local window = tonumber(ARGV[6])
+-- Publish runs of messages to the channels of one shard, atomically and in order per channel: every
+-- publish of a flush whose channels share a shard is one script call (the channels' keys carry the
+-- shard's hash tag: one Cluster slot). A message with an idempotency key whose key is still remembered
+-- is not published again: its first position is returned (duplicate). Every other message takes the
+-- next offset of its channel, is appended to the channel's history and, when ARGV[4] is 1, announced
+-- (shard feed entry); the channel's last offset (and announced top) is written once per run, its TTLs
+-- renewed once. Replicated publishing passes 0 and announces with announce.lua once enough replicas
+-- have the messages.
+-- Redis work per message is one XADD to the history and one to the feed (plus GET/SET with a key):
+-- the offset is counted here and written once per run, because each redis.call costs about as much
+-- as the command itself.
+-- KEYS[1] sb:{s}:feed shard feed, fields c (channel), o (offset), e (epoch), p (payload), w (write id)
+-- KEYS[2j], KEYS[2j+1] of the j-th run: sb:{s}:meta:<channel> hash {e = epoch, o = last offset,
+-- a = last announced offset}, sb:{s}:h:<channel> history stream (entry id <offset>-0, fields p, w)
+-- ARGV[1] history size  ARGV[2] TTL seconds  ARGV[3] feed MAXLEN  ARGV[4] announce (1/0)
+-- ARGV[5] idempotency window seconds; then per run: channel, idempotency key prefix
+-- (sb:{s}:idem:<channel>:), message count n, then n pairs: idempotency key ('' for none), payload
+-- Returns { write stamp, { per run: { epoch, first new offset, { index, offset, epoch } per duplicate } } };
+-- the new messages of a run take consecutive offsets from its first new offset, in order; write ids are
+-- <stamp>-1, <stamp>-2, … over the whole call.
+local size = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local maxlen = ARGV[3]
+local announce = ARGV[4] == '1'
+local window = tonumber(ARGV[5])
+local feed = KEYS[1]
 local stamp = write_stamp()
-local out = {}
-local n = 0
-for i = 8, #ARGV, 2 do
-  local idem = nil
-  if ARGV[i] ~= '' then idem = ARGV[7] .. ARGV[i] end
-  local prev = idem and redis.call('GET', idem)
-  if prev then
-    local sp = string.find(prev, ' ', 1, true)
-    out[#out + 1] = { tonumber(string.sub(prev, sp + 1)), string.sub(prev, 1, sp - 1), 1 }
-  else
-    local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
-    n = n + 1
-    append_message(KEYS[1], KEYS[2], KEYS[3], ARGV[1], size, ARGV[4], epoch, offset, stamp .. '-' .. n, ARGV[i + 1], announce)
-    if idem then redis.call('SET', idem, epoch .. ' ' .. offset, 'EX', window) end
-    out[#out + 1] = { offset, epoch, 0 }
+local written = 0
+local replies = {}
+local a = 6
+for k = 2, #KEYS, 2 do
+  local meta, hist = KEYS[k], KEYS[k + 1]
+  local channel, prefix, count = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  a = a + 3
+  local m = redis.call('HMGET', meta, 'e', 'o')
+  local epoch = m[1]
+  local offset = 0
+  if epoch then offset = tonumber(m[2]) else epoch = ensure_epoch(meta, hist, ttl) end
+  local first = offset + 1
+  local dups = {}
+  for i = 1, count do
+    local key, payload = ARGV[a], ARGV[a + 1]
+    a = a + 2
+    local prev = nil
+    if key ~= '' then prev = redis.call('GET', prefix .. key) end
+    if prev then
+      local sp = string.find(prev, ' ', 1, true)
+      dups[#dups + 1] = { i, tonumber(string.sub(prev, sp + 1)), string.sub(prev, 1, sp - 1) }
+    else
+      offset = offset + 1
+      written = written + 1
+      local wid = stamp .. '-' .. written
+      if size > 0 then redis.call('XADD', hist, 'MAXLEN', '~', size, offset .. '-0', 'p', payload, 'w', wid) end
+      if announce then redis.call('XADD', feed, 'MAXLEN', '~', maxlen, '*', 'c', channel, 'o', offset, 'e', epoch, 'p', payload, 'w', wid) end
+      if key ~= '' then redis.call('SET', prefix .. key, epoch .. ' ' .. offset, 'EX', window) end
+    end
   end
+  if offset >= first then
+    -- The announced top only moves up: every offset taken before this run is at or below it.
+    if announce then redis.call('HSET', meta, 'o', offset, 'a', offset) else redis.call('HSET', meta, 'o', offset) end
+    if size > 0 then redis.call('EXPIRE', hist, ttl) end
+  end
+  redis.call('EXPIRE', meta, ttl)
+  replies[#replies + 1] = { epoch, first, dups }
 end
-redis.call('EXPIRE', KEYS[1], ttl)
-if size > 0 and n > 0 then redis.call('EXPIRE', KEYS[2], ttl) end
-return { epoch, stamp, out }
+return { stamp, replies }

@@ -138,6 +138,16 @@ describe('Redis Streams bus specifics', () => {
         [4, '4'],
         [5, '5'],
       ]);
+      // A burst over many channels (several per shard, one script per shard): each announced once replicated.
+      const reader = await RedisStreamsBus.connect(options(master.url, false));
+      const col = new Collector(reader);
+      const many = Array.from({ length: 80 }, (_, k) => `repl.${k}`);
+      await Promise.all(many.map((c) => reader.subscribe(c)));
+      const burst = await Promise.all(many.flatMap((c) => [1, 2].map((i) => bus.publish({ channel: c, attrs: { i }, data: String(i) }))));
+      expect(burst.map((p) => p.offset)).toEqual(many.flatMap(() => [1, 2]));
+      await col.waitFor(160);
+      for (const c of many) expect(col.of(c).map((e) => e.offset)).toEqual([1, 2]);
+      await reader.close();
       const metrics = await (bus.options.registry ?? new Registry()).getSingleMetricAsString('switchboard_bus_replica_waits_total');
       expect(metrics).toContain('outcome="not_replicated"');
     } finally {

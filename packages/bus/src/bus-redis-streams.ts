@@ -4,9 +4,9 @@
  * - A channel belongs to shard `fnv1a(channel) mod S`; its keys carry the hash tag `{s}` so one shard
  *   lives in one Redis Cluster slot: `sb:{s}:feed` (live feed, `MAXLEN ~`), `sb:{s}:h:<channel>`
  *   (history, `MAXLEN ~ historySize`, TTL), `sb:{s}:meta:<channel>` (epoch and last offset, TTL).
- * - Publish is one Lua script per message, or per run of messages of a channel in a batch (offset,
- *   epoch, history, feed — atomically); concurrent calls are auto-pipelined. The payload is
- *   msgpack-encoded once, by the publisher.
+ * - Publish: the publishes of one event-loop turn are flushed together, one Lua script call per shard
+ *   carrying each channel's run of messages (offset, epoch, history, feed — atomically); the calls are
+ *   auto-pipelined. The payload is msgpack-encoded once, by the publisher.
  * - A node reads only the feeds of shards it has interest in, resuming from the last id it read, so a
  *   reconnect loses nothing still in the feed. On standalone Redis that is one `XREAD BLOCK` loop (one
  *   connection) over all interested shards. On Redis Cluster a multi-key XREAD must stay in one slot
@@ -59,24 +59,34 @@ const HEALTH_EVERY_MS = 200;
 /** Readiness turns false when no check succeeded for this long (well inside a second). */
 const HEALTH_STALE_MS = 800;
 
+/**
+ * Scripts with a fixed number of keys. publish.lua and announce.lua take a shard's feed and two keys per
+ * channel; they are defined once per channel count ({@link shardScript}) because
+ * ioredis routes (and auto-pipelines) a script call by its first key only when the key count is fixed.
+ */
 const SCRIPTS = {
-  sbPublishRun: { keys: 3, file: 'publish.lua' },
   sbPosition: { keys: 2, file: 'position.lua' },
   sbHistory: { keys: 2, file: 'history.lua' },
   sbAbandonEpoch: { keys: 2, file: 'abandon-epoch.lua' },
-  sbAnnounce: { keys: 3, file: 'announce.lua' },
 } as const;
 
+/** Most channels per publish or announce script call (one script is defined per channel count). */
+const SCRIPT_CHANNELS = 32;
+
+/** The command name of the shard script `kind` (publish.lua, announce.lua) for `channels` channels. */
+function shardScript(kind: 'publish' | 'announce', channels: number): `sb${string}` {
+  return `sb_${kind}_${channels}`;
+}
+
 type ScriptClient = RedisClient & {
-  sbPublishRun(...args: (string | Buffer | number)[]): Promise<PublishReply>;
-  sbAnnounce(...args: (string | Buffer | number)[]): Promise<number>;
+  [shardScript: `sb${string}`]: (...args: (string | Buffer | number)[]) => Promise<unknown>;
   sbPosition(...args: (string | Buffer | number)[]): Promise<[string, number]>;
   sbAbandonEpoch(...args: (string | Buffer | number)[]): Promise<[string, number]>;
   sbHistoryBuffer(...args: (string | Buffer | number)[]): Promise<[Buffer, number, number, [Buffer, Buffer[]][]]>;
 };
 
-/** Messages of one channel per script call: bounds the time one script holds Redis. */
-const BATCH_CHUNK = 256;
+/** Most messages per publish script call: bounds the time one script holds Redis. */
+const SCRIPT_MESSAGES = 256;
 
 /** How long an idempotency key is remembered when the options name no window. */
 export const DEFAULT_IDEMPOTENCY_WINDOW_SEC = 300;
@@ -90,18 +100,42 @@ interface QueuedPublish {
   reject(err: unknown): void;
 }
 
-/** publish.lua's reply: epoch, write stamp, and per message { offset, epoch, duplicate }. */
-type PublishReply = [string | Buffer, string | Buffer, [number, string | Buffer, number][]];
-
-function toResults(reply: PublishReply): PublishResult[] {
-  return reply[2].map(([offset, epoch, dup]) => (Number(dup) === 1 ? { epoch: String(epoch), offset: Number(offset), duplicate: true } : { epoch: String(epoch), offset: Number(offset) }));
+/** The publishes of one channel in one script call, in order. */
+interface PublishRun {
+  readonly channel: string;
+  readonly items: readonly QueuedPublish[];
 }
 
-/** A run the replicas did not acknowledge in time: each message's own not_replicated error. */
-class NotReplicatedRun extends Error {
+/** publish.lua's reply: write stamp, and per run { epoch, first new offset, { index, offset, epoch } per duplicate }. */
+type PublishReply = [string | Buffer, [string | Buffer, number, [number, number, string | Buffer][]][]];
+
+/** Each run's results from publish.lua's reply: new messages take consecutive offsets, duplicates their first. */
+function toResults(runs: readonly PublishRun[], reply: PublishReply): PublishResult[][] {
+  const out: PublishResult[][] = [];
+  for (let j = 0; j < runs.length; j++) {
+    const [e, first, dups] = reply[1][j]!;
+    const epoch = String(e);
+    const count = runs[j]!.items.length;
+    const res: PublishResult[] = new Array<PublishResult>(count);
+    let next = Number(first);
+    let d = 0;
+    for (let i = 0; i < count; i++) {
+      const dup = dups[d];
+      if (dup && Number(dup[0]) === i + 1) {
+        res[i] = { epoch: String(dup[2]), offset: Number(dup[1]), duplicate: true };
+        d++;
+      } else res[i] = { epoch, offset: next++ };
+    }
+    out.push(res);
+  }
+  return out;
+}
+
+/** Runs the replicas did not acknowledge in time: each message's own not_replicated error. */
+class NotReplicatedRuns extends Error {
   constructor(
-    readonly channel: string,
-    readonly results: readonly PublishResult[],
+    readonly runs: readonly PublishRun[],
+    readonly results: readonly PublishResult[][],
     readonly acked: number,
     readonly wanted: number,
     readonly timeoutMs: number,
@@ -109,10 +143,10 @@ class NotReplicatedRun extends Error {
     super('not replicated');
   }
 
-  forItem(i: number): NotReplicatedError {
-    const p = this.results[i]!;
+  forItem(j: number, i: number): NotReplicatedError {
+    const p = this.results[j]![i]!;
     return new NotReplicatedError(
-      `committed as ${this.channel} ${p.epoch}/${p.offset} on the master, but only ${this.acked} of ${this.wanted} replicas acknowledged it within ${this.timeoutMs} ms: it is not announced; a failover now may lose it, else it becomes visible with the next announced message of the channel`,
+      `committed as ${this.runs[j]!.channel} ${p.epoch}/${p.offset} on the master, but only ${this.acked} of ${this.wanted} replicas acknowledged it within ${this.timeoutMs} ms: it is not announced; a failover now may lose it, else it becomes visible with the next announced message of the channel`,
       { epoch: p.epoch, offset: p.offset },
     );
   }
@@ -253,6 +287,11 @@ export class RedisStreamsBus implements Bus {
     const luaFile = (file: string) => readFileSync(new URL(`../lua/${file}`, import.meta.url), 'utf8');
     const prelude = luaFile('prelude.lua');
     for (const [name, spec] of Object.entries(SCRIPTS)) main.defineCommand(name, { numberOfKeys: spec.keys, lua: `${prelude}\n${luaFile(spec.file)}` });
+    // Every channel count up front: ioredis copies a client's commands into each pipeline it creates.
+    for (const kind of ['publish', 'announce'] as const) {
+      const lua = `${prelude}\n${luaFile(`${kind}.lua`)}`;
+      for (let n = 1; n <= SCRIPT_CHANNELS; n++) main.defineCommand(shardScript(kind, n), { numberOfKeys: 1 + 2 * n, lua });
+    }
     try {
       await waitReady(main);
     } catch (err) {
@@ -279,8 +318,8 @@ export class RedisStreamsBus implements Bus {
   }
 
   /**
-   * Publishes many messages. Like every publish, they join the next flush: grouped by channel (order
-   * kept within each), one script call per run of up to {@link BATCH_CHUNK} messages of a channel.
+   * Publishes many messages. Like every publish, they join the next flush: grouped by shard and
+   * channel (order kept within each), one script call per shard for up to {@link SCRIPT_MESSAGES} messages.
    * Every channel name is checked before anything is queued: a bad name publishes nothing of the batch.
    */
   async publishBatch(reqs: readonly PublishRequest[]): Promise<PublishResult[]> {
@@ -305,8 +344,9 @@ export class RedisStreamsBus implements Bus {
 
   /**
    * Publishes from every caller that arrive in one turn of the event loop (many HTTP requests, many
-   * frames of a publishing socket) are flushed together: one script call per channel run instead of
-   * one per message, all pipelined on one connection. A caller never batches to get this.
+   * frames of a publishing socket) are flushed together: one script call per shard (its channels'
+   * runs of messages) instead of one per message, all pipelined on one connection. A caller never
+   * batches to get this, and a burst over many channels is at most one script per shard per 256.
    */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
@@ -318,74 +358,100 @@ export class RedisStreamsBus implements Bus {
     this.flushScheduled = false;
     const items = this.queue;
     this.queue = [];
-    const byChannel = new Map<string, QueuedPublish[]>();
+    // Grouped by shard, then by channel in order of first arrival (order kept within a channel).
+    const byShard = new Map<number, Map<string, QueuedPublish[]>>();
     for (const it of items) {
-      const list = byChannel.get(it.req.channel);
+      const channel = it.req.channel;
+      const s = this.shard(channel);
+      let channels = byShard.get(s);
+      if (!channels) byShard.set(s, (channels = new Map<string, QueuedPublish[]>()));
+      const list = channels.get(channel);
       if (list) list.push(it);
-      else byChannel.set(it.req.channel, [it]);
+      else channels.set(channel, [it]);
     }
-    for (const [channel, list] of byChannel) {
-      for (let c = 0; c < list.length; c += BATCH_CHUNK) {
-        const run = list.slice(c, c + BATCH_CHUNK);
-        this.append(channel, run).then(
-          (results) => {
-            for (let i = 0; i < run.length; i++) run[i]!.resolve(results[i]!);
-          },
-          (err: unknown) => {
-            this.metrics.errors.inc({ op: 'publish' });
-            for (let i = 0; i < run.length; i++) run[i]!.reject(err instanceof NotReplicatedRun ? err.forItem(i) : err);
-          },
-        );
+    for (const [s, channels] of byShard) {
+      let runs: PublishRun[] = [];
+      let n = 0;
+      for (const [channel, list] of channels) {
+        for (let c = 0; c < list.length; c += SCRIPT_MESSAGES) {
+          const items = list.length <= SCRIPT_MESSAGES ? list : list.slice(c, c + SCRIPT_MESSAGES);
+          if (n > 0 && (n + items.length > SCRIPT_MESSAGES || runs.length === SCRIPT_CHANNELS)) {
+            this.settle(runs, this.append(s, runs));
+            runs = [];
+            n = 0;
+          }
+          runs.push({ channel, items });
+          n += items.length;
+        }
       }
+      if (runs.length > 0) this.settle(runs, this.append(s, runs));
     }
   }
 
+  private settle(runs: readonly PublishRun[], done: Promise<PublishResult[][]>): void {
+    done.then(
+      (results) => {
+        for (let j = 0; j < runs.length; j++) {
+          const items = runs[j]!.items;
+          const res = results[j]!;
+          for (let i = 0; i < items.length; i++) items[i]!.resolve(res[i]!);
+        }
+      },
+      (err: unknown) => {
+        this.metrics.errors.inc({ op: 'publish' });
+        for (let j = 0; j < runs.length; j++) {
+          const items = runs[j]!.items;
+          for (let i = 0; i < items.length; i++) items[i]!.reject(err instanceof NotReplicatedRuns ? err.forItem(j, i) : err);
+        }
+      },
+    );
+  }
+
   /**
-   * One run of messages of one channel in one script call. Acknowledged by the master (default): the
-   * script commits and announces them. Acknowledged means replicated (`minReplicas`): the script commits
-   * them without announcing, a `WAIT` pipelined on the same connection (so on the channel's master in a
-   * cluster) waits for the replicas, and only then does announce.lua make them visible (feed entries,
-   * announced top) — so nothing a failover can lose is ever visible to an edge. Messages whose
-   * idempotency key is remembered come back as duplicates with their first position.
+   * Runs of messages of channels of one shard in one script call. Acknowledged by the master
+   * (default): the script commits and announces them. Acknowledged means replicated (`minReplicas`):
+   * the script commits them without announcing, a `WAIT` pipelined on the same connection (so on the
+   * shard's master in a cluster) waits for the replicas, and only then does announce.lua make them
+   * visible (feed entries, announced top) — so nothing a failover can lose is ever visible to an edge.
+   * Messages whose idempotency key is remembered come back as duplicates with their first position.
    */
-  private async append(channel: string, run: readonly QueuedPublish[]): Promise<PublishResult[]> {
-    const s = this.shard(channel);
+  private async append(s: number, runs: readonly PublishRun[]): Promise<PublishResult[][]> {
     const o = this.options;
-    const perMessage: (string | Buffer)[] = [];
-    for (const it of run) perMessage.push(it.req.idempotencyKey ?? '', encodePayload({ ts: it.ts, attrs: it.req.attrs, data: it.req.data }));
     const minReplicas = o.minReplicas ?? 0;
-    const window = o.idempotencyWindowSec ?? DEFAULT_IDEMPOTENCY_WINDOW_SEC;
-    // The idempotency keys share the channel's hash tag, so the script stays in one Cluster slot.
-    const call = [
-      keys.meta(s, channel),
-      keys.history(s, channel),
-      keys.feed(s),
-      channel,
-      o.historySize,
-      o.historyTtlSec,
-      o.feedMaxLen,
-      minReplicas === 0 ? 1 : 0,
-      window,
-      keys.idempotency(s, channel, ''),
-      ...perMessage,
-    ] as const;
-    if (minReplicas === 0) return toResults(await this.main.sbPublishRun(...call));
+    const args: (string | Buffer | number)[] = [keys.feed(s)];
+    for (const run of runs) args.push(keys.meta(s, run.channel), keys.history(s, run.channel));
+    args.push(o.historySize, o.historyTtlSec, o.feedMaxLen, minReplicas === 0 ? 1 : 0, o.idempotencyWindowSec ?? DEFAULT_IDEMPOTENCY_WINDOW_SEC);
+    for (const run of runs) {
+      // The idempotency keys share the channel's hash tag, so the script stays in one Cluster slot.
+      args.push(run.channel, keys.idempotency(s, run.channel, ''), run.items.length);
+      for (const it of run.items) args.push(it.req.idempotencyKey ?? '', encodePayload({ ts: it.ts, attrs: it.req.attrs, data: it.req.data }));
+    }
+    const script = shardScript('publish', runs.length);
+    if (minReplicas === 0) return toResults(runs, (await this.main[script]!(...args)) as PublishReply);
     const timeoutMs = o.replicaTimeoutMs ?? 500;
-    type Pipeline = { sbPublishRun(...a: unknown[]): { wait(n: number, t: number): { exec(): Promise<[Error | null, unknown][] | null> } } };
-    const res = await (this.main.pipeline() as unknown as Pipeline).sbPublishRun(...call).wait(minReplicas, timeoutMs).exec();
+    type Pipeline = Record<string, (...a: unknown[]) => { wait(n: number, t: number): { exec(): Promise<[Error | null, unknown][] | null> } }>;
+    const res = await (this.main.pipeline() as unknown as Pipeline)[script]!(...args).wait(minReplicas, timeoutMs).exec();
     const [published, waited] = res ?? [];
     if (!published || published[0]) throw published?.[0] ?? new Error('publish not run');
     const reply = published[1] as PublishReply;
-    const results = toResults(reply);
+    const results = toResults(runs, reply);
     const acked = waited && !waited[0] ? Number(waited[1]) : 0;
     this.metrics.replicaWaits.inc({ outcome: acked >= minReplicas ? 'replicated' : 'not_replicated' });
-    if (acked < minReplicas) throw new NotReplicatedRun(channel, results, acked, minReplicas, timeoutMs);
-    // Announce up to the last message of this run in the channel's current epoch (duplicates of an
-    // earlier, unannounced publish included: they are replicated by now too).
-    const epoch = String(reply[0]);
-    let upTo = 0;
-    for (const r of results) if (r.epoch === epoch && r.offset > upTo) upTo = r.offset;
-    if (upTo > 0) await this.main.sbAnnounce(keys.meta(s, channel), keys.history(s, channel), keys.feed(s), channel, o.feedMaxLen, epoch, upTo);
+    if (acked < minReplicas) throw new NotReplicatedRuns(runs, results, acked, minReplicas, timeoutMs);
+    // Announce, per channel, up to the last message of its run in the channel's current epoch
+    // (duplicates of an earlier, unannounced publish included: they are replicated by now too).
+    const announceKeys: string[] = [];
+    const announceArgs: (string | number)[] = [o.feedMaxLen];
+    for (let j = 0; j < runs.length; j++) {
+      const epoch = String(reply[1][j]![0]);
+      let upTo = 0;
+      for (const r of results[j]!) if (r.epoch === epoch && r.offset > upTo) upTo = r.offset;
+      if (upTo === 0) continue;
+      const channel = runs[j]!.channel;
+      announceKeys.push(keys.meta(s, channel), keys.history(s, channel));
+      announceArgs.push(channel, epoch, upTo);
+    }
+    if (announceKeys.length > 0) await this.main[shardScript('announce', announceKeys.length / 2)]!(keys.feed(s), ...announceKeys, ...announceArgs);
     return results;
   }
 

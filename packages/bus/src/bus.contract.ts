@@ -4,7 +4,7 @@
  */
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import type { Envelope, PublishRequest } from '@switchboard/core';
-import type { Bus } from './bus.js';
+import type { Bus, PublishResult } from './bus.js';
 
 /** What an implementation provides to the contract. */
 export interface BusWorld {
@@ -137,6 +137,30 @@ export function runBusContract(name: string, makeWorld: () => Promise<BusWorld>)
         const is = col.of(ch).map((e) => e.attrs.i as number);
         expect(is).toEqual([...is].sort((x, y) => x - y));
       }
+    });
+
+    it('a burst over many channels in one turn: per channel consecutive offsets in request order, keyed retries answered as duplicates', async () => {
+      const bus = await world.node();
+      const col = new Collector(bus);
+      const channels = Array.from({ length: 600 }, (_, k) => `c.burst.${k}`);
+      await Promise.all(channels.slice(0, 50).map((c) => bus.subscribe(c)));
+      // Each channel: message 1 (keyed), message 2, a retry of message 1, message 3 — all in one turn.
+      const pending: Promise<PublishResult>[] = [];
+      for (let round = 1; round <= 4; round++) {
+        for (const c of channels) {
+          if (round === 1 || round === 3) pending.push(bus.publish({ ...msg(c, 1), idempotencyKey: `key-${c}` }));
+          else pending.push(bus.publish(msg(c, round === 2 ? 2 : 3)));
+        }
+      }
+      const res = await Promise.all(pending);
+      for (let k = 0; k < channels.length; k++) {
+        const [r1, r2, r3, r4] = [0, 1, 2, 3].map((round) => res[round * channels.length + k]!);
+        expect([r1.offset, r2.offset, r3.offset, r4.offset, r3.duplicate, r1.duplicate]).toEqual([1, 2, 1, 3, true, undefined]);
+        expect(new Set([r1.epoch, r2.epoch, r3.epoch, r4.epoch]).size).toBe(1);
+      }
+      await col.waitFor(150);
+      await sleep(100);
+      for (const c of channels.slice(0, 50)) expect(col.of(c).map((e) => [e.offset, e.attrs.i])).toEqual([[1, 1], [2, 2], [3, 3]]);
     });
 
     it('publishBatch returns positions in request order', async () => {
