@@ -277,6 +277,27 @@ export const CONFIG_SPEC = {
     default: 2000,
     doc: 'How often an edge announces itself on the control channel; an edge silent for three intervals is no longer asked cluster-wide questions (admin views).',
   }),
+  adminDeadlineMs: option({
+    schema: int(50, 10_000),
+    env: 'SWITCHBOARD_ADMIN_DEADLINE_MS',
+    type: 'integer (ms)',
+    default: 500,
+    doc: 'How long a cluster-wide channel admin query (HTTP `/admin/*`, FME admin ops, `switchboard channels`, cluster gauges) waits for the edges; one that has not answered by then is reported missing and not counted.',
+  }),
+  adminMaxChannels: option({
+    schema: int(1, 1_000_000),
+    env: 'SWITCHBOARD_ADMIN_MAX_CHANNELS',
+    type: 'integer',
+    default: 10_000,
+    doc: 'Most channels (and most listed subscribers) one edge puts in its answer to a channel admin query, busiest first; beyond it the answer says `truncated` (totals stay exact).',
+  }),
+  adminTopChannels: option({
+    schema: int(0, 100),
+    env: 'SWITCHBOARD_ADMIN_TOP_CHANNELS',
+    type: 'integer',
+    default: 10,
+    doc: 'Channels exported in `switchboard_cluster_top_channel_subscribers` (the busiest N only, so the series stay bounded; 0: none).',
+  }),
   rpcTimeoutMs: option({
     schema: int(100),
     env: 'SWITCHBOARD_RPC_TIMEOUT_MS',

@@ -122,17 +122,24 @@ const FALLBACK = {
 /** A dialect's config section: the standard options plus its own. */
 export type DialectConfigSection = ConfigSection;
 
-/** Declares a dialect's config section: `defaults` for the standard options, `options` of its own. */
+/**
+ * Declares a dialect's config section: `defaults` for the standard options, `options` of its own.
+ * `independent` names standard options that do not follow the core option of the same meaning (a dialect
+ * with no auth message keeps its auth deadline at 0 whatever `SWITCHBOARD_AUTH_TIMEOUT_MS` says).
+ */
 export function dialectSection<E extends OptionSpecs>(args: {
   name: string;
   title: string;
   defaults?: Partial<DialectLimits>;
   options?: E;
+  independent?: readonly (keyof typeof FALLBACK)[];
 }): ConfigSection<ReturnType<typeof standardOptions> & E> {
   const prefix = args.name.toUpperCase();
   type All = ReturnType<typeof standardOptions> & E;
   const options = { ...standardOptions(prefix, args.name, args.defaults ?? {}), ...(args.options ?? {}) } as All;
-  return defineConfigSection<All>({ name: args.name, title: args.title, options, fallback: FALLBACK as Partial<Record<keyof All, keyof typeof CONFIG_SPEC>> });
+  const fallback: Partial<Record<string, string>> = { ...FALLBACK };
+  for (const k of args.independent ?? []) delete fallback[k];
+  return defineConfigSection<All>({ name: args.name, title: args.title, options, fallback: fallback as Partial<Record<keyof All, keyof typeof CONFIG_SPEC>> });
 }
 
 /** The standard limits of a dialect in a configuration. */

@@ -23,6 +23,8 @@ export interface HubSocket {
   unsubscribe(topic: string): boolean;
   send(message: Frame, isBinary?: boolean, compress?: boolean): number;
   cork(cb: () => void): unknown;
+  /** Publishes to a topic of the socket's app, skipping this socket (uWS `ws.publish`). */
+  publish?(topic: string, message: Frame, isBinary?: boolean, compress?: boolean): boolean;
 }
 
 /** The hub's view of a connection: its socket, its app, and its subscriptions by subscription id. */
@@ -33,8 +35,18 @@ export interface HubConnection {
   readonly subs: Map<string, Group>;
 }
 
-/** Renders one envelope into a wire frame for one render slot (dialect, channel, projection, context). */
-export type Renderer = (env: Envelope) => Frame;
+/**
+ * Renders one envelope into a wire frame for one render slot (dialect, channel, projection, context), or
+ * returns null when the slot's groups get nothing from it (their members receive it by another way, say
+ * through another channel they share with the sender).
+ */
+export type Renderer = (env: Envelope) => Frame | null;
+
+/**
+ * Attribute naming the connection (`connId`) that sent a message: every other member of a group gets it,
+ * the sender does not. A publish API attr cannot start with `~`, so only the edge sets it.
+ */
+export const SENDER_ATTR = '~from';
 
 /** Makes the renderer of a group's frames (called when a render slot is created, never per message). */
 export type RendererFactory = (spec: GroupSpec) => Renderer;
@@ -75,7 +87,7 @@ export interface SubscribeOutcome {
  */
 class RenderSlot {
   private env: Envelope | null = null;
-  private frame: Frame = '';
+  private frame: Frame | null = '';
   /** Whether the last frame is binary (decided by the renderer's output, once per render). */
   binary = false;
   refs = 0;
@@ -85,10 +97,10 @@ class RenderSlot {
     readonly render: Renderer,
   ) {}
 
-  frameFor(env: Envelope): Frame {
+  frameFor(env: Envelope): Frame | null {
     if (this.env !== env) {
       this.frame = this.render(env);
-      this.binary = typeof this.frame !== 'string';
+      this.binary = this.frame !== null && typeof this.frame !== 'string';
       this.env = env;
     }
     return this.frame;
@@ -141,8 +153,9 @@ export class Group {
     if (i >= 0) this.apps.splice(i, 1);
   }
 
-  /** Publishes a frame to the group's topic in every app it has members in. */
-  publish(frame: Frame, binary: boolean): void {
+  /** Publishes a frame to the group's topic in every app it has members in (null: nothing). */
+  publish(frame: Frame | null, binary: boolean): void {
+    if (frame === null) return;
     const apps = this.apps;
     for (let a = 0; a < apps.length; a++) apps[a]!.publish(this.topic, frame, binary, false);
   }
@@ -202,6 +215,8 @@ export interface HubOptions {
    * than the history, or the history was reset): the connection must be told, never left with a gap.
    */
   readonly onInsufficientState?: (conn: HubConnection, channel: string) => void;
+  /** This node's connection of a `connId` ({@link SENDER_ATTR}); absent: senders are never excluded. */
+  readonly connection?: (connId: string) => HubConnection | undefined;
 }
 
 /** Attempts to read history before giving up on a gap. */
@@ -301,6 +316,8 @@ export class Hub {
       const rec = ch.recovering;
       for (let r = 0; r < rec.length; r++) rec[r]!.buffer.push(env);
       if (ch.taps !== null) this.runTaps(ch.taps, env);
+      const from = env.attrs[SENDER_ATTR];
+      const sender = from === undefined ? undefined : this.sender(from);
       const groups = ch.groups;
       for (let i = 0; i < groups.length; i++) {
         const g = groups[i]!;
@@ -311,6 +328,12 @@ export class Hub {
         }
         const slot = g.slot;
         const frame = slot.frameFor(env);
+        if (frame === null) continue;
+        if (sender !== undefined && g.members.has(sender)) {
+          this.publishExcept(g, sender, frame, slot.binary);
+          deliveries += g.size - 1;
+          continue;
+        }
         const apps = g.apps;
         for (let a = 0; a < apps.length; a++) apps[a]!.publish(g.topic, frame, slot.binary, false);
         deliveries += g.size;
@@ -491,6 +514,26 @@ export class Hub {
     if (waiting.length > 0 && this.channels.get(ch.name) === ch) this.dispatch(waiting);
   }
 
+  /** The local connection named by a message's {@link SENDER_ATTR}, if it is on this node. */
+  private sender(from: string | number | boolean): HubConnection | undefined {
+    const lookup = this.options.connection;
+    return lookup === undefined || typeof from !== 'string' ? undefined : lookup(from);
+  }
+
+  /**
+   * Publishes a group's frame to every member but the sender: in the sender's app through the sender's
+   * own socket (uWS skips the publishing socket, still one native fan-out), in any other app as usual.
+   */
+  private publishExcept(g: Group, sender: HubConnection, frame: Frame, binary: boolean): void {
+    const apps = g.apps;
+    const ws = sender.ws;
+    for (let a = 0; a < apps.length; a++) {
+      const app = apps[a]!;
+      if (app === sender.app && ws.publish !== undefined) ws.publish(g.topic, frame, binary, false);
+      else app.publish(g.topic, frame, binary, false);
+    }
+  }
+
   /** Hands a message to a channel's taps; a failing tap is logged and never stops the others. */
   private runTaps(taps: readonly ((env: Envelope) => void)[], env: Envelope): void {
     for (const tap of taps) {
@@ -544,7 +587,7 @@ export class Hub {
         for (const env of replay) {
           if (!group.matches(env.attrs)) continue;
           const frame = group.slot.render(env);
-          conn.ws.send(frame, typeof frame !== 'string', false);
+          if (frame !== null) conn.ws.send(frame, typeof frame !== 'string', false);
         }
       conn.ws.subscribe(group.topic);
     });

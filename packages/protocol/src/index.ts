@@ -1,1 +1,2 @@
 export * from './valtronics/index.js';
+export * from './fme/index.js';
