@@ -78,8 +78,6 @@ function parseOpen(msg: Record<string, unknown>, opts: FmeParseOptions): FmePars
   const ids: unknown[] = [];
   if (many !== undefined) {
     if (!Array.isArray(many)) return fail('invalid_message', '"ws_stream_ids" must be an array of strings', 'open');
-    // Checked before looking at the ids: a frame naming thousands costs nothing more.
-    if (many.length > opts.maxStreams) return fail('too_many_subscriptions', `at most ${opts.maxStreams} streams per connection`, 'open');
     ids.push(...many);
   }
   if (one !== undefined) ids.push(one);
@@ -96,8 +94,9 @@ function parseOpen(msg: Record<string, unknown>, opts: FmeParseOptions): FmePars
     if (!seen.has(id as string)) {
       seen.add(id as string);
       streams.push(id as string);
+      // Stops at the limit: a frame naming thousands of ids costs no more than the limit.
+      if (streams.length > opts.maxStreams) return fail('too_many_subscriptions', `at most ${opts.maxStreams} streams per connection`, 'open');
     }
   }
-  if (streams.length > opts.maxStreams) return fail('too_many_subscriptions', `at most ${opts.maxStreams} streams per connection`, 'open');
   return { ok: true, command: { op: 'open', streams } };
 }
