@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@switchboard/core';
+import { CHANNELS_USAGE, channelsCommand } from './commands/channels.js';
 import { devClusterCommand } from './commands/dev-cluster.js';
 import { publishCommand } from './commands/publish.js';
 import { tokenCommand, userAddCommand } from './commands/admin.js';
@@ -26,6 +27,7 @@ Commands:
   publish CHANNEL --data JSON [--attr k=v ...] [--dialect valtronics] [--tenant T]
           [--url http://localhost:8000] [--api-key KEY]
                              publish a message through the HTTP API to a dialect's channel in a tenant
+${CHANNELS_USAGE}
   help                       this text
 
 Configuration comes from environment variables: see docs/configuration.md.
@@ -142,6 +144,8 @@ export async function run(argv: readonly string[]): Promise<number> {
           process.stdout,
         );
       }
+      case 'channels':
+        return await channelsCommand(rest, process.stdout);
       case undefined:
       case 'help':
       case '--help':
