@@ -206,8 +206,9 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_ADMIN_TOKEN',
     type: 'string (≥ 16 chars)',
     default: undefined,
-    doc: 'Bearer token of the session service admin API (users, token minting) and of the CLI that calls it. Dev mode defaults to a built-in one (refused in production).',
+    doc: 'Bearer token of the session service admin API (users, token minting) and of the CLI that calls it. Dev mode defaults to a built-in one (refused in production). An edge refuses it: its admin routes take a JWT with the `admin` role.',
     secret: true,
+    only: 'session',
   }),
   tokenTtlSec: option({
     schema: int(60),

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createLogger, loadConfig } from '@switchboard/core';
+import { CONFIG_SPEC, createLogger, loadConfig } from '@switchboard/core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,9 +76,15 @@ export async function devClusterCommand(args: DevClusterArgs): Promise<number> {
     logger.info('dev cluster stopped');
     return code;
   };
+  // An edge refuses session-only options (the admin token, signing keys): they stay out of its environment.
+  const sessionOnly = Object.values(CONFIG_SPEC as Record<string, { env: string; only?: string }>)
+    .filter((o) => o.only === 'session')
+    .map((o) => o.env);
   const spawnRole = (role: 'session' | 'edge', name: string, env: Record<string, string>): ChildProcess => {
+    const inherited = { ...process.env };
+    if (role === 'edge') for (const k of sessionOnly) delete inherited[k];
     const child = spawn(process.execPath, [BIN, role], {
-      env: { ...process.env, REDIS_URL: redis.url, REDIS_CLUSTER: 'false', NODE_ID: name, ...env },
+      env: { ...inherited, REDIS_URL: redis.url, REDIS_CLUSTER: 'false', NODE_ID: name, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     prefixLines(child.stdout, `[${name}]`, process.stdout);
