@@ -7,12 +7,9 @@
  */
 import { isValidTenant, type Logger } from '@switchboard/core';
 import type { TokenVerifier } from '@switchboard/session';
-import type { ChannelAdmin, ChannelQuery, ChannelView } from './channel-admin.js';
+import { ADMIN_ROLE, type ChannelAdmin, type ChannelQuery, type ChannelView } from './channel-admin.js';
 import { guard, sendError, sendJson, type Guarded } from './http.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
-
-/** The role an admin token must carry. */
-export const ADMIN_ROLE = 'admin';
 
 /** What the admin routes need. */
 export interface AdminHttpDeps {

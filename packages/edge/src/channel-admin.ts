@@ -16,6 +16,9 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ClusterControl } from './cluster.js';
 import type { Conn, ConnectionRegistry } from './conn.js';
 
+/** The role a token must carry for channel admin queries (HTTP `/admin/*`, dialect admin ops). */
+export const ADMIN_ROLE = 'admin';
+
 /** The question kind on the control plane. */
 const ASK_KIND = 'switchboard.channels';
 

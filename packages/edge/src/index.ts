@@ -31,8 +31,7 @@ export { dialectSection, dialectLimits, type DialectLimits, type DialectConfigSe
 export { DIALECTS, DIALECT_CONFIG_SECTIONS } from './dialects/index.js';
 export type { Conn, ConnectionRegistry } from './conn.js';
 export { CONTROL_CHANNEL, type ClusterAnswers, type ClusterControl } from './cluster.js';
-export { ChannelAdmin, type ChannelQuery, type ChannelView, type ChannelEntry, type ChannelMember, type NodeEntry } from './channel-admin.js';
-export { ADMIN_ROLE } from './admin-http.js';
+export { ADMIN_ROLE, ChannelAdmin, type ChannelQuery, type ChannelView, type ChannelEntry, type ChannelMember, type NodeEntry } from './channel-admin.js';
 export { EdgeMetrics } from './metrics.js';
 export { SystemSampler, type SystemStats } from './system-stats.js';
 export { parsePublishBody, type ParsedPublish } from './publish.js';

@@ -24,7 +24,7 @@ import {
   renderFmeRelay,
   type FmeAdminQuery,
 } from '@switchboard/protocol';
-import { ADMIN_ROLE } from '../../admin-http.js';
+import { ADMIN_ROLE } from '../../channel-admin.js';
 import type { Conn } from '../../conn.js';
 import type { DialectContext, DialectHandler, Frame, NormalizedPublish, Refusal, UpgradeDecision, UpgradeRequest } from '../../dialect.js';
 import { SENDER_ATTR, type GroupSpec, type Renderer } from '../../hub.js';
