@@ -337,9 +337,10 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isI
 /** A question off the bus, checked (only edges publish there, but a bad one must not throw later). */
 function readQuery(p: unknown): ChannelQuery | null {
   if (!isPlainObject(p)) return null;
-  const str = (v: unknown) => v === null || typeof v === 'string';
-  if (!str(p.tenant) || !str(p.dialect) || !str(p.channel) || !isCount(p.members)) return null;
-  return { tenant: p.tenant as string | null, dialect: p.dialect as string | null, channel: p.channel as string | null, members: p.members };
+  const { tenant, dialect, channel, members } = p;
+  const str = (v: unknown): v is string | null => v === null || typeof v === 'string';
+  if (!str(tenant) || !str(dialect) || !str(channel) || !isCount(members)) return null;
+  return { tenant, dialect, channel, members };
 }
 
 /** An answer off the bus, checked. */

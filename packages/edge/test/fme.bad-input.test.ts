@@ -175,6 +175,35 @@ describe('fme floods', () => {
     await Promise.all([c.close(), rx.close()]);
   });
 
+  it('connections with a token are admitted: over the per-user limit one gets connection_limit and 4009', async () => {
+    const n = await startTestNode({ newConnectionsPerUserPerMin: 0, maxConnectionsPerUser: 2 });
+    try {
+      const token = await n.token('busy');
+      const url = `${n.wsUrl}/fme?access_token=${token}`;
+      const first = await TestClient.connect(url);
+      const second = await TestClient.connect(url);
+      // Requests wait for the admission: this open is served once it passed.
+      second.send({ ws_op: 'open', ws_stream_ids: ['x'] });
+      await sleep(100);
+      const third = await TestClient.connect(url);
+      third.send({ ws_op: 'open', ws_stream_ids: ['x'] });
+      expect(await error(third)).toMatchObject({ ws_error: 'connection_limit' });
+      expect((await third.closed).code).toBe(CLOSE_CODES.admission_refused.code);
+      expect(n.edge.hub.channelStats().get('fme:default:x')).toBe(1);
+      expect(await n.metric('switchboard_rate_limit_rejections_total', { dialect: 'fme' })).toBe(1);
+      // A close frees a place; anonymous connections are not counted.
+      await first.close();
+      await sleep(100);
+      const again = await TestClient.connect(url);
+      const anonymous = await Promise.all([1, 2, 3].map(() => TestClient.connect(`${n.wsUrl}/fme`)));
+      await sleep(150);
+      expect(again.open && anonymous.every((c) => c.open)).toBe(true);
+      expect(second.frames).toEqual([]);
+    } finally {
+      await n.close();
+    }
+  });
+
   it('sustained flooding closes with 4029', async () => {
     const n = await startTestNode({ rateLimitCloseAfter: 20 });
     try {

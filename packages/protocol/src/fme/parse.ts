@@ -75,11 +75,9 @@ function parseOpen(msg: Record<string, unknown>, opts: FmeParseOptions): FmePars
   const many = msg.ws_stream_ids;
   const one = msg.ws_stream_id;
   if (many === undefined && one === undefined) return fail('invalid_message', '"ws_stream_ids" (an array of stream ids) is missing', 'open');
-  const ids: unknown[] = [];
-  if (many !== undefined) {
-    if (!Array.isArray(many)) return fail('invalid_message', '"ws_stream_ids" must be an array of strings', 'open');
-    ids.push(...many);
-  }
+  if (many !== undefined && !Array.isArray(many)) return fail('invalid_message', '"ws_stream_ids" must be an array of strings', 'open');
+  // Copied without spreading: a frame may hold tens of thousands of ids.
+  const ids: unknown[] = many !== undefined ? (many as unknown[]).slice() : [];
   if (one !== undefined) ids.push(one);
   if (ids.length === 0) return fail('invalid_message', '"ws_stream_ids" is empty', 'open');
   const streams: string[] = [];

@@ -93,22 +93,35 @@ export class FmeHandler implements DialectHandler<FmeState> {
 
   open(conn: FConn): void {
     // A connection that came with a token counts against its user's connection limits, like any other.
-    const identity = conn.identity;
-    if (identity === null) return;
-    conn.state.admission = this.ctx.gate.admit(conn, this.ctx.metrics, identity).then(
-      (res) => {
-        conn.state.admission = null;
-        if (res.ok || res.code === 'gone') return;
-        this.error(conn, res.code, res.message);
-        if (res.close) this.ctx.close(conn, res.close);
-      },
-      (err: unknown) => {
-        conn.state.admission = null;
-        this.ctx.logger.error({ err }, 'fme admission failed');
-        this.error(conn, 'internal_error', 'admission failed');
-        this.ctx.close(conn, 'internal_error');
-      },
-    );
+    // Admission only, no session: FME has nothing a session could resume.
+    if (conn.identity === null) return;
+    conn.state.admission = this.admit(conn).finally(() => {
+      conn.state.admission = null;
+    });
+  }
+
+  private async admit(conn: FConn): Promise<void> {
+    let res;
+    try {
+      res = await this.ctx.session.admit({ userId: conn.identity!.userId, connId: conn.connId, nodeId: this.ctx.conns.nodeId, ip: conn.ip });
+    } catch (err) {
+      this.ctx.logger.warn({ err }, 'fme admission unavailable');
+      this.error(conn, 'unavailable', 'the session service is unavailable; reconnect later');
+      this.ctx.close(conn, 'internal_error');
+      return;
+    }
+    if (!res.ok) {
+      this.ctx.metrics.rateLimited(res.rule);
+      this.error(conn, res.code, res.message);
+      this.ctx.close(conn, 'admission_refused');
+      return;
+    }
+    // Released by the edge when the connection closes; one that closed meanwhile is released here.
+    if (conn.closed) {
+      this.ctx.session.release(conn.connId).catch((err: unknown) => this.ctx.logger.warn({ err }, 'admission release failed'));
+      return;
+    }
+    conn.admitted = true;
   }
 
   message(conn: FConn, frame: Frame): Promise<void> | undefined {
