@@ -365,6 +365,13 @@ function readAnswer(r: unknown): LocalAnswer | null {
   };
 }
 
+/** The same record with its keys in name order (answers arrive in any order; output should not vary). */
+function byName(nodes: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = Object.create(null) as Record<string, number>;
+  for (const k of Object.keys(nodes).sort()) out[k] = nodes[k]!;
+  return out;
+}
+
 /** Merges the edges' answers into the cluster view. */
 function merge(answers: readonly { node: string; a: LocalAnswer }[], missing: string[], maxMembers: number, maxChannels: number): ChannelView {
   const byChannel = new Map<string, { subscribers: number; nodes: Record<string, number> }>();
@@ -390,7 +397,7 @@ function merge(answers: readonly { node: string; a: LocalAnswer }[], missing: st
     }
   }
   const channels = [...byChannel]
-    .map(([channel, e]) => ({ channel, subscribers: e.subscribers, nodes: e.nodes }))
+    .map(([channel, e]) => ({ channel, subscribers: e.subscribers, nodes: byName(e.nodes) }))
     .sort((x, y) => y.subscribers - x.subscribers || (x.channel < y.channel ? -1 : x.channel > y.channel ? 1 : 0));
   if (channels.length > maxChannels) truncated = true;
   nodes.sort((x, y) => (x.node < y.node ? -1 : x.node > y.node ? 1 : 0));

@@ -134,6 +134,11 @@ export class Group {
     this.matchers = Object.entries(spec.filter).map(([attr, values]) => [attr, new Set(values)] as const);
   }
 
+  /** Whether `conn` is a member (O(1), allocation-free: the hot path asks it for a message's sender). */
+  hasMember(conn: HubConnection): boolean {
+    return this.members.has(conn);
+  }
+
   /** Counts a member of `app`; the app joins {@link apps} with its first member. */
   addApp(app: TopicPublisher): void {
     const n = this.appMembers.get(app) ?? 0;
@@ -329,7 +334,7 @@ export class Hub {
         const slot = g.slot;
         const frame = slot.frameFor(env);
         if (frame === null) continue;
-        if (sender !== undefined && g.members.has(sender)) {
+        if (sender !== undefined && g.hasMember(sender)) {
           this.publishExcept(g, sender, frame, slot.binary);
           deliveries += g.size - 1;
           continue;
