@@ -1,9 +1,9 @@
--- Messages after a position, read atomically with the channel's position.
+-- Announced messages after a position, read atomically with the channel's (announced) position.
 -- KEYS[1] meta hash  KEYS[2] history stream
 -- ARGV[1] epoch  ARGV[2] offset  ARGV[3] limit  ARGV[4] TTL seconds
 -- Returns { epoch, top offset, recovered (0/1), entries } where entries are XRANGE items.
 local epoch = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[4]))
-local top = tonumber(redis.call('HGET', KEYS[1], 'o'))
+local top = announced(KEYS[1])
 local since = tonumber(ARGV[2])
 if epoch ~= ARGV[1] or since > top then return { epoch, top, 0, {} } end
 if since == top then return { epoch, top, 1, {} } end

@@ -1,4 +1,4 @@
-import { channelNameError, type Envelope, type PublishRequest, type StreamPosition } from '@switchboard/core';
+import { channelNameError, wallClockMs, type Envelope, type PublishRequest, type StreamPosition } from '@switchboard/core';
 import type { Bus, BusGap, DeliveryHandler, HistoryOptions, HistoryResult } from './bus.js';
 import { newEpoch } from './epoch.js';
 
@@ -53,7 +53,7 @@ export class MemoryBroker {
 
   /** @internal */
   append(req: PublishRequest): Envelope {
-    const nowMs = Date.now();
+    const nowMs = wallClockMs();
     const st = this.state(req.channel, nowMs, true)!;
     st.offset += 1;
     st.expiresAtMs = nowMs + this.options.historyTtlSec * 1000;
@@ -64,6 +64,14 @@ export class MemoryBroker {
     }
     for (const node of this.nodes) node.offer(env);
     return env;
+  }
+
+  /** @internal Starts a new epoch of `channel` when it is still at `epoch` (see `Bus.abandonEpoch`). */
+  abandon(channel: string, epoch: string, nowMs: number): StreamPosition {
+    const st = this.state(channel, nowMs, false);
+    if (st && st.epoch === epoch) this.channels.delete(channel);
+    const now = this.state(channel, nowMs, true)!;
+    return { epoch: now.epoch, offset: now.offset };
   }
 
   /** Drops every channel (tests use it to simulate a backend that lost its data). */
@@ -159,6 +167,12 @@ export class MemoryBus implements Bus {
     if (bad) return Promise.reject(bad);
     const st = this.broker.state(channel, Date.now(), true)!;
     return Promise.resolve({ epoch: st.epoch, offset: st.offset });
+  }
+
+  abandonEpoch(channel: string, epoch: string): Promise<StreamPosition> {
+    const bad = channelNameError(channel);
+    if (bad) return Promise.reject(bad);
+    return Promise.resolve(this.broker.abandon(channel, epoch, Date.now()));
   }
 
   history(channel: string, since: StreamPosition, limit = Number.MAX_SAFE_INTEGER): Promise<HistoryResult> {

@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createLogger } from '@switchboard/core';
-import { startRedis, startRedisPair, type RedisCluster, type RedisPair, type RedisServer } from '@switchboard/testkit';
+import { startRedis, startRedisPair, startRedisReplica, type RedisCluster, type RedisPair, type RedisServer } from '@switchboard/testkit';
 import type { BusGap } from './bus.js';
 import { Collector, runBusContract, type BusWorld } from './bus.contract.js';
-import { RedisStreamsBus, type RedisStreamsBusOptions } from './bus-redis-streams.js';
+import { NotReplicatedError, RedisStreamsBus, type RedisStreamsBusOptions } from './bus-redis-streams.js';
 import { keys, shardOf } from './keys.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
@@ -84,6 +84,88 @@ describe('Redis Streams bus specifics', () => {
     expect(keys.meta(s, 'telemetry')).toBe(`sb:{${s}}:meta:telemetry`);
     expect(keys.history(s, 'telemetry')).toBe(`sb:{${s}}:h:telemetry`);
     expect(shardOf('telemetry', 64)).toBe(s);
+  });
+
+  it('readiness follows Redis answering: false within a second of a stall, true again when it answers', async () => {
+    const own = await startRedis();
+    const bus = await RedisStreamsBus.connect(options(own.url, false));
+    try {
+      await sleep(300);
+      expect(bus.ready()).toBe(true);
+      own.pause();
+      const stalledAt = Date.now();
+      while (bus.ready() && Date.now() - stalledAt < 3000) await sleep(20);
+      expect(Date.now() - stalledAt).toBeLessThan(1000);
+      expect(bus.ready()).toBe(false);
+      own.resume();
+      const resumedAt = Date.now();
+      while (!bus.ready() && Date.now() - resumedAt < 3000) await sleep(20);
+      expect(bus.ready()).toBe(true);
+    } finally {
+      own.resume();
+      await bus.close();
+      await own.stop();
+    }
+  });
+
+  it('with minReplicas, a publish is acknowledged only once a replica has it; otherwise not_replicated, with its position', async () => {
+    const master = await startRedis();
+    const replica = await startRedisReplica(master);
+    const bus = await RedisStreamsBus.connect({ ...options(master.url, false), minReplicas: 1, replicaTimeoutMs: 300 });
+    try {
+      const p1 = await bus.publish({ channel: 'repl', attrs: {}, data: '1' });
+      expect(p1.offset).toBe(1);
+      const batch = await bus.publishBatch([2, 3].map((i) => ({ channel: 'repl', attrs: {}, data: String(i) })));
+      expect(batch.map((p) => p.offset)).toEqual([2, 3]);
+      replica.pause();
+      const started = Date.now();
+      const err = await bus.publish({ channel: 'repl', attrs: {}, data: '4' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NotReplicatedError);
+      expect((err as NotReplicatedError).code).toBe('not_replicated');
+      expect((err as NotReplicatedError).position).toEqual({ epoch: p1.epoch, offset: 4 });
+      expect(Date.now() - started).toBeLessThan(1500);
+      // Committed but not announced: no edge can see it (position, history, feed) while it may be lost.
+      expect(await bus.position('repl')).toEqual({ epoch: p1.epoch, offset: 3 });
+      expect((await bus.history('repl', { epoch: p1.epoch, offset: 3 })).messages).toEqual([]);
+      replica.resume();
+      await sleep(200);
+      expect((await bus.publish({ channel: 'repl', attrs: {}, data: '5' })).offset).toBe(5);
+      // The next announcement makes it visible: replicated by now, since WAIT covers every earlier write.
+      const after = await bus.history('repl', { epoch: p1.epoch, offset: 3 });
+      expect(after.messages.map((m) => [m.offset, m.data])).toEqual([
+        [4, '4'],
+        [5, '5'],
+      ]);
+      const metrics = await (bus.options.registry ?? new Registry()).getSingleMetricAsString('switchboard_bus_replica_waits_total');
+      expect(metrics).toContain('outcome="not_replicated"');
+    } finally {
+      replica.resume();
+      await bus.close();
+      await replica.stop();
+      await master.stop();
+    }
+  }, 30_000);
+
+  it('a message has one identity, its write id, whether read live or from history', async () => {
+    await flushStandalone();
+    const bus = await RedisStreamsBus.connect(options(redis.url, false));
+    const col = new Collector(bus);
+    await bus.subscribe('ident');
+    const start = await bus.position('ident');
+    for (let i = 0; i < 3; i++) await bus.publish({ channel: 'ident', attrs: {}, data: String(i) });
+    await col.waitFor(3);
+    const live = col.got.map((e) => e.writeId);
+    expect(live.every((id) => typeof id === 'string' && /^\d+-1$/.test(id))).toBe(true);
+    expect(new Set(live).size).toBe(3);
+    const hist = await bus.history('ident', start);
+    expect(hist.messages.map((e) => e.writeId)).toEqual(live);
+    // A batch is one script run: one stamp, one index per message.
+    const batch = await bus.publishBatch([1, 2].map((i) => ({ channel: 'ident', attrs: {}, data: String(i) })));
+    await col.waitFor(5);
+    const ids = col.got.slice(3).map((e) => e.writeId!);
+    expect(ids.map((id) => id.split('-')[1])).toEqual(['1', '2']);
+    expect(batch).toHaveLength(2);
+    await bus.close();
   });
 
   it('reads only the shards it has interest in, and adjusts the read set without losing messages', async () => {

@@ -20,7 +20,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Redis, type Cluster } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { readFileSync } from 'node:fs';
-import { LATENCY_BUCKETS_SEC, channelNameError, type Envelope, type Logger, type PublishRequest, type StreamPosition } from '@switchboard/core';
+import { LATENCY_BUCKETS_SEC, SwitchboardError, channelNameError, wallClockMs, type Envelope, type Logger, type PublishRequest, type StreamPosition } from '@switchboard/core';
 import type { Bus, BusGap, DeliveryHandler, HistoryOptions, HistoryResult } from './bus.js';
 import { decodePayload, encodePayload } from './codec.js';
 import { keys, shardOf, compareStreamIds } from './keys.js';
@@ -43,22 +43,52 @@ export interface RedisStreamsBusOptions extends HistoryOptions {
   readonly registry?: Registry;
   /** Names this node's connections (`CLIENT LIST`). */
   readonly nodeId: string;
+  /**
+   * Acknowledged means replicated: a publish resolves only once this many replicas of the channel's
+   * master have it (`WAIT`), else it fails with `not_replicated`. 0 (default): acknowledged by the master.
+   */
+  readonly minReplicas?: number;
+  /** How long a publish waits for `minReplicas` (`WAIT`'s timeout). */
+  readonly replicaTimeoutMs?: number;
 }
+
+/** How often the bus checks that every master it writes to answers (readiness). */
+const HEALTH_EVERY_MS = 200;
+/** Readiness turns false when no check succeeded for this long (well inside a second). */
+const HEALTH_STALE_MS = 800;
 
 const SCRIPTS = {
   sbPublish: { keys: 3, file: 'publish.lua' },
   sbPosition: { keys: 2, file: 'position.lua' },
   sbHistory: { keys: 2, file: 'history.lua' },
+  sbAbandonEpoch: { keys: 2, file: 'abandon-epoch.lua' },
+  sbAnnounce: { keys: 2, file: 'announce.lua' },
 } as const;
 
 type ScriptClient = RedisClient & {
-  sbPublish(...args: (string | Buffer | number)[]): Promise<[string, number]>;
+  sbPublish(...args: (string | Buffer | number)[]): Promise<[string, number, string]>;
+  sbAnnounce(...args: (string | Buffer | number)[]): Promise<number>;
   sbPosition(...args: (string | Buffer | number)[]): Promise<[string, number]>;
+  sbAbandonEpoch(...args: (string | Buffer | number)[]): Promise<[string, number]>;
   sbHistoryBuffer(...args: (string | Buffer | number)[]): Promise<[Buffer, number, number, [Buffer, Buffer[]][]]>;
 };
 
 /** Messages of one channel per batch script call: bounds the time one script holds Redis. */
 const BATCH_CHUNK = 256;
+
+/**
+ * A publish the master committed but too few replicas acknowledged in time: it may be lost by a failover,
+ * and it may also be delivered. Carries the position the master gave it.
+ */
+export class NotReplicatedError extends SwitchboardError {
+  constructor(
+    message: string,
+    readonly position: StreamPosition,
+  ) {
+    super('not_replicated', message);
+    this.name = 'NotReplicatedError';
+  }
+}
 
 /** Throws the registered error for a channel name that may not be built into a key. */
 function assertChannel(channel: string): void {
@@ -74,6 +104,7 @@ class BusMetrics {
   readonly reconnects: Counter;
   readonly read: Counter;
   readonly skipped: Counter;
+  readonly replicaWaits: Counter<'outcome'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -101,6 +132,12 @@ class BusMetrics {
       registers,
     });
     this.read = new Counter({ name: 'switchboard_bus_messages_read_total', help: 'Feed entries delivered to the hub.', registers });
+    this.replicaWaits = new Counter({
+      name: 'switchboard_bus_replica_waits_total',
+      help: 'Publish script runs that waited for replicas (SWITCHBOARD_PUBLISH_MIN_REPLICAS), by outcome (replicated, not_replicated).',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.skipped = new Counter({
       name: 'switchboard_bus_messages_skipped_total',
       help: 'Feed entries read but skipped (channels of a read shard this node has no interest in).',
@@ -122,6 +159,8 @@ export class RedisStreamsBus implements Bus {
   private readonly laneOfShard = new Map<number, Lane>();
   private closed = false;
   private readonly historyLimit: string;
+  private lastHealthyMs = 0;
+  private readonly healthTimer: NodeJS.Timeout;
   private readonly connectionErrors: Counter<'client'>;
   /** What the reading lanes may do with this bus (instead of reaching into it). */
   private readonly laneHost: LaneHost;
@@ -136,6 +175,9 @@ export class RedisStreamsBus implements Bus {
     watchRedisErrors(main, 'bus', this.log, this.connectionErrors);
     // Recovering more than the history holds is impossible anyway.
     this.historyLimit = String(Math.max(options.historySize, 1));
+    this.lastHealthyMs = Date.now();
+    this.healthTimer = setInterval(() => void this.checkHealth(), HEALTH_EVERY_MS);
+    this.healthTimer.unref();
     this.laneHost = {
       log: this.log,
       readCount: options.readCount,
@@ -178,24 +220,50 @@ export class RedisStreamsBus implements Bus {
   async publish(req: PublishRequest): Promise<StreamPosition> {
     this.assertOpen();
     assertChannel(req.channel);
-    const s = this.shard(req.channel);
-    const payload = encodePayload({ ts: Date.now(), attrs: req.attrs, data: req.data });
+    const payload = encodePayload({ ts: wallClockMs(), attrs: req.attrs, data: req.data });
     try {
-      const [epoch, offset] = await this.main.sbPublish(
-        keys.meta(s, req.channel),
-        keys.history(s, req.channel),
-        keys.feed(s),
-        req.channel,
-        this.options.historySize,
-        this.options.historyTtlSec,
-        this.options.feedMaxLen,
-        payload,
-      );
-      return { epoch: String(epoch), offset: Number(offset) };
+      const [epoch, offset] = await this.append(req.channel, [payload]);
+      return { epoch, offset };
     } catch (err) {
       this.metrics.errors.inc({ op: 'publish' });
       throw err;
     }
+  }
+
+  /**
+   * One run of messages of one channel. Acknowledged by the master (default): one script call that
+   * commits and announces them. Acknowledged means replicated (`minReplicas`): the script commits them
+   * without announcing, a `WAIT` pipelined on the same connection (so on the channel's master in a
+   * cluster) waits for the replicas, and only then are they announced (feed entries, announced top) —
+   * so nothing a failover can lose is ever visible to an edge. Resolves with the epoch and the offset of
+   * the first message.
+   */
+  private async append(channel: string, payloads: readonly Buffer[]): Promise<[string, number]> {
+    const s = this.shard(channel);
+    const o = this.options;
+    const args = [keys.meta(s, channel), keys.history(s, channel), keys.feed(s), channel, o.historySize, o.historyTtlSec, o.feedMaxLen] as const;
+    const minReplicas = o.minReplicas ?? 0;
+    if (minReplicas === 0) {
+      const [epoch, first] = await this.main.sbPublish(...args, 1, ...payloads);
+      return [String(epoch), Number(first)];
+    }
+    const timeoutMs = o.replicaTimeoutMs ?? 500;
+    type Pipeline = { sbPublish(...a: unknown[]): { wait(n: number, t: number): { exec(): Promise<[Error | null, unknown][] | null> } } };
+    const results = await (this.main.pipeline() as unknown as Pipeline).sbPublish(...args, 0, ...payloads).wait(minReplicas, timeoutMs).exec();
+    const [published, waited] = results ?? [];
+    if (!published || published[0]) throw published?.[0] ?? new Error('publish not run');
+    const [epochRaw, firstRaw, stamp] = published[1] as [string, number, string];
+    const epoch = String(epochRaw);
+    const first = Number(firstRaw);
+    const acked = waited && !waited[0] ? Number(waited[1]) : 0;
+    this.metrics.replicaWaits.inc({ outcome: acked >= minReplicas ? 'replicated' : 'not_replicated' });
+    if (acked < minReplicas)
+      throw new NotReplicatedError(
+        `committed as ${channel} ${epoch}/${first} on the master, but only ${acked} of ${minReplicas} replicas acknowledged it within ${timeoutMs} ms: it is not announced; a failover now may lose it, else it becomes visible with the next announced message`,
+        { epoch, offset: first },
+      );
+    await this.main.sbAnnounce(keys.meta(s, channel), keys.feed(s), channel, o.feedMaxLen, epoch, first, String(stamp), ...payloads);
+    return [epoch, first];
   }
 
   /**
@@ -218,18 +286,15 @@ export class RedisStreamsBus implements Bus {
     }
     const out: StreamPosition[] = new Array<StreamPosition>(reqs.length);
     const calls: Promise<void>[] = [];
-    const ts = Date.now();
+    const ts = wallClockMs();
     for (const [channel, indices] of byChannel) {
-      const s = this.shard(channel);
       for (let c = 0; c < indices.length; c += BATCH_CHUNK) {
         const chunk = indices.slice(c, c + BATCH_CHUNK);
         const payloads = chunk.map((i) => encodePayload({ ts, attrs: reqs[i]!.attrs, data: reqs[i]!.data }));
         calls.push(
-          this.main
-            .sbPublish(keys.meta(s, channel), keys.history(s, channel), keys.feed(s), channel, this.options.historySize, this.options.historyTtlSec, this.options.feedMaxLen, ...payloads)
-            .then(([epoch, first]) => {
-              for (let k = 0; k < chunk.length; k++) out[chunk[k]!] = { epoch: String(epoch), offset: Number(first) + k };
-            }),
+          this.append(channel, payloads).then(([epoch, first]) => {
+            for (let k = 0; k < chunk.length; k++) out[chunk[k]!] = { epoch, offset: first + k };
+          }),
         );
       }
     }
@@ -298,6 +363,19 @@ export class RedisStreamsBus implements Bus {
     }
   }
 
+  async abandonEpoch(channel: string, epoch: string): Promise<StreamPosition> {
+    this.assertOpen();
+    assertChannel(channel);
+    const s = this.shard(channel);
+    try {
+      const [e, offset] = await this.main.sbAbandonEpoch(keys.meta(s, channel), keys.history(s, channel), epoch, this.options.historyTtlSec);
+      return { epoch: String(e), offset: Number(offset) };
+    } catch (err) {
+      this.metrics.errors.inc({ op: 'position' });
+      throw err;
+    }
+  }
+
   async history(channel: string, since: StreamPosition, limit?: number): Promise<HistoryResult> {
     this.assertOpen();
     assertChannel(channel);
@@ -326,18 +404,47 @@ export class RedisStreamsBus implements Bus {
       // An entry we cannot read means the history is not ours to replay: report it, never skip it.
       if (!payload) return { recovered: false, messages: [], position };
       const id = idBuf.toString();
-      messages.push({ channel, offset: Number(id.slice(0, id.indexOf('-'))), epoch, ts: payload.ts, attrs: payload.attrs, data: payload.data });
+      // Fields p (payload) and w (the write id; absent on entries written before write ids existed).
+      const writeId = fields[2]?.toString() === 'w' && fields[3] ? fields[3].toString() : undefined;
+      messages.push({
+        channel,
+        offset: Number(id.slice(0, id.indexOf('-'))),
+        epoch,
+        ts: payload.ts,
+        attrs: payload.attrs,
+        data: payload.data,
+        ...(writeId !== undefined ? { writeId } : {}),
+      });
     }
     return { recovered: true, messages, position };
   }
 
+  /**
+   * Whether every master this bus writes to answered a check within the last {@link HEALTH_STALE_MS}:
+   * a Redis that stops answering (a blackholed link keeps the socket "ready") turns it false within a
+   * second, and it turns true again with the first answer.
+   */
   ready(): boolean {
-    return !this.closed && this.main.status === 'ready';
+    return !this.closed && this.main.status === 'ready' && Date.now() - this.lastHealthyMs <= HEALTH_STALE_MS;
+  }
+
+  private async checkHealth(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const masters = this.isCluster() ? (this.main as unknown as Cluster).nodes('master') : [this.main as Redis];
+      if (masters.length === 0) return;
+      await Promise.all(masters.map((m) => m.ping()));
+      this.lastHealthyMs = Date.now();
+    } catch {
+      // Not healthy: ready() turns false once the last success is older than HEALTH_STALE_MS; the
+      // failure itself is counted and logged by the connection's error watcher and the commands that fail.
+    }
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.healthTimer);
     for (const lane of this.lanes.values()) lane.stop();
     this.lanes.clear();
     this.laneOfShard.clear();
@@ -514,8 +621,9 @@ export class RedisStreamsBus implements Bus {
       let lastId: string | null = null;
       for (const [idBuf, f] of entries) {
         lastId = idBuf.toString();
-        // Fields as written by publish.lua: c, channel, o, offset, e, epoch, p, payload.
-        if (f.length !== 8) {
+        // Fields as written by append_message: c, channel, o, offset, e, epoch, p, payload, w, write id
+        // (entries written before write ids existed have 8 fields).
+        if (f.length !== 10 && f.length !== 8) {
           skipped++;
           continue;
         }
@@ -531,14 +639,15 @@ export class RedisStreamsBus implements Bus {
           continue;
         }
         if (payload.ts < oldestTs) oldestTs = payload.ts;
-        batch.push({ channel, offset: Number(f[3]!.toString()), epoch: f[5]!.toString(), ts: payload.ts, attrs: payload.attrs, data: payload.data });
+        const env: Envelope = { channel, offset: Number(f[3]!.toString()), epoch: f[5]!.toString(), ts: payload.ts, attrs: payload.attrs, data: payload.data };
+        batch.push(f.length === 10 ? { ...env, writeId: f[9]!.toString() } : env);
       }
       if (lastId !== null && lane.shards.has(shard)) lane.shards.set(shard, lastId);
     }
     if (skipped > 0) this.metrics.skipped.inc(skipped);
     if (batch.length === 0) return;
     this.metrics.read.inc(batch.length);
-    this.metrics.readLag.observe(Math.max(0, Date.now() - oldestTs) / 1000);
+    this.metrics.readLag.observe(Math.max(0, wallClockMs() - oldestTs) / 1000);
     this.handler(batch);
   }
 }

@@ -174,6 +174,29 @@ export function runBusContract(name: string, makeWorld: () => Promise<BusWorld>)
       expect(res.position).toEqual(pos);
     });
 
+    it('abandons an epoch once: a new epoch from offset 1, no recovery into the old one, a second abandon changes nothing', async () => {
+      const bus = await world.node();
+      const col = new Collector(bus);
+      await bus.subscribe('c.abandon');
+      for (let i = 1; i <= 3; i++) await bus.publish(msg('c.abandon', i));
+      const old = await bus.position('c.abandon');
+      const after = await bus.abandonEpoch('c.abandon', old.epoch);
+      expect(after.epoch).not.toBe(old.epoch);
+      expect(after.offset).toBe(0);
+      // Another edge noticing the same reuse a moment later leaves the new epoch alone.
+      expect(await bus.abandonEpoch('c.abandon', old.epoch)).toEqual(after);
+      expect(await bus.history('c.abandon', { epoch: old.epoch, offset: 1 })).toMatchObject({ recovered: false, messages: [] });
+      const p = await bus.publish(msg('c.abandon', 4));
+      expect(p).toEqual({ epoch: after.epoch, offset: 1 });
+      await col.waitFor(4);
+      expect(col.got.map((e) => [e.epoch === old.epoch ? 'old' : 'new', e.offset])).toEqual([
+        ['old', 1],
+        ['old', 2],
+        ['old', 3],
+        ['new', 1],
+      ]);
+    });
+
     it('reports recovered with nothing to replay at the top, and not recovered for another epoch', async () => {
       const bus = await world.node();
       await bus.publish(msg('c.e', 1));

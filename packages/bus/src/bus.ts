@@ -44,6 +44,12 @@ export interface Bus {
   unsubscribe(channel: string): Promise<void>;
   /** The channel's current position (creates the channel's epoch when it has none yet). */
   position(channel: string): Promise<StreamPosition>;
+  /**
+   * The channel's epoch `epoch` reused offsets (a failover lost acknowledged writes): starts a new epoch
+   * unless the channel already moved on, so no position of the abandoned one is recovered from messages
+   * it did not name. Resolves with the channel's position afterwards.
+   */
+  abandonEpoch(channel: string, epoch: string): Promise<StreamPosition>;
   /** Messages published after `since`, in order, or `recovered:false` when that is impossible. */
   history(channel: string, since: StreamPosition, limit?: number): Promise<HistoryResult>;
   /** Whether the backend is reachable (for `/readyz`). */

@@ -1,4 +1,5 @@
 /** Shards and Redis key names of the Redis Streams bus (DESIGN §4): shared by everything that writes its streams. */
+import calculateSlot from 'cluster-key-slot';
 
 /** FNV-1a over the channel name: stable across processes and versions, cheap, well spread. */
 export function shardOf(channel: string, shards: number): number {
@@ -23,4 +24,9 @@ export function compareStreamIds(a: string, b: string): number {
   const [bm = '0', bs = '0'] = b.split('-');
   const dm = Number(am) - Number(bm);
   return dm !== 0 ? dm : Number(as) - Number(bs);
+}
+
+/** The Redis Cluster hash slot of a key (honours its `{s}` hash tag): which master holds a shard. */
+export function slotOfKey(key: string): number {
+  return calculateSlot(key);
 }

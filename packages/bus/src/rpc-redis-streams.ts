@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis, type Cluster } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { SwitchboardError, type Logger } from '@switchboard/core';
-import { Registry } from 'prom-client';
+import { Registry, type Counter } from 'prom-client';
 import { connectRedis, failFastOptions, ignoreUntilWatched, redisConnectionErrors, waitReady, watchRedisErrors, type RedisClient, type RedisTarget } from './redis.js';
 import { rpcTimeout, toRpcError, type RpcClient, type RpcHandler, type RpcServer } from './rpc.js';
 
@@ -40,11 +40,53 @@ export interface RedisRpcOptions {
   readonly registry?: Registry;
 }
 
-/** Counts and logs connection errors of an Rpc side's two connections. */
-function watch(main: RedisClient, reader: Redis, role: string, options: RedisRpcOptions): void {
-  const errors = redisConnectionErrors(options.registry ?? new Registry());
-  watchRedisErrors(main, role, options.logger, errors);
-  watchRedisErrors(reader, `${role}-read`, options.logger, errors);
+/**
+ * The blocking-read connection of an Rpc side: to the master holding the `{rpc}` slot (a plain connection
+ * on standalone Redis). After a read error it follows the slot to its current master, so the seam
+ * survives a Redis Cluster failover.
+ */
+class RpcReader {
+  conn: Redis;
+  private readonly errors: Counter<'client'>;
+
+  constructor(
+    private readonly main: RedisClient,
+    private readonly options: RedisRpcOptions,
+    private readonly role: string,
+  ) {
+    this.errors = redisConnectionErrors(options.registry ?? new Registry());
+    watchRedisErrors(main, role, options.logger, this.errors);
+    this.conn = this.open();
+  }
+
+  private open(): Redis {
+    const conn = blockingConnection(this.main, this.options.target, `sb:${this.options.nodeId}:${this.role}-read`, 2000);
+    watchRedisErrors(conn, `${this.role}-read`, this.options.logger, this.errors);
+    return conn;
+  }
+
+  /** After a read error: on a cluster, refresh the slot table and reconnect when the slot moved. */
+  async follow(): Promise<void> {
+    if (!this.options.target.cluster) return;
+    try {
+      const cluster = this.main as Cluster;
+      await new Promise<void>((resolve) => cluster.refreshSlotsCache(() => resolve()));
+      const nodeKey = cluster.slots[calculateSlot(REQ)]?.[0];
+      if (!nodeKey) return;
+      const i = nodeKey.lastIndexOf(':');
+      const { host, port } = this.conn.options;
+      if (host === nodeKey.slice(0, i) && port === Number(nodeKey.slice(i + 1))) return;
+      this.options.logger.info({ master: nodeKey, role: this.role }, 'rpc slot moved; following it');
+      this.conn.disconnect();
+      this.conn = this.open();
+    } catch (err) {
+      this.options.logger.warn({ err, role: this.role }, 'cannot follow the rpc slot yet');
+    }
+  }
+
+  disconnect(): void {
+    this.conn.disconnect();
+  }
 }
 
 /**
@@ -76,7 +118,7 @@ export class RedisRpcClient implements RpcClient {
 
   private constructor(
     private readonly main: RedisClient,
-    private readonly reader: Redis,
+    private readonly reader: RpcReader,
     private readonly options: RedisRpcOptions & { timeoutMs: number },
   ) {
     this.id = `${options.nodeId}-${randomUUID().slice(0, 8)}`;
@@ -89,10 +131,8 @@ export class RedisRpcClient implements RpcClient {
     main.on('error', ignoreUntilWatched);
     try {
       await waitReady(main);
-      const reader = blockingConnection(main, options.target, `sb:${options.nodeId}:rpc-reply`, 2000);
       main.off('error', ignoreUntilWatched);
-      watch(main, reader, 'rpc-client', options);
-      return new RedisRpcClient(main, reader, options);
+      return new RedisRpcClient(main, new RpcReader(main, options, 'rpc-client'), options);
     } catch (err) {
       main.disconnect();
       throw err;
@@ -124,7 +164,7 @@ export class RedisRpcClient implements RpcClient {
     const key = replyKey(this.id);
     while (!this.closed) {
       try {
-        const reply = (await this.reader.xread('COUNT', 200, 'BLOCK', 2000, 'STREAMS', key, last));
+        const reply = await this.reader.conn.xread('COUNT', 200, 'BLOCK', 2000, 'STREAMS', key, last);
         if (!reply) continue;
         for (const [, entries] of reply) {
           for (const [entryId, fields] of entries) {
@@ -145,6 +185,7 @@ export class RedisRpcClient implements RpcClient {
         if (this.closed) break;
         this.options.logger.warn({ err }, 'rpc reply read failed; retrying');
         await sleep(200);
+        await this.reader.follow();
       }
     }
   }
@@ -186,7 +227,7 @@ export class RedisRpcServer implements RpcServer {
 
   private constructor(
     private readonly main: RedisClient,
-    private readonly reader: Redis,
+    private readonly reader: RpcReader,
     private readonly options: RedisRpcServerOptions,
   ) {
     this.consumer = `${options.nodeId}-${randomUUID().slice(0, 8)}`;
@@ -205,10 +246,8 @@ export class RedisRpcServer implements RpcServer {
       } catch (err) {
         if (!(err instanceof Error && /BUSYGROUP/.test(err.message))) throw err;
       }
-      const reader = blockingConnection(main, options.target, `sb:${options.nodeId}:rpc-serve`, 2000);
       main.off('error', ignoreUntilWatched);
-      watch(main, reader, 'rpc-server', options);
-      return new RedisRpcServer(main, reader, options);
+      return new RedisRpcServer(main, new RpcReader(main, options, 'rpc-server'), options);
     } catch (err) {
       main.disconnect();
       throw err;
@@ -218,7 +257,7 @@ export class RedisRpcServer implements RpcServer {
   private async readLoop(): Promise<void> {
     while (!this.closed) {
       try {
-        const reply = (await this.reader.xreadgroup('GROUP', GROUP, this.consumer, 'COUNT', 100, 'BLOCK', 2000, 'STREAMS', REQ, '>')) as
+        const reply = (await this.reader.conn.xreadgroup('GROUP', GROUP, this.consumer, 'COUNT', 100, 'BLOCK', 2000, 'STREAMS', REQ, '>')) as
           | [string, [string, string[]][]][]
           | null;
         if (!reply) continue;
@@ -231,6 +270,7 @@ export class RedisRpcServer implements RpcServer {
         if (err instanceof Error && /NOGROUP/.test(err.message)) await this.main.xgroup('CREATE', REQ, GROUP, '$', 'MKSTREAM').catch(() => undefined);
         this.options.logger.warn({ err }, 'rpc read failed; retrying');
         await sleep(200);
+        await this.reader.follow();
       }
     }
   }

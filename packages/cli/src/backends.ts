@@ -37,7 +37,13 @@ export async function createBus(config: Config, logger: Logger, registry: Regist
   }
   const target = { url: config.redisUrl, cluster: config.redisCluster };
   const shared = { target, shards: config.shards, feedMaxLen: config.feedMaxLen, ...history, logger, registry, nodeId: config.nodeId };
-  const bus = await RedisStreamsBus.connect({ ...shared, blockMs: config.busBlockMs, readCount: config.busReadCount });
+  const bus = await RedisStreamsBus.connect({
+    ...shared,
+    blockMs: config.busBlockMs,
+    readCount: config.busReadCount,
+    minReplicas: config.publishMinReplicas,
+    replicaTimeoutMs: config.publishReplicaTimeoutMs,
+  });
   return {
     bus,
     kind: config.redisCluster ? 'redis-cluster' : 'redis',

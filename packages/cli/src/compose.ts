@@ -28,6 +28,8 @@ export interface Running {
   /** What it runs on, for the start-up log line. */
   readonly backend: string;
   stop(): Promise<void>;
+  /** SIGHUP: reloads what can be reloaded (the edge's TLS certificate). */
+  reload?(): Promise<void>;
 }
 
 /** How often dead edges are looked for. */
@@ -102,6 +104,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
   return {
     ports: { http, session: sessionHttp.port },
     backend: backend.kind,
+    reload: () => edge.reloadTls(),
     async stop() {
       clearInterval(timer);
       await edge.drain();
@@ -143,6 +146,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
   return {
     ports: { http },
     backend: backend.kind,
+    reload: () => edge.reloadTls(),
     async stop() {
       await edge.drain();
       edge.close();

@@ -74,6 +74,10 @@ export const ERROR_CODES = {
   unsupported_media_type: { http: 415, doc: 'An HTTP request body is not `application/json`.' },
   not_found: { http: 404, doc: 'No such HTTP route.' },
   unavailable: { http: 503, doc: 'A backend (bus, session service) is unavailable; retry later.' },
+  not_replicated: {
+    http: 503,
+    doc: 'The publish was committed on the Redis master but fewer than `SWITCHBOARD_PUBLISH_MIN_REPLICAS` replicas acknowledged it within `SWITCHBOARD_PUBLISH_REPLICA_TIMEOUT_MS`: a failover now may lose it, and it may also be delivered. The answer carries its `offset` and `epoch`.',
+  },
   internal_error: { http: 500, doc: 'An unexpected error; the node logged it with details.' },
 } as const satisfies Record<string, ErrorCodeSpec>;
 

@@ -84,6 +84,20 @@ export const CONFIG_SPEC = {
     default: 'info',
     doc: 'Log level of the pino JSON logs.',
   }),
+  tlsCertFile: option({
+    schema: z.string().min(1).optional(),
+    env: 'SWITCHBOARD_TLS_CERT_FILE',
+    type: 'path',
+    default: undefined,
+    doc: 'PEM certificate (chain) for `wss://`/`https://` straight from the edge, on every listener; with `SWITCHBOARD_TLS_KEY_FILE`. Reloaded on SIGHUP. Unset: plain `ws://` (terminate TLS at the ingress).',
+  }),
+  tlsKeyFile: option({
+    schema: z.string().min(1).optional(),
+    env: 'SWITCHBOARD_TLS_KEY_FILE',
+    type: 'path',
+    default: undefined,
+    doc: 'PEM private key of `SWITCHBOARD_TLS_CERT_FILE` (a file reference, not the key itself).',
+  }),
   redisUrl: option({
     schema: z.url().optional(),
     env: 'REDIS_URL',
@@ -111,6 +125,20 @@ export const CONFIG_SPEC = {
     type: 'integer',
     default: 10_000,
     doc: 'Approximate entries kept in each shard feed (`MAXLEN ~`): how far a reconnecting edge can resume without a gap.',
+  }),
+  publishMinReplicas: option({
+    schema: int(0, 16),
+    env: 'SWITCHBOARD_PUBLISH_MIN_REPLICAS',
+    type: 'integer',
+    default: 0,
+    doc: 'Acknowledged means replicated: a publish is answered only once this many replicas of its channel\'s Redis master have it (`WAIT`), else `not_replicated` (503). 0: acknowledged by the master alone (a failover may lose the last writes; they are then reported, never silent: see docs/reliability.md). Ignored without Redis.',
+  }),
+  publishReplicaTimeoutMs: option({
+    schema: int(1, 60_000),
+    env: 'SWITCHBOARD_PUBLISH_REPLICA_TIMEOUT_MS',
+    type: 'integer (ms)',
+    default: 500,
+    doc: 'How long a publish waits for `SWITCHBOARD_PUBLISH_MIN_REPLICAS` replicas before answering `not_replicated`.',
   }),
   busBlockMs: option({
     schema: int(10, 60_000),
@@ -619,6 +647,8 @@ export function loadConfig(
     explicit.add(key);
     out[key] = parseOption(spec, raw, problems);
   }
+  if ((out.tlsCertFile === undefined) !== (out.tlsKeyFile === undefined))
+    problems.push('SWITCHBOARD_TLS_CERT_FILE and SWITCHBOARD_TLS_KEY_FILE: give both or neither');
   if (problems.length === 0) {
     if (out.mode === 'dev') {
       out.jwtSecret ??= DEV_JWT_SECRET;

@@ -7,3 +7,4 @@ export * from './safe-json.js';
 export * from './config.js';
 export * from './logger.js';
 export * from './metrics.js';
+export * from './time.js';

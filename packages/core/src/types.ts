@@ -23,6 +23,12 @@ export interface Envelope {
   readonly ts: number;
   readonly attrs: Attrs;
   readonly data: string;
+  /**
+   * The identity of the write that produced the message, where the bus has one (Redis: the publishing
+   * script's server time in µs and the message's index in it, `<µs>-<i>`, carried by live and history
+   * reads alike): an offset seen again with a newer write id was reused, not redelivered.
+   */
+  readonly writeId?: string;
 }
 
 /** What a publisher hands to the bus: the bus assigns offset, epoch and timestamp. */

@@ -36,8 +36,6 @@ import {
  * here when its option lands in docs/configuration.md: the test fails until then to say so.
  */
 const PENDING_ENV = [
-  'SWITCHBOARD_TLS_CERT_FILE',
-  'SWITCHBOARD_TLS_KEY_FILE',
   'FLEETFREEDOM_PORT',
   'OISP_PORT',
   'GOODUNCLE_PORT',

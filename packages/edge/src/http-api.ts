@@ -3,8 +3,8 @@
  * (forwarded to the session service). Every asynchronous handler registers `onAborted` before any
  * `await` (`guard`), and writes are corked (`sendJson`, `sendText`).
  */
-import { isPlainObject, parseJsonGuarded, type Logger } from '@switchboard/core';
-import type { Bus } from '@switchboard/bus';
+import { SwitchboardError, isPlainObject, parseJsonGuarded, type Logger } from '@switchboard/core';
+import { NotReplicatedError, type Bus } from '@switchboard/bus';
 import type { SessionApi } from '@switchboard/session';
 import type { Registry } from 'prom-client';
 import type { ApiKeys } from './api-keys.js';
@@ -132,7 +132,9 @@ function publish(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
         },
         (err: unknown) => {
           deps.logger.warn({ err }, 'publish failed');
-          sendError(res, g, 'unavailable', 'the message bus is unavailable; retry');
+          if (err instanceof NotReplicatedError) sendError(res, g, err.code, err.message, { offset: err.position.offset, epoch: err.position.epoch });
+          else if (err instanceof SwitchboardError) sendError(res, g, err.code, err.message);
+          else sendError(res, g, 'unavailable', 'the message bus is unavailable; retry');
         },
       );
     },

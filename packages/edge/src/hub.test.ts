@@ -3,7 +3,7 @@
  * per message, whatever the number of subscribers; duplicates dropped; recovery and conflation exact.
  */
 import { describe, expect, it } from 'vitest';
-import { MemoryBroker } from '@switchboard/bus';
+import { MemoryBroker, type Bus, type MemoryBus } from '@switchboard/bus';
 import { createLogger, createMetricsRegistry, type Envelope } from '@switchboard/core';
 import { Hub, type Frame, type GroupSpec, type HubConnection, type HubSocket, type TopicPublisher } from './hub.js';
 import { EdgeMetrics } from './metrics.js';
@@ -238,6 +238,132 @@ describe('Hub: subscriptions by id, several apps, render context, binary frames'
     expect(deleted.ws.received).toEqual(['assetDeleted:x']);
     expect(binary.ws.received).toEqual([new Uint8Array([1])]);
     expect(app.published).toHaveLength(3);
+  });
+});
+
+/** A bus whose deliveries to this node can be held back: a reader that lags the history. */
+class LaggingBus {
+  lagging = false;
+  private held: (readonly Envelope[])[] = [];
+  private handler: ((batch: readonly Envelope[]) => void) | null = null;
+  constructor(readonly inner: MemoryBus) {
+    inner.onDeliver((batch) => (this.lagging ? this.held.push(batch) : this.handler?.(batch)));
+  }
+  release(): void {
+    this.lagging = false;
+    for (const b of this.held.splice(0)) this.handler?.(b);
+  }
+  asBus(): Bus {
+    return new Proxy(this.inner, {
+      get: (target, prop, receiver) => (prop === 'onDeliver' ? (h: (batch: readonly Envelope[]) => void) => (this.handler = h) : Reflect.get(target, prop, receiver) as unknown),
+    });
+  }
+}
+
+describe('Hub: a subscriber joins live delivery where its replay ended', () => {
+  function laggingSetup() {
+    const app = new FakeApp();
+    const broker = new MemoryBroker({ historySize: 100, historyTtlSec: 60 });
+    const lag = new LaggingBus(broker.node());
+    const hub = new Hub({
+      bus: lag.asBus(),
+      renderer: () => (env) => `${env.offset}`,
+      metrics: new EdgeMetrics(createMetricsRegistry({ processMetrics: false })),
+      logger: createLogger({ name: 'test', level: 'silent' }),
+    });
+    const publisher = broker.node();
+    const spec: GroupSpec = { dialect: 'test', channel: 'ch', filter: {}, projection: null, frequencyMs: 0, conflateBy: null };
+    const conn = (): HubConnection & { ws: FakeSocket } => ({ ws: new FakeSocket(app), app, closed: false, subs: new Map() });
+    return { app, hub, lag, publisher, spec, conn, tick: () => new Promise((r) => setTimeout(r, 5)) };
+  }
+
+  it("recovering from history while this node's reader lags: replayed once, then live, no duplicate", async () => {
+    const t = laggingSetup();
+    const a = t.conn();
+    await t.hub.subscribe(a, 's', t.spec, null, () => {});
+    const epoch = (await t.publisher.position('ch')).epoch;
+    t.lag.lagging = true;
+    for (let i = 1; i <= 5; i++) await t.publisher.publish({ channel: 'ch', attrs: {}, data: String(i) });
+    const b = t.conn();
+    await t.hub.subscribe(b, 's', t.spec, { epoch, offset: 0 }, (o) => expect(o).toMatchObject({ recovered: true, replayed: 5 }));
+    expect(b.ws.received).toEqual(['1', '2', '3', '4', '5']);
+    t.lag.release();
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: '6' });
+    await t.tick();
+    expect(b.ws.received).toEqual(['1', '2', '3', '4', '5', '6']);
+    expect(a.ws.received).toEqual(['1', '2', '3', '4', '5', '6']);
+  });
+
+  it("subscribing at the channel top while this node's reader lags: nothing from before the top arrives", async () => {
+    const t = laggingSetup();
+    const a = t.conn();
+    await t.hub.subscribe(a, 's', t.spec, null, () => {});
+    t.lag.lagging = true;
+    for (let i = 1; i <= 3; i++) await t.publisher.publish({ channel: 'ch', attrs: {}, data: String(i) });
+    const c = t.conn();
+    let at = -1;
+    await t.hub.subscribe(c, 's', t.spec, null, (o) => (at = o.position!.offset));
+    expect(at).toBe(3);
+    t.lag.release();
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: '4' });
+    await t.tick();
+    expect(c.ws.received).toEqual(['4']);
+    // A subscriber that leaves before its join is simply forgotten.
+    t.lag.lagging = true;
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: '5' });
+    const d = t.conn();
+    await t.hub.subscribe(d, 's', t.spec, null, () => {});
+    t.hub.removeConnection(d);
+    t.lag.release();
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: '6' });
+    await t.tick();
+    expect(d.ws.received).toEqual([]);
+    expect(a.ws.received).toEqual(['1', '2', '3', '4', '5', '6']);
+  });
+});
+
+describe('Hub: an offset reused within an epoch (the backend lost acknowledged writes)', () => {
+  const env = (epoch: string, offset: number, writeId: string, data = String(offset)): Envelope => ({ channel: 'ch', offset, epoch, ts: Date.now(), attrs: {}, data, writeId });
+
+  it('a redelivery (same write id) is dropped silently; a reused offset (newer write id) abandons the epoch, closes subscribers, and is never delivered', async () => {
+    const t = setup();
+    const c = t.conn();
+    await t.hub.subscribe(c, 'sub', t.spec(), null, () => {});
+    const { epoch } = await t.bus.position('ch');
+    t.hub.dispatch([env(epoch, 1, '100-0'), env(epoch, 2, '100-1')]);
+    t.hub.dispatch([env(epoch, 2, '100-1')]);
+    expect(c.ws.received).toEqual(['1:*:1', '2:*:2']);
+    expect(t.insufficient).toEqual([]);
+    // After a failover that lost offset 2 and more, offset 2 names another message.
+    t.hub.dispatch([env(epoch, 2, '250-0', 'other'), env(epoch, 3, '250-1', 'other3')]);
+    expect(t.insufficient).toEqual(['ch']);
+    expect(c.ws.received).toEqual(['1:*:1', '2:*:2']);
+    await t.tick();
+    const now = await t.bus.position('ch');
+    expect(now.epoch).not.toBe(epoch);
+    // A newcomer gets the new epoch; recovering into the old one says so.
+    const d = t.conn();
+    let recovered: boolean | undefined;
+    await t.hub.subscribe(d, 'sub', t.spec(), { epoch, offset: 2 }, (o) => (recovered = o.recovered));
+    expect(recovered).toBe(false);
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'fresh' });
+    await t.tick();
+    expect(d.ws.received).toEqual(['1:*:fresh']);
+  });
+
+  it("a repair that finds the top behind this node's last offset abandons the epoch instead of waiting for the top to pass it", async () => {
+    const t = setup();
+    const c = t.conn();
+    await t.hub.subscribe(c, 'sub', t.spec(), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'a' });
+    await t.tick();
+    const { epoch } = await t.bus.position('ch');
+    // This node saw offset 3 (its messages were lost afterwards): a gap report makes it look at history.
+    t.hub.dispatch([env(epoch, 2, '1-0'), env(epoch, 3, '1-1')]);
+    t.reportGap(['ch']);
+    await t.tick();
+    expect(t.insufficient).toEqual(['ch']);
+    expect((await t.bus.position('ch')).epoch).not.toBe(epoch);
   });
 });
 

@@ -5,7 +5,7 @@
  * never O(subscribers). Nothing here allocates a closure, spreads, stringifies or logs per subscriber,
  * and metrics are recorded once per batch.
  */
-import { SwitchboardError, type Attrs, type Envelope, type Filter, type Logger, type StreamPosition } from '@switchboard/core';
+import { SwitchboardError, wallClockMs, type Attrs, type Envelope, type Filter, type Logger, type StreamPosition } from '@switchboard/core';
 import type { Bus } from '@switchboard/bus';
 import type { EdgeMetrics } from './metrics.js';
 
@@ -181,19 +181,37 @@ interface Recovering {
   readonly buffer: Envelope[];
 }
 
+/** A subscriber that has everything up to `at` (replayed) and joins its group's topic after it. */
+interface PendingJoin {
+  readonly conn: HubConnection;
+  readonly group: Group;
+  readonly at: StreamPosition;
+}
+
 /** Per-channel state on this node. */
 class ChannelState {
   readonly groups: Group[] = [];
   /** Subscriptions in groups plus subscribes in progress: interest is dropped when it reaches 0. */
   holders = 0;
   interest: Promise<void> | null = null;
-  /** Last envelope dispatched: continuity and duplicate checks, and the position of a replaced subscription. */
-  last: StreamPosition | null = null;
+  /**
+   * Last envelope dispatched (or the baseline position): continuity and duplicate checks, the position of
+   * a replaced subscription, and the write id that tells a redelivery from a reused offset.
+   */
+  last: (StreamPosition & { readonly writeId?: string }) | null = null;
   recovering: Recovering[] = [];
   /** While a gap is being filled from history, live messages of the channel wait here. */
   repair: Envelope[] | null = null;
   /** Node-internal readers of the channel (the cluster control plane), null when none. */
   taps: ((env: Envelope) => void)[] | null = null;
+  /**
+   * Subscribers whose replay reached further than this node has dispatched (its bus reader lags the
+   * history they were served from): they join their topics once dispatch passes their position, so
+   * nothing up to it reaches them twice. Null when none.
+   */
+  joins: PendingJoin[] | null = null;
+  /** An epoch found to reuse offsets: its messages are never delivered again (see `abandon`). */
+  abandoned: string | null = null;
 
   constructor(
     readonly name: string,
@@ -304,12 +322,20 @@ export class Hub {
       const last = ch.last;
       if (last !== null) {
         if (env.epoch === last.epoch) {
-          // A bus may deliver a message twice (a reader resuming after a reconnect): drop what was sent.
-          if (env.offset <= last.offset) continue;
+          if (env.offset <= last.offset) {
+            // A redelivery (a reader resuming after a reconnect, a repair overlapping live delivery) is a
+            // message already sent: drop it. A reused offset is a new message — its write id is newer than
+            // the last one dispatched — and means the backend lost acknowledged writes (a failover).
+            if (env.writeId !== undefined && last.writeId !== undefined && compareWriteIds(env.writeId, last.writeId) > 0)
+              this.abandon(ch, env.epoch, `offset ${env.offset} reused (last dispatched ${last.offset})`);
+            continue;
+          }
           if (env.offset !== last.offset + 1) {
             this.startRepair(ch, last, env);
             continue;
           }
+        } else if (env.epoch === ch.abandoned) {
+          continue;
         } else if (env.offset !== 1) {
           // A new epoch that does not start at 1: its beginning is missing.
           this.startRepair(ch, { epoch: env.epoch, offset: 0 }, env);
@@ -318,6 +344,7 @@ export class Hub {
       }
       ch.last = env;
       dispatched++;
+      if (ch.joins !== null) this.admitJoins(ch, env);
       const rec = ch.recovering;
       for (let r = 0; r < rec.length; r++) rec[r]!.buffer.push(env);
       if (ch.taps !== null) this.runTaps(ch.taps, env);
@@ -346,7 +373,7 @@ export class Hub {
     }
     if (dispatched > 0) {
       this.metrics.fanoutMessages.inc(dispatched);
-      this.metrics.fanoutLatency.observe(Math.max(0, Date.now() - batch[0]!.ts) / 1000);
+      this.metrics.fanoutLatency.observe(Math.max(0, wallClockMs() - batch[0]!.ts) / 1000);
     }
     if (deliveries > 0) {
       this.metrics.deliveries.inc(deliveries);
@@ -379,7 +406,7 @@ export class Hub {
 
     if (local !== null) {
       if (previous) this.leave(conn, subId, true);
-      this.commit(conn, subId, ch, spec, [], () => respond(recover ? { position: null, recovered: false, replayed: 0 } : { position: null, replayed: 0 }));
+      this.commit(conn, subId, ch, spec, [], null, () => respond(recover ? { position: null, recovered: false, replayed: 0 } : { position: null, replayed: 0 }));
       return;
     }
 
@@ -387,7 +414,7 @@ export class Hub {
     if (previous && recover === null && ch.last !== null) {
       const position = ch.last;
       this.leave(conn, subId, true);
-      this.commit(conn, subId, ch, spec, [], () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
+      this.commit(conn, subId, ch, spec, [], null, () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
       return;
     }
     if (previous && recover !== null) this.leave(conn, subId, true);
@@ -419,7 +446,7 @@ export class Hub {
         this.leave(conn, subId, true);
         const position = last ?? base;
         if (ch.last === null) ch.last = base;
-        this.commit(conn, subId, ch, spec, [], () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
+        this.commit(conn, subId, ch, spec, [], null, () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
         return;
       }
       // Live messages that arrived while we fetched: keep those after the fetched position.
@@ -431,7 +458,8 @@ export class Hub {
       // Continuity checks need a baseline: everything up to here is accounted for.
       if (ch.last === null) ch.last = replay.length > 0 ? replay[replay.length - 1]! : base;
       const position = { epoch: base.epoch, offset: base.offset };
-      this.commit(conn, subId, ch, spec, replay, (replayed) =>
+      const upTo = replay.length > 0 ? replay[replay.length - 1]! : base;
+      this.commit(conn, subId, ch, spec, replay, { epoch: upTo.epoch, offset: upTo.offset }, (replayed) =>
         respond(recovered === undefined ? { position, replayed } : { position, recovered, replayed }),
       );
     } finally {
@@ -492,7 +520,15 @@ export class Hub {
     for (let attempt = 1; attempt <= REPAIR_ATTEMPTS && recovered === null; attempt++) {
       try {
         const res = await this.bus.history(ch.name, since);
-        if (!res.recovered) break;
+        if (!res.recovered) {
+          // The channel's top went back within the epoch: the backend lost what this node dispatched.
+          if (res.position.epoch === since.epoch && res.position.offset < since.offset) {
+            ch.repair = null;
+            this.abandon(ch, since.epoch, `top ${res.position.offset} is behind ${since.offset}`);
+            return;
+          }
+          break;
+        }
         recovered = res.messages.slice();
       } catch (err) {
         this.log.warn({ err, channel: ch.name, attempt }, 'history unavailable for gap repair');
@@ -517,6 +553,43 @@ export class Hub {
     ch.last = next ? { epoch: next.epoch, offset: next.offset - 1 } : null;
     for (const conn of members) this.options.onInsufficientState?.(conn, ch.name);
     if (waiting.length > 0 && this.channels.get(ch.name) === ch) this.dispatch(waiting);
+  }
+
+  /**
+   * The channel's epoch lost acknowledged messages: its offsets went back and are (or will be) reused.
+   * Its subscribers here are handed to `onInsufficientState` (closed with 4010: they resubscribe with
+   * `recover` and are told `recovered: false`), its messages are never delivered again, and the bus
+   * starts a new epoch so that no position of this one is ever "recovered" from messages it did not
+   * name. Every edge that notices does the same; only the first changes the channel.
+   */
+  private abandon(ch: ChannelState, epoch: string, why: string): void {
+    if (ch.abandoned === epoch) return;
+    ch.abandoned = epoch;
+    this.metrics.epochRollbacks.inc();
+    this.log.warn({ channel: ch.name, epoch, why }, 'epoch lost acknowledged messages: abandoning it');
+    const members: HubConnection[] = [];
+    for (const g of ch.groups) for (const m of g.members) members.push(m);
+    for (const conn of members) this.options.onInsufficientState?.(conn, ch.name);
+    ch.joins = null;
+    this.bus.abandonEpoch(ch.name, epoch).then(
+      (pos) => {
+        if (this.channels.get(ch.name) === ch && ch.last !== null && ch.last.epoch === epoch) ch.last = { epoch: pos.epoch, offset: pos.offset };
+      },
+      (err: unknown) => this.log.error({ err, channel: ch.name, epoch }, 'could not start a new epoch; the next edge to notice will'),
+    );
+  }
+
+  /** Subscribers waiting for dispatch to pass their position join their topics before `env` is published. */
+  private admitJoins(ch: ChannelState, env: Envelope): void {
+    const waiting: PendingJoin[] = [];
+    for (const j of ch.joins!) {
+      if (env.epoch === j.at.epoch && env.offset <= j.at.offset) {
+        waiting.push(j);
+        continue;
+      }
+      if (!j.conn.closed) j.conn.ws.subscribe(j.group.topic);
+    }
+    ch.joins = waiting.length > 0 ? waiting : null;
   }
 
   /** The local connection named by a message's {@link SENDER_ATTR}, if it is on this node. */
@@ -573,7 +646,9 @@ export class Hub {
 
   /**
    * Sends the response, replays, and joins the group's topic in one synchronous step: no bus delivery
-   * can fall between them.
+   * can fall between them. `upTo` is the position the subscriber now has everything up to: when this
+   * node has not dispatched that far yet (its reader lags the history it was served from), the join
+   * waits until dispatch passes it, so nothing up to it is delivered twice.
    */
   private commit(
     conn: HubConnection,
@@ -581,11 +656,15 @@ export class Hub {
     ch: ChannelState,
     spec: GroupSpec,
     replay: readonly Envelope[],
+    upTo: StreamPosition | null,
     respond: (replayed: number) => void,
   ): void {
     const group = this.group(ch, spec);
     let replayed = 0;
     for (const env of replay) if (group.matches(env.attrs)) replayed++;
+    const last = ch.last;
+    // Conflated groups publish their latest messages on a timer: they join at once, as they always did.
+    const defer = upTo !== null && group.pending === null && last !== null && last.epoch === upTo.epoch && last.offset < upTo.offset;
     conn.ws.cork(() => {
       respond(replayed);
       if (replayed > 0)
@@ -594,8 +673,9 @@ export class Hub {
           const frame = group.slot.render(env);
           if (frame !== null) conn.ws.send(frame, typeof frame !== 'string', false);
         }
-      conn.ws.subscribe(group.topic);
+      if (!defer) conn.ws.subscribe(group.topic);
     });
+    if (defer) (ch.joins ??= []).push({ conn, group, at: upTo });
     group.size++;
     group.members.add(conn);
     group.addApp(conn.app);
@@ -610,6 +690,11 @@ export class Hub {
     if (!group) return;
     conn.subs.delete(subId);
     if (socketOpen) conn.ws.unsubscribe(group.topic);
+    const ch0 = group.channel;
+    if (ch0.joins !== null) {
+      ch0.joins = ch0.joins.filter((j) => j.conn !== conn || j.group !== group);
+      if (ch0.joins.length === 0) ch0.joins = null;
+    }
     group.size--;
     group.members.delete(conn);
     group.removeApp(conn.app);
@@ -684,6 +769,14 @@ export class Hub {
       this.bus.unsubscribe(ch.name).catch((err: unknown) => this.log.warn({ err, channel: ch.name }, 'bus unsubscribe failed'));
     }
   }
+}
+
+/** Orders write ids (`<µs>-<index>`): negative when a < b. Off the hot path (offset reuse checks). */
+function compareWriteIds(a: string, b: string): number {
+  const ai = a.indexOf('-');
+  const bi = b.indexOf('-');
+  const dm = Number(a.slice(0, ai)) - Number(b.slice(0, bi));
+  return dm !== 0 ? dm : Number(a.slice(ai + 1)) - Number(b.slice(bi + 1));
 }
 
 function conflationKey(g: Group, env: Envelope): string {

@@ -8,6 +8,7 @@
  * `Origin` and subprotocols are checked before `res.upgrade`; a dialect's asynchronous upgrade step
  * (tokens at upgrade) runs after `onAborted` is registered, and the upgrade that follows it is corked.
  */
+import { readFileSync } from 'node:fs';
 import { CLOSE_CODES, DEFAULT_TENANT, TokenBucket, type CloseCodeName, type Logger } from '@switchboard/core';
 import type { Conn } from './conn.js';
 import type { DialectDefinition, DialectHandler, DialectMetrics, ListenerInfo, UpgradeDecision, UpgradeRequest } from './dialect.js';
@@ -58,6 +59,22 @@ function paramNames(pattern: string): string[] {
     .map((s) => s.slice(1));
 }
 
+/** Own ports answer anything but their dialect's routes with 404. */
+function notFound(app: TemplatedApp): void {
+  app.any('/*', (res) => void res.writeStatus('404 Not Found').end('no such route'));
+}
+
+/** Reads the TLS files, so a missing or unreadable one fails at start-up (or a reload) with its path. */
+export function readTls(tls: TlsFiles): void {
+  for (const f of [tls.certFile, tls.keyFile]) {
+    try {
+      readFileSync(f);
+    } catch (err) {
+      throw new Error(`TLS file ${f} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+    }
+  }
+}
+
 /** A route on the main port: the dialect's prefix joined with the route (`/` is the prefix itself). */
 export function mainPath(prefix: string, route: string): string {
   if (route === '/' || route === '') return prefix === '' ? '/' : prefix;
@@ -83,11 +100,29 @@ export function negotiateSubprotocol(offered: string, policy: DialectDefinition[
   return policy.required ? null : '';
 }
 
-/** The main listener and the dialects' own listeners. */
+/** A certificate and key for `wss://` and `https://` straight from the edge. */
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/** One listener: its port, its apps (the current one last), and what is mounted on it. */
+interface Listener {
+  readonly name: string;
+  readonly port: number;
+  readonly apps: TemplatedApp[];
+  /** Mounting steps, replayed on a new app when TLS is reloaded. */
+  readonly mounts: ((app: TemplatedApp) => void)[];
+  socket: us_listen_socket | null;
+}
+
+/**
+ * The main listener and the dialects' own listeners, plain or TLS. A TLS reload (SIGHUP) builds each
+ * listener a new app with the files as they are now, replays its mounts and moves the port to it;
+ * connections of the old app stay open on the old certificate until they close.
+ */
 export class Listeners {
-  readonly main: TemplatedApp;
-  private readonly own = new Map<string, { app: TemplatedApp; port: number }>();
-  private readonly sockets: us_listen_socket[] = [];
+  private readonly listeners = new Map<string, Listener>();
   private readonly bound = new Map<string, number>();
 
   constructor(
@@ -96,48 +131,68 @@ export class Listeners {
     private readonly metrics: EdgeMetrics,
     private readonly hooks: ListenerHooks,
     private readonly log: Logger,
+    private readonly tls: TlsFiles | null = null,
   ) {
-    this.main = uWS.App();
+    this.listener('main', mainPort);
   }
 
-  /** The app of a dialect's own port, created on first use. */
-  ownApp(dialect: string, port: number): TemplatedApp {
-    let entry = this.own.get(dialect);
-    if (!entry) {
-      entry = { app: uWS.App(), port };
-      this.own.set(dialect, entry);
-    }
-    return entry.app;
+  /** The main listener's current app. */
+  get main(): TemplatedApp {
+    return this.current('main');
   }
 
-  /** Every app, main first. */
-  apps(): TemplatedApp[] {
-    return [this.main, ...[...this.own.values()].map((e) => e.app)];
+  /** Whether the listeners speak TLS. */
+  get secure(): boolean {
+    return this.tls !== null;
   }
 
-  /** Mounts a dialect's routes on the main app and, when it has a port, on its own app. */
+  /** Mounts something (HTTP routes) on the main listener, now and on every app it gets later. */
+  onMain(mount: (app: TemplatedApp) => void): void {
+    const l = this.listeners.get('main')!;
+    l.mounts.push(mount);
+    mount(this.current('main'));
+  }
+
+  /** Mounts a dialect's routes on the main listener and, when it has a port, on its own. */
   mount(d: MountedDialect): void {
+    const main = this.listeners.get('main')!;
+    const own = d.limits.port !== undefined ? this.listener(d.name, d.limits.port) : null;
     for (const route of d.def.routes) {
       const on = route.on ?? 'both';
-      if (on !== 'own') this.mountRoute(d, this.main, mainPath(d.def.prefix, route.path), route.path, 'main');
-      if (on !== 'main' && d.limits.port !== undefined) {
-        const app = this.ownApp(d.name, d.limits.port);
-        this.mountRoute(d, app, route.path, route.path, 'own');
-      }
+      if (on !== 'own') this.add(main, (app) => this.mountRoute(d, app, mainPath(d.def.prefix, route.path), route.path, 'main'));
+      if (on !== 'main' && own) this.add(own, (app) => this.mountRoute(d, app, route.path, route.path, 'own'));
     }
-    if (d.limits.port !== undefined) {
-      const app = this.ownApp(d.name, d.limits.port);
-      if (!d.apps.includes(app)) d.apps.push(app);
-    }
-    if (!d.apps.includes(this.main)) d.apps.unshift(this.main);
+    for (const l of own ? [main, own] : [main]) d.apps.push(this.current(l.name));
+    this.dialectsOf.set(d, own ? ['main', own.name] : ['main']);
   }
+
+  private readonly dialectsOf = new Map<MountedDialect, string[]>();
 
   /** Starts every listener; resolves with the bound ports (`main` and each dialect's own). */
   async listen(): Promise<ReadonlyMap<string, number>> {
-    for (const [, entry] of this.own) entry.app.any('/*', (res) => void res.writeStatus('404 Not Found').end('no such route'));
-    this.bound.set('main', await this.listenOne(this.main, this.mainPort, 'main'));
-    for (const [name, entry] of this.own) this.bound.set(name, await this.listenOne(entry.app, entry.port, name));
+    for (const l of this.listeners.values()) if (l.name !== 'main') this.add(l, notFound);
+    for (const l of this.listeners.values()) this.bound.set(l.name, await this.listenOne(l, this.current(l.name)));
     return this.bound;
+  }
+
+  /**
+   * Reloads the TLS files: each listener gets a new app with the certificate as it is on disk now, its
+   * mounts replayed, and its port moved to it (new connections are refused for the moment between).
+   * Rejects, changing nothing, when the files cannot be read.
+   */
+  async reloadTls(): Promise<void> {
+    if (!this.tls) return;
+    readTls(this.tls);
+    for (const l of this.listeners.values()) {
+      const app = this.createApp();
+      for (const m of l.mounts) m(app);
+      if (l.socket) uWS.us_listen_socket_close(l.socket);
+      l.socket = null;
+      l.apps.push(app);
+      await this.listenOne(l, app);
+    }
+    for (const [d, names] of this.dialectsOf) for (const n of names) d.apps.push(this.current(n));
+    this.log.info({ listeners: [...this.listeners.keys()] }, 'TLS certificate reloaded');
   }
 
   /** The port a listener is bound to. */
@@ -147,17 +202,44 @@ export class Listeners {
 
   /** Stops accepting connections on every listener (open sockets stay). */
   stopAccepting(): void {
-    for (const s of this.sockets.splice(0)) uWS.us_listen_socket_close(s);
+    for (const l of this.listeners.values()) {
+      if (l.socket) uWS.us_listen_socket_close(l.socket);
+      l.socket = null;
+    }
   }
 
-  private listenOne(app: TemplatedApp, port: number, name: string): Promise<number> {
+  private listener(name: string, port: number): Listener {
+    let l = this.listeners.get(name);
+    if (!l) {
+      l = { name, port, apps: [this.createApp()], mounts: [], socket: null };
+      this.listeners.set(name, l);
+    }
+    return l;
+  }
+
+  private current(name: string): TemplatedApp {
+    const apps = this.listeners.get(name)!.apps;
+    return apps[apps.length - 1]!;
+  }
+
+  private add(l: Listener, mount: (app: TemplatedApp) => void): void {
+    l.mounts.push(mount);
+    mount(this.current(l.name));
+  }
+
+  private createApp(): TemplatedApp {
+    if (!this.tls) return uWS.App();
+    return uWS.SSLApp({ cert_file_name: this.tls.certFile, key_file_name: this.tls.keyFile });
+  }
+
+  private listenOne(l: Listener, app: TemplatedApp): Promise<number> {
     return new Promise((resolve, reject) => {
-      app.listen(this.host, port, (ls) => {
+      app.listen(this.host, this.bound.get(l.name) ?? l.port, (ls) => {
         if (!ls) {
-          reject(new Error(`cannot listen on ${this.host}:${port} (${name})`));
+          reject(new Error(`cannot listen on ${this.host}:${l.port} (${l.name})`));
           return;
         }
-        this.sockets.push(ls);
+        l.socket = ls;
         resolve(uWS.us_socket_local_port(ls));
       });
     });

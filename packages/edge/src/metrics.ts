@@ -23,6 +23,7 @@ export class EdgeMetrics {
   readonly recoveredMessages: Counter;
   readonly upgradeRejections: Counter<'reason'>;
   readonly gapRepairs: Counter<'outcome'>;
+  readonly epochRollbacks: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -68,7 +69,7 @@ export class EdgeMetrics {
     });
     this.fanoutLatency = new Histogram({
       name: 'switchboard_fanout_latency_seconds',
-      help: 'Publish to socket latency; one observation per dispatched batch, taken from its oldest message.',
+      help: 'Publish to hand-off to the sockets, from the publishing process\'s stamp (µs precision) to this edge\'s dispatch; one observation per dispatched batch, taken from its oldest message. Across processes it spans the bus and is as exact as the hosts\' clocks agree.',
       buckets: LATENCY_BUCKETS_SEC,
       registers,
     });
@@ -133,6 +134,11 @@ export class EdgeMetrics {
       name: 'switchboard_gap_repairs_total',
       help: 'Channel gaps found by the hub (offset jump or bus gap report), by outcome: repaired from history, or insufficient_state (subscribers closed with 4010).',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.epochRollbacks = new Counter({
+      name: 'switchboard_epoch_rollbacks_total',
+      help: 'Channel epochs abandoned because their offsets went back (the backend lost acknowledged writes, e.g. a failover): subscribers closed with 4010 and told recovered:false.',
       registers,
     });
     this.recoveredMessages = new Counter({

@@ -20,7 +20,7 @@ import { mountHttpApi } from './http-api.js';
 import { Hub, type GroupSpec, type Renderer } from './hub.js';
 import { Inbound } from './inbound.js';
 import { KeepAlive } from './keepalive.js';
-import { Listeners, closeConn, type MountedDialect } from './listeners.js';
+import { Listeners, closeConn, readTls, type MountedDialect } from './listeners.js';
 import { EdgeMetrics } from './metrics.js';
 import { SessionGate } from './session-gate.js';
 import { SessionSync } from './session-sync.js';
@@ -71,6 +71,7 @@ export class EdgeServer {
   constructor(private readonly options: EdgeOptions) {
     assertNativeUws();
     const cfg = (this.cfg = options.config);
+    if (cfg.tlsCertFile && cfg.tlsKeyFile) readTls({ certFile: cfg.tlsCertFile, keyFile: cfg.tlsKeyFile });
     const log = (this.log = options.logger.child({ component: 'edge' }));
     const metrics = (this.metrics = new EdgeMetrics(options.registry));
     const conns = (this.conns = new ConnectionRegistry(cfg.nodeId));
@@ -97,6 +98,7 @@ export class EdgeServer {
         closed: (d, conn, code) => this.closed(d, conn, code),
       },
       log,
+      cfg.tlsCertFile && cfg.tlsKeyFile ? { certFile: cfg.tlsCertFile, keyFile: cfg.tlsKeyFile } : null,
     );
     this.inbound = new Inbound({
       closeAfterStrikes: cfg.rateLimitCloseAfter,
@@ -157,8 +159,8 @@ export class EdgeServer {
       this.dialects.set(def.name, mounted);
       this.listeners.mount(mounted);
     }
-    mountAdminApi(this.listeners.main, { admin: this.admin, verifier: options.verifier, logger: log, maxItems: cfg.adminMaxChannels });
-    mountHttpApi(this.listeners.main, {
+    this.listeners.onMain((app) => mountAdminApi(app, { admin: this.admin, verifier: options.verifier, logger: log, maxItems: cfg.adminMaxChannels }));
+    this.listeners.onMain((app) => mountHttpApi(app, {
       bus: options.bus,
       session: options.session,
       registry: options.registry,
@@ -171,7 +173,7 @@ export class EdgeServer {
       },
       limits: cfg,
       ready: () => this.ready(),
-    });
+    }));
     this.keepalive = new KeepAlive([...this.dialects.values()]);
     this.sweeps = new Sweeps(conns, this.hub, metrics, this.dialects, cfg.slowConsumerCheckMs);
     this.sync = new SessionSync(options.session, conns, this.hub, log, { heartbeatMs: cfg.heartbeatSec * 1000, checkpointMs: cfg.checkpointMs });
@@ -189,6 +191,11 @@ export class EdgeServer {
     return ports.get('main')!;
   }
 
+  /** Reloads the TLS certificate and key from their files (SIGHUP); a no-op without TLS. */
+  reloadTls(): Promise<void> {
+    return this.listeners.reloadTls();
+  }
+
   /** The bound port of the main listener (`main`) or of a dialect's own listener (its name). */
   port(listener: string): number | undefined {
     return this.listeners.port(listener);
@@ -200,14 +207,14 @@ export class EdgeServer {
   }
 
   /**
-   * Graceful stop: not ready, stop accepting, close clients with 1012 ("restart, reconnect elsewhere")
-   * spread over `drainMs` so their reconnects do not stampede the other nodes, then settle sessions.
+   * Graceful stop: not ready (`/readyz` answers 503 while the listeners stay open, so load balancers and
+   * Kubernetes see it), new upgrades refused, clients closed with 1012 ("restart, reconnect elsewhere")
+   * spread over `drainMs` so their reconnects do not stampede the other nodes; then sessions settled and
+   * the listeners closed.
    */
   async drain(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
-    this.listeners.stopAccepting();
-    this.listening = false;
     const conns = [...this.conns.all];
     const stepMs = conns.length > 0 ? this.cfg.drainMs / conns.length : 0;
     const started = Date.now();
@@ -217,6 +224,8 @@ export class EdgeServer {
       closeConn(conns[i]!, 'service_restart');
     }
     await this.sync.settle();
+    this.listeners.stopAccepting();
+    this.listening = false;
   }
 
   /** Stops timers, closes what is left and stops the hub; call after {@link drain}. */

@@ -114,18 +114,16 @@ local function sb_payload(ts, attrs, data)
 end
 
 -- Appends one change event to the channel exactly as the bus's publish.lua does for one message:
--- epoch, next offset, history entry <offset>-0 (trimmed, TTL), shard feed entry c/o/e/p.
+-- epoch, next offset, then append_message (the bus prelude's: history entry, then the announcement —
+-- feed entry and announced top — both with the write id), history trimmed with its TTL.
 -- Returns { epoch, offset }.
 local function sb_publish(a, payload)
   local meta, hist, feed = KEYS[1], KEYS[2], KEYS[3]
   local epoch = ensure_epoch(meta, hist, a.ttl)
   local offset = redis.call('HINCRBY', meta, 'o', 1)
   redis.call('EXPIRE', meta, a.ttl)
-  if a.size > 0 then
-    redis.call('XADD', hist, 'MAXLEN', '~', a.size, offset .. '-0', 'p', payload)
-    redis.call('EXPIRE', hist, a.ttl)
-  end
-  redis.call('XADD', feed, 'MAXLEN', '~', a.maxlen, '*', 'c', a.channel, 'o', offset, 'e', epoch, 'p', payload)
+  append_message(meta, hist, feed, a.channel, a.size, a.maxlen, epoch, offset, write_stamp() .. '-1', payload, true)
+  if a.size > 0 then redis.call('EXPIRE', hist, a.ttl) end
   return { epoch, offset }
 end
 

@@ -126,7 +126,7 @@ describe('Redis object store specifics', () => {
     expect(payload!.data).toBe(res.ok ? res.data : '');
     expect(Math.abs(payload!.ts - Date.now())).toBeLessThan(5000);
     const [feedEntry] = (await r.xrange(keys.feed(s), '-', '+')) as [string, string[]][];
-    expect(feedEntry![1].filter((_, i) => i % 2 === 0)).toEqual(['c', 'o', 'e', 'p']);
+    expect(feedEntry![1].filter((_, i) => i % 2 === 0)).toEqual(['c', 'o', 'e', 'p', 'w']);
     r.disconnect();
     await store.close();
   });

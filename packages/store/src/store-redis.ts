@@ -21,7 +21,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { channelNameError, LATENCY_BUCKETS_SEC, type Logger } from '@switchboard/core';
+import { channelNameError, LATENCY_BUCKETS_SEC, wallClockMs, type Logger } from '@switchboard/core';
 import {
   busLuaPrelude,
   connectRedis,
@@ -317,7 +317,7 @@ export class RedisObjectStore implements ObjectStore {
       o.historySize,
       o.historyTtlSec,
       o.feedMaxLen,
-      encodeTs(Date.now()),
+      encodeTs(wallClockMs()),
       this.limits.maxObjectBytes,
       id,
       expect,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { trackChild } from './children.js';
-import { freePort } from './ports.js';
+import { freePort, portIsFree } from './ports.js';
 
 const run = promisify(execFile);
 
@@ -70,6 +70,10 @@ export interface RedisServer {
   readonly dir: string;
   /** SIGKILL: the server dies without saving anything. */
   kill(): Promise<void>;
+  /** SIGSTOP: the server stops answering, its connections stay open (a blackholed link, a stalled replica). */
+  pause(): void;
+  /** SIGCONT after {@link pause}. */
+  resume(): void;
   /** Starts it again on the same port and directory. */
   restart(): Promise<void>;
   /** Graceful stop and removal of the temp dir. */
@@ -117,6 +121,8 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisSe
     url: `redis://127.0.0.1:${port}`,
     dir,
     kill: () => stopChild('SIGKILL'),
+    pause: () => void (child as ChildProcess | null)?.kill('SIGSTOP'),
+    resume: () => void (child as ChildProcess | null)?.kill('SIGCONT'),
     restart: launch,
     async stop() {
       await stopChild('SIGTERM');
@@ -126,9 +132,19 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisSe
   };
 }
 
-/** A 3-master Redis Cluster started by {@link startRedisCluster}. */
+/** Starts a replica of `master` (a standalone server) and waits until its replication link is up. */
+export async function startRedisReplica(master: RedisServer, opts: RedisServerOptions = {}): Promise<RedisServer> {
+  const replica = await startRedis({ ...opts, args: ['--replicaof', '127.0.0.1', String(master.port), ...(opts.args ?? [])] });
+  await waitFor(async () => (await replica.command('INFO replication')).includes('master_link_status:up'), 20_000, `replica ${replica.port} of ${master.port}`);
+  return replica;
+}
+
+/** A Redis Cluster started by {@link startRedisCluster}. */
 export interface RedisCluster {
+  /** Every node: the masters first, then the replicas. */
   readonly nodes: readonly RedisServer[];
+  readonly masters: readonly RedisServer[];
+  readonly replicas: readonly RedisServer[];
   /** A seed URL (any node). */
   readonly url: string;
   stop(): Promise<void>;
@@ -138,30 +154,41 @@ export interface RedisCluster {
 async function clusterPort(): Promise<number> {
   for (;;) {
     const p = await freePort();
-    if (p < 55_000) return p;
+    // Other tests run beside this one: the bus port must be free too, not merely in range.
+    if (p < 55_000 && (await portIsFree(p + 10_000))) return p;
   }
 }
 
-/** Starts `masters` cluster-enabled servers and joins them with `redis-cli --cluster create`. */
-export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+/**
+ * Starts `masters` cluster-enabled servers (and `replicasPerMaster` replicas of each) and joins them with
+ * `redis-cli --cluster create`. `nodeTimeoutMs` is how long a silent master takes to be failed over.
+ */
+export async function startRedisCluster(masters = 3, replicasPerMaster = 0, nodeTimeoutMs = 2000): Promise<RedisCluster> {
   const nodes: RedisServer[] = [];
-  for (let i = 0; i < masters; i++) {
+  for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
     const port = await clusterPort();
     nodes.push(
       await startRedis({
         port,
-        args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'],
+        args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', String(nodeTimeoutMs)],
       }),
     );
   }
-  await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+  await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicasPerMaster), '--cluster-yes'], {
     timeout: 30_000,
   });
   for (const n of nodes) {
     await waitFor(async () => (await n.command('CLUSTER INFO')).includes('cluster_state:ok'), 20_000, `cluster state ok on ${n.port}`);
   }
+  const role = async (n: RedisServer) => ((await n.command('ROLE')).includes('master') ? 'master' : 'replica');
+  const roles = await Promise.all(nodes.map(role));
+  if (replicasPerMaster > 0)
+    for (const n of nodes.filter((_, i) => roles[i] === 'replica'))
+      await waitFor(async () => (await n.command('INFO replication')).includes('master_link_status:up'), 20_000, `replica link on ${n.port}`);
   return {
     nodes,
+    masters: nodes.filter((_, i) => roles[i] === 'master'),
+    replicas: nodes.filter((_, i) => roles[i] === 'replica'),
     url: nodes[0]!.url,
     async stop() {
       await Promise.all(nodes.map((n) => n.stop()));

@@ -21,7 +21,11 @@ export async function startCommand(role: ProcessRole, overrides: ConfigOverrides
   else running = await startAllInOne(config, logger);
   const { http, session } = running.ports;
   const where = [
-    http !== undefined ? `WebSocket/HTTP on http://${config.host}:${http} (ws://localhost:${http}/ws)` : null,
+    http !== undefined
+      ? config.tlsCertFile
+        ? `WebSocket/HTTPS on https://${config.host}:${http} (wss://localhost:${http}/ws)`
+        : `WebSocket/HTTP on http://${config.host}:${http} (ws://localhost:${http}/ws)`
+      : null,
     session !== undefined ? `session API on http://${config.host}:${session}` : null,
   ]
     .filter(Boolean)
@@ -29,5 +33,13 @@ export async function startCommand(role: ProcessRole, overrides: ConfigOverrides
   logger.info({ ports: running.ports, mode: config.mode, backend: running.backend }, `switchboard ${role}: ${where}`);
   if (config.mode === 'dev' && role === 'start')
     logger.info('dev mode: `npx switchboard token --sub alice` prints a token this server accepts');
-  return runUntilSignal(logger, config.shutdownTimeoutMs, () => running.stop());
+  const onHup = () => {
+    running.reload?.().catch((err: unknown) => logger.error({ err }, 'reload failed; the running configuration stays'));
+  };
+  process.on('SIGHUP', onHup);
+  try {
+    return await runUntilSignal(logger, config.shutdownTimeoutMs, () => running.stop());
+  } finally {
+    process.off('SIGHUP', onHup);
+  }
 }
