@@ -121,8 +121,8 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisSe
     url: `redis://127.0.0.1:${port}`,
     dir,
     kill: () => stopChild('SIGKILL'),
-    pause: () => void (child as ChildProcess | null)?.kill('SIGSTOP'),
-    resume: () => void (child as ChildProcess | null)?.kill('SIGCONT'),
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
     restart: launch,
     async stop() {
       await stopChild('SIGTERM');
