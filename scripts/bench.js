@@ -220,6 +220,32 @@ function sessionSection(r) {
 const load = JSON.parse(readFileSync(loadJson, 'utf8'));
 
 /** Hand-written findings kept in docs/benchmark-notes.md, appended to every generated report. */
+function storeSection(r) {
+  if (!r) return '';
+  return [
+    '## Object store: versioned merges next to plain publishes (`loadtest/src/scenario-store.ts`)',
+    '',
+    `One redis-server. **Throughput, no edge:** ${r.inFlight} lanes in flight over ${r.channels} channels, ~${r.payloadBytes}-byte field values, ${r.seconds} s each:`,
+    '',
+    '| operation | per second |',
+    '| --- | ---: |',
+    `| \`RedisObjectStore.merge\` with \`expectV\` (compare \`v\`, write, bump, change event to history and feed: one Lua script) | ${fmt(r.storeMergesPerSec)} |`,
+    `| \`RedisStreamsBus.publish\` (history and feed: one Lua script) | ${fmt(r.busPublishPerSec)} |`,
+    '',
+    `Versioned merges reach ${fmt((100 * r.storeMergesPerSec) / r.busPublishPerSec)} % of the plain publishes' rate.`,
+    '',
+    `**Latency across edges**, real processes (two edges, a session service, Redis), ${fmt(r.rate)} per second for ${r.latencySeconds} s:`,
+    '',
+    '| path | sent | received | p50 ms | p99 ms | max ms |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    `| Fleet Freedom \`mergeAsset\` on edge A → \`assetGeneralMerged\` on edge B | ${fmt(r.merge.sent)} | ${fmt(r.merge.received)} | ${ms(r.merge.p50Ms)} | ${ms(r.merge.p99Ms)} | ${ms(r.merge.maxMs)} |`,
+    `| \`POST /api/publish\` on edge A → valtronics \`alert\` on edge B | ${fmt(r.publish.sent)} | ${fmt(r.publish.received)} | ${ms(r.publish.p50Ms)} | ${ms(r.publish.p99Ms)} | ${ms(r.publish.maxMs)} |`,
+    '',
+    'Both are measured from the client\'s send to the other client\'s receipt, on one machine with one clock.',
+    '',
+  ].join('\n');
+}
+
 function notes() {
   try {
     return readFileSync(join(root, 'docs', 'benchmark-notes.md'), 'utf8');
@@ -258,6 +284,7 @@ const doc = [
   clusterSection(load.cluster, load.socketioCluster),
   idleSection(load.idle),
   sessionSection(load.session),
+  storeSection(load.store),
   notes(),
 ].join('\n');
 writeFileSync(join(root, 'docs', 'benchmarks.md'), doc);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { clusterScenario } from './scenario-cluster.js';
 import { sessionScenario } from './scenario-session.js';
+import { storeScenario } from './scenario-store.js';
 import { broadcastScenario, filteredScenario, idleScenario, socketIoClusterScenario, type RunOptions } from './scenarios.js';
 import { evaluate } from './targets.js';
 
@@ -80,6 +81,20 @@ if (want('idle')) {
 if (want('session')) {
   log('session: session service + edge + Redis');
   results.session = await sessionScenario({ bin, seconds: quick ? 2 : 5, connects: quick ? 20 : 100 });
+}
+
+if (want('store')) {
+  log('store: versioned merges vs plain publishes through one Redis; merge → Merged across two edges');
+  results.store = await storeScenario({
+    bin,
+    seconds: quick ? 2 : 5,
+    inFlight: 64,
+    channels: 16,
+    payloadBytes: 100,
+    rate: quick ? 200 : 500,
+    latencySeconds: quick ? 3 : 10,
+    writers: 4,
+  });
 }
 
 const targets = evaluate(results);

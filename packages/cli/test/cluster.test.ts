@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys, shardOf } from '@switchboard/bus';
+import { CONTROL_CHANNEL } from '@switchboard/edge';
 import { DEV_JWT_SECRET } from '@switchboard/core';
 import { hmacIssuer } from '@switchboard/session/service';
 import {
@@ -158,18 +159,24 @@ function clusterSuite(name: string, start: () => Promise<{ url: string; cluster:
 
     it('an edge reads only shards it has interest in', async () => {
       const idle = await startSwitchboard(BIN, 'edge', edgeEnv(redis.url, redis.cluster, 'edge-idle', session.httpUrl));
-      expect(await scrapeMetric(idle.httpUrl, 'switchboard_bus_shards_read')).toBe(0);
+      // Every edge reads the control plane: the control channel's shard and its own reply channel's.
+      const control = new Set([shardOf(CONTROL_CHANNEL, 16), shardOf('switchboard:cluster:reply.edge-idle', 16)]);
+      const telemetry = shardOf('valtronics:default:telemetry', 16);
+      const alerts = shardOf('valtronics:default:alerts', 16);
+      expect([...control, telemetry]).not.toContain(alerts);
+      expect(await scrapeMetric(idle.httpUrl, 'switchboard_bus_shards_read')).toBe(control.size);
       const c = await authed(idle, 'one-channel');
       await subscribe(c, { channel: 'telemetry' });
-      expect(await scrapeMetric(idle.httpUrl, 'switchboard_bus_shards_read')).toBe(1);
+      expect(await scrapeMetric(idle.httpUrl, 'switchboard_bus_shards_read')).toBe(new Set([...control, telemetry]).size);
+      const skippedBefore = await scrapeMetric(idle.httpUrl, 'switchboard_bus_messages_skipped_total');
       await publish(a, 'alerts', { alert_id: 'not-for-idle' });
       await publish(a, 'telemetry', { t: { value: 1 } }, { device_id: 1 });
       await c.nextOfType('telemetry_update', 5000);
-      // It never read the alerts shard's feed: nothing was read and skipped for it.
-      expect(await scrapeMetric(idle.httpUrl, 'switchboard_bus_messages_read_total')).toBe(1);
+      // It never read the alerts shard's feed: nothing of it was read and skipped.
+      expect(await scrapeMetric(idle.httpUrl, 'switchboard_bus_messages_skipped_total')).toBe(skippedBefore);
       await c.close();
       await sleep(100);
-      expect(await scrapeMetric(idle.httpUrl, 'switchboard_bus_shards_read')).toBe(0);
+      expect(await scrapeMetric(idle.httpUrl, 'switchboard_bus_shards_read')).toBe(control.size);
       await idle.stop();
     }, 60_000);
   });

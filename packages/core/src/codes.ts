@@ -7,6 +7,8 @@
  * the other dialects map them onto their own error forms.
  */
 
+import { WIRE_CODE_TABLES, renderWireCodesMarkdown } from './wire-codes.js';
+
 interface ErrorCodeSpec {
   /** HTTP status used when the code answers an HTTP request. */
   readonly http: number;
@@ -20,7 +22,7 @@ export const ERROR_CODES = {
     http: 400,
     doc: 'The message is JSON but a field is missing or has the wrong type; `message` names the field.',
   },
-  unknown_type: { http: 400, doc: "The message's `type` is not one the dialect knows." },
+  unknown_type: { http: 400, doc: "The message's `type` (or command, or object type) is not one the dialect knows." },
   message_too_large: {
     http: 413,
     doc: 'The frame or request body is larger than the configured limit (1 KB per `valtronics` frame by default).',
@@ -54,7 +56,7 @@ export const ERROR_CODES = {
   unauthorized: { http: 401, doc: 'An HTTP API request lacks a valid `Authorization: Bearer <api key>`.' },
   forbidden: {
     http: 403,
-    doc: 'The credentials are valid but do not allow this: an API key scoped to other tenants, or a subprotocol/upgrade a dialect refuses.',
+    doc: 'The credentials are valid but do not allow this: an API key scoped to other tenants, a subprotocol/upgrade a dialect refuses, an object of another tenant (a Fleet Freedom company), or a request beyond the roles of the session.',
   },
   unknown_channel: { http: 404, doc: 'The channel does not exist or is not in the allow-list.' },
   channel_forbidden: {
@@ -72,7 +74,11 @@ export const ERROR_CODES = {
     doc: 'Admission refused: the per-user or total concurrent connection limit is reached.',
   },
   unsupported_media_type: { http: 415, doc: 'An HTTP request body is not `application/json`.' },
-  not_found: { http: 404, doc: 'No such HTTP route.' },
+  not_found: { http: 404, doc: 'No such HTTP route, or no such object in the tenant (an object of another tenant is never found either).' },
+  version_conflict: {
+    http: 409,
+    doc: 'A write carried a version (`v`) that is not the stored one at the parts it touches; nothing changed, and the answer carries the stored object.',
+  },
   unavailable: { http: 503, doc: 'A backend (bus, session service) is unavailable; retry later.' },
   not_replicated: {
     http: 503,
@@ -161,7 +167,16 @@ export function renderErrorCodesMarkdown(): string {
   for (const [code, spec] of Object.entries(ERROR_CODES)) {
     lines.push(tableRow([`\`${code}\``, String(spec.http), spec.doc]));
   }
-  return lines.join('\n') + '\n';
+  lines.push(
+    '',
+    '## Dialect wire codes',
+    '',
+    'Dialects whose clients expect codes of their own map the codes above onto them',
+    '(`packages/core/src/wire-codes.ts`).',
+    '',
+  );
+  for (const table of WIRE_CODE_TABLES) lines.push(renderWireCodesMarkdown(table));
+  return lines.join('\n');
 }
 
 /** Markdown for `docs/close-codes.md`, generated from {@link CLOSE_CODES}. */

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLOSE_CODES, ERROR_CODES, renderCloseCodesMarkdown, renderErrorCodesMarkdown } from './codes.js';
+import { WIRE_CODE_TABLES, type WireCodeSpec } from './wire-codes.js';
 
 const docs = join(import.meta.dirname, '..', '..', '..', 'docs');
 const read = (f: string) => readFileSync(join(docs, f), 'utf8');
@@ -16,6 +17,13 @@ describe('generated docs are current', () => {
     const text = read('errors.md');
     expect(text).toBe(renderErrorCodesMarkdown());
     for (const code of Object.keys(ERROR_CODES)) expect(text).toContain(`| \`${code}\` |`);
+  });
+  it('docs/errors.md documents every dialect wire code', () => {
+    const text = read('errors.md');
+    for (const table of WIRE_CODE_TABLES) {
+      expect(text).toContain(`### \`${table.dialect}\`: \`${table.field}\``);
+      for (const [name, spec] of Object.entries<WireCodeSpec>(table.codes)) expect(text).toContain(`| ${spec.code} | \`${name}\` |`);
+    }
   });
   it('docs/close-codes.md documents every close code', () => {
     const text = read('close-codes.md');

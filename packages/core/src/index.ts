@@ -1,6 +1,7 @@
 export * from './types.js';
 export * from './channels.js';
 export * from './codes.js';
+export * from './wire-codes.js';
 export * from './token-bucket.js';
 export * from './duration.js';
 export * from './safe-json.js';

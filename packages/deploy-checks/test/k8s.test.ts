@@ -36,9 +36,7 @@ import {
  * here when its option lands in docs/configuration.md: the test fails until then to say so.
  */
 const PENDING_ENV = [
-  'FLEETFREEDOM_PORT',
   'OISP_PORT',
-  'GOODUNCLE_PORT',
 ];
 
 /** Names whose value is a secret: they may come from a Secret only, never a ConfigMap or a literal. */

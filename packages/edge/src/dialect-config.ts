@@ -124,21 +124,25 @@ export type DialectConfigSection = ConfigSection;
 
 /**
  * Declares a dialect's config section: `defaults` for the standard options, `options` of its own.
- * `independent` names standard options that do not follow the core option of the same meaning (a dialect
- * with no auth message keeps its auth deadline at 0 whatever `SWITCHBOARD_AUTH_TIMEOUT_MS` says).
+ * `ownDefaults` lists standard options whose default is a property of the protocol rather than a tuning
+ * (an auth deadline of 0 for a dialect with anonymous sessions): they never follow the core option, only
+ * the dialect's own env var changes them.
  */
 export function dialectSection<E extends OptionSpecs>(args: {
   name: string;
   title: string;
   defaults?: Partial<DialectLimits>;
+  ownDefaults?: readonly (keyof typeof FALLBACK)[];
   options?: E;
-  independent?: readonly (keyof typeof FALLBACK)[];
 }): ConfigSection<ReturnType<typeof standardOptions> & E> {
   const prefix = args.name.toUpperCase();
   type All = ReturnType<typeof standardOptions> & E;
   const options = { ...standardOptions(prefix, args.name, args.defaults ?? {}), ...(args.options ?? {}) } as All;
-  const fallback: Partial<Record<string, string>> = { ...FALLBACK };
-  for (const k of args.independent ?? []) delete fallback[k];
+  const fallback: Partial<Record<string, keyof typeof CONFIG_SPEC>> = { ...FALLBACK };
+  for (const key of args.ownDefaults ?? []) {
+    if (args.defaults?.[key] === undefined) throw new Error(`dialect ${args.name}: ${key} is listed in ownDefaults but has no default`);
+    delete fallback[key];
+  }
   return defineConfigSection<All>({ name: args.name, title: args.title, options, fallback: fallback as Partial<Record<keyof All, keyof typeof CONFIG_SPEC>> });
 }
 

@@ -80,7 +80,16 @@ export type Frame = { readonly binary: false; readonly text: string } | { readon
 export interface Refusal {
   readonly code: Extract<ErrorCode, 'rate_limited' | 'message_too_large' | 'internal_error'>;
   readonly message: string;
+  /**
+   * The first bytes (at most {@link REFUSAL_HEAD_BYTES}) of the refused text frame, decoded, so a dialect
+   * can name the request it answers (a command name, a request id); absent for binary frames and for
+   * internal errors.
+   */
+  readonly head?: string;
 }
+
+/** How much of a refused text frame {@link Refusal.head} carries. */
+export const REFUSAL_HEAD_BYTES = 256;
 
 /**
  * What a backend publishes to a dialect (`POST /api/publish` with `dialect`), normalised: the channel as

@@ -161,6 +161,55 @@ describe('Hub', () => {
   });
 });
 
+describe('Hub: groups indexed by filter attribute', () => {
+  it('a message visits only the groups its attributes name: 2,000 per-device groups, one render, one publish', async () => {
+    const t = setup();
+    const conns = Array.from({ length: 2000 }, () => t.conn());
+    for (let i = 0; i < conns.length; i++) await t.hub.subscribe(conns[i]!, 'sub', t.spec({ device_id: [String(i)] }), null, () => {});
+    const all = t.conn();
+    await t.hub.subscribe(all, 'sub', t.spec(), null, () => {});
+    const pair = t.conn();
+    await t.hub.subscribe(pair, 'sub', t.spec({ device_id: ['5', '6'], severity: ['critical'] }), null, () => {});
+    t.app.published.length = 0;
+    const before = t.renders();
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 5, severity: 'info' }, data: 'x' });
+    await t.tick();
+    // The device-5 group and the unfiltered one; the pair group filters on severity too and declines.
+    expect(t.app.published).toHaveLength(2);
+    expect(t.renders() - before).toBe(1);
+    expect(conns[5]!.ws.received).toEqual(['1:*:x']);
+    expect(conns[6]!.ws.received).toEqual([]);
+    expect(pair.ws.received).toEqual([]);
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 6, severity: 'critical' }, data: 'y' });
+    await t.tick();
+    expect(conns[6]!.ws.received).toEqual(['2:*:y']);
+    expect(pair.ws.received).toEqual(['2:*:y']);
+    expect(all.ws.received).toEqual(['1:*:x', '2:*:y']);
+    // A message without the attribute reaches only the unfiltered group.
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'z' });
+    await t.tick();
+    expect(all.ws.received).toHaveLength(3);
+    expect(conns.every((c, i) => c.ws.received.length === (i === 5 || i === 6 ? 1 : 0))).toBe(true);
+  });
+
+  it('a group leaves the index with its last subscriber; a filter change moves it', async () => {
+    const t = setup();
+    const a = t.conn();
+    await t.hub.subscribe(a, 'sub', t.spec({ device_id: ['1'] }), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'prime' });
+    await t.tick();
+    await t.hub.subscribe(a, 'sub', t.spec({ device_id: ['2'] }), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'one' });
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: '2' }, data: 'two' });
+    await t.tick();
+    expect(a.ws.received).toEqual(['3:*:two']);
+    t.hub.unsubscribe(a, 'sub');
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 2 }, data: 'gone' });
+    await t.tick();
+    expect(a.ws.received).toEqual(['3:*:two']);
+  });
+});
+
 describe('Hub: subscriptions by id, several apps, render context, binary frames', () => {
   it('a connection holds several subscriptions of one channel under different ids, each its own group', async () => {
     const t = setup();
@@ -238,6 +287,61 @@ describe('Hub: subscriptions by id, several apps, render context, binary frames'
     expect(deleted.ws.received).toEqual(['assetDeleted:x']);
     expect(binary.ws.received).toEqual([new Uint8Array([1])]);
     expect(app.published).toHaveLength(3);
+  });
+
+  it('a renderer may decline a message: nothing is sent for it, live or replayed, and replayed counts what was sent', async () => {
+    const app = new FakeApp();
+    const broker = new MemoryBroker({ historySize: 10, historyTtlSec: 60 });
+    const metrics = new EdgeMetrics(createMetricsRegistry({ processMetrics: false }));
+    const hub = new Hub({
+      bus: broker.node(),
+      // Declines odd payloads, as a live query declines events about objects outside its result set.
+      renderer: () => (env) => (Number(env.data) % 2 === 1 ? null : `even:${env.data}`),
+      metrics,
+      logger: createLogger({ name: 'test', level: 'silent' }),
+    });
+    const publisher = broker.node();
+    const spec: GroupSpec = { dialect: 'test', channel: 'ch', filter: {}, projection: null, frequencyMs: 0, conflateBy: null };
+    const live: HubConnection & { ws: FakeSocket } = { ws: new FakeSocket(app), app, closed: false, subs: new Map() };
+    let start = { epoch: '', offset: 0 };
+    await hub.subscribe(live, 's', spec, null, (o) => (start = o.position!));
+    for (const n of [1, 2, 3, 4]) await publisher.publish({ channel: 'ch', attrs: {}, data: String(n) });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(live.ws.received).toEqual(['even:2', 'even:4']);
+    expect(app.published).toHaveLength(2);
+    const late: HubConnection & { ws: FakeSocket } = { ws: new FakeSocket(app), app, closed: false, subs: new Map() };
+    let replayed = -1;
+    await hub.subscribe(late, 's', { ...spec, render: { key: 'late', context: null } }, start, (o) => (replayed = o.replayed));
+    expect(replayed).toBe(2);
+    expect(late.ws.received).toEqual(['even:2', 'even:4']);
+  });
+});
+
+describe('Hub resubscribe with recovery', () => {
+  it('the only subscription of a channel, replaced with recovery, keeps receiving live messages', async () => {
+    const t = setup();
+    const c = t.conn();
+    let pos = { epoch: '', offset: 0 };
+    await t.hub.subscribe(c, 'sub', t.spec(), null, (o) => (pos = o.position!));
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'a' });
+    await t.tick();
+    await t.hub.subscribe(c, 'sub', t.spec(), pos, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'b' });
+    await t.tick();
+    expect(c.ws.received).toEqual(['1:*:a', '1:*:a', '2:*:b']);
+  });
+
+  it('the only subscription of a live channel, replaced with another filter, keeps receiving live messages', async () => {
+    const t = setup();
+    const c = t.conn();
+    await t.hub.subscribe(c, 'sub', t.spec({ device_id: ['1', '2'] }), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'a' });
+    await t.tick();
+    await t.hub.subscribe(c, 'sub', t.spec({ device_id: ['1'] }), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'b' });
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 2 }, data: 'c' });
+    await t.tick();
+    expect(c.ws.received).toEqual(['1:*:a', '2:*:b']);
   });
 });
 

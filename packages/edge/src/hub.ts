@@ -37,8 +37,8 @@ export interface HubConnection {
 
 /**
  * Renders one envelope into a wire frame for one render slot (dialect, channel, projection, context), or
- * returns null when the slot's groups get nothing from it (their members receive it by another way, say
- * through another channel they share with the sender).
+ * null when the message means nothing to the slot's groups (a live query's event about an object that
+ * was never in its result set): nothing is sent to them for it.
  */
 export type Renderer = (env: Envelope) => Frame | null;
 
@@ -115,6 +115,13 @@ export class Group {
   size = 0;
   /** Attribute name and accepted values (as strings); empty accepts everything. */
   readonly matchers: readonly (readonly [string, ReadonlySet<string>])[];
+  /**
+   * The attribute the channel indexes this group by: the one with the fewest accepted values (the most
+   * selective; ties by name). Null for a group without a filter.
+   */
+  readonly keyAttr: string | null;
+  /** The accepted values of {@link keyAttr} (distinct). */
+  readonly keyValues: ReadonlySet<string>;
   /** Conflation buffer, keyed by the `conflateBy` attribute. */
   pending: Map<string, Envelope> | null = null;
   /** The group's connections: used only off the hot path (gap handling, admin queries). */
@@ -132,6 +139,10 @@ export class Group {
   ) {
     this.topic = `g${(nextGroupId++).toString(36)}`;
     this.matchers = Object.entries(spec.filter).map(([attr, values]) => [attr, new Set(values)] as const);
+    let best: readonly [string, ReadonlySet<string>] | null = null;
+    for (const m of this.matchers) if (best === null || m[1].size < best[1].size || (m[1].size === best[1].size && m[0] < best[0])) best = m;
+    this.keyAttr = best === null ? null : best[0];
+    this.keyValues = best === null ? new Set() : best[1];
   }
 
   /** Whether `conn` is a member (O(1), allocation-free: the hot path asks it for a message's sender). */
@@ -190,7 +201,18 @@ interface PendingJoin {
 
 /** Per-channel state on this node. */
 class ChannelState {
+  /** Every group of the channel (gap handling, stats). Dispatch reads {@link open} and {@link byAttr}. */
   readonly groups: Group[] = [];
+  /** Groups without a filter: every message goes to each of them. */
+  readonly open: Group[] = [];
+  /**
+   * Filtered groups indexed by their key attribute and each accepted value of it: a message visits only
+   * the groups its own value of that attribute names, so its cost does not grow with the number of
+   * groups that do not match (10,000 per-device groups cost one lookup, not 10,000 matches).
+   */
+  readonly byAttr = new Map<string, Map<string, Group[]>>();
+  /** The keys of {@link byAttr}, as an array for the hot loop. */
+  indexedAttrs: string[] = [];
   /** Subscriptions in groups plus subscribes in progress: interest is dropped when it reaches 0. */
   holders = 0;
   interest: Promise<void> | null = null;
@@ -350,25 +372,21 @@ export class Hub {
       if (ch.taps !== null) this.runTaps(ch.taps, env);
       const from = env.attrs[SENDER_ATTR];
       const sender = from === undefined ? undefined : this.sender(from);
-      const groups = ch.groups;
-      for (let i = 0; i < groups.length; i++) {
-        const g = groups[i]!;
-        if (g.matchers.length !== 0 && !g.matches(env.attrs)) continue;
-        if (g.pending !== null) {
-          g.pending.set(conflationKey(g, env), env);
-          continue;
+      const open = ch.open;
+      for (let i = 0; i < open.length; i++) deliveries += this.deliver(open[i]!, env, sender);
+      const indexed = ch.indexedAttrs;
+      for (let k = 0; k < indexed.length; k++) {
+        const attr = indexed[k]!;
+        const v = env.attrs[attr];
+        if (v === undefined) continue;
+        const list = ch.byAttr.get(attr)!.get(typeof v === 'string' ? v : String(v));
+        if (list === undefined) continue;
+        for (let i = 0; i < list.length; i++) {
+          const g = list[i]!;
+          // The index matched the key attribute; a group filtering on more checks the rest.
+          if (g.matchers.length > 1 && !g.matches(env.attrs)) continue;
+          deliveries += this.deliver(g, env, sender);
         }
-        const slot = g.slot;
-        const frame = slot.frameFor(env);
-        if (frame === null) continue;
-        if (sender !== undefined && g.hasMember(sender)) {
-          this.publishExcept(g, sender, frame, slot.binary);
-          deliveries += g.size - 1;
-          continue;
-        }
-        const apps = g.apps;
-        for (let a = 0; a < apps.length; a++) apps[a]!.publish(g.topic, frame, slot.binary, false);
-        deliveries += g.size;
       }
     }
     if (dispatched > 0) {
@@ -380,6 +398,24 @@ export class Hub {
       this.sentSinceSweep = true;
     }
   };
+
+  /** Hands one message to one matching group: one render (shared per slot) and one publish per app. */
+  private deliver(g: Group, env: Envelope, sender: HubConnection | undefined): number {
+    if (g.pending !== null) {
+      g.pending.set(conflationKey(g, env), env);
+      return 0;
+    }
+    const slot = g.slot;
+    const frame = slot.frameFor(env);
+    if (frame === null) return 0;
+    if (sender !== undefined && g.hasMember(sender)) {
+      this.publishExcept(g, sender, frame, slot.binary);
+      return g.size - 1;
+    }
+    const apps = g.apps;
+    for (let a = 0; a < apps.length; a++) apps[a]!.publish(g.topic, frame, slot.binary, false);
+    return g.size;
+  }
 
   /**
    * Subscribes a connection under `subId` (replacing its subscription of that id). `respond` is called
@@ -397,6 +433,26 @@ export class Hub {
   ): Promise<void> {
     const local = this.locals.get(spec.channel) ?? null;
     const ch = this.channelState(spec.channel, local);
+    // Held for the whole call: replacing the channel's only subscription (another filter, or recovery)
+    // leaves the old group before the new one exists, and must not drop the channel's bus interest between.
+    ch.holders++;
+    try {
+      await this.subscribeHeld(ch, local, conn, subId, spec, recover, respond);
+    } finally {
+      ch.holders--;
+      this.maybeDropChannel(ch);
+    }
+  }
+
+  private async subscribeHeld(
+    ch: ChannelState,
+    local: (() => Envelope) | null,
+    conn: HubConnection,
+    subId: string,
+    spec: GroupSpec,
+    recover: StreamPosition | null,
+    respond: (outcome: SubscribeOutcome) => void,
+  ): Promise<void> {
     let previous = conn.subs.get(subId);
     if (previous && previous.channel !== ch) {
       // The id moves to another channel: nothing carries over.
@@ -419,7 +475,6 @@ export class Hub {
     }
     if (previous && recover !== null) this.leave(conn, subId, true);
 
-    ch.holders++;
     const rec: Recovering = { buffer: [] };
     try {
       await this.ensureInterest(ch);
@@ -465,8 +520,6 @@ export class Hub {
     } finally {
       const i = ch.recovering.indexOf(rec);
       if (i >= 0) ch.recovering.splice(i, 1);
-      ch.holders--;
-      this.maybeDropChannel(ch);
     }
   }
 
@@ -660,19 +713,19 @@ export class Hub {
     respond: (replayed: number) => void,
   ): void {
     const group = this.group(ch, spec);
-    let replayed = 0;
-    for (const env of replay) if (group.matches(env.attrs)) replayed++;
+    // Rendered before the response so that it can say how many frames follow (a renderer may decline).
+    const frames: Frame[] = [];
+    for (const env of replay) {
+      if (!group.matches(env.attrs)) continue;
+      const frame = group.slot.render(env);
+      if (frame !== null) frames.push(frame);
+    }
     const last = ch.last;
     // Conflated groups publish their latest messages on a timer: they join at once, as they always did.
     const defer = upTo !== null && group.pending === null && last !== null && last.epoch === upTo.epoch && last.offset < upTo.offset;
     conn.ws.cork(() => {
-      respond(replayed);
-      if (replayed > 0)
-        for (const env of replay) {
-          if (!group.matches(env.attrs)) continue;
-          const frame = group.slot.render(env);
-          if (frame !== null) conn.ws.send(frame, typeof frame !== 'string', false);
-        }
+      respond(frames.length);
+      for (const frame of frames) conn.ws.send(frame, typeof frame !== 'string', false);
       if (!defer) conn.ws.subscribe(group.topic);
     });
     if (defer) (ch.joins ??= []).push({ conn, group, at: upTo });
@@ -722,6 +775,7 @@ export class Hub {
     g = new Group(key, spec, slot, ch);
     this.groups.set(key, g);
     ch.groups.push(g);
+    indexGroup(ch, g);
     this.metrics.groups.set(this.groups.size);
     if (ch.local !== null) this.startLocalTimer(g, ch.local, spec.frequencyMs);
     else if (spec.frequencyMs > 0) this.startConflation(g, spec.frequencyMs);
@@ -734,15 +788,23 @@ export class Hub {
       const pending = g.pending;
       if (pending === null || pending.size === 0) return;
       g.pending = new Map();
-      for (const env of pending.values()) g.publish(g.slot.frameFor(env), g.slot.binary);
-      this.metrics.deliveries.inc(pending.size * g.size);
+      let sent = 0;
+      for (const env of pending.values()) {
+        const frame = g.slot.frameFor(env);
+        if (frame === null) continue;
+        g.publish(frame, g.slot.binary);
+        sent++;
+      }
+      this.metrics.deliveries.inc(sent * g.size);
       this.sentSinceSweep = true;
     }, intervalMs);
   }
 
   private startLocalTimer(g: Group, sample: () => Envelope, intervalMs: number): void {
     g.timer = setInterval(() => {
-      g.publish(g.slot.frameFor(sample()), g.slot.binary);
+      const frame = g.slot.frameFor(sample());
+      if (frame === null) return;
+      g.publish(frame, g.slot.binary);
       this.metrics.deliveries.inc(g.size);
       this.sentSinceSweep = true;
     }, intervalMs);
@@ -753,6 +815,7 @@ export class Hub {
     g.timer = null;
     g.pending = null;
     this.groups.delete(g.key);
+    unindexGroup(g.channel, g);
     const list = g.channel.groups;
     const i = list.indexOf(g);
     if (i >= 0) list.splice(i, 1);
@@ -768,6 +831,46 @@ export class Hub {
     if (ch.local === null && ch.interest !== null) {
       this.bus.unsubscribe(ch.name).catch((err: unknown) => this.log.warn({ err, channel: ch.name }, 'bus unsubscribe failed'));
     }
+  }
+}
+
+/** Adds a group to its channel's dispatch index (open list, or under each value of its key attribute). */
+function indexGroup(ch: ChannelState, g: Group): void {
+  if (g.keyAttr === null) {
+    ch.open.push(g);
+    return;
+  }
+  let byValue = ch.byAttr.get(g.keyAttr);
+  if (!byValue) {
+    ch.byAttr.set(g.keyAttr, (byValue = new Map<string, Group[]>()));
+    ch.indexedAttrs = [...ch.byAttr.keys()];
+  }
+  for (const value of g.keyValues) {
+    const list = byValue.get(value);
+    if (list) list.push(g);
+    else byValue.set(value, [g]);
+  }
+}
+
+/** Removes a group from its channel's dispatch index. */
+function unindexGroup(ch: ChannelState, g: Group): void {
+  if (g.keyAttr === null) {
+    const i = ch.open.indexOf(g);
+    if (i >= 0) ch.open.splice(i, 1);
+    return;
+  }
+  const byValue = ch.byAttr.get(g.keyAttr);
+  if (!byValue) return;
+  for (const value of g.keyValues) {
+    const list = byValue.get(value);
+    if (!list) continue;
+    const i = list.indexOf(g);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) byValue.delete(value);
+  }
+  if (byValue.size === 0) {
+    ch.byAttr.delete(g.keyAttr);
+    ch.indexedAttrs = [...ch.byAttr.keys()];
   }
 }
 

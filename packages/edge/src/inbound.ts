@@ -7,7 +7,7 @@
  */
 import type { CloseCodeName, Logger } from '@switchboard/core';
 import type { Conn } from './conn.js';
-import type { DialectHandler, DialectMetrics, Frame, Refusal } from './dialect.js';
+import { REFUSAL_HEAD_BYTES, type DialectHandler, type DialectMetrics, type Frame, type Refusal } from './dialect.js';
 import type { DialectLimits } from './dialect-config.js';
 
 /** A dialect as the inbound pipeline needs it. */
@@ -31,6 +31,12 @@ export interface InboundOptions {
 
 type Item = { readonly frame: Frame } | { readonly refusal: Refusal };
 
+/** The first bytes of a refused text frame (copied: uWS's buffer is only valid during the call). */
+function head(data: ArrayBuffer, isBinary: boolean): { head?: string } {
+  if (isBinary) return {};
+  return { head: Buffer.from(data, 0, Math.min(REFUSAL_HEAD_BYTES, data.byteLength)).toString('utf8') };
+}
+
 /** The shared receive pipeline of every dialect. */
 export class Inbound {
   constructor(private readonly o: InboundOptions) {}
@@ -42,9 +48,9 @@ export class Inbound {
     let item: Item;
     if (!this.takeRate(d, conn, 1, nowMs)) {
       if (conn.closed) return;
-      item = { refusal: { code: 'rate_limited', message: `at most ${d.limits.messagesPerSec} messages per second` } };
+      item = { refusal: { code: 'rate_limited', message: `at most ${d.limits.messagesPerSec} messages per second`, ...head(data, isBinary) } };
     } else if (data.byteLength > d.limits.maxMessageBytes) {
-      item = { refusal: { code: 'message_too_large', message: `message is ${data.byteLength} bytes; the limit is ${d.limits.maxMessageBytes}` } };
+      item = { refusal: { code: 'message_too_large', message: `message is ${data.byteLength} bytes; the limit is ${d.limits.maxMessageBytes}`, ...head(data, isBinary) } };
     } else {
       // Buffer.from(ArrayBuffer) is a view: decoding copies the text; Buffer.from(Uint8Array) copies bytes.
       item = { frame: isBinary ? { binary: true, data: Buffer.from(new Uint8Array(data)) } : { binary: false, text: Buffer.from(data).toString('utf8') } };

@@ -26,7 +26,7 @@ export type {
   UpgradeDecision,
   UpgradeRequest,
 } from './dialect.js';
-export { defineDialect } from './dialect.js';
+export { defineDialect, REFUSAL_HEAD_BYTES } from './dialect.js';
 export { dialectSection, dialectLimits, type DialectLimits, type DialectConfigSection } from './dialect-config.js';
 export { DIALECTS, DIALECT_CONFIG_SECTIONS } from './dialects/index.js';
 export type { Conn, ConnectionRegistry } from './conn.js';

@@ -3,7 +3,7 @@ import { createLogger, createMetricsRegistry, loadConfig, type Config, type Conf
 import { createJwtVerifier } from '@switchboard/session';
 import { MemorySessionRepo, createSessionService, hmacIssuer, type SessionService } from '@switchboard/session/service';
 import { TestClient, type ConnectOptions } from '@switchboard/testkit';
-import { MemoryObjectStore } from '@switchboard/store';
+import { MemoryObjectStore, type ObjectStore } from '@switchboard/store';
 import type { Registry } from 'prom-client';
 import type { DialectDefinition } from '../src/dialect.js';
 import { DIALECTS } from '../src/dialects/index.js';
@@ -33,7 +33,14 @@ export interface TestNode {
 /** Starts a node; `overrides` change the config (port 0, quiet logs by default). */
 export async function startTestNode(
   overrides: ConfigOverrides = {},
-  extra: { dialects?: readonly DialectDefinition[]; env?: Record<string, string>; broker?: MemoryBroker } = {},
+  extra: {
+    dialects?: readonly DialectDefinition[];
+    env?: Record<string, string>;
+    /** Several nodes may share one broker: an in-process cluster. */
+    broker?: MemoryBroker;
+    /** Wraps the node's memory object stores (a test that needs a store's answers to take time). */
+    wrapStore?: (store: ObjectStore) => ObjectStore;
+  } = {},
 ): Promise<TestNode> {
   const dialects = extra.dialects ?? DIALECTS;
   const config = loadConfig(extra.env ?? {}, { port: 0, host: '127.0.0.1', logLevel: 'silent', ...overrides }, 'all', dialects.map((d) => d.config));
@@ -55,7 +62,10 @@ export async function startTestNode(
     logger,
     registry,
     dialects,
-    openStore: (o) => Promise.resolve(new MemoryObjectStore(broker, o)),
+    openStore: (o) => {
+      const store = new MemoryObjectStore(broker, o);
+      return Promise.resolve(extra.wrapStore ? extra.wrapStore(store) : store);
+    },
   });
   const port = await edge.listen();
   const wsUrl = `ws://127.0.0.1:${port}`;

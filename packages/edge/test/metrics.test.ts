@@ -22,8 +22,9 @@ describe('edge metrics', () => {
     for (let i = 0; i < 20; i++) await node.publishHttp({ channel: 'alerts', data: { alert_id: i } });
     await c.take(20, (m) => m.type === 'alert');
     const m = await node.registry.getSingleMetric('switchboard_fanout_latency_seconds')!.get();
-    const count = m.values.find((v) => (v as { metricName?: string }).metricName === 'switchboard_fanout_latency_seconds_count')!.value;
-    const sum = m.values.find((v) => (v as { metricName?: string }).metricName === 'switchboard_fanout_latency_seconds_sum')!.value;
+    const named = (suffix: string) => m.values.find((v) => (v as { metricName?: string }).metricName === `switchboard_fanout_latency_seconds${suffix}`)!.value;
+    const count = named('_count');
+    const sum = named('_sum');
     expect(count).toBeGreaterThanOrEqual(1);
     expect(sum).toBeGreaterThan(0);
     // Each observation is a real sub-second figure: the mean is positive and below a second.

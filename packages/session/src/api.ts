@@ -45,6 +45,20 @@ export interface OpenSessionResult {
 }
 
 /**
+ * A live session found by its id alone ({@link SessionApi.resumeSession}): whose it is, so a client that
+ * presents only a session id (a Fleet Freedom `ghostId`) can be logged in without credentials.
+ */
+export interface ResumedSession {
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly roles: readonly string[];
+  readonly tenant?: string;
+  /** The renewed sliding expiry, ms since the Unix epoch. */
+  readonly expiresAt: number;
+  readonly subscriptions: readonly StoredSubscription[];
+}
+
+/**
  * What edges ask of the session service (DESIGN §6). The all-in-one process calls the service
  * directly; edges of a cluster call it over the Rpc seam.
  */
@@ -54,6 +68,13 @@ export interface SessionApi {
   release(connId: string): Promise<void>;
   heartbeat(nodeId: string): Promise<void>;
   openSession(req: OpenSessionRequest): Promise<OpenSessionResult>;
+  /**
+   * Finds a live session by its id alone and renews its sliding expiry: its user, roles, tenant and
+   * subscriptions, or null when it does not exist (any more). The id is a bearer secret (128 random bits):
+   * whoever holds it is that user until the session expires. The caller still admits the connection
+   * and resumes through {@link openSession} with the returned user.
+   */
+  resumeSession(sessionId: string): Promise<ResumedSession | null>;
   saveSubscription(sessionId: string, sub: StoredSubscription): Promise<void>;
   removeSubscription(sessionId: string, key: string): Promise<void>;
   checkpoint(entries: readonly CheckpointEntry[]): Promise<void>;

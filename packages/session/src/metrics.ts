@@ -9,6 +9,7 @@ export class SessionMetrics {
   readonly rpcDuration: Histogram<'method' | 'outcome'>;
   readonly reaped: Counter;
   readonly sessions: Counter<'outcome'>;
+  readonly resumeLookups: Counter<'outcome'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -45,6 +46,12 @@ export class SessionMetrics {
     this.sessions = new Counter({
       name: 'switchboard_session_sessions_total',
       help: 'Sessions opened by outcome (new, resumed).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.resumeLookups = new Counter({
+      name: 'switchboard_session_resume_lookups_total',
+      help: 'Sessions looked up by id alone (a Fleet Freedom ghostId) by outcome (found, unknown).',
       labelNames: ['outcome'],
       registers,
     });

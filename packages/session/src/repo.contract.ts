@@ -55,6 +55,23 @@ export function runRepoContract(name: string, make: RepoFactory): void {
       expect(s!.expiresAt).toBeGreaterThan(Date.now() + 50_000);
     });
 
+    it('finds a session by its id alone, with its user, roles and tenant (what resumeSession relies on)', async () => {
+      await repo.createSession({ id: 'ghost-1', userId: 'dispatcher@acme', roles: ['ops'], tenant: '42' }, 60);
+      await repo.createSession({ id: 'ghost-2', userId: 'plain', roles: [] }, 60);
+      await repo.putSubscription('ghost-1', { key: 'assetGeneral', dialect: 'fleetfreedom', request: { company: 42, subscriptionType: 'assetGeneral' } });
+      expect(await repo.touchSession('ghost-1', 60)).toMatchObject({
+        id: 'ghost-1',
+        userId: 'dispatcher@acme',
+        roles: ['ops'],
+        tenant: '42',
+        subscriptions: [{ key: 'assetGeneral', dialect: 'fleetfreedom', request: { company: 42, subscriptionType: 'assetGeneral' } }],
+      });
+      const plain = await repo.touchSession('ghost-2', 60);
+      expect(plain).toMatchObject({ id: 'ghost-2', userId: 'plain', roles: [], subscriptions: [] });
+      expect(plain?.tenant).toBeUndefined();
+      expect(await repo.touchSession('ghost-unknown', 60)).toBeNull();
+    });
+
     it('a session expires after its TTL unless touched (sliding expiry)', async () => {
       await repo.createSession({ id: 'short', userId: 'u', roles: [] }, 1);
       await sleep(600);

@@ -3,7 +3,7 @@
  * (`rpc-handler.ts`).
  */
 import type { AdmissionResult } from './admission.js';
-import type { LoginResult, OpenSessionResult, SessionApi } from './api.js';
+import type { LoginResult, OpenSessionResult, ResumedSession, SessionApi } from './api.js';
 import type { CheckpointEntry, StoredSubscription } from './repo.js';
 
 /** The bits of an Rpc client this module needs (structurally the bus's `RpcClient`). */
@@ -39,6 +39,9 @@ export class RpcSessionClient implements SessionApi {
   }
   openSession(req: { userId: string; roles: readonly string[]; tenant?: string; sessionId?: string }): Promise<OpenSessionResult> {
     return this.rpc.call('openSession', req);
+  }
+  resumeSession(sessionId: string): Promise<ResumedSession | null> {
+    return this.rpc.call('resumeSession', { sessionId });
   }
   async saveSubscription(sessionId: string, sub: StoredSubscription): Promise<void> {
     await this.rpc.call('saveSubscription', { sessionId, sub });

@@ -23,6 +23,7 @@ const METHODS = {
   release: z.object({ connId: id }),
   heartbeat: z.object({ nodeId: id }),
   openSession: z.object({ userId: id, roles: z.array(z.string().max(64)).max(64), tenant: z.string().max(128).optional(), sessionId: id.optional() }),
+  resumeSession: z.object({ sessionId: id }),
   saveSubscription: z.object({ sessionId: id, sub: subscription }),
   removeSubscription: z.object({ sessionId: id, key: z.string().min(1).max(256) }),
   checkpoint: z.object({ entries: z.array(z.object({ sessionId: id, key: z.string().min(1).max(256), position })).max(100_000) }),
@@ -64,6 +65,8 @@ async function dispatch(service: SessionApi, method: string, params: unknown): P
       return service.heartbeat(p.nodeId as string);
     case 'openSession':
       return service.openSession(p as { userId: string; roles: string[]; tenant?: string; sessionId?: string });
+    case 'resumeSession':
+      return service.resumeSession(p.sessionId as string);
     case 'saveSubscription':
       return service.saveSubscription(p.sessionId as string, p.sub as StoredSubscription);
     case 'removeSubscription':

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_TENANT, SwitchboardError, isValidTenant, type Logger } from '@switchboard/core';
 import type { AdmissionRequest, AdmissionResult } from './admission.js';
-import type { LoginRequest, LoginResult, OpenSessionRequest, OpenSessionResult, PublicUser, SessionApi } from './api.js';
+import type { LoginRequest, LoginResult, OpenSessionRequest, OpenSessionResult, PublicUser, ResumedSession, SessionApi } from './api.js';
 import type { TokenIssuer } from './keys.js';
 import type { SessionMetrics } from './metrics.js';
 import { dummyHash, hashPassword, passwordPolicyProblem, verifyPassword, MAX_PASSWORD_LENGTH } from './passwords.js';
@@ -124,6 +124,20 @@ export class SessionService implements SessionApi {
     );
     this.o.metrics.sessions.inc({ outcome: 'new' });
     return { sessionId: s.id, expiresAt: s.expiresAt, resumed: false, subscriptions: [] };
+  }
+
+  async resumeSession(sessionId: string): Promise<ResumedSession | null> {
+    const s = await this.repo.touchSession(sessionId, this.o.sessionTtlSec);
+    this.o.metrics.resumeLookups.inc({ outcome: s ? 'found' : 'unknown' });
+    if (!s) return null;
+    return {
+      sessionId: s.id,
+      userId: s.userId,
+      roles: s.roles,
+      ...(s.tenant !== undefined ? { tenant: s.tenant } : {}),
+      expiresAt: s.expiresAt,
+      subscriptions: s.subscriptions,
+    };
   }
 
   saveSubscription(sessionId: string, sub: StoredSubscription): Promise<void> {

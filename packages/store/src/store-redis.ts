@@ -116,12 +116,22 @@ type ScriptClient = RedisClient & {
 
 type Op = 'get' | 'create' | 'merge' | 'remove' | 'query';
 
+/** Every store of a process (one per dialect that keeps objects) counts into the same series. */
+const metricsOf = new WeakMap<Registry, StoreMetrics>();
+
 class StoreMetrics {
+  /** The store metrics of a registry, created once. */
+  static of(registry: Registry): StoreMetrics {
+    let m = metricsOf.get(registry);
+    if (!m) metricsOf.set(registry, (m = new StoreMetrics(registry)));
+    return m;
+  }
+
   readonly calls: Counter<'op' | 'outcome'>;
   readonly seconds: Histogram<'op'>;
   readonly errors: Counter<'op'>;
 
-  constructor(registry: Registry) {
+  private constructor(registry: Registry) {
     const registers = [registry];
     this.calls = new Counter({
       name: 'switchboard_store_calls_total',
@@ -164,7 +174,7 @@ export class RedisObjectStore implements ObjectStore {
     private readonly types: ReadonlyMap<string, CompiledType>,
   ) {
     this.log = options.logger.child({ component: 'store' });
-    this.metrics = new StoreMetrics(options.registry ?? new Registry());
+    this.metrics = StoreMetrics.of(options.registry ?? new Registry());
     this.limits = resolveLimits(options.limits);
     client.on('error', (err: Error) => this.log.warn({ err: err.message }, 'redis connection error'));
   }

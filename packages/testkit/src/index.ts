@@ -1,6 +1,9 @@
 export * from './ports.js';
 export * from './ws-client.js';
 export * as valtronicsSeed from './seeds-valtronics.js';
+export * as fleetfreedomSeed from './seeds-fleetfreedom.js';
+export * from './ff-client.js';
+export * as goodUncleSeed from './seeds-gooduncle.js';
 export * as fmeSeed from './seeds-fme.js';
 export * from './sink.js';
 export * from './redis.js';

@@ -12,7 +12,7 @@ export const fmeConfig = dialectSection({
   // FME's own clients send no token and no auth message: a deadline would close every one of them.
   // Messages up to 64 KB; frames up to 128 KB get FME's "too large" error rather than a dropped socket.
   defaults: { authTimeoutMs: 0, maxMessageBytes: 64 * 1024, maxFrameBytes: 128 * 1024 },
-  independent: ['authTimeoutMs'],
+  ownDefaults: ['authTimeoutMs'],
   options: {
     requireToken: sectionOption({
       schema: bool,

@@ -1,0 +1,3 @@
+export * from './model.js';
+export * from './parse.js';
+export * from './render.js';
