@@ -1,5 +1,5 @@
-import { channelNameError, wallClockMs, type Envelope, type PublishRequest, type StreamPosition } from '@switchboard/core';
-import type { Bus, BusGap, DeliveryHandler, HistoryOptions, HistoryResult } from './bus.js';
+import { channelNameError, idempotencyKeyError, wallClockMs, type Envelope, type PublishRequest, type StreamPosition } from '@switchboard/core';
+import type { Bus, BusGap, DeliveryHandler, HistoryOptions, HistoryResult, PublishResult } from './bus.js';
 import { newEpoch } from './epoch.js';
 
 interface ChannelState {
@@ -17,9 +17,11 @@ interface ChannelState {
 export class MemoryBroker {
   private readonly channels = new Map<string, ChannelState>();
   private readonly nodes = new Set<MemoryBus>();
+  /** Remembered idempotency keys, `<channel>\n<key>` → first position and when it is forgotten. */
+  private readonly idempotency = new Map<string, { readonly position: StreamPosition; readonly expiresAtMs: number }>();
   private readonly sweepTimer: NodeJS.Timeout;
 
-  constructor(readonly options: HistoryOptions) {
+  constructor(readonly options: HistoryOptions & { readonly idempotencyWindowSec?: number }) {
     // Expired channels would otherwise keep their history forever.
     this.sweepTimer = setInterval(() => this.sweep(Date.now()), 10_000);
     this.sweepTimer.unref();
@@ -66,6 +68,23 @@ export class MemoryBroker {
     return env;
   }
 
+  /**
+   * @internal A publish: the first position again (duplicate) when its idempotency key is remembered,
+   * else appended, and its key remembered for the window.
+   */
+  publish(req: PublishRequest): PublishResult {
+    const nowMs = wallClockMs();
+    const key = req.idempotencyKey === undefined ? null : `${req.channel}\n${req.idempotencyKey}`;
+    if (key !== null) {
+      const prev = this.idempotency.get(key);
+      if (prev && prev.expiresAtMs > nowMs) return { ...prev.position, duplicate: true };
+    }
+    const env = this.append(req);
+    const position = { epoch: env.epoch, offset: env.offset };
+    if (key !== null) this.idempotency.set(key, { position, expiresAtMs: nowMs + (this.options.idempotencyWindowSec ?? 300) * 1000 });
+    return position;
+  }
+
   /** @internal Starts a new epoch of `channel` when it is still at `epoch` (see `Bus.abandonEpoch`). */
   abandon(channel: string, epoch: string, nowMs: number): StreamPosition {
     const st = this.state(channel, nowMs, false);
@@ -81,6 +100,7 @@ export class MemoryBroker {
 
   private sweep(nowMs: number): void {
     for (const [name, st] of this.channels) if (st.expiresAtMs <= nowMs) this.channels.delete(name);
+    for (const [key, rec] of this.idempotency) if (rec.expiresAtMs <= nowMs) this.idempotency.delete(key);
   }
 
   /** Stops the broker's timer. */
@@ -120,26 +140,20 @@ export class MemoryBus implements Bus {
     if (this.handler && batch.length > 0 && !this.closed) this.handler(batch);
   };
 
-  publish(req: PublishRequest): Promise<StreamPosition> {
+  publish(req: PublishRequest): Promise<PublishResult> {
     if (this.closed) return Promise.reject(new Error('bus closed'));
-    const bad = channelNameError(req.channel);
+    const bad = channelNameError(req.channel) ?? (req.idempotencyKey !== undefined ? idempotencyKeyError(req.idempotencyKey) : undefined);
     if (bad) return Promise.reject(bad);
-    const env = this.broker.append(req);
-    return Promise.resolve({ epoch: env.epoch, offset: env.offset });
+    return Promise.resolve(this.broker.publish(req));
   }
 
-  publishBatch(reqs: readonly PublishRequest[]): Promise<StreamPosition[]> {
+  publishBatch(reqs: readonly PublishRequest[]): Promise<PublishResult[]> {
     if (this.closed) return Promise.reject(new Error('bus closed'));
     for (const r of reqs) {
-      const bad = channelNameError(r.channel);
+      const bad = channelNameError(r.channel) ?? (r.idempotencyKey !== undefined ? idempotencyKeyError(r.idempotencyKey) : undefined);
       if (bad) return Promise.reject(bad);
     }
-    return Promise.resolve(
-      reqs.map((r) => {
-        const env = this.broker.append(r);
-        return { epoch: env.epoch, offset: env.offset };
-      }),
-    );
+    return Promise.resolve(reqs.map((r) => this.broker.publish(r)));
   }
 
   onDeliver(handler: DeliveryHandler): void {

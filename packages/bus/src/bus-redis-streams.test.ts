@@ -34,6 +34,7 @@ function options(url: string, cluster: boolean, extra: Partial<RedisStreamsBusOp
     logger,
     nodeId: 'test',
     registry: new Registry(),
+    idempotencyWindowSec: 1,
     ...extra,
   };
 }
@@ -45,6 +46,7 @@ function world(url: string, cluster: boolean, flush: () => Promise<void>): () =>
     return {
       historySize: 10,
       historyTtlSec: 1,
+      idempotencyWindowSec: 1,
       node: async () => {
         const bus = await RedisStreamsBus.connect(options(url, cluster));
         nodes.push(bus);

@@ -20,8 +20,8 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Redis, type Cluster } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { readFileSync } from 'node:fs';
-import { LATENCY_BUCKETS_SEC, SwitchboardError, channelNameError, wallClockMs, type Envelope, type Logger, type PublishRequest, type StreamPosition } from '@switchboard/core';
-import type { Bus, BusGap, DeliveryHandler, HistoryOptions, HistoryResult } from './bus.js';
+import { LATENCY_BUCKETS_SEC, SwitchboardError, channelNameError, idempotencyKeyError, wallClockMs, type Envelope, type Logger, type PublishRequest, type StreamPosition } from '@switchboard/core';
+import type { Bus, BusGap, DeliveryHandler, HistoryOptions, HistoryResult, PublishResult } from './bus.js';
 import { decodePayload, encodePayload } from './codec.js';
 import { keys, shardOf, compareStreamIds } from './keys.js';
 import { Lane, type LaneHost } from './lane.js';
@@ -50,6 +50,8 @@ export interface RedisStreamsBusOptions extends HistoryOptions {
   readonly minReplicas?: number;
   /** How long a publish waits for `minReplicas` (`WAIT`'s timeout). */
   readonly replicaTimeoutMs?: number;
+  /** How long a publish's idempotency key is remembered (default {@link DEFAULT_IDEMPOTENCY_WINDOW_SEC}). */
+  readonly idempotencyWindowSec?: number;
 }
 
 /** How often the bus checks that every master it writes to answers (readiness). */
@@ -58,23 +60,63 @@ const HEALTH_EVERY_MS = 200;
 const HEALTH_STALE_MS = 800;
 
 const SCRIPTS = {
-  sbPublish: { keys: 3, file: 'publish.lua' },
+  sbPublishRun: { keys: 3, file: 'publish.lua' },
   sbPosition: { keys: 2, file: 'position.lua' },
   sbHistory: { keys: 2, file: 'history.lua' },
   sbAbandonEpoch: { keys: 2, file: 'abandon-epoch.lua' },
-  sbAnnounce: { keys: 2, file: 'announce.lua' },
+  sbAnnounce: { keys: 3, file: 'announce.lua' },
 } as const;
 
 type ScriptClient = RedisClient & {
-  sbPublish(...args: (string | Buffer | number)[]): Promise<[string, number, string]>;
+  sbPublishRun(...args: (string | Buffer | number)[]): Promise<PublishReply>;
   sbAnnounce(...args: (string | Buffer | number)[]): Promise<number>;
   sbPosition(...args: (string | Buffer | number)[]): Promise<[string, number]>;
   sbAbandonEpoch(...args: (string | Buffer | number)[]): Promise<[string, number]>;
   sbHistoryBuffer(...args: (string | Buffer | number)[]): Promise<[Buffer, number, number, [Buffer, Buffer[]][]]>;
 };
 
-/** Messages of one channel per batch script call: bounds the time one script holds Redis. */
+/** Messages of one channel per script call: bounds the time one script holds Redis. */
 const BATCH_CHUNK = 256;
+
+/** How long an idempotency key is remembered when the options name no window. */
+export const DEFAULT_IDEMPOTENCY_WINDOW_SEC = 300;
+
+/** A publish waiting for the next flush. */
+interface QueuedPublish {
+  readonly req: PublishRequest;
+  /** Publish time, stamped when it was queued (latencies count the wait). */
+  readonly ts: number;
+  resolve(r: PublishResult): void;
+  reject(err: unknown): void;
+}
+
+/** publish.lua's reply: epoch, write stamp, and per message { offset, epoch, duplicate }. */
+type PublishReply = [string | Buffer, string | Buffer, [number, string | Buffer, number][]];
+
+function toResults(reply: PublishReply): PublishResult[] {
+  return reply[2].map(([offset, epoch, dup]) => (Number(dup) === 1 ? { epoch: String(epoch), offset: Number(offset), duplicate: true } : { epoch: String(epoch), offset: Number(offset) }));
+}
+
+/** A run the replicas did not acknowledge in time: each message's own not_replicated error. */
+class NotReplicatedRun extends Error {
+  constructor(
+    readonly channel: string,
+    readonly results: readonly PublishResult[],
+    readonly acked: number,
+    readonly wanted: number,
+    readonly timeoutMs: number,
+  ) {
+    super('not replicated');
+  }
+
+  forItem(i: number): NotReplicatedError {
+    const p = this.results[i]!;
+    return new NotReplicatedError(
+      `committed as ${this.channel} ${p.epoch}/${p.offset} on the master, but only ${this.acked} of ${this.wanted} replicas acknowledged it within ${this.timeoutMs} ms: it is not announced; a failover now may lose it, else it becomes visible with the next announced message of the channel`,
+      { epoch: p.epoch, offset: p.offset },
+    );
+  }
+}
 
 /**
  * A publish the master committed but too few replicas acknowledged in time: it may be lost by a failover,
@@ -88,6 +130,13 @@ export class NotReplicatedError extends SwitchboardError {
     super('not_replicated', message);
     this.name = 'NotReplicatedError';
   }
+}
+
+/** Throws the registered error for an idempotency key that may not be built into a key. */
+function assertIdempotencyKey(req: PublishRequest): void {
+  if (req.idempotencyKey === undefined) return;
+  const err = idempotencyKeyError(req.idempotencyKey);
+  if (err) throw err;
 }
 
 /** Throws the registered error for a channel name that may not be built into a key. */
@@ -158,6 +207,8 @@ export class RedisStreamsBus implements Bus {
   private readonly lanes = new Map<string, Lane>();
   private readonly laneOfShard = new Map<number, Lane>();
   private closed = false;
+  private queue: QueuedPublish[] = [];
+  private flushScheduled = false;
   private readonly historyLimit: string;
   private lastHealthyMs = 0;
   private readonly healthTimer: NodeJS.Timeout;
@@ -199,9 +250,9 @@ export class RedisStreamsBus implements Bus {
     const main = connectRedis(options.target, `sb:${options.nodeId}:bus`) as ScriptClient;
     // Until the bus exists (and watches it), a failed connect is reported by waitReady below.
     main.on('error', ignoreUntilWatched);
-    const lua = (file: string) => readFileSync(new URL(`../lua/${file}`, import.meta.url), 'utf8');
-    const prelude = lua('prelude.lua');
-    for (const [name, spec] of Object.entries(SCRIPTS)) main.defineCommand(name, { numberOfKeys: spec.keys, lua: `${prelude}\n${lua(spec.file)}` });
+    const luaFile = (file: string) => readFileSync(new URL(`../lua/${file}`, import.meta.url), 'utf8');
+    const prelude = luaFile('prelude.lua');
+    for (const [name, spec] of Object.entries(SCRIPTS)) main.defineCommand(name, { numberOfKeys: spec.keys, lua: `${prelude}\n${luaFile(spec.file)}` });
     try {
       await waitReady(main);
     } catch (err) {
@@ -217,94 +268,125 @@ export class RedisStreamsBus implements Bus {
     return shardOf(channel, this.options.shards);
   }
 
-  async publish(req: PublishRequest): Promise<StreamPosition> {
+  async publish(req: PublishRequest): Promise<PublishResult> {
     this.assertOpen();
     assertChannel(req.channel);
-    const payload = encodePayload({ ts: wallClockMs(), attrs: req.attrs, data: req.data });
-    try {
-      const [epoch, offset] = await this.append(req.channel, [payload]);
-      return { epoch, offset };
-    } catch (err) {
-      this.metrics.errors.inc({ op: 'publish' });
-      throw err;
-    }
+    assertIdempotencyKey(req);
+    return new Promise<PublishResult>((resolve, reject) => {
+      this.queue.push({ req, ts: wallClockMs(), resolve, reject });
+      this.scheduleFlush();
+    });
   }
 
   /**
-   * One run of messages of one channel. Acknowledged by the master (default): one script call that
-   * commits and announces them. Acknowledged means replicated (`minReplicas`): the script commits them
-   * without announcing, a `WAIT` pipelined on the same connection (so on the channel's master in a
-   * cluster) waits for the replicas, and only then are they announced (feed entries, announced top) —
-   * so nothing a failover can lose is ever visible to an edge. Resolves with the epoch and the offset of
-   * the first message.
+   * Publishes many messages. Like every publish, they join the next flush: grouped by channel (order
+   * kept within each), one script call per run of up to {@link BATCH_CHUNK} messages of a channel.
+   * Every channel name is checked before anything is queued: a bad name publishes nothing of the batch.
    */
-  private async append(channel: string, payloads: readonly Buffer[]): Promise<[string, number]> {
-    const s = this.shard(channel);
-    const o = this.options;
-    const args = [keys.meta(s, channel), keys.history(s, channel), keys.feed(s), channel, o.historySize, o.historyTtlSec, o.feedMaxLen] as const;
-    const minReplicas = o.minReplicas ?? 0;
-    if (minReplicas === 0) {
-      const [epoch, first] = await this.main.sbPublish(...args, 1, ...payloads);
-      return [String(epoch), Number(first)];
-    }
-    const timeoutMs = o.replicaTimeoutMs ?? 500;
-    type Pipeline = { sbPublish(...a: unknown[]): { wait(n: number, t: number): { exec(): Promise<[Error | null, unknown][] | null> } } };
-    const results = await (this.main.pipeline() as unknown as Pipeline).sbPublish(...args, 0, ...payloads).wait(minReplicas, timeoutMs).exec();
-    const [published, waited] = results ?? [];
-    if (!published || published[0]) throw published?.[0] ?? new Error('publish not run');
-    const [epochRaw, firstRaw, stamp] = published[1] as [string, number, string];
-    const epoch = String(epochRaw);
-    const first = Number(firstRaw);
-    const acked = waited && !waited[0] ? Number(waited[1]) : 0;
-    this.metrics.replicaWaits.inc({ outcome: acked >= minReplicas ? 'replicated' : 'not_replicated' });
-    if (acked < minReplicas)
-      throw new NotReplicatedError(
-        `committed as ${channel} ${epoch}/${first} on the master, but only ${acked} of ${minReplicas} replicas acknowledged it within ${timeoutMs} ms: it is not announced; a failover now may lose it, else it becomes visible with the next announced message`,
-        { epoch, offset: first },
-      );
-    await this.main.sbAnnounce(keys.meta(s, channel), keys.feed(s), channel, o.feedMaxLen, epoch, first, String(stamp), ...payloads);
-    return [epoch, first];
-  }
-
-  /**
-   * Publishes many messages: grouped by channel (order kept within each), each run of up to
-   * {@link BATCH_CHUNK} messages of a channel in one script call. Calls are issued together and
-   * auto-pipelined; Redis runs one connection's calls in order, so order per channel holds.
-   */
-  async publishBatch(reqs: readonly PublishRequest[]): Promise<StreamPosition[]> {
+  async publishBatch(reqs: readonly PublishRequest[]): Promise<PublishResult[]> {
     this.assertOpen();
-    const byChannel = new Map<string, number[]>();
-    for (let i = 0; i < reqs.length; i++) {
-      const ch = reqs[i]!.channel;
-      let list = byChannel.get(ch);
-      if (!list) {
-        // Checked once per distinct channel, and before any call goes out: a bad name publishes nothing.
-        assertChannel(ch);
-        byChannel.set(ch, (list = []));
-      }
-      list.push(i);
+    const seen = new Set<string>();
+    for (const r of reqs) {
+      assertIdempotencyKey(r);
+      if (seen.has(r.channel)) continue;
+      assertChannel(r.channel);
+      seen.add(r.channel);
     }
-    const out: StreamPosition[] = new Array<StreamPosition>(reqs.length);
-    const calls: Promise<void>[] = [];
     const ts = wallClockMs();
-    for (const [channel, indices] of byChannel) {
-      for (let c = 0; c < indices.length; c += BATCH_CHUNK) {
-        const chunk = indices.slice(c, c + BATCH_CHUNK);
-        const payloads = chunk.map((i) => encodePayload({ ts, attrs: reqs[i]!.attrs, data: reqs[i]!.data }));
-        calls.push(
-          this.append(channel, payloads).then(([epoch, first]) => {
-            for (let k = 0; k < chunk.length; k++) out[chunk[k]!] = { epoch, offset: first + k };
-          }),
+    const all = reqs.map(
+      (req) =>
+        new Promise<PublishResult>((resolve, reject) => {
+          this.queue.push({ req, ts, resolve, reject });
+        }),
+    );
+    this.scheduleFlush();
+    return Promise.all(all);
+  }
+
+  /**
+   * Publishes from every caller that arrive in one turn of the event loop (many HTTP requests, many
+   * frames of a publishing socket) are flushed together: one script call per channel run instead of
+   * one per message, all pipelined on one connection. A caller never batches to get this.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const items = this.queue;
+    this.queue = [];
+    const byChannel = new Map<string, QueuedPublish[]>();
+    for (const it of items) {
+      const list = byChannel.get(it.req.channel);
+      if (list) list.push(it);
+      else byChannel.set(it.req.channel, [it]);
+    }
+    for (const [channel, list] of byChannel) {
+      for (let c = 0; c < list.length; c += BATCH_CHUNK) {
+        const run = list.slice(c, c + BATCH_CHUNK);
+        this.append(channel, run).then(
+          (results) => {
+            for (let i = 0; i < run.length; i++) run[i]!.resolve(results[i]!);
+          },
+          (err: unknown) => {
+            this.metrics.errors.inc({ op: 'publish' });
+            for (let i = 0; i < run.length; i++) run[i]!.reject(err instanceof NotReplicatedRun ? err.forItem(i) : err);
+          },
         );
       }
     }
-    try {
-      await Promise.all(calls);
-    } catch (err) {
-      this.metrics.errors.inc({ op: 'publish' });
-      throw err;
-    }
-    return out;
+  }
+
+  /**
+   * One run of messages of one channel in one script call. Acknowledged by the master (default): the
+   * script commits and announces them. Acknowledged means replicated (`minReplicas`): the script commits
+   * them without announcing, a `WAIT` pipelined on the same connection (so on the channel's master in a
+   * cluster) waits for the replicas, and only then does announce.lua make them visible (feed entries,
+   * announced top) — so nothing a failover can lose is ever visible to an edge. Messages whose
+   * idempotency key is remembered come back as duplicates with their first position.
+   */
+  private async append(channel: string, run: readonly QueuedPublish[]): Promise<PublishResult[]> {
+    const s = this.shard(channel);
+    const o = this.options;
+    const perMessage: (string | Buffer)[] = [];
+    for (const it of run) perMessage.push(it.req.idempotencyKey ?? '', encodePayload({ ts: it.ts, attrs: it.req.attrs, data: it.req.data }));
+    const minReplicas = o.minReplicas ?? 0;
+    const window = o.idempotencyWindowSec ?? DEFAULT_IDEMPOTENCY_WINDOW_SEC;
+    // The idempotency keys share the channel's hash tag, so the script stays in one Cluster slot.
+    const call = [
+      keys.meta(s, channel),
+      keys.history(s, channel),
+      keys.feed(s),
+      channel,
+      o.historySize,
+      o.historyTtlSec,
+      o.feedMaxLen,
+      minReplicas === 0 ? 1 : 0,
+      window,
+      keys.idempotency(s, channel, ''),
+      ...perMessage,
+    ] as const;
+    if (minReplicas === 0) return toResults(await this.main.sbPublishRun(...call));
+    const timeoutMs = o.replicaTimeoutMs ?? 500;
+    type Pipeline = { sbPublishRun(...a: unknown[]): { wait(n: number, t: number): { exec(): Promise<[Error | null, unknown][] | null> } } };
+    const res = await (this.main.pipeline() as unknown as Pipeline).sbPublishRun(...call).wait(minReplicas, timeoutMs).exec();
+    const [published, waited] = res ?? [];
+    if (!published || published[0]) throw published?.[0] ?? new Error('publish not run');
+    const reply = published[1] as PublishReply;
+    const results = toResults(reply);
+    const acked = waited && !waited[0] ? Number(waited[1]) : 0;
+    this.metrics.replicaWaits.inc({ outcome: acked >= minReplicas ? 'replicated' : 'not_replicated' });
+    if (acked < minReplicas) throw new NotReplicatedRun(channel, results, acked, minReplicas, timeoutMs);
+    // Announce up to the last message of this run in the channel's current epoch (duplicates of an
+    // earlier, unannounced publish included: they are replicated by now too).
+    const epoch = String(reply[0]);
+    let upTo = 0;
+    for (const r of results) if (r.epoch === epoch && r.offset > upTo) upTo = r.offset;
+    if (upTo > 0) await this.main.sbAnnounce(keys.meta(s, channel), keys.history(s, channel), keys.feed(s), channel, o.feedMaxLen, epoch, upTo);
+    return results;
   }
 
   onDeliver(handler: DeliveryHandler): void {

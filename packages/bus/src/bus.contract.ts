@@ -18,6 +18,8 @@ export interface BusWorld {
   readonly historySize: number;
   /** The history TTL (seconds) the world was created with. */
   readonly historyTtlSec: number;
+  /** How long idempotency keys are remembered in this world (1 s, so the contract can see one forgotten). */
+  readonly idempotencyWindowSec: number;
 }
 
 /** Records deliveries and waits for them. */
@@ -172,6 +174,40 @@ export function runBusContract(name: string, makeWorld: () => Promise<BusWorld>)
       expect(res.messages.map((e) => e.offset)).toEqual([13, 14, 15, 16, 17, 18, 19, 20]);
       expect(res.messages.map((e) => e.attrs.i)).toEqual([13, 14, 15, 16, 17, 18, 19, 20]);
       expect(res.position).toEqual(pos);
+    });
+
+    it('a publish whose idempotency key is remembered is not published again: the first position comes back', async () => {
+      const bus = await world.node();
+      const col = new Collector(bus);
+      await bus.subscribe('c.idem');
+      await bus.subscribe('c.idem2');
+      const first = await bus.publish({ ...msg('c.idem', 1), idempotencyKey: 'k-1' });
+      expect(first.duplicate).toBeUndefined();
+      const retry = await bus.publish({ ...msg('c.idem', 1), idempotencyKey: 'k-1' });
+      expect(retry).toEqual({ ...first, duplicate: true });
+      // In one batch too, and together with new messages; keys are per channel.
+      const batch = await bus.publishBatch([
+        { ...msg('c.idem', 2), idempotencyKey: 'k-2' },
+        { ...msg('c.idem', 2), idempotencyKey: 'k-2' },
+        { ...msg('c.idem', 1), idempotencyKey: 'k-1' },
+        msg('c.idem', 3),
+        { ...msg('c.idem2', 1), idempotencyKey: 'k-1' },
+      ]);
+      expect(batch.map((r) => [r.offset, r.duplicate === true])).toEqual([
+        [first.offset + 1, false],
+        [first.offset + 1, true],
+        [first.offset, true],
+        [first.offset + 2, false],
+        [1, false],
+      ]);
+      await col.waitFor(4);
+      await sleep(100);
+      expect(col.got.map((e) => `${e.channel}/${e.offset}`)).toEqual(['c.idem/1', 'c.idem/2', 'c.idem/3', 'c.idem2/1']);
+      // Forgotten after the window: the same key publishes again.
+      await sleep(world.idempotencyWindowSec * 1000 + 300);
+      const later = await bus.publish({ ...msg('c.idem', 4), idempotencyKey: 'k-1' });
+      expect(later.duplicate).toBeUndefined();
+      expect(later).not.toEqual({ epoch: first.epoch, offset: first.offset });
     });
 
     it('abandons an epoch once: a new epoch from offset 1, no recovery into the old one, a second abandon changes nothing', async () => {

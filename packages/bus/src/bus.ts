@@ -10,6 +10,12 @@ export interface BusGap {
   readonly reason: string;
 }
 
+/** Where a publish went: its position; `duplicate` when its idempotency key named an earlier publish. */
+export interface PublishResult extends StreamPosition {
+  /** True when nothing was published: the idempotency key was remembered, and this is the first position. */
+  readonly duplicate?: boolean;
+}
+
 /** Answer of {@link Bus.history}. */
 export interface HistoryResult {
   /**
@@ -27,10 +33,14 @@ export interface HistoryResult {
  * node, with per-channel offsets, epochs and history for recovery.
  */
 export interface Bus {
-  /** Publishes one message; resolves with the position the bus assigned to it. */
-  publish(req: PublishRequest): Promise<StreamPosition>;
-  /** Publishes many messages (pipelined); positions in the same order. Order per channel is kept. */
-  publishBatch(reqs: readonly PublishRequest[]): Promise<StreamPosition[]>;
+  /**
+   * Publishes one message; resolves with the position the bus assigned to it. A message whose
+   * idempotency key the bus still remembers (for the channel) is not published again: the first
+   * position comes back, marked `duplicate`.
+   */
+  publish(req: PublishRequest): Promise<PublishResult>;
+  /** Publishes many messages (pipelined); results in the same order. Order per channel is kept. */
+  publishBatch(reqs: readonly PublishRequest[]): Promise<PublishResult[]>;
   /** Sets the one handler that receives deliveries. */
   onDeliver(handler: DeliveryHandler): void;
   /** Sets the handler told about delivery gaps the bus could not avoid. */

@@ -16,6 +16,8 @@ export const keys = {
   feed: (s: number) => `sb:{${s}}:feed`,
   meta: (s: number, channel: string) => `sb:{${s}}:meta:${channel}`,
   history: (s: number, channel: string) => `sb:{${s}}:h:${channel}`,
+  /** A remembered idempotency key of a publish to the channel (value: its first position). */
+  idempotency: (s: number, channel: string, key: string) => `sb:{${s}}:idem:${channel}:${key}`,
 };
 
 /** Compares stream ids `ms-seq`; negative when a < b. */

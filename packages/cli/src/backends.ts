@@ -18,7 +18,7 @@ export async function createBus(config: Config, logger: Logger, registry: Regist
   const stores: ObjectStore[] = [];
   const closeStores = () => Promise.all(stores.splice(0).map((s) => s.close()));
   if (!config.redisUrl) {
-    const broker = new MemoryBroker(history);
+    const broker = new MemoryBroker({ ...history, idempotencyWindowSec: config.idempotencyWindowSec });
     const bus = broker.node();
     return {
       bus,
@@ -43,6 +43,7 @@ export async function createBus(config: Config, logger: Logger, registry: Regist
     readCount: config.busReadCount,
     minReplicas: config.publishMinReplicas,
     replicaTimeoutMs: config.publishReplicaTimeoutMs,
+    idempotencyWindowSec: config.idempotencyWindowSec,
   });
   return {
     bus,

@@ -4,6 +4,7 @@
  * either. Also: recovery by offset on another edge, a Redis restart while publishing, and
  * shard-selective reading.
  */
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,12 +48,14 @@ async function publish(
   attrs: Record<string, unknown> = {},
   tenant?: string,
 ): Promise<Record<string, unknown>> {
+  const key = randomUUID();
   for (let attempt = 0; ; attempt++) {
     try {
       const res = await fetch(`${edge.httpUrl}/api/publish`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: 'Bearer dev-api-key' },
-        body: JSON.stringify({ channel, attrs, data, ...(tenant ? { tenant } : {}) }),
+        // Retried on 503 with the same idempotency key: a publish that may have committed is not doubled.
+        body: JSON.stringify({ channel, attrs, data, idempotency_key: key, ...(tenant ? { tenant } : {}) }),
       });
       if (res.ok) return (await res.json()) as Record<string, unknown>;
       if (res.status !== 503 || attempt > 200) throw new Error(`publish failed: ${res.status} ${await res.text()}`);

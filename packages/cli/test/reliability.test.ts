@@ -429,3 +429,60 @@ describe('draining one of three edges under load', () => {
     }
   }, 120_000);
 });
+
+describe('publishes retried through a Redis stall', () => {
+  let redis: RedisServer | null = null;
+  const procs: SwitchboardProcess[] = [];
+  afterAll(async () => {
+    redis?.resume();
+    for (const p of procs) await p.stop('SIGKILL');
+    await redis?.stop();
+  });
+
+  it('a retry with the same idempotency key after a 503 is delivered once, even when the first attempt committed', async () => {
+    redis = await startRedis();
+    const session = await startSwitchboard(BIN, 'session', { REDIS_URL: redis.url, REDIS_CLUSTER: '0' }, 30_000, 'SESSION_PORT');
+    procs.push(session);
+    const edge = await startSwitchboard(BIN, 'edge', edgeEnv(redis.url, false, 'stall-1', session.httpUrl), 30_000);
+    procs.push(edge);
+    const sub = new Subscriber(() => [edge.httpUrl.replace('http', 'ws')], 'stall-sub');
+    await sub.start();
+    await sleep(300);
+    // Eight publishers, each retrying its message with the same key until it is answered 200.
+    const answers503: string[] = [];
+    const published: number[] = [];
+    let next = 1;
+    let stop = false;
+    const worker = async () => {
+      while (!stop) {
+        const id = next++;
+        for (;;) {
+          const res = await fetch(`${edge.httpUrl}/api/publish`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: 'Bearer dev-api-key', 'idempotency-key': `m-${id}` },
+            body: JSON.stringify({ channel: 'alerts', data: { alert_id: id } }),
+          }).catch(() => null);
+          if (res?.ok) break;
+          if (res) answers503.push(((await res.json()) as { error: string }).error);
+          await sleep(100);
+        }
+        published.push(id);
+      }
+    };
+    const workers = Array.from({ length: 8 }, () => worker());
+    await sleep(700);
+    redis.pause();
+    await sleep(3000);
+    redis.resume();
+    await sleep(1500);
+    stop = true;
+    await Promise.all(workers);
+    await sleep(1500);
+    sub.stop();
+    // The stall made publishes time out (their outcome unknown) and the retries went through.
+    expect(answers503).toContain('publish_outcome_unknown');
+    const ids = sub.got.map((d) => d.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(published.filter((id) => !ids.includes(id))).toEqual([]);
+  }, 60_000);
+});

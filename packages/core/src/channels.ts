@@ -50,3 +50,12 @@ export function splitBusChannel(channel: string): { dialect: string; tenant: str
   if (a <= 0 || b <= a + 1 || b === channel.length - 1) return null;
   return { dialect: channel.slice(0, a), tenant: channel.slice(a + 1, b), name: channel.slice(b + 1) };
 }
+
+/** Idempotency keys name Redis keys too: printable ASCII without spaces, 1 to 128 characters. */
+const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,128}$/;
+
+/** The error for a value that may not be an idempotency key, or undefined when it may. */
+export function idempotencyKeyError(key: unknown): SwitchboardError | undefined {
+  if (typeof key === 'string' && IDEMPOTENCY_KEY_RE.test(key)) return undefined;
+  return new SwitchboardError('invalid_message', 'an idempotency key is 1 to 128 printable ASCII characters without spaces');
+}

@@ -80,6 +80,10 @@ export const ERROR_CODES = {
     doc: 'A write carried a version (`v`) that is not the stored one at the parts it touches; nothing changed, and the answer carries the stored object.',
   },
   unavailable: { http: 503, doc: 'A backend (bus, session service) is unavailable; retry later.' },
+  publish_outcome_unknown: {
+    http: 503,
+    doc: 'The bus did not answer a publish in time: it may or may not have been committed. Retry with the same idempotency key (`Idempotency-Key` / `idempotency_key`) to publish it exactly once.',
+  },
   not_replicated: {
     http: 503,
     doc: 'The publish was committed on the Redis master but fewer than `SWITCHBOARD_PUBLISH_MIN_REPLICAS` replicas acknowledged it within `SWITCHBOARD_PUBLISH_REPLICA_TIMEOUT_MS`: a failover now may lose it, and it may also be delivered. The answer carries its `offset` and `epoch`.',

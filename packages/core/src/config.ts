@@ -133,6 +133,13 @@ export const CONFIG_SPEC = {
     default: 0,
     doc: 'Acknowledged means replicated: a publish is answered only once this many replicas of its channel\'s Redis master have it (`WAIT`), else `not_replicated` (503). 0: acknowledged by the master alone (a failover may lose the last writes; they are then reported, never silent: see docs/reliability.md). Ignored without Redis.',
   }),
+  idempotencyWindowSec: option({
+    schema: int(1, 86_400),
+    env: 'SWITCHBOARD_IDEMPOTENCY_WINDOW_SEC',
+    type: 'integer (s)',
+    default: 300,
+    doc: 'How long a publish\'s idempotency key is remembered (per channel, in Redis with the channel): a retry with the same key within it is answered with the first position and not published again.',
+  }),
   publishReplicaTimeoutMs: option({
     schema: int(1, 60_000),
     env: 'SWITCHBOARD_PUBLISH_REPLICA_TIMEOUT_MS',

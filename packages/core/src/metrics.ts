@@ -12,8 +12,21 @@ export interface MetricsRegistryOptions {
 export function createMetricsRegistry(options: MetricsRegistryOptions = {}): Registry {
   const registry = new Registry();
   if (options.defaultLabels) registry.setDefaultLabels(options.defaultLabels);
-  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (options.processMetrics !== false) {
+    collectDefaultMetrics({ register: registry });
+    dropMisnamedGauges(registry);
+  }
   return registry;
+}
+
+/**
+ * prom-client's default metrics include three gauges named `nodejs_active_*_total`; `_total` is for
+ * counters (`promtool check metrics` refuses it). They are dropped: the same numbers are the sums of the
+ * per-type gauges `nodejs_active_handles{type}`, `nodejs_active_requests{type}` and
+ * `nodejs_active_resources{type}`, which prom-client serves too.
+ */
+function dropMisnamedGauges(registry: Registry): void {
+  for (const kind of ['handles', 'requests', 'resources'] as const) registry.removeSingleMetric(`nodejs_active_${kind}_total`);
 }
 
 /** Buckets (seconds) for latencies from 100 µs to 10 s: fan-out and RPC both live in this range. */

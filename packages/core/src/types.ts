@@ -37,6 +37,11 @@ export interface PublishRequest {
   readonly attrs: Attrs;
   /** JSON text of the payload. */
   readonly data: string;
+  /**
+   * Makes a retried publish safe: a publish whose key the bus still remembers for the channel is not
+   * published again, and the first position is returned (printable, at most 128 characters).
+   */
+  readonly idempotencyKey?: string;
 }
 
 /**

@@ -70,7 +70,7 @@ export const FLEETFREEDOM_WIRE_CODES = {
       doc: 'A limit of the connection or the user: too many subscriptions, or too many connections (then the connection is closed with 4009).',
       from: ['too_many_subscriptions', 'connection_limit'],
     },
-    unavailable: { code: 13, doc: 'A backend (session service, Redis) is unavailable; retry later.', from: ['unavailable', 'not_replicated'] },
+    unavailable: { code: 13, doc: 'A backend (session service, Redis) is unavailable; retry later.', from: ['unavailable', 'not_replicated', 'publish_outcome_unknown'] },
   },
   byStatus: { 401: 'notLoggedIn', 403: 'forbidden', 404: 'notFound', 409: 'versionConflict', 413: 'tooLarge', 429: 'rateLimited', 503: 'unavailable' },
   clientError: 'malformed',

@@ -3,14 +3,14 @@
  * (forwarded to the session service). Every asynchronous handler registers `onAborted` before any
  * `await` (`guard`), and writes are corked (`sendJson`, `sendText`).
  */
-import { SwitchboardError, isPlainObject, parseJsonGuarded, type Logger } from '@switchboard/core';
-import { NotReplicatedError, type Bus } from '@switchboard/bus';
+import { isPlainObject, parseJsonGuarded, type Logger } from '@switchboard/core';
+import type { Bus } from '@switchboard/bus';
 import type { SessionApi } from '@switchboard/session';
 import type { Registry } from 'prom-client';
 import type { ApiKeys } from './api-keys.js';
 import { guard, readBody, sendError, sendJson, sendText } from './http.js';
 import type { EdgeMetrics } from './metrics.js';
-import { parsePublishBody, type PublishNormalizer } from './publish.js';
+import { parsePublishBody, publishFailure, type PublishNormalizer } from './publish.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
 /** What the HTTP routes need. */
@@ -92,6 +92,7 @@ function publish(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
   const authHeader = req.getHeader('authorization');
   const contentType = req.getHeader('content-type');
   const contentLength = Number(req.getHeader('content-length') || '0');
+  const idempotencyKey = req.getHeader('idempotency-key');
   const g = guard(res);
   const scope = deps.apiKeys.authorize(authHeader);
   if (scope === null) {
@@ -117,6 +118,7 @@ function publish(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
         maxBatch: deps.limits.publishMaxBatch,
         scope,
         normalizer: deps.normalizer,
+        ...(idempotencyKey !== '' ? { idempotencyKey } : {}),
       });
       if (!parsed.ok) {
         sendError(res, g, parsed.code, parsed.message, parsed.index !== undefined ? { index: parsed.index } : {});
@@ -127,14 +129,13 @@ function publish(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
       pending.then(
         (positions) => {
           deps.metrics.published.inc({ source: 'api' }, positions.length);
-          const results = positions.map((p, i) => ({ channel: parsed.names[i]!, offset: p.offset, epoch: p.epoch }));
+          const results = positions.map((p, i) => ({ channel: parsed.names[i]!, offset: p.offset, epoch: p.epoch, ...(p.duplicate ? { duplicate: true } : {}) }));
           sendJson(res, g, 200, parsed.batch ? { results } : results[0]);
         },
         (err: unknown) => {
           deps.logger.warn({ err }, 'publish failed');
-          if (err instanceof NotReplicatedError) sendError(res, g, err.code, err.message, { offset: err.position.offset, epoch: err.position.epoch });
-          else if (err instanceof SwitchboardError) sendError(res, g, err.code, err.message);
-          else sendError(res, g, 'unavailable', 'the message bus is unavailable; retry');
+          const f = publishFailure(err);
+          sendError(res, g, f.code, f.message, f.extra);
         },
       );
     },

@@ -1,9 +1,10 @@
 /**
- * The publish API's request checking: `{dialect?, tenant?, channel, attrs?, data}` or
+ * The publish API's request checking: `{dialect?, tenant?, channel, attrs?, data, idempotency_key?}` or
  * `{dialect?, tenant?, messages:[…]}`. The channel is named as the dialect's own clients know it; the
  * dialect normalises the payload, and the edge builds the bus channel `<dialect>:<tenant>:<name>`.
  */
-import { DEFAULT_TENANT, busChannel, isPlainObject, isValidTenant, parseJsonGuarded, type AttrValue, type ErrorCode, type PublishRequest } from '@switchboard/core';
+import { NotReplicatedError } from '@switchboard/bus';
+import { DEFAULT_TENANT, SwitchboardError, busChannel, idempotencyKeyError, isPlainObject, isValidTenant, parseJsonGuarded, type AttrValue, type ErrorCode, type PublishRequest } from '@switchboard/core';
 import type { KeyScope } from './api-keys.js';
 import type { NormalizedPublish } from './dialect.js';
 
@@ -54,7 +55,7 @@ function resolveTenant(given: unknown, scope: KeyScope): { ok: true; tenant: str
 
 function parseOne(
   value: unknown,
-  inherited: { dialect: unknown; tenant: unknown },
+  inherited: { dialect: unknown; tenant: unknown; idempotencyKey?: string },
   scope: KeyScope,
   normalizer: PublishNormalizer,
 ): { ok: true; req: PublishRequest; name: string } | Fail {
@@ -70,6 +71,8 @@ function parseOne(
   const attrs = parseAttrs(value.attrs);
   if (!attrs.ok) return { ok: false, code: 'invalid_message', message: attrs.message };
   if (value.data === undefined) return { ok: false, code: 'invalid_message', message: 'missing "data"' };
+  const idem = value.idempotency_key ?? inherited.idempotencyKey;
+  if (idem !== undefined && idempotencyKeyError(idem)) return { ok: false, code: 'invalid_message', message: idempotencyKeyError(idem)!.message };
   const n = normalize(channel, attrs.attrs, value.data);
   if (!n.ok) return n;
   let bus: string;
@@ -78,21 +81,32 @@ function parseOne(
   } catch {
     return { ok: false, code: 'invalid_message', message: `"${channel.slice(0, 64)}" does not make a valid channel name` };
   }
-  return { ok: true, req: { channel: bus, attrs: n.attrs, data: n.data }, name: channel };
+  return { ok: true, req: { channel: bus, attrs: n.attrs, data: n.data, ...(typeof idem === 'string' ? { idempotencyKey: idem } : {}) }, name: channel };
+}
+
+/** Options of {@link parsePublishBody} and {@link parsePublishValue}. */
+export interface PublishParseOptions {
+  readonly maxDepth: number;
+  readonly maxBatch: number;
+  readonly scope: KeyScope;
+  readonly normalizer: PublishNormalizer;
+  /** The `Idempotency-Key` header of a single publish (a body field wins). */
+  readonly idempotencyKey?: string;
 }
 
 /**
  * Parses a publish body. Payloads are depth- and key-checked; attrs must be flat scalars; the dialect
  * decides which of its channels take publishes; the key's scope decides the tenants.
  */
-export function parsePublishBody(
-  text: string,
-  opts: { maxDepth: number; maxBatch: number; scope: KeyScope; normalizer: PublishNormalizer },
-): ParsedPublish {
+export function parsePublishBody(text: string, opts: PublishParseOptions): ParsedPublish {
   // Two levels for the envelope (`messages[i].data`) on top of the payload's own limit.
   const parsed = parseJsonGuarded(text, opts.maxDepth + 3);
   if (!parsed.ok) return parsed;
-  const body = parsed.value;
+  return parsePublishValue(parsed.value, opts);
+}
+
+/** Checks an already parsed (and depth- and key-checked) publish body; see {@link parsePublishBody}. */
+export function parsePublishValue(body: unknown, opts: PublishParseOptions): ParsedPublish {
   if (!isPlainObject(body)) return { ok: false, code: 'invalid_message', message: 'body must be a JSON object' };
   if (body.messages !== undefined) {
     if (!Array.isArray(body.messages)) return { ok: false, code: 'invalid_message', message: '"messages" must be an array' };
@@ -109,7 +123,26 @@ export function parsePublishBody(
     }
     return { ok: true, batch: true, requests, names };
   }
-  const one = parseOne(body, { dialect: undefined, tenant: undefined }, opts.scope, opts.normalizer);
+  // The `Idempotency-Key` header names a single publish's key (a body field wins).
+  const one = parseOne(body, { dialect: undefined, tenant: undefined, ...(opts.idempotencyKey !== undefined ? { idempotencyKey: opts.idempotencyKey } : {}) }, opts.scope, opts.normalizer);
   if (!one.ok) return one;
   return { ok: true, batch: false, requests: [one.req], names: [one.name] };
+}
+
+/**
+ * How a failed publish is answered: the bus's own refusals with their code (`not_replicated` with its
+ * position); a publish refused before anything was sent (no connection) as `unavailable` — nothing was
+ * published; anything else (a timeout, a connection lost mid-command) as `publish_outcome_unknown` — it
+ * may have been committed, and a retry with the same idempotency key publishes it once.
+ */
+export function publishFailure(err: unknown): { code: ErrorCode; message: string; extra: Record<string, unknown> } {
+  if (err instanceof NotReplicatedError) return { code: err.code, message: err.message, extra: { offset: err.position.offset, epoch: err.position.epoch } };
+  if (err instanceof SwitchboardError) return { code: err.code, message: err.message, extra: {} };
+  if (err instanceof Error && /isn't writeable|not connected|closed before/i.test(err.message))
+    return { code: 'unavailable', message: 'the message bus is unavailable; nothing was published; retry', extra: {} };
+  return {
+    code: 'publish_outcome_unknown',
+    message: 'the message bus did not answer: the publish may have been committed; retry with the same idempotency key to publish it once',
+    extra: {},
+  };
 }

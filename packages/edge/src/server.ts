@@ -17,6 +17,7 @@ import type { DialectContext, DialectDefinition, DialectMetrics } from './dialec
 import { dialectLimits } from './dialect-config.js';
 import { DIALECTS } from './dialects/index.js';
 import { mountHttpApi } from './http-api.js';
+import { mountPublishSocket } from './publish-socket.js';
 import { Hub, type GroupSpec, type Renderer } from './hub.js';
 import { Inbound } from './inbound.js';
 import { KeepAlive } from './keepalive.js';
@@ -160,17 +161,22 @@ export class EdgeServer {
       this.listeners.mount(mounted);
     }
     this.listeners.onMain((app) => mountAdminApi(app, { admin: this.admin, verifier: options.verifier, logger: log, maxItems: cfg.adminMaxChannels }));
+    const apiKeys = new ApiKeys(cfg.apiKeys);
+    const normalizer = (dialect: string) => {
+      const handler = this.dialects.get(dialect)?.handler;
+      return handler?.normalizePublish?.bind(handler);
+    };
+    this.listeners.onMain((app) =>
+      mountPublishSocket(app, { bus: options.bus, apiKeys, metrics, logger: log, normalizer, limits: cfg, draining: () => this.draining }),
+    );
     this.listeners.onMain((app) => mountHttpApi(app, {
       bus: options.bus,
       session: options.session,
       registry: options.registry,
       metrics,
       logger: log,
-      apiKeys: new ApiKeys(cfg.apiKeys),
-      normalizer: (dialect) => {
-        const handler = this.dialects.get(dialect)?.handler;
-        return handler?.normalizePublish?.bind(handler);
-      },
+      apiKeys,
+      normalizer,
       limits: cfg,
       ready: () => this.ready(),
     }));

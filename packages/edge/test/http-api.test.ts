@@ -58,6 +58,27 @@ describe('POST /api/publish', () => {
     });
   }
 
+  it('an idempotency key makes a retry safe: the first position comes back, marked duplicate, delivered once', async () => {
+    const c = await node.authed('idem');
+    c.send({ type: 'subscribe', channel: 'alerts', severity: 'warning' });
+    await c.nextOfType('subscribe_response');
+    const body = { channel: 'alerts', attrs: { severity: 'warning' }, data: { alert_id: 'x' } };
+    const first = await node.publishHttp(body, { 'idempotency-key': 'order-17' });
+    expect(first.status).toBe(200);
+    expect(first.body.duplicate).toBeUndefined();
+    const retry = await node.publishHttp(body, { 'idempotency-key': 'order-17' });
+    expect(retry.body).toEqual({ ...first.body, duplicate: true });
+    // As a field, per message of a batch.
+    const batch = await node.publishHttp({ messages: [{ ...body, idempotency_key: 'order-17' }, { ...body, idempotency_key: 'order-18' }] });
+    expect((batch.body.results as Record<string, unknown>[]).map((r) => r.duplicate === true)).toEqual([true, false]);
+    expect(await c.take(2, (m) => m.type === 'alert')).toHaveLength(2);
+    expect(await c.collect(150, (m) => m.type === 'alert')).toHaveLength(0);
+    for (const bad of ['', 'has space', 'x'.repeat(129)]) {
+      const r = await node.publishHttp({ ...body, idempotency_key: bad });
+      expect(r).toMatchObject({ status: 400, body: { error: 'invalid_message' } });
+    }
+  });
+
   it('a refused batch publishes nothing', async () => {
     const before = await node.publisher.position('alerts');
     await node.publishHttp({ messages: [{ channel: 'alerts', data: {} }, { channel: 'nope', data: {} }] });

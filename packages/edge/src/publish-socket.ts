@@ -1,0 +1,112 @@
+/**
+ * The persistent publish channel: a WebSocket at `/api/publish/ws` for backends that publish at a high
+ * rate. The API key is checked in the upgrade (`Authorization: Bearer <key>`), before `res.upgrade`.
+ * Each text frame is one publish or a batch, in the body form of `POST /api/publish` (plus an optional
+ * `id`), and is acknowledged with its position(s) — `{"id","channel","offset","epoch"}` or
+ * `{"id","results":[…]}` — or refused with `{"id","error","message"}`. Frames are not held for each
+ * other's acknowledgements: many are in flight, the bus coalesces them, and acks of one channel come back
+ * in the order its frames were sent. An idempotency key per message makes a retry after a reconnect safe.
+ */
+import { isPlainObject, parseJsonGuarded, type Logger } from '@switchboard/core';
+import type { Bus, PublishResult } from '@switchboard/bus';
+import type { ApiKeys, KeyScope } from './api-keys.js';
+import type { EdgeMetrics } from './metrics.js';
+import { parsePublishValue, publishFailure, type PublishNormalizer } from './publish.js';
+import { uWS, type TemplatedApp, type WebSocket } from './uws.js';
+
+/** The path of the persistent publish channel on the main listener. */
+export const PUBLISH_SOCKET_PATH = '/api/publish/ws';
+
+/** A publishing connection. */
+interface Publisher {
+  readonly scope: KeyScope;
+  closed: boolean;
+}
+
+/** What the publish socket needs. */
+export interface PublishSocketDeps {
+  readonly bus: Bus;
+  readonly apiKeys: ApiKeys;
+  readonly metrics: EdgeMetrics;
+  readonly logger: Logger;
+  readonly normalizer: PublishNormalizer;
+  readonly limits: { readonly maxDepth: number; readonly publishMaxBatch: number; readonly publishMaxBodyBytes: number; readonly maxBackpressureBytes: number };
+  draining(): boolean;
+}
+
+/** Mounts the persistent publish channel on an app. */
+export function mountPublishSocket(app: TemplatedApp, deps: PublishSocketDeps): void {
+  app.ws<Publisher>(PUBLISH_SOCKET_PATH, {
+    maxPayloadLength: deps.limits.publishMaxBodyBytes,
+    idleTimeout: 120,
+    sendPingsAutomatically: true,
+    maxBackpressure: deps.limits.maxBackpressureBytes * 4,
+    closeOnBackpressureLimit: 0,
+    compression: uWS.DISABLED,
+    upgrade: (res, req, context) => {
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const auth = req.getHeader('authorization');
+      if (deps.draining()) {
+        deps.metrics.upgradeRejections.inc({ reason: 'draining' });
+        res.writeStatus('503 Service Unavailable').end('draining');
+        return;
+      }
+      const scope = deps.apiKeys.authorize(auth);
+      if (scope === null) {
+        deps.metrics.upgradeRejections.inc({ reason: 'refused' });
+        res.writeStatus('401 Unauthorized').end(auth ? 'the API key was refused' : 'send Authorization: Bearer <api key>');
+        return;
+      }
+      // No subprotocol is spoken: answer none, whatever the client offers.
+      void protocol;
+      res.upgrade<Publisher>({ scope, closed: false }, key, '', extensions, context);
+    },
+    message: (ws: WebSocket<Publisher>, message: ArrayBuffer, isBinary: boolean) => onFrame(deps, ws, message, isBinary),
+    close: (ws: WebSocket<Publisher>) => {
+      ws.getUserData().closed = true;
+    },
+  });
+}
+
+function reply(ws: WebSocket<Publisher>, body: Record<string, unknown>): void {
+  const p = ws.getUserData();
+  if (p.closed) return;
+  const text = JSON.stringify(body);
+  ws.cork(() => ws.send(text, false, false));
+}
+
+function onFrame(deps: PublishSocketDeps, ws: WebSocket<Publisher>, message: ArrayBuffer, isBinary: boolean): void {
+  if (isBinary) {
+    reply(ws, { error: 'invalid_message', message: 'frames are JSON text' });
+    return;
+  }
+  // Copied out of uWS's buffer by decoding, as the frame is only valid during this call.
+  const parsed = parseJsonGuarded(Buffer.from(message).toString('utf8'), deps.limits.maxDepth + 3);
+  if (!parsed.ok) {
+    reply(ws, { error: parsed.code, message: parsed.message });
+    return;
+  }
+  const raw = parsed.value;
+  const id = isPlainObject(raw) && (typeof raw.id === 'string' || typeof raw.id === 'number') ? raw.id : undefined;
+  const withId = (body: Record<string, unknown>) => (id === undefined ? body : { id, ...body });
+  const p = parsePublishValue(raw, { maxDepth: deps.limits.maxDepth, maxBatch: deps.limits.publishMaxBatch, scope: ws.getUserData().scope, normalizer: deps.normalizer });
+  if (!p.ok) {
+    reply(ws, withId({ error: p.code, message: p.message, ...(p.index !== undefined ? { index: p.index } : {}) }));
+    return;
+  }
+  const pending: Promise<PublishResult[]> = p.batch ? deps.bus.publishBatch(p.requests) : deps.bus.publish(p.requests[0]!).then((r) => [r]);
+  pending.then(
+    (results) => {
+      deps.metrics.published.inc({ source: 'socket' }, results.length);
+      const out = results.map((r, i) => ({ channel: p.names[i]!, offset: r.offset, epoch: r.epoch, ...(r.duplicate ? { duplicate: true } : {}) }));
+      reply(ws, withId(p.batch ? { results: out } : out[0]!));
+    },
+    (err: unknown) => {
+      deps.logger.warn({ err }, 'socket publish failed');
+      const f = publishFailure(err);
+      reply(ws, withId({ error: f.code, message: f.message, ...f.extra }));
+    },
+  );
+}
