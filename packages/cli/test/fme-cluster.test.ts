@@ -227,19 +227,21 @@ describe('fme through a Redis restart while sending', () => {
       await sleep(1500);
       sending = false;
       await loop;
-      await sleep(1000);
-      // The sender's error frames name the sends that failed (in order: requests are handled in order).
-      const failed = sender.frames.filter((f) => f.text.includes('"ws_error"')).length;
-      expect(sender.frames.every((f) => (f.json as { ws_error?: string }).ws_error === 'unavailable')).toBe(true);
+      // Every send is accounted for once the sender has been told of each failure and the receivers have
+      // the rest (sends queued behind a failing one are answered as the bus answers them, in order).
+      const errors = () => sender.frames.filter((f) => f.text.includes('"ws_error"')).length;
+      await within(15_000, async () => [rxA, rxB].every((rx) => rx.frames.length + errors() >= sent), 'every send delivered or refused');
+      const failed = errors();
+      expect(sender.frames.every((f) => (f.json as { ws_error?: string }).ws_error === 'unavailable'), JSON.stringify(sender.frames.map((f) => f.text))).toBe(true);
       for (const rx of [rxA, rxB]) {
         const got = rx.frames.map((f) => Number(f.text));
-        expect(new Set(got).size).toBe(got.length);
-        expect(got).toEqual([...got].sort((x, y) => x - y));
+        expect(new Set(got).size, 'no duplicate').toBe(got.length);
+        expect(got, 'in order').toEqual([...got].sort((x, y) => x - y));
         // At least every send that was not refused; a refused one may still have reached Redis.
-        expect(got.length).toBeGreaterThanOrEqual(sent - failed);
+        expect(got.length, `sent ${sent}, refused ${failed}`).toBeGreaterThanOrEqual(sent - failed);
         expect(rx.open).toBe(true);
       }
-      expect(sent).toBeGreaterThan(50);
+      expect(sent).toBeGreaterThan(30);
     } finally {
       await Promise.all([a.stop(), b.stop()]);
       await session.stop();
