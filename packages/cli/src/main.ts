@@ -1,176 +1,169 @@
 /**
- * The `switchboard` command: parses arguments and dispatches to a command. Each command wires its
- * pieces together and owns its shutdown.
+ * The `switchboard` command: finds the command, parses its arguments with its spec (commands/specs.ts),
+ * and runs it. Each command wires its pieces together and owns its shutdown. Mistakes on the command line
+ * exit 2 with a pointer to the command's `--help`; failures of the command itself exit 1.
  */
-import { parseArgs } from 'node:util';
 import { ConfigError } from '@switchboard/core';
-import { CHANNELS_USAGE, channelsCommand } from './commands/channels.js';
+import { channelsCommand } from './commands/channels.js';
 import { devClusterCommand } from './commands/dev-cluster.js';
 import { publishCommand } from './commands/publish.js';
 import { tokenCommand, userAddCommand } from './commands/admin.js';
 import { startCommand } from './commands/start.js';
+import { CHANNELS, COMMANDS, DEV_CLUSTER, EDGE, PUBLISH, SESSION, START, TOKEN, USER_ADD } from './commands/specs.js';
+import { closest, flagProblems, parseCommand, renderHelp, UsageError, type CommandSpec, type Parsed } from './spec.js';
 
-const USAGE = `Usage: switchboard <command> [options]
+/** Where a run of the CLI reads and writes: the process's own by default, captured in tests. */
+export interface CliIo {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
 
-Commands:
-  start [--port N]           all-in-one server on port 8000 (PORT overrides); embedded backends,
-                             or Redis when REDIS_URL is set
-                             (the session API on 8100 too; SESSION_PORT overrides)
-  edge [--port N]            an edge of a cluster (REDIS_URL required; REDIS_CLUSTER=1 for a Cluster)
-  session                    the session/auth service on 8100 (REDIS_URL required; M replicas allowed)
-  dev-cluster [--edges 2] [--base-port 8000] [--session-port 8100]
-                             redis-server from PATH + one session service (8100) + edges on 8000, 8001, …
-  token --sub ID [--roles a,b] [--ttl 1h] [--tenant T] [--url SESSION_URL]
-                             print a JWT minted by the session service (dev admin token by default)
-  user add NAME --password P [--roles a,b] [--tenant T] [--url SESSION_URL]
-                             create a user in the session service
-  publish CHANNEL --data JSON [--attr k=v ...] [--dialect valtronics] [--tenant T]
-          [--url http://localhost:8000] [--api-key KEY]
-                             publish a message through the HTTP API to a dialect's channel in a tenant
-${CHANNELS_USAGE}
-  help                       this text
+/** The overview printed by `switchboard help` (and with no command). */
+export function overview(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'Usage: switchboard <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    `  ${'help'.padEnd(width)}  this text; \`switchboard help <command>\` for one command`,
+    '',
+    'Every command takes --help: its options, their defaults and environment variables, and an example.',
+    'Configuration comes from environment variables: see docs/configuration.md.',
+    '',
+  ].join('\n');
+}
 
-Configuration comes from environment variables: see docs/configuration.md.
-`;
+const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 
 /** Runs the CLI with `argv` (without node and script); resolves with the exit code. */
-export async function run(argv: readonly string[]): Promise<number> {
-  const [command, ...rest] = argv;
+export async function run(argv: readonly string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+  let [command, ...rest] = argv;
+  if (command === 'user') {
+    // `user` has one sub-command; `switchboard user --help` shows it.
+    if (rest[0] === 'add') {
+      command = 'user add';
+      rest = rest.slice(1);
+    } else if (rest.length === 0 || rest[0] === '--help' || rest[0] === '-h') {
+      io.stdout.write(renderHelp(USER_ADD));
+      return rest.length === 0 ? 2 : 0;
+    } else return usageError(io, new UsageError(`unknown sub-command "user ${rest[0]}"; the one there is: user add`, 'user add'));
+  }
+  const spec = command !== undefined ? BY_NAME.get(command) : undefined;
+  let values: Readonly<Record<string, unknown>> = {};
   try {
-    switch (command) {
-      case 'start':
-      case 'edge':
-      case 'session': {
-        const { values } = parseArgs({ args: rest, options: { port: { type: 'string' } }, strict: true });
-        return await startCommand(command, values.port !== undefined ? { port: values.port } : {});
-      }
-      case 'dev-cluster': {
-        const { values } = parseArgs({
-          args: rest,
-          options: {
-            edges: { type: 'string', default: '2' },
-            'base-port': { type: 'string', default: '8000' },
-            'session-port': { type: 'string', default: '8100' },
-          },
-          strict: true,
-        });
-        const edges = Number(values.edges);
-        const basePort = Number(values['base-port']);
-        if (!Number.isInteger(edges) || edges < 1 || edges > 16) throw new UsageError('--edges must be 1..16');
-        if (!Number.isInteger(basePort) || basePort < 1 || basePort > 65535 - edges) throw new UsageError('--base-port must be a port');
-        const sessionPort = Number(values['session-port']);
-        if (!Number.isInteger(sessionPort) || sessionPort < 1 || sessionPort > 65535) throw new UsageError('--session-port must be a port');
-        return await devClusterCommand({ edges, basePort, sessionPort });
-      }
-      case 'token': {
-        const { values } = parseArgs({
-          args: rest,
-          options: {
-            sub: { type: 'string' },
-            roles: { type: 'string' },
-            ttl: { type: 'string', default: '1h' },
-            tenant: { type: 'string' },
-            url: { type: 'string' },
-            'admin-token': { type: 'string' },
-          },
-          strict: true,
-        });
-        if (!values.sub) throw new UsageError('token needs --sub ID');
-        return await tokenCommand(
-          {
-            sub: values.sub,
-            roles: splitList(values.roles),
-            ttl: values.ttl,
-            tenant: values.tenant,
-            url: values.url,
-            adminToken: values['admin-token'],
-          },
-          process.stdout,
-        );
-      }
-      case 'user': {
-        const { values, positionals } = parseArgs({
-          args: rest,
-          options: {
-            password: { type: 'string' },
-            roles: { type: 'string' },
-            tenant: { type: 'string' },
-            url: { type: 'string' },
-            'admin-token': { type: 'string' },
-          },
-          allowPositionals: true,
-          strict: true,
-        });
-        if (positionals[0] !== 'add' || positionals.length !== 2) throw new UsageError('usage: user add NAME --password P');
-        if (values.password === undefined) throw new UsageError('user add needs --password P');
-        return await userAddCommand(
-          {
-            name: positionals[1]!,
-            password: values.password,
-            roles: splitList(values.roles),
-            tenant: values.tenant,
-            url: values.url,
-            adminToken: values['admin-token'],
-          },
-          process.stdout,
-        );
-      }
-      case 'publish': {
-        const { values, positionals } = parseArgs({
-          args: rest,
-          options: {
-            data: { type: 'string' },
-            attr: { type: 'string', multiple: true },
-            dialect: { type: 'string' },
-            tenant: { type: 'string' },
-            url: { type: 'string', default: 'http://localhost:8000' },
-            'api-key': { type: 'string' },
-          },
-          allowPositionals: true,
-          strict: true,
-        });
-        if (positionals.length !== 1) throw new UsageError('publish needs exactly one CHANNEL');
-        if (values.data === undefined) throw new UsageError('publish needs --data JSON');
-        return await publishCommand(
-          {
-            channel: positionals[0]!,
-            dialect: values.dialect,
-            tenant: values.tenant,
-            data: values.data,
-            attrs: values.attr ?? [],
-            url: values.url,
-            apiKey: values['api-key'],
-          },
-          process.stdout,
-        );
-      }
-      case 'channels':
-        return await channelsCommand(rest, process.stdout);
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        process.stdout.write(USAGE);
-        return command === undefined ? 2 : 0;
-      default:
-        throw new UsageError(`unknown command "${command}"`);
+    if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+      const topic = command === 'help' ? rest.join(' ') : '';
+      const one = BY_NAME.get(topic);
+      if (topic && !one) throw new UsageError(`no command "${topic}"${suggest(topic)}`);
+      io.stdout.write(one ? renderHelp(one) : overview());
+      return command === undefined ? 2 : 0;
     }
+    if (!spec) throw new UsageError(`unknown command "${command}"${suggest(command)}`);
+    const parsed = parseCommand(spec, rest, io.env);
+    if (parsed.help) {
+      io.stdout.write(renderHelp(spec));
+      return 0;
+    }
+    values = parsed.values;
+    return await dispatch(spec, parsed, io);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError || (err instanceof Error && err.name === 'TypeError' && 'code' in err)) {
-      process.stderr.write(`switchboard: ${err.message}\n`);
-      if (err instanceof UsageError) process.stderr.write(`\n${USAGE}`);
+    if (err instanceof UsageError) return usageError(io, err, spec?.name);
+    if (err instanceof ConfigError) {
+      const problems = spec ? flagProblems(err.problems, spec, values) : err.problems;
+      io.stderr.write(`switchboard${spec ? ` ${spec.name}` : ''}: invalid configuration:\n  - ${problems.join('\n  - ')}\n`);
       return 2;
     }
     if (err instanceof Error) {
-      process.stderr.write(`switchboard: ${err.message}\n`);
+      io.stderr.write(`switchboard${spec ? ` ${spec.name}` : ''}: ${err.message}\n`);
       return 1;
     }
     throw err;
   }
 }
 
-class UsageError extends Error {}
+function dispatch(spec: CommandSpec, parsed: Extract<Parsed, { help: false }>, io: CliIo): Promise<number> {
+  const v = parsed.values;
+  const str = (name: string) => v[name] as string | undefined;
+  switch (spec) {
+    case START:
+      return startCommand('start', { port: v.port, sessionPort: v['session-port'] }, io);
+    case EDGE:
+      return startCommand('edge', { port: v.port }, io);
+    case SESSION:
+      return startCommand('session', { sessionPort: v.port }, io);
+    case DEV_CLUSTER:
+      return devClusterCommand(
+        {
+          edges: v.edges as number,
+          basePort: v['base-port'] as number,
+          sessionPort: v['session-port'] as number,
+          dataDir: str('data-dir'),
+          fresh: v.fresh === true,
+          restart: v['no-restart'] !== true,
+        },
+        io,
+      );
+    case TOKEN:
+      return tokenCommand(
+        { sub: str('sub')!, roles: (v.roles as string[] | undefined) ?? [], ttl: str('ttl')!, tenant: str('tenant'), url: str('url'), adminToken: str('admin-token') },
+        io,
+      );
+    case USER_ADD:
+      return userAddCommand(
+        {
+          name: parsed.positionals[0]!,
+          password: str('password')!,
+          roles: (v.roles as string[] | undefined) ?? [],
+          tenant: str('tenant'),
+          url: str('url'),
+          adminToken: str('admin-token'),
+        },
+        io,
+      );
+    case PUBLISH:
+      return publishCommand(
+        {
+          channel: parsed.positionals[0],
+          ...(v.stdin === true ? { stdin: process.stdin } : {}),
+          ...(str('idempotency-key') !== undefined ? { idempotencyKey: str('idempotency-key')! } : {}),
+          dialect: str('dialect')!,
+          tenant: str('tenant'),
+          data: str('data'),
+          attrs: v.attr as string[],
+          url: str('url')!,
+          apiKey: str('api-key'),
+        },
+        io,
+      );
+    case CHANNELS:
+      return channelsCommand(
+        {
+          url: str('url')!,
+          tenant: str('tenant'),
+          dialect: str('dialect'),
+          limit: v.limit as number,
+          json: v.json === true,
+          token: str('token'),
+          sessionUrl: str('session-url'),
+          adminToken: str('admin-token'),
+        },
+        io,
+      );
+    default:
+      throw new Error(`no handler for command "${spec.name}"`);
+  }
+}
 
-function splitList(v: string | undefined): string[] {
-  return v ? v.split(',').map((r) => r.trim()).filter(Boolean) : [];
+function usageError(io: CliIo, err: UsageError, fallback?: string): number {
+  const command = err.command ?? fallback;
+  io.stderr.write(`switchboard${command ? ` ${command}` : ''}: ${err.message}\n`);
+  io.stderr.write(command ? `Run \`switchboard ${command} --help\` for its options.\n` : 'Run `switchboard help` for the commands.\n');
+  return 2;
+}
+
+function suggest(typed: string): string {
+  const near = closest(typed, [...COMMANDS.map((c) => c.name), 'user']);
+  return near ? ` (did you mean \`${near}\`?)` : '';
 }

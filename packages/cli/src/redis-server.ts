@@ -1,10 +1,10 @@
 /**
- * The redis-server of `switchboard dev-cluster`: started from PATH on a free loopback port with a data
+ * The redis-server of `switchboard dev-cluster`: started from PATH on a loopback port with a data
  * directory. This is the CLI's own launcher (the test kit has another for tests): the CLI must not depend
  * on test code at run time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
 
@@ -13,10 +13,27 @@ export interface DevRedis {
   readonly port: number;
   readonly url: string;
   readonly dir: string;
-  /** Graceful stop (SIGTERM; AOF is flushed), SIGKILL after `timeoutMs`. */
+  /** Graceful stop (SIGTERM: redis-server flushes its AOF), SIGKILL after `timeoutMs`. */
   stop(timeoutMs?: number): Promise<void>;
   readonly child: ChildProcess;
 }
+
+/** Options of {@link startDevRedis}. */
+export interface DevRedisOptions {
+  readonly dir: string;
+  /** AOF with `appendfsync everysec`: the data survives restarts; a crash may lose about a second of writes. */
+  readonly appendOnly: boolean;
+  /** A fixed port (a restart keeps the address the other processes use); a free one otherwise. */
+  readonly port?: number;
+  /**
+   * Its own process group, so that a Ctrl-C in the terminal reaches only the supervisor, which stops the
+   * processes in order (edges first, Redis last).
+   */
+  readonly detached?: boolean;
+}
+
+/** The pid file redis-server writes into its data directory while it runs. */
+export const REDIS_PID_FILE = 'redis.pid';
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
 export function freePort(): Promise<number> {
@@ -50,10 +67,30 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
+/** The pid in `dir`'s redis pid file when that process still runs (a redis-server left behind), else null. */
+export function runningRedisPid(dir: string): number | null {
+  const file = join(dir, REDIS_PID_FILE);
+  if (!existsSync(file)) return null;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : null;
+}
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Starts redis-server with its data in `dir` (AOF when `appendOnly`), and waits until it answers. */
-export async function startDevRedis(opts: { dir: string; appendOnly: boolean; port?: number }): Promise<DevRedis> {
+export async function startDevRedis(opts: DevRedisOptions): Promise<DevRedis> {
   mkdirSync(opts.dir, { recursive: true });
   const port = opts.port ?? (await freePort());
+  const log = join(opts.dir, 'redis.log');
   const child = spawn(
     'redis-server',
     [
@@ -64,17 +101,18 @@ export async function startDevRedis(opts: { dir: string; appendOnly: boolean; po
       '--appendonly', opts.appendOnly ? 'yes' : 'no',
       '--appendfsync', 'everysec',
       '--protected-mode', 'no',
-      '--logfile', join(opts.dir, 'redis.log'),
+      '--pidfile', join(opts.dir, REDIS_PID_FILE),
+      '--logfile', log,
     ],
-    { stdio: 'ignore' },
+    { stdio: 'ignore', detached: opts.detached ?? false },
   );
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}; see ${join(opts.dir, 'redis.log')}`);
+    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode} (port ${port} in use?); see ${log}`);
     if (await ping(port)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`redis-server did not answer on port ${port} within 10 s; see ${join(opts.dir, 'redis.log')}`);
+      throw new Error(`redis-server did not answer on port ${port} within 10 s; see ${log}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { CONFIG_SPEC, ConfigError, DEV_ADMIN_TOKEN, DEV_API_KEY, DEV_JWT_SECRET, configSchemas, defineConfigSection, loadConfig, renderConfigMarkdown, sectionOption } from './config.js';
+import { CONFIG_SPEC, ConfigError, DEV_ADMIN_TOKEN, DEV_API_KEY, DEV_JWT_SECRET, configSchemas, defineConfigSection, loadConfig, loadOptions, renderConfigMarkdown, sectionOption } from './config.js';
 
 describe('config', () => {
   it('has defaults for everything: an empty environment gives a dev server on 8000', () => {
@@ -49,6 +49,27 @@ describe('config', () => {
     expect(() => loadConfig({ SESSION_PORT: '9000' }, {}, 'edge')).toThrow(/SESSION_PORT/);
     expect(loadConfig({ SESSION_JWT_KEY_FILES: '/keys/k.pem' }, {}, 'session').jwtKeyFiles).toEqual(['/keys/k.pem']);
     expect(loadConfig({}, {}, 'edge').adminToken).toBeUndefined();
+  });
+
+  it('loadOptions checks only the options a tool reads (and mode), with the same dev defaults and refusals', () => {
+    const prod = { SWITCHBOARD_MODE: 'production', SWITCHBOARD_ADMIN_TOKEN: 'a-real-admin-token-1234' };
+    // The whole configuration refuses the dev API key in production; a tool that never reads it does not.
+    expect(() => loadConfig(prod)).toThrow(/SWITCHBOARD_API_KEYS/);
+    const o = loadOptions(['sessionUrl', 'adminToken'], { ...prod, PORT: 'not-a-port' });
+    expect(o).toMatchObject({ mode: 'production', adminToken: 'a-real-admin-token-1234', sessionUrl: 'http://127.0.0.1:8100' });
+    expect(() => loadOptions(['adminToken'], { SWITCHBOARD_MODE: 'production', SWITCHBOARD_ADMIN_TOKEN: DEV_ADMIN_TOKEN })).toThrow(/dev admin token is refused/);
+    expect(() => loadOptions(['apiKeys'], { SWITCHBOARD_MODE: 'production' })).toThrow(/SWITCHBOARD_API_KEYS/);
+    expect(() => loadOptions(['sessionUrl'], { SWITCHBOARD_SESSION_URL: 'nope' })).toThrow(/SWITCHBOARD_SESSION_URL="nope"/);
+    expect(loadOptions(['adminToken'], {}).adminToken).toBe(DEV_ADMIN_TOKEN);
+  });
+
+  it('the docs print every built-in dev secret next to its option, and that production refuses it', () => {
+    const md = renderConfigMarkdown();
+    for (const [key, value] of [['jwtSecret', DEV_JWT_SECRET], ['apiKeys', DEV_API_KEY], ['adminToken', DEV_ADMIN_TOKEN]] as const) {
+      expect(CONFIG_SPEC[key].devDefault).toBe(value);
+      const row = md.split('\n').find((l) => l.startsWith(`| \`${key}\` |`));
+      expect(row).toContain(`dev mode: \`${value}\` (refused in production)`);
+    }
   });
 
   it('in production an edge holds no secret and the session service needs signing keys', () => {

@@ -22,6 +22,11 @@ export interface OptionSpec<S extends z.ZodType> {
   /** Secrets are never printed with their value. */
   readonly secret?: boolean;
   /**
+   * The built-in value dev mode uses when the option is unset; printed in the docs and the CLI help next
+   * to the option, since it is public (production mode refuses it).
+   */
+  readonly devDefault?: string;
+  /**
    * Set for options only one process may read. An edge refuses to start when a session-only option
    * (private keys, admin token) is set in its environment: an edge cannot even name a secret.
    */
@@ -54,7 +59,7 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_MODE',
     type: '`dev` or `production`',
     default: 'dev',
-    doc: 'In `dev` the built-in dev JWT secret and API key work and any Origin is accepted by default; `production` refuses to start with them.',
+    doc: 'In `dev` the built-in dev JWT secret, API key and admin token (their values are in the rows below) work and any Origin is accepted by default; `production` refuses to start with any of them.',
   }),
   host: option({
     schema: z.string().min(1),
@@ -168,6 +173,7 @@ export const CONFIG_SPEC = {
     default: undefined,
     doc: 'HS256 secret for client JWTs. Dev mode defaults to a built-in secret (refused in production). In production the session service signs with `SESSION_JWT_KEY_FILES` instead and edges verify with JWKS; a production edge refuses to hold this secret.',
     secret: true,
+    devDefault: DEV_JWT_SECRET,
   }),
   jwtIssuer: option({
     schema: z.string().min(1),
@@ -190,6 +196,7 @@ export const CONFIG_SPEC = {
     default: [DEV_API_KEY],
     doc: 'API keys accepted by `POST /api/publish` as `Authorization: Bearer <key>`. The built-in default is refused in production mode.',
     secret: true,
+    devDefault: DEV_API_KEY,
   }),
   allowedOrigins: option({
     schema: list,
@@ -241,8 +248,9 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_ADMIN_TOKEN',
     type: 'string (≥ 16 chars)',
     default: undefined,
-    doc: 'Bearer token of the session service admin API (users, token minting) and of the CLI that calls it. Dev mode defaults to a built-in one (refused in production). An edge refuses it: its admin routes take a JWT with the `admin` role.',
+    doc: 'Bearer token of the session service admin API (`/v1/users`, `/v1/tokens`) and of the CLI commands that call it (`switchboard token`, `switchboard user add`, `switchboard channels`). Dev mode defaults to a built-in one (refused in production). An edge refuses it: its admin routes take a JWT with the `admin` role.',
     secret: true,
+    devDefault: DEV_ADMIN_TOKEN,
     only: 'session',
   }),
   tokenTtlSec: option({
@@ -637,11 +645,38 @@ export function loadConfig(
   role: ConfigRole | 'all' = 'all',
   sections: readonly ConfigSection[] = [],
 ): Config {
+  return resolveConfig(env, overrides, role, sections, null);
+}
+
+/** The name of a core option. */
+export type ConfigKey = keyof Spec;
+
+/**
+ * Resolves only the core options `keys` (and `mode`, which decides the dev defaults): a tool that reads
+ * three options is not refused for a fourth it never uses. The others keep their defaults, unchecked,
+ * and are not part of the result's type.
+ */
+export function loadOptions<K extends ConfigKey>(
+  keys: readonly K[],
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  overrides: ConfigOverrides = {},
+): Pick<Config, K | 'mode'> {
+  return resolveConfig(env, overrides, 'all', [], new Set<ConfigKey>(['mode', ...keys]));
+}
+
+function resolveConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  overrides: ConfigOverrides,
+  role: ConfigRole | 'all',
+  sections: readonly ConfigSection[],
+  only: ReadonlySet<ConfigKey> | null,
+): Config {
   const problems: string[] = [];
   const out: Record<string, unknown> = {};
   const explicit = new Set<string>();
-  for (const [key, spec] of Object.entries(CONFIG_SPEC) as [keyof Spec, OptionSpec<z.ZodType>][]) {
-    const raw = rawValue(overrides[key], env[spec.env]);
+  const used = (key: ConfigKey) => only === null || only.has(key);
+  for (const [key, spec] of Object.entries(CONFIG_SPEC) as [ConfigKey, OptionSpec<z.ZodType>][]) {
+    const raw = used(key) ? rawValue(overrides[key], env[spec.env]) : undefined;
     if (role !== 'all' && spec.only !== undefined && spec.only !== role) {
       if (raw !== undefined) problems.push(`${spec.env}: a ${spec.only}-service option; a ${role} process may not be given it`);
       out[key] = defaultOf(spec);
@@ -661,11 +696,11 @@ export function loadConfig(
       out.jwtSecret ??= DEV_JWT_SECRET;
       if (role !== 'edge') out.adminToken ??= DEV_ADMIN_TOKEN;
     } else {
-      if (out.jwtSecret === DEV_JWT_SECRET)
+      if (used('jwtSecret') && out.jwtSecret === DEV_JWT_SECRET)
         problems.push('SWITCHBOARD_JWT_SECRET: the built-in dev secret is refused in production mode');
-      if ((out.apiKeys as string[]).some((k) => k === DEV_API_KEY || k.endsWith(`=${DEV_API_KEY}`)))
+      if (used('apiKeys') && (out.apiKeys as string[]).some((k) => k === DEV_API_KEY || k.endsWith(`=${DEV_API_KEY}`)))
         problems.push('SWITCHBOARD_API_KEYS: the built-in dev API key is refused in production mode');
-      if (out.adminToken === DEV_ADMIN_TOKEN)
+      if (used('adminToken') && out.adminToken === DEV_ADMIN_TOKEN)
         problems.push('SWITCHBOARD_ADMIN_TOKEN: the built-in dev admin token is refused in production mode');
       if (role === 'edge' && out.jwtSecret !== undefined)
         problems.push('SWITCHBOARD_JWT_SECRET: a production edge holds no secrets; it verifies tokens with the JWKS');
@@ -685,6 +720,7 @@ export function loadConfig(
 
 function defaultText(spec: OptionSpec<z.ZodType>, fallbackEnv: string | undefined): string {
   if (typeof spec.default === 'function') return '(computed)';
+  if (spec.devDefault !== undefined) return `dev mode: \`${spec.devDefault}\` (refused in production)`;
   if (spec.default === undefined) return fallbackEnv ? `\`$${fallbackEnv}\`` : '(unset)';
   if (spec.secret) return '(dev default)';
   const d: unknown = spec.default;

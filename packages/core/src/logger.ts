@@ -23,5 +23,10 @@ export function createLogger(options: LoggerOptions): Logger {
     // Secrets may sit in headers or config objects that end up in a log call: never print them.
     redact: ['token', 'password', 'jwtSecret', 'apiKeys', '*.token', '*.password', 'headers.authorization'],
   };
-  return options.destination ? pino(opts, options.destination) : pino(opts);
+  // Synchronous writes to stdout (what console.log does on a pipe). pino's default asynchronous stream
+  // flushes its buffer at exit with a loop that retries every error: once stdout's reader is gone (a
+  // supervisor killed, a closed terminal) every write fails with EPIPE, and a process told to stop on
+  // SIGTERM spins there forever instead of exiting. A synchronous stream meets EPIPE at once and stops
+  // logging (pino turns writes into no-ops), and has nothing to flush at exit.
+  return pino(opts, options.destination ?? pino.destination({ dest: 1, sync: true }));
 }

@@ -100,6 +100,15 @@ export type NormalizedPublish =
   | { readonly ok: true; readonly name: string; readonly attrs: Readonly<Record<string, string | number | boolean>>; readonly data: string }
   | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
+/**
+ * What a publish's attrs can reach, judged by the dialect's filters before anything is sent (the CLI asks
+ * it): `errors` no subscriber can ever match, `warnings` values that look like mistakes.
+ */
+export interface PublishAttrCheck {
+  readonly errors: readonly string[];
+  readonly warnings: readonly string[];
+}
+
 /** Per-dialect metrics children (label `dialect` bound), so dialects record without label lookups. */
 export interface DialectMetrics {
   readonly messagesIn: Counter.Internal;
@@ -184,6 +193,8 @@ export interface DialectDefinition<S = unknown> {
   readonly config: DialectConfigSection;
   /** A frame every connection receives every `intervalMs` (one publish per tick for all connections). */
   readonly keepalive?: { readonly frame: string; readonly intervalMs: number };
+  /** Checks the attrs of a backend publish to channel `name` against what its filters match (no handler needed). */
+  checkPublishAttrs?(name: string, attrs: Readonly<Record<string, string | number | boolean>>): PublishAttrCheck;
   create(ctx: DialectContext): DialectHandler<S>;
 }
 

@@ -28,10 +28,11 @@ export interface HttpApiDeps {
 
 /** Registers the HTTP routes on the main app. */
 export function mountHttpApi(app: TemplatedApp, deps: HttpApiDeps): void {
-  app.get('/healthz', (res) => sendText(res, { aborted: false }, 200, 'ok\n'));
+  // The same JSON bodies as the session service's, so one probe or script reads both.
+  app.get('/healthz', (res) => sendJson(res, { aborted: false }, 200, { status: 'ok' }));
   app.get('/readyz', (res) => {
     const ok = deps.ready();
-    sendText(res, { aborted: false }, ok ? 200 : 503, ok ? 'ready\n' : 'not ready\n');
+    sendJson(res, { aborted: false }, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready' });
   });
   app.get('/metrics', (res) => {
     const g = guard(res);

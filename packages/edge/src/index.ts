@@ -21,6 +21,7 @@ export type {
   Frame,
   ListenerInfo,
   NormalizedPublish,
+  PublishAttrCheck,
   Refusal,
   SubprotocolPolicy,
   UpgradeDecision,

@@ -122,6 +122,16 @@ describe('fleetfreedom conformance (seed 000)', () => {
     expect(await nextFf(c, 'getCompanyResponse')).toMatchObject({ reqId: 1, errorCode: 0 });
   });
 
+  it('a ghostId reconnect of a session with no subscriptions is still its session, resumed', async () => {
+    const { c, res } = await login();
+    const ghostId = res.ghostId as string;
+    await c.close();
+    const { c: back, res: conn } = await connect(`/fleetfreedom/${ghostId}`);
+    expect(conn).toMatchObject({ errorCode: 0, message: 'Session resumed', ghostId, user: { login: 'email@address.com' } });
+    expect(conn).not.toHaveProperty('subscriptions');
+    await back.close();
+  });
+
   it('a ghostId reconnect is logged in without login, gets its subscriptions back and what it missed, in order', async () => {
     const { c, res } = await login();
     const ghostId = res.ghostId as string;

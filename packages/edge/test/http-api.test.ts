@@ -103,9 +103,13 @@ describe('POST /api/publish', () => {
 });
 
 describe('health, readiness, metrics', () => {
-  it('/healthz and /readyz answer 200', async () => {
-    expect((await fetch(`${node.httpUrl}/healthz`)).status).toBe(200);
-    expect((await fetch(`${node.httpUrl}/readyz`)).status).toBe(200);
+  it('/healthz and /readyz answer 200 with JSON (the session service\'s format)', async () => {
+    for (const [path, status] of [['/healthz', 'ok'], ['/readyz', 'ready']]) {
+      const res = await fetch(`${node.httpUrl}${path}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await res.json()).toEqual({ status });
+    }
   });
 
   it('/metrics serves Prometheus text with the edge metrics, named with units', async () => {

@@ -74,6 +74,9 @@ describe('tenant isolation (one node)', () => {
     first.send({ type: 'auth', token: await node.token('carol', { tenant: 'acme' }) });
     const res = await first.nextOfType('auth_response');
     const sessionId = res.session_id as string;
+    // Something to resume: "resumed" means an earlier connection's subscriptions come back.
+    first.send({ type: 'subscribe', channel: 'alerts' });
+    await first.nextOfType('subscribe_response');
     await first.close();
     const other = await node.connect('/ws');
     other.send({ type: 'auth', token: await node.token('carol', { tenant: 'globex' }), session_id: sessionId });
@@ -83,5 +86,6 @@ describe('tenant isolation (one node)', () => {
     const same = await node.connect('/ws');
     same.send({ type: 'auth', token: await node.token('carol', { tenant: 'acme' }), session_id: sessionId });
     expect(await same.nextOfType('auth_response')).toMatchObject({ resumed: true, session_id: sessionId });
+    expect(await same.nextOfType('subscribe_response')).toMatchObject({ channel: 'alerts' });
   });
 });

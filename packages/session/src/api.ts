@@ -39,8 +39,14 @@ export interface OpenSessionRequest {
 export interface OpenSessionResult {
   readonly sessionId: string;
   readonly expiresAt: number;
-  /** True when the named session existed and belongs to this user. */
+  /**
+   * True when the named session existed, belongs to this user (and tenant), and gives back subscriptions
+   * of an earlier connection. An existing session with none (the first connection with a login token)
+   * keeps its id but is not resumed.
+   */
   readonly resumed: boolean;
+  /** True when the named session existed and this connection carries it on (same id), subscriptions or not. */
+  readonly continued: boolean;
   readonly subscriptions: readonly StoredSubscription[];
 }
 

@@ -33,8 +33,31 @@ async function call(method: string, path: string, body?: unknown, token?: string
 
 describe('session HTTP API', () => {
   it('refuses the admin API without the admin token', async () => {
-    expect(await call('POST', '/v1/users', { name: 'x', password: 'long-password' })).toMatchObject({ status: 401, body: { error: 'unauthorized' } });
-    expect((await call('POST', '/v1/tokens', { sub: 'x' }, 'wrong-token-0123456789')).status).toBe(401);
+    expect(await call('POST', '/v1/users', { name: 'x', password: 'long-password' })).toMatchObject({
+      status: 401,
+      body: { error: 'unauthorized', message: 'send Authorization: Bearer <admin token>' },
+    });
+    // A token that was sent and is wrong is said to be refused, not asked for again.
+    expect(await call('POST', '/v1/tokens', { sub: 'x' }, 'wrong-token-0123456789')).toMatchObject({
+      status: 401,
+      body: { error: 'unauthorized', message: 'the admin token was refused' },
+    });
+  });
+
+  it('says the admin API is off when the service has no admin token', async () => {
+    const config = loadConfig({});
+    const registry = createMetricsRegistry({ processMetrics: false });
+    const logger = createLogger({ name: 'test', level: 'silent' });
+    const issuer = hmacIssuer(config.jwtSecret!, { issuer: 'switchboard', audience: 'switchboard' });
+    const service = createSessionService(config, new MemorySessionRepo(config), issuer, logger, registry);
+    const off = await startSessionHttp({ service, issuer, registry, logger, host: '127.0.0.1', port: 0, adminToken: undefined, ready: () => true });
+    try {
+      const res = await fetch(`http://127.0.0.1:${off.port}/v1/users/x`, { headers: { authorization: 'Bearer anything-at-all-123' } });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ message: expect.stringMatching(/^the admin API is off/) as unknown });
+    } finally {
+      await off.close();
+    }
   });
 
   it('creates, reads and deletes users; refuses bad input with the registry codes', async () => {
@@ -72,7 +95,8 @@ describe('session HTTP API', () => {
 
   it('serves the JWKS, health and metrics', async () => {
     expect((await call('GET', '/.well-known/jwks.json')).body).toEqual({ keys: [] });
-    expect((await call('GET', '/healthz')).status).toBe(200);
+    expect(await call('GET', '/healthz')).toMatchObject({ status: 200, body: { status: 'ok' } });
+    expect(await call('GET', '/readyz')).toMatchObject({ status: 200, body: { status: 'ready' } });
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toContain('switchboard_session_logins_total{outcome="ok"} 1');
     expect(metrics).toContain('switchboard_session_logins_total{outcome="locked_out"} 1');

@@ -111,7 +111,16 @@ export async function startSessionHttp(o: SessionHttpOptions): Promise<{ port: n
       return fail(res, r.code, r.message);
     }
     if (path === '/v1/users' || path.startsWith('/v1/users/') || path === '/v1/tokens') {
-      if (!isAdmin(req)) return fail(res, 'unauthorized', 'send Authorization: Bearer <admin token>');
+      if (!isAdmin(req)) {
+        // Say which: none sent, one refused, or no admin API at all (a caller who sent one must not read
+        // "send one" as if it had been lost on the way).
+        const message = !adminDigest
+          ? 'the admin API is off: this service has no admin token (SWITCHBOARD_ADMIN_TOKEN)'
+          : req.headers.authorization
+            ? 'the admin token was refused'
+            : 'send Authorization: Bearer <admin token>';
+        return fail(res, 'unauthorized', message);
+      }
       if (method === 'POST' && path === '/v1/users') {
         const body = await readJson(req);
         if (!body.ok) return fail(res, body.code, body.message);

@@ -45,7 +45,7 @@ export class SessionMetrics {
     });
     this.sessions = new Counter({
       name: 'switchboard_session_sessions_total',
-      help: 'Sessions opened by outcome (new, resumed).',
+      help: 'Sessions opened by outcome: new, resumed (an earlier connection\'s subscriptions came back), continued (an existing session with none, e.g. the first connection with a login token).',
       labelNames: ['outcome'],
       registers,
     });

@@ -114,8 +114,12 @@ export class SessionService implements SessionApi {
       const s = await this.repo.touchSession(req.sessionId, this.o.sessionTtlSec);
       // Same user and same tenant: the same name in another tenant is another user.
       if (s && s.userId === req.userId && (s.tenant ?? DEFAULT_TENANT) === (req.tenant ?? DEFAULT_TENANT)) {
-        this.o.metrics.sessions.inc({ outcome: 'resumed' });
-        return { sessionId: s.id, expiresAt: s.expiresAt, resumed: true, subscriptions: s.subscriptions };
+        // "Resumed" means an earlier connection's subscriptions come back. The session a login created
+        // (named by its token) has none on its first connection: it continues, it does not resume, and
+        // the client must subscribe itself.
+        const resumed = s.subscriptions.length > 0;
+        this.o.metrics.sessions.inc({ outcome: resumed ? 'resumed' : 'continued' });
+        return { sessionId: s.id, expiresAt: s.expiresAt, resumed, continued: true, subscriptions: s.subscriptions };
       }
     }
     const s = await this.repo.createSession(
@@ -123,7 +127,7 @@ export class SessionService implements SessionApi {
       this.o.sessionTtlSec,
     );
     this.o.metrics.sessions.inc({ outcome: 'new' });
-    return { sessionId: s.id, expiresAt: s.expiresAt, resumed: false, subscriptions: [] };
+    return { sessionId: s.id, expiresAt: s.expiresAt, resumed: false, continued: false, subscriptions: [] };
   }
 
   async resumeSession(sessionId: string): Promise<ResumedSession | null> {

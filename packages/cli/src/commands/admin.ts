@@ -1,32 +1,37 @@
 /** `switchboard token` and `switchboard user add`: calls to the session service's admin API. */
-import { loadConfig, parseDurationMs } from '@switchboard/core';
+import { loadOptions } from '@switchboard/core';
+import { CallError, describeRefusal, postJson, type Answer } from '../http-call.js';
+import type { CliIo } from '../main.js';
+import { UsageError } from '../spec.js';
 
-/** Where and as whom the CLI reaches the session service. */
+/** Where and as whom the CLI reaches the session service (flags; unset: the environment, then dev defaults). */
 export interface AdminTarget {
   readonly url: string | undefined;
   readonly adminToken: string | undefined;
 }
 
-function target(t: AdminTarget): { url: string; token: string } {
-  const config = loadConfig(process.env);
-  const token = t.adminToken ?? config.adminToken;
-  if (!token) throw new Error('no admin token: set SWITCHBOARD_ADMIN_TOKEN (the built-in dev one works only in dev mode)');
-  return { url: t.url ?? config.sessionUrl, token };
+const START_HINT =
+  'Start one with `npm start` or `npx switchboard dev-cluster` (the session service listens on 8100), or point --url or SWITCHBOARD_SESSION_URL at yours.';
+
+/** Reads only what these commands use: the session URL and the admin token (production refuses the dev one). */
+function target(t: AdminTarget, io: Pick<CliIo, 'env'>): { url: string; token: string } {
+  const o = loadOptions(['sessionUrl', 'adminToken'], io.env, { sessionUrl: t.url, adminToken: t.adminToken });
+  if (!o.adminToken)
+    throw new UsageError(`no admin token in ${o.mode} mode: pass --admin-token or set SWITCHBOARD_ADMIN_TOKEN to the session service's (only dev mode has a built-in one)`);
+  return { url: o.sessionUrl, token: o.adminToken };
 }
 
-async function post(t: AdminTarget, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const { url, token } = target(t);
-  let res: Response;
-  try {
-    res = await fetch(new URL(path, url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify(body),
-    });
-  } catch {
-    throw new Error(`no session service at ${url} (start one with \`npm start\` or \`switchboard dev-cluster\`, or pass --url)`);
-  }
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+async function call(t: AdminTarget, io: Pick<CliIo, 'env'>, path: string, body: unknown, ok: number): Promise<Answer> {
+  const { url, token } = target(t, io);
+  const a = await postJson(url, path, token, body, 'session service', START_HINT);
+  if (a.status === ok) return a;
+  if (a.status === 401)
+    throw new CallError(
+      `the session service at ${url} refused the call (${describeRefusal(a)}).\nPass its admin token with --admin-token or SWITCHBOARD_ADMIN_TOKEN (dev mode: the built-in one; a production service never accepts it).`,
+    );
+  if (a.status === 404 && a.json.error === 'not_found')
+    throw new CallError(`${url} has no ${path} (${describeRefusal(a)}): is it the session service (port 8100), not an edge? Check --url / SWITCHBOARD_SESSION_URL.`);
+  throw new CallError(`the session service at ${url} refused: ${describeRefusal(a)}`);
 }
 
 /** Arguments of `switchboard token`. */
@@ -38,12 +43,9 @@ export interface TokenArgs extends AdminTarget {
 }
 
 /** Prints a token minted by the session service with its own key. */
-export async function tokenCommand(args: TokenArgs, out: NodeJS.WritableStream): Promise<number> {
-  const ttlMs = parseDurationMs(args.ttl);
-  if (ttlMs === null || ttlMs < 1000) throw new Error(`--ttl: "${args.ttl}" is not a duration such as 30m, 1h, 7d`);
-  const r = await post(args, '/v1/tokens', { sub: args.sub, roles: args.roles, ttl: args.ttl, ...(args.tenant !== undefined ? { tenant: args.tenant } : {}) });
-  if (r.status !== 200) throw new Error(`session service refused: ${typeof r.json.message === 'string' ? r.json.message : `HTTP ${r.status}`}`);
-  out.write(`${String(r.json.token)}\n`);
+export async function tokenCommand(args: TokenArgs, io: CliIo): Promise<number> {
+  const r = await call(args, io, '/v1/tokens', { sub: args.sub, roles: args.roles, ttl: args.ttl, ...(args.tenant !== undefined ? { tenant: args.tenant } : {}) }, 200);
+  io.stdout.write(`${String(r.json.token)}\n`);
   return 0;
 }
 
@@ -56,9 +58,8 @@ export interface UserAddArgs extends AdminTarget {
 }
 
 /** Creates a user in the session service. */
-export async function userAddCommand(args: UserAddArgs, out: NodeJS.WritableStream): Promise<number> {
-  const r = await post(args, '/v1/users', { name: args.name, password: args.password, roles: args.roles, ...(args.tenant !== undefined ? { tenant: args.tenant } : {}) });
-  if (r.status !== 201) throw new Error(`session service refused: ${typeof r.json.message === 'string' ? r.json.message : `HTTP ${r.status}`}`);
-  out.write(`${JSON.stringify(r.json)}\n`);
+export async function userAddCommand(args: UserAddArgs, io: CliIo): Promise<number> {
+  const r = await call(args, io, '/v1/users', { name: args.name, password: args.password, roles: args.roles, ...(args.tenant !== undefined ? { tenant: args.tenant } : {}) }, 201);
+  io.stdout.write(`${JSON.stringify(r.json)}\n`);
   return 0;
 }

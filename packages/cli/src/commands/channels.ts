@@ -1,30 +1,28 @@
 /**
- * `switchboard channels [--url EDGE] [--tenant T] [--dialect D] [--limit N] [--json]`: the cluster-wide
- * channel view as any edge answers it (`GET /admin/nodes` and `/admin/channels`): connections per edge by
- * dialect, channels with their subscribers and edges. Edges hold no secrets, so the CLI asks the session
- * service for a short-lived token with the `admin` role first (with the session admin token, as
- * `switchboard token` does), unless `--token` gives one.
+ * `switchboard channels`: the cluster-wide channel view as any edge answers it (`GET /admin/nodes` and
+ * `/admin/channels`): connections per edge by dialect, channels with their subscribers and edges. Edges
+ * hold no secrets, so the CLI first asks the session service for a five-minute token with the `admin`
+ * role (with the session admin token, as `switchboard token` does), unless `--token` gives one.
  */
-import { parseArgs } from 'node:util';
-import { loadConfig } from '@switchboard/core';
+import { loadOptions } from '@switchboard/core';
+import { CallError, describeRefusal, networkReason, postJson } from '../http-call.js';
+import type { CliIo } from '../main.js';
+import { UsageError } from '../spec.js';
 
-/** Options of `switchboard channels` (parsed here, so the dispatcher only names the command). */
-const OPTIONS = {
-  url: { type: 'string', default: 'http://localhost:8000' },
-  tenant: { type: 'string' },
-  dialect: { type: 'string' },
-  limit: { type: 'string', default: '100' },
-  json: { type: 'boolean', default: false },
-  token: { type: 'string' },
-  'session-url': { type: 'string' },
-  'admin-token': { type: 'string' },
-} as const;
-
-/** The usage line of the command. */
-export const CHANNELS_USAGE = `  channels [--url http://localhost:8000] [--tenant T] [--dialect D] [--limit 100] [--json]
-           [--token JWT | --session-url URL --admin-token TOKEN]
-                             the cluster-wide channel view: connections per edge by dialect, channels
-                             with their subscribers and edges (GET /admin/* on any edge)`;
+/** Arguments of `switchboard channels`. */
+export interface ChannelsArgs {
+  /** An edge. */
+  readonly url: string;
+  readonly tenant: string | undefined;
+  readonly dialect: string | undefined;
+  readonly limit: number;
+  readonly json: boolean;
+  /** An admin JWT to use as is (no minting). */
+  readonly token: string | undefined;
+  /** Where to mint one, and with what (flags; unset: the environment, then dev defaults). */
+  readonly sessionUrl: string | undefined;
+  readonly adminToken: string | undefined;
+}
 
 interface NodeRow {
   node: string;
@@ -40,38 +38,35 @@ interface ChannelRow {
   nodes: Record<string, number>;
 }
 
+const SESSION_HINT =
+  'Start one with `npm start` or `npx switchboard dev-cluster` (the session service listens on 8100), point --session-url or SWITCHBOARD_SESSION_URL at yours, or pass an admin JWT with --token.';
+
 /** Mints a short-lived admin token through the session service. */
-async function mintAdminToken(sessionUrl: string | undefined, adminToken: string | undefined): Promise<string> {
-  const config = loadConfig(process.env);
-  const url = sessionUrl ?? config.sessionUrl;
-  const bearer = adminToken ?? config.adminToken;
-  if (!bearer) throw new Error('no admin token: set SWITCHBOARD_ADMIN_TOKEN or pass --admin-token (or give an admin JWT with --token)');
-  let res: Response;
-  try {
-    res = await fetch(new URL('/v1/tokens', url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
-      body: JSON.stringify({ sub: 'switchboard-cli', roles: ['admin'], ttl: '5m' }),
-    });
-  } catch {
-    throw new Error(`no session service at ${url} to mint an admin token (pass --session-url, or --token JWT)`);
-  }
-  const body = (await res.json()) as { token?: unknown; message?: unknown };
-  if (res.status !== 200 || typeof body.token !== 'string')
-    throw new Error(`session service refused an admin token: ${typeof body.message === 'string' ? body.message : `HTTP ${res.status}`}`);
-  return body.token;
+async function mintAdminToken(args: ChannelsArgs, io: Pick<CliIo, 'env'>): Promise<string> {
+  const o = loadOptions(['sessionUrl', 'adminToken'], io.env, { sessionUrl: args.sessionUrl, adminToken: args.adminToken });
+  if (!o.adminToken)
+    throw new UsageError(`no admin token in ${o.mode} mode: pass --admin-token or set SWITCHBOARD_ADMIN_TOKEN (to mint an admin JWT), or pass one with --token`);
+  const a = await postJson(o.sessionUrl, '/v1/tokens', o.adminToken, { sub: 'switchboard-cli', roles: ['admin'], ttl: '5m' }, 'session service', SESSION_HINT);
+  if (a.status !== 200 || typeof a.json.token !== 'string') throw new CallError(`the session service at ${o.sessionUrl} refused an admin token: ${describeRefusal(a)}`);
+  return a.json.token;
 }
 
 async function getJson(base: string, path: string, token: string): Promise<Record<string, unknown>> {
+  const url = new URL(path, base);
   let res: Response;
   try {
-    res = await fetch(new URL(path, base), { headers: { authorization: `Bearer ${token}` } });
-  } catch {
-    throw new Error(`no edge at ${base} (start one with \`npm start\` or \`switchboard dev-cluster\`, or pass --url)`);
+    res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    throw new CallError(`no edge at ${base} (GET ${url.href}: ${networkReason(err)}).\nStart one with \`npm start\` or \`npx switchboard dev-cluster\`, or pass --url.`);
   }
-  const body = (await res.json()) as Record<string, unknown>;
-  if (!res.ok) throw new Error(`${path}: ${typeof body.message === 'string' ? body.message : `HTTP ${res.status}`}`);
-  return body;
+  let json: Record<string, unknown> = {};
+  try {
+    json = (await res.json()) as Record<string, unknown>;
+  } catch {
+    // Not JSON: reported with the status below.
+  }
+  if (!res.ok) throw new CallError(`${url.href}: ${describeRefusal({ status: res.status, json })}`);
+  return json;
 }
 
 const pairs = (o: Record<string, number>) =>
@@ -85,19 +80,18 @@ function table(rows: readonly (readonly string[])[]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }
 
-/** Runs `switchboard channels` with its own arguments; resolves with the exit code. */
-export async function channelsCommand(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true });
-  if (!/^\d+$/.test(values.limit)) throw new Error('--limit must be a number');
-  const token = values.token ?? (await mintAdminToken(values['session-url'], values['admin-token']));
+/** Prints the cluster-wide channel view. */
+export async function channelsCommand(args: ChannelsArgs, io: CliIo): Promise<number> {
+  const token = args.token ?? (await mintAdminToken(args, io));
   const query = new URLSearchParams();
-  if (values.tenant !== undefined) query.set('tenant', values.tenant);
-  if (values.dialect !== undefined) query.set('dialect', values.dialect);
+  if (args.tenant !== undefined) query.set('tenant', args.tenant);
+  if (args.dialect !== undefined) query.set('dialect', args.dialect);
   const scope = query.toString();
-  query.set('limit', values.limit);
-  const nodes = await getJson(values.url, `/admin/nodes${scope ? `?${scope}` : ''}`, token);
-  const channels = await getJson(values.url, `/admin/channels?${query.toString()}`, token);
-  if (values.json) {
+  query.set('limit', String(args.limit));
+  const nodes = await getJson(args.url, `/admin/nodes${scope ? `?${scope}` : ''}`, token);
+  const channels = await getJson(args.url, `/admin/channels?${query.toString()}`, token);
+  const out = io.stdout;
+  if (args.json) {
     out.write(`${JSON.stringify({ nodes, channels }, null, 2)}\n`);
     return 0;
   }
@@ -114,8 +108,7 @@ export async function channelsCommand(argv: readonly string[], out: NodeJS.Writa
   );
   const items = channels.items as ChannelRow[];
   out.write('\n');
-  if (items.length > 0)
-    out.write(table([['CHANNEL', 'SUBSCRIBERS', 'NODES'], ...items.map((c) => [c.channel, String(c.subscribers), pairs(c.nodes)])]));
+  if (items.length > 0) out.write(table([['CHANNEL', 'SUBSCRIBERS', 'NODES'], ...items.map((c) => [c.channel, String(c.subscribers), pairs(c.nodes)])]));
   const shown = channels.truncated === true ? ` (busiest ${items.length} shown)` : '';
   out.write(`${String(channels.channels)} channels, ${String(channels.subscriptions)} subscriptions${shown}\n`);
   return 0;

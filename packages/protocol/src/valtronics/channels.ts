@@ -54,7 +54,20 @@ const CHANNELS: Readonly<Record<ValtronicsChannel, ChannelSpec>> = {
   system: { updateType: 'system_status_update', filters: {}, projection: true, frequency: true, local: true },
 };
 
-/** Every filter key a seed client may put at the top level of `subscribe` or under `filters`. */
+/** What the seed says the values of a filtered attribute look like: only a hint, any value is stored. */
+export interface AttrDomain {
+  /** The seed numbers its devices (`device_id: 1`). */
+  readonly integer?: boolean;
+  /** The values the seed's clients filter on. */
+  readonly seedValues?: readonly string[];
+}
+
+/** The seed's hints on the attributes the filters match (by attribute name). */
+export const ATTR_DOMAINS: Readonly<Record<string, AttrDomain>> = {
+  device_id: { integer: true },
+  severity: { seedValues: ['critical', 'warning'] },
+  status: { seedValues: ['online', 'offline', 'warning'] },
+};
 
 /** True when `name` is one of the four valtronics channels. */
 export function isValtronicsChannel(name: unknown): name is ValtronicsChannel {

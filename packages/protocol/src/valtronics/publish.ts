@@ -3,7 +3,7 @@
  * string splicing.
  */
 import { checkJsonValue, isPlainObject, type AttrValue, type Attrs, type ErrorCode } from '@switchboard/core';
-import { isLocalChannel, type ValtronicsChannel } from './channels.js';
+import { ATTR_DOMAINS, channelSpec, isLocalChannel, type ValtronicsChannel } from './channels.js';
 
 /** A publish normalised for a valtronics channel: attrs for filters and the JSON text of the payload. */
 export interface NormalizedPublish {
@@ -60,3 +60,41 @@ export function normalizeValtronicsPublish(
   return { ok: true, value: { attrs: outAttrs, data: JSON.stringify(merged) } };
 }
 
+
+/** What a publish's attrs can reach: `errors` no subscriber can ever match, `warnings` look like mistakes. */
+export interface AttrCheck {
+  readonly errors: readonly string[];
+  readonly warnings: readonly string[];
+}
+
+const INTEGER_RE = /^-?(0|[1-9]\d*)$/;
+
+/**
+ * Checks the attrs of a publish to `channel` against what its filters can match: an attr no filter of
+ * the channel reads is an error (it can only be a mistake: attrs exist for filters); a value unlike the
+ * seed's (a device id that is not a number, a severity none of the seed's clients filter on) is a
+ * warning, since a subscriber may still filter on exactly that value.
+ */
+export function checkValtronicsAttrs(channel: ValtronicsChannel, attrs: Attrs): AttrCheck {
+  const spec = channelSpec(channel);
+  const matched = [...new Set(Object.values(spec.filters))];
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  for (const [key, value] of Object.entries(attrs)) {
+    if (!matched.includes(key)) {
+      errors.push(
+        matched.length === 0
+          ? `attr "${key}": "${channel}" has no filters, so no attr reaches a subscriber`
+          : `attr "${key}" is matched by no filter of "${channel}" (its filters match: ${matched.join(', ')})`,
+      );
+      continue;
+    }
+    const domain = ATTR_DOMAINS[key];
+    const text = String(value);
+    if (domain?.integer && !(typeof value === 'number' ? Number.isInteger(value) : INTEGER_RE.test(text)))
+      warnings.push(`${key} "${text}" is not a number like the seed's device ids: only a subscriber filtering on exactly "${text}" receives it`);
+    if (domain?.seedValues && !domain.seedValues.includes(text))
+      warnings.push(`${key} "${text}" is none of the values the seed's clients filter on (${domain.seedValues.join(', ')}): only a subscriber filtering on exactly "${text}" (or not on ${key}) receives it`);
+  }
+  return { errors, warnings };
+}

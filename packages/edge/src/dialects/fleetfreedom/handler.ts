@@ -298,7 +298,8 @@ export class FleetFreedomHandler implements DialectHandler<FfState> {
     const names = restore.parts.map((p) => p.st.name);
     this.ctx.send(
       conn,
-      renderFfResponse('connection', null, 0, res.session.resumed ? 'Session resumed' : 'Session expired meanwhile: a new one was opened', {
+      // The ghostId's session carried on (with or without subscriptions to give back), or a new one.
+      renderFfResponse('connection', null, 0, res.session.continued ? 'Session resumed' : 'Session expired meanwhile: a new one was opened', {
         ...info,
         ...(names.length > 0 ? { subscriptions: { company: { id: conn.state.company }, subscriptionTypes: names } } : {}),
       }),
