@@ -230,7 +230,7 @@ describe('fme through a Redis restart while sending', () => {
       // Every send is accounted for once the sender has been told of each failure and the receivers have
       // the rest (sends queued behind a failing one are answered as the bus answers them, in order).
       const errors = () => sender.frames.filter((f) => f.text.includes('"ws_error"')).length;
-      await within(15_000, async () => [rxA, rxB].every((rx) => rx.frames.length + errors() >= sent), 'every send delivered or refused');
+      await within(15_000, () => Promise.resolve([rxA, rxB].every((rx) => rx.frames.length + errors() >= sent)), 'every send delivered or refused');
       const failed = errors();
       expect(sender.frames.every((f) => (f.json as { ws_error?: string }).ws_error === 'unavailable'), JSON.stringify(sender.frames.map((f) => f.text))).toBe(true);
       for (const rx of [rxA, rxB]) {
