@@ -4,11 +4,12 @@
  * exit 2 with a pointer to the command's `--help`; failures of the command itself exit 1.
  */
 import { ConfigError } from '@switchboard/core';
+import { channelsCommand } from './commands/channels.js';
 import { devClusterCommand } from './commands/dev-cluster.js';
 import { publishCommand } from './commands/publish.js';
 import { tokenCommand, userAddCommand } from './commands/admin.js';
 import { startCommand } from './commands/start.js';
-import { COMMANDS, DEV_CLUSTER, EDGE, PUBLISH, SESSION, START, TOKEN, USER_ADD } from './commands/specs.js';
+import { CHANNELS, COMMANDS, DEV_CLUSTER, EDGE, PUBLISH, SESSION, START, TOKEN, USER_ADD } from './commands/specs.js';
 import { closest, flagProblems, parseCommand, renderHelp, UsageError, type CommandSpec, type Parsed } from './spec.js';
 
 /** Where a run of the CLI reads and writes: the process's own by default, captured in tests. */
@@ -133,6 +134,20 @@ function dispatch(spec: CommandSpec, parsed: Extract<Parsed, { help: false }>, i
           attrs: v.attr as string[],
           url: str('url')!,
           apiKey: str('api-key'),
+        },
+        io,
+      );
+    case CHANNELS:
+      return channelsCommand(
+        {
+          url: str('url')!,
+          tenant: str('tenant'),
+          dialect: str('dialect'),
+          limit: v.limit as number,
+          json: v.json === true,
+          token: str('token'),
+          sessionUrl: str('session-url'),
+          adminToken: str('admin-token'),
         },
         io,
       );

@@ -36,7 +36,6 @@ import {
  * here when its option lands in docs/configuration.md: the test fails until then to say so.
  */
 const PENDING_ENV = [
-  'FME_PORT',
   'OISP_PORT',
 ];
 

@@ -50,6 +50,8 @@ export class ConnectionRegistry {
    * so each map's insertion order is its deadline order.
    */
   readonly unauthenticated = new Map<string, Map<Conn, number>>();
+  /** Open connections by `connId` (the hub's sender exclusion, admin answers). */
+  private readonly byConnId = new Map<string, Conn>();
   /** Connections by index key (`session:<id>`, `device:<tenant>/<id>`, …) for cluster-wide closes. */
   private readonly keyed = new Map<string, Set<Conn>>();
   private readonly keysOf = new Map<Conn, string[]>();
@@ -73,6 +75,11 @@ export class ConnectionRegistry {
     return this.keyed.get(key);
   }
 
+  /** The open connection with this `connId` on this node. */
+  get(connId: string): Conn | undefined {
+    return this.byConnId.get(connId);
+  }
+
   /** A new cluster-unique connection id. */
   nextId(): string {
     return `${this.nodeId}:${(++this.seq).toString(36)}`;
@@ -81,6 +88,7 @@ export class ConnectionRegistry {
   /** Registers an open connection; `authDeadlineMs` 0 means it needs no authentication in time. */
   add(conn: Conn, authDeadlineMs: number): void {
     this.all.add(conn);
+    this.byConnId.set(conn.connId, conn);
     let set = this.byDialect.get(conn.dialect);
     if (!set) this.byDialect.set(conn.dialect, (set = new Set()));
     set.add(conn);
@@ -94,6 +102,7 @@ export class ConnectionRegistry {
   /** Forgets a closed connection. */
   remove(conn: Conn): void {
     this.all.delete(conn);
+    this.byConnId.delete(conn.connId);
     const keys = this.keysOf.get(conn);
     if (keys) {
       this.keysOf.delete(conn);

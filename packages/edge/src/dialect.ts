@@ -5,10 +5,11 @@
  * (listeners, the in-order request queue, rate and size limits, the session gate, keep-alive ticks,
  * sweeps, fan-out) is shared; a dialect brings its routes, limits, codec and request handling.
  */
-import type { CloseCodeName, Config, ErrorCode, Identity, Logger } from '@switchboard/core';
+import type { CloseCodeName, Config, ErrorCode, Identity, Logger, PublishRequest, StreamPosition } from '@switchboard/core';
 import type { SessionApi, TokenVerifier } from '@switchboard/session';
 import type { ObjectStore, ObjectStoreOptions } from '@switchboard/store';
 import type { Counter } from 'prom-client';
+import type { ChannelAdmin } from './channel-admin.js';
 import type { ClusterControl } from './cluster.js';
 import type { Conn, ConnectionRegistry } from './conn.js';
 import type { DialectConfigSection, DialectLimits } from './dialect-config.js';
@@ -133,6 +134,8 @@ export interface DialectContext {
   readonly conns: ConnectionRegistry;
   /** The edges' control plane: cluster-wide closes by index key, questions every live edge answers. */
   readonly cluster: ClusterControl;
+  /** The cluster-wide channel view: subscribers per channel and edge, connections per edge (admin queries). */
+  readonly admin: ChannelAdmin;
   readonly sampler: SystemSampler;
   /**
    * Opens an object store for this dialect's types (DESIGN §2 `ObjectStore`) on the node's backend
@@ -141,6 +144,11 @@ export interface DialectContext {
   openStore(options: ObjectStoreOptions): Promise<ObjectStore>;
   /** Closes a connection with a registered close code (runs its close handler synchronously). */
   close(conn: Conn, reason: CloseCodeName): void;
+  /**
+   * Publishes messages its clients send to the bus (in order, pipelined), counted in
+   * `switchboard_published_total{source=<dialect>}`; rejects when the bus is unavailable.
+   */
+  publish(reqs: readonly PublishRequest[]): Promise<StreamPosition[]>;
   /** Sends one frame to a connection, corked; nothing when it is closed. Counts `messagesOut`. */
   send(conn: Conn, frame: string | Uint8Array): void;
   /**

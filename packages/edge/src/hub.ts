@@ -23,6 +23,8 @@ export interface HubSocket {
   unsubscribe(topic: string): boolean;
   send(message: Frame, isBinary?: boolean, compress?: boolean): number;
   cork(cb: () => void): unknown;
+  /** Publishes to a topic of the socket's app, skipping this socket (uWS `ws.publish`). */
+  publish?(topic: string, message: Frame, isBinary?: boolean, compress?: boolean): boolean;
 }
 
 /** The hub's view of a connection: its socket, its app, and its subscriptions by subscription id. */
@@ -39,6 +41,12 @@ export interface HubConnection {
  * was never in its result set): nothing is sent to them for it.
  */
 export type Renderer = (env: Envelope) => Frame | null;
+
+/**
+ * Attribute naming the connection (`connId`) that sent a message: every other member of a group gets it,
+ * the sender does not. A publish API attr cannot start with `~`, so only the edge sets it.
+ */
+export const SENDER_ATTR = '~from';
 
 /** Makes the renderer of a group's frames (called when a render slot is created, never per message). */
 export type RendererFactory = (spec: GroupSpec) => Renderer;
@@ -137,6 +145,11 @@ export class Group {
     this.keyValues = best === null ? new Set() : best[1];
   }
 
+  /** Whether `conn` is a member (O(1), allocation-free: the hot path asks it for a message's sender). */
+  hasMember(conn: HubConnection): boolean {
+    return this.members.has(conn);
+  }
+
   /** Counts a member of `app`; the app joins {@link apps} with its first member. */
   addApp(app: TopicPublisher): void {
     const n = this.appMembers.get(app) ?? 0;
@@ -156,8 +169,9 @@ export class Group {
     if (i >= 0) this.apps.splice(i, 1);
   }
 
-  /** Publishes a frame to the group's topic in every app it has members in. */
-  publish(frame: Frame, binary: boolean): void {
+  /** Publishes a frame to the group's topic in every app it has members in (null: nothing). */
+  publish(frame: Frame | null, binary: boolean): void {
+    if (frame === null) return;
     const apps = this.apps;
     for (let a = 0; a < apps.length; a++) apps[a]!.publish(this.topic, frame, binary, false);
   }
@@ -246,6 +260,8 @@ export interface HubOptions {
    * than the history, or the history was reset): the connection must be told, never left with a gap.
    */
   readonly onInsufficientState?: (conn: HubConnection, channel: string) => void;
+  /** This node's connection of a `connId` ({@link SENDER_ATTR}); absent: senders are never excluded. */
+  readonly connection?: (connId: string) => HubConnection | undefined;
 }
 
 /** Attempts to read history before giving up on a gap. */
@@ -354,8 +370,10 @@ export class Hub {
       const rec = ch.recovering;
       for (let r = 0; r < rec.length; r++) rec[r]!.buffer.push(env);
       if (ch.taps !== null) this.runTaps(ch.taps, env);
+      const from = env.attrs[SENDER_ATTR];
+      const sender = from === undefined ? undefined : this.sender(from);
       const open = ch.open;
-      for (let i = 0; i < open.length; i++) deliveries += this.deliver(open[i]!, env);
+      for (let i = 0; i < open.length; i++) deliveries += this.deliver(open[i]!, env, sender);
       const indexed = ch.indexedAttrs;
       for (let k = 0; k < indexed.length; k++) {
         const attr = indexed[k]!;
@@ -367,7 +385,7 @@ export class Hub {
           const g = list[i]!;
           // The index matched the key attribute; a group filtering on more checks the rest.
           if (g.matchers.length > 1 && !g.matches(env.attrs)) continue;
-          deliveries += this.deliver(g, env);
+          deliveries += this.deliver(g, env, sender);
         }
       }
     }
@@ -382,7 +400,7 @@ export class Hub {
   };
 
   /** Hands one message to one matching group: one render (shared per slot) and one publish per app. */
-  private deliver(g: Group, env: Envelope): number {
+  private deliver(g: Group, env: Envelope, sender: HubConnection | undefined): number {
     if (g.pending !== null) {
       g.pending.set(conflationKey(g, env), env);
       return 0;
@@ -390,6 +408,10 @@ export class Hub {
     const slot = g.slot;
     const frame = slot.frameFor(env);
     if (frame === null) return 0;
+    if (sender !== undefined && g.hasMember(sender)) {
+      this.publishExcept(g, sender, frame, slot.binary);
+      return g.size - 1;
+    }
     const apps = g.apps;
     for (let a = 0; a < apps.length; a++) apps[a]!.publish(g.topic, frame, slot.binary, false);
     return g.size;
@@ -621,6 +643,26 @@ export class Hub {
       if (!j.conn.closed) j.conn.ws.subscribe(j.group.topic);
     }
     ch.joins = waiting.length > 0 ? waiting : null;
+  }
+
+  /** The local connection named by a message's {@link SENDER_ATTR}, if it is on this node. */
+  private sender(from: string | number | boolean): HubConnection | undefined {
+    const lookup = this.options.connection;
+    return lookup === undefined || typeof from !== 'string' ? undefined : lookup(from);
+  }
+
+  /**
+   * Publishes a group's frame to every member but the sender: in the sender's app through the sender's
+   * own socket (uWS skips the publishing socket, still one native fan-out), in any other app as usual.
+   */
+  private publishExcept(g: Group, sender: HubConnection, frame: Frame, binary: boolean): void {
+    const apps = g.apps;
+    const ws = sender.ws;
+    for (let a = 0; a < apps.length; a++) {
+      const app = apps[a]!;
+      if (app === sender.app && ws.publish !== undefined) ws.publish(g.topic, frame, binary, false);
+      else app.publish(g.topic, frame, binary, false);
+    }
   }
 
   /** Hands a message to a channel's taps; a failing tap is logged and never stops the others. */

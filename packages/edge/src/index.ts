@@ -2,6 +2,7 @@ export { EdgeServer, type EdgeOptions } from './server.js';
 export {
   Hub,
   Group,
+  SENDER_ATTR,
   type Frame as WireFrame,
   type GroupSpec,
   type HubConnection,
@@ -31,6 +32,7 @@ export { dialectSection, dialectLimits, type DialectLimits, type DialectConfigSe
 export { DIALECTS, DIALECT_CONFIG_SECTIONS } from './dialects/index.js';
 export type { Conn, ConnectionRegistry } from './conn.js';
 export { CONTROL_CHANNEL, type ClusterAnswers, type ClusterControl } from './cluster.js';
+export { ADMIN_ROLE, ChannelAdmin, type ChannelQuery, type ChannelView, type ChannelEntry, type ChannelMember, type NodeEntry } from './channel-admin.js';
 export { EdgeMetrics } from './metrics.js';
 export { SystemSampler, type SystemStats } from './system-stats.js';
 export { parsePublishBody, type ParsedPublish } from './publish.js';

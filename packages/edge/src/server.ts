@@ -8,7 +8,9 @@ import type { Bus } from '@switchboard/bus';
 import type { SessionApi, TokenVerifier } from '@switchboard/session';
 import type { ObjectStore, ObjectStoreOptions } from '@switchboard/store';
 import type { Registry } from 'prom-client';
+import { mountAdminApi } from './admin-http.js';
 import { ApiKeys } from './api-keys.js';
+import { ChannelAdmin } from './channel-admin.js';
 import { ControlPlane } from './cluster.js';
 import { ConnectionRegistry, type Conn } from './conn.js';
 import type { DialectContext, DialectDefinition, DialectMetrics } from './dialect.js';
@@ -55,6 +57,8 @@ export class EdgeServer {
   readonly conns: ConnectionRegistry;
   readonly listeners: Listeners;
   readonly cluster: ControlPlane;
+  /** The cluster-wide channel view (admin queries). */
+  readonly admin: ChannelAdmin;
   private readonly dialects = new Map<string, MountedDialect>();
   private readonly cfg: Config;
   private readonly log: Logger;
@@ -78,6 +82,7 @@ export class EdgeServer {
       metrics,
       logger: log.child({ component: 'hub' }),
       onInsufficientState: (conn) => closeConn(conn as Conn, 'insufficient_state'),
+      connection: (connId) => conns.get(connId),
     });
     const allowAny = cfg.allowedOrigins.includes('*');
     const allowed = new Set(cfg.allowedOrigins.map((o) => o.toLowerCase()));
@@ -104,6 +109,17 @@ export class EdgeServer {
       close: closeConn,
     });
     this.cluster = new ControlPlane({ bus: options.bus, hub: this.hub, conns, nodeId: cfg.nodeId, logger: log, helloMs: cfg.clusterHelloMs });
+    this.admin = new ChannelAdmin({
+      nodeId: cfg.nodeId,
+      cluster: this.cluster,
+      conns,
+      registry: options.registry,
+      logger: log,
+      deadlineMs: cfg.adminDeadlineMs,
+      maxChannels: cfg.adminMaxChannels,
+      topChannels: cfg.adminTopChannels,
+      backpressureLimit: (dialect) => this.dialects.get(dialect)?.limits.maxBackpressureBytes ?? 0,
+    });
     const gate = new SessionGate({ verifier: options.verifier, session: options.session, conns, logger: log });
     const sampler = new SystemSampler(() => conns.all.size);
     for (const def of options.dialects ?? DIALECTS) {
@@ -123,9 +139,15 @@ export class EdgeServer {
         logger: log.child({ dialect: def.name }),
         conns,
         cluster: this.cluster,
+        admin: this.admin,
         sampler,
         openStore: (o) => (options.openStore ? options.openStore(o) : Promise.reject(new Error(`dialect ${def.name} needs an object store; this edge has none`))),
         close: closeConn,
+        publish: async (reqs) => {
+          const positions = await options.bus.publishBatch(reqs);
+          metrics.published.inc({ source: def.name }, positions.length);
+          return positions;
+        },
         send: (conn, frame) => {
           if (conn.closed) return;
           dm.messagesOut.inc();
@@ -138,6 +160,7 @@ export class EdgeServer {
       this.dialects.set(def.name, mounted);
       this.listeners.mount(mounted);
     }
+    this.listeners.onMain((app) => mountAdminApi(app, { admin: this.admin, verifier: options.verifier, logger: log, maxItems: cfg.adminMaxChannels }));
     const apiKeys = new ApiKeys(cfg.apiKeys);
     const normalizer = (dialect: string) => {
       const handler = this.dialects.get(dialect)?.handler;

@@ -4,6 +4,7 @@ export * as valtronicsSeed from './seeds-valtronics.js';
 export * as fleetfreedomSeed from './seeds-fleetfreedom.js';
 export * from './ff-client.js';
 export * as goodUncleSeed from './seeds-gooduncle.js';
+export * as fmeSeed from './seeds-fme.js';
 export * from './sink.js';
 export * from './redis.js';
 export * from './processes.js';

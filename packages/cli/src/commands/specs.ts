@@ -185,5 +185,27 @@ export const PUBLISH: CommandSpec = {
   notes: ['With --stdin: `tail -f events.ndjson | npx switchboard publish telemetry --stdin` (a line: {"attrs":{"device_id":1},"data":{…}}).'],
 };
 
+/** `switchboard channels`. */
+export const CHANNELS: CommandSpec = {
+  name: 'channels',
+  summary: 'the cluster-wide channel view from any edge: connections per edge by dialect, channels, subscribers',
+  flags: {
+    url: { type: 'string', value: 'URL', doc: 'an edge (or `switchboard start`)', default: 'http://localhost:8000', parse: parsers.url },
+    tenant: { ...TENANT, defaultText: "every tenant (a tenant-limited admin token: its own)" },
+    dialect: { type: 'string', value: 'D', doc: 'only this dialect (valtronics, fme, …)', defaultText: 'every dialect', parse: parsers.nonEmpty },
+    limit: { type: 'string', value: 'N', doc: 'channels listed, busiest first', default: '100', parse: parsers.int(0, 1_000_000) },
+    json: { type: 'boolean', doc: 'print the answers of GET /admin/nodes and /admin/channels as JSON' },
+    token: { type: 'string', value: 'JWT', doc: 'a token with the admin role to use as is', defaultText: 'one minted through the session service for 5 minutes', parse: parsers.nonEmpty },
+    'session-url': { ...SESSION_ADMIN_FLAGS.url, doc: 'the session service that mints the admin token' },
+    'admin-token': SESSION_ADMIN_FLAGS['admin-token'],
+  },
+  notes: [
+    'Every edge answers for the whole cluster (it asks every live edge; one that does not answer within',
+    'SWITCHBOARD_ADMIN_DEADLINE_MS is listed as missing). Edges hold no secrets: they take a JWT with the',
+    'admin role, which the CLI mints with the session admin token unless --token gives one.',
+  ],
+  example: 'npx switchboard channels --dialect fme --url http://127.0.0.1:8001',
+};
+
 /** Every command, in the order `switchboard help` lists them. */
-export const COMMANDS: readonly CommandSpec[] = [START, EDGE, SESSION, DEV_CLUSTER, TOKEN, USER_ADD, PUBLISH];
+export const COMMANDS: readonly CommandSpec[] = [START, EDGE, SESSION, DEV_CLUSTER, TOKEN, USER_ADD, PUBLISH, CHANNELS];
