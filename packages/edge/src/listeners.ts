@@ -123,6 +123,8 @@ interface Listener {
  */
 export class Listeners {
   private readonly listeners = new Map<string, Listener>();
+  /** Connections opened by an asynchronous upgrade inside its response's cork, opened once it returns. */
+  private openedInCork: Conn[] | null = null;
   private readonly bound = new Map<string, number>();
 
   constructor(
@@ -262,7 +264,8 @@ export class Listeners {
       open: (ws: WebSocket<Conn>) => {
         const conn = ws.getUserData();
         conn.ws = ws;
-        hooks.opened(d, conn);
+        if (this.openedInCork !== null) this.openedInCork.push(conn);
+        else hooks.opened(d, conn);
       },
       message: (ws: WebSocket<Conn>, message: ArrayBuffer, isBinary: boolean) => {
         hooks.message(d, ws.getUserData(), message, isBinary);
@@ -348,7 +351,16 @@ export class Listeners {
       (dec) => {
         if (aborted) return;
         if (this.hooks.draining()) return res.cork(() => this.reject(res, 'draining', 503, 'draining'));
-        res.cork(() => finish(dec));
+        // An asynchronous upgrade happens inside the response's cork; the connection's own work (the
+        // dialect's open: first frames, subscriptions) runs after it, corked on the new socket.
+        this.openedInCork = [];
+        try {
+          res.cork(() => finish(dec));
+        } finally {
+          const opened = this.openedInCork;
+          this.openedInCork = null;
+          for (const conn of opened) if (!conn.closed) conn.ws.cork(() => this.hooks.opened(d, conn));
+        }
       },
       (err: unknown) => {
         this.log.error({ err, dialect: d.name }, 'upgrade failed');

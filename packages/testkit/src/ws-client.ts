@@ -63,7 +63,11 @@ export class TestClient {
       });
       const client = new TestClient(ws);
       ws.once('open', () => resolve(client));
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+      ws.once('unexpected-response', (req, res) => {
+        // With a listener, ws leaves the refused request's socket open: close it, as a real client would.
+        req.destroy();
+        reject(new Error(`upgrade refused: ${res.statusCode}`));
+      });
       ws.once('error', reject);
     });
   }
