@@ -21,6 +21,8 @@ export const PUBLISH_SOCKET_PATH = '/api/publish/ws';
 interface Publisher {
   readonly scope: KeyScope;
   closed: boolean;
+  /** Answers waiting for this turn's flush (one cork and write for all of them). */
+  out: string[];
 }
 
 /** What the publish socket needs. */
@@ -61,7 +63,7 @@ export function mountPublishSocket(app: TemplatedApp, deps: PublishSocketDeps): 
       }
       // No subprotocol is spoken: answer none, whatever the client offers.
       void protocol;
-      res.upgrade<Publisher>({ scope, closed: false }, key, '', extensions, context);
+      res.upgrade<Publisher>({ scope, closed: false, out: [] }, key, '', extensions, context);
     },
     message: (ws: WebSocket<Publisher>, message: ArrayBuffer, isBinary: boolean) => onFrame(deps, ws, message, isBinary),
     close: (ws: WebSocket<Publisher>) => {
@@ -70,11 +72,25 @@ export function mountPublishSocket(app: TemplatedApp, deps: PublishSocketDeps): 
   });
 }
 
+/**
+ * Queues an answer. The acks of one bus flush resolve in one turn, so they are written together: the
+ * first schedules a microtask that runs after the others were queued, and sends them all in one cork
+ * (one write instead of one per ack). Order is kept: every answer of a socket goes through this queue.
+ */
 function reply(ws: WebSocket<Publisher>, body: Record<string, unknown>): void {
   const p = ws.getUserData();
   if (p.closed) return;
-  const text = JSON.stringify(body);
-  ws.cork(() => ws.send(text, false, false));
+  p.out.push(JSON.stringify(body));
+  if (p.out.length === 1) queueMicrotask(() => flushReplies(ws, p));
+}
+
+function flushReplies(ws: WebSocket<Publisher>, p: Publisher): void {
+  const out = p.out;
+  p.out = [];
+  if (p.closed) return;
+  ws.cork(() => {
+    for (let i = 0; i < out.length; i++) ws.send(out[i]!, false, false);
+  });
 }
 
 function onFrame(deps: PublishSocketDeps, ws: WebSocket<Publisher>, message: ArrayBuffer, isBinary: boolean): void {
