@@ -470,10 +470,22 @@ describe('publishes retried through a Redis stall', () => {
       }
     };
     const workers = Array.from({ length: 8 }, () => worker());
+    // A client authenticated before the stall subscribes during it (the edge must ask Redis for the
+    // channel's position): it is told the backend is unavailable (retry), never internal_error.
+    const probe = new WebSocket(`${edge.httpUrl.replace('http', 'ws')}/ws`);
+    const probeFrames: Record<string, unknown>[] = [];
+    probe.on('message', (raw) => probeFrames.push(JSON.parse((raw as Buffer).toString()) as Record<string, unknown>));
+    const probeToken = await issuer.issue({ sub: 'stall-probe', ttlSec: 3600 });
+    await new Promise((resolve) => probe.on('open', resolve));
+    probe.send(JSON.stringify({ type: 'auth', token: probeToken }));
     await sleep(700);
+    expect(probeFrames.map((m) => m.type === 'auth_response' && m.success)).toEqual([true]);
     redis.pause();
+    probe.send(JSON.stringify({ type: 'subscribe', channel: 'telemetry' }));
     await sleep(3000);
     redis.resume();
+    probe.terminate();
+    expect(probeFrames.slice(1).map((m) => [m.type, m.code, m.request])).toEqual([['error', 'unavailable', 'subscribe']]);
     await sleep(1500);
     stop = true;
     await Promise.all(workers);

@@ -9,3 +9,4 @@ export * from './config.js';
 export * from './logger.js';
 export * from './metrics.js';
 export * from './time.js';
+export * from './unavailable.js';

@@ -78,7 +78,7 @@ export type Frame = { readonly binary: false; readonly text: string } | { readon
 
 /** A request the shared limits refused; the dialect answers it in its own error form. */
 export interface Refusal {
-  readonly code: Extract<ErrorCode, 'rate_limited' | 'message_too_large' | 'internal_error'>;
+  readonly code: Extract<ErrorCode, 'rate_limited' | 'message_too_large' | 'internal_error' | 'unavailable'>;
   readonly message: string;
   /**
    * The first bytes (at most {@link REFUSAL_HEAD_BYTES}) of the refused text frame, decoded, so a dialect

@@ -5,7 +5,7 @@
  * connection runs waits for it, so clients may send `auth` and `subscribe` back to back. Refusals are
  * queued like requests, so even an error answer never overtakes the answer to an earlier request.
  */
-import type { CloseCodeName, Logger } from '@switchboard/core';
+import { isBackendUnavailable, type CloseCodeName, type Logger } from '@switchboard/core';
 import type { Conn } from './conn.js';
 import { REFUSAL_HEAD_BYTES, type DialectHandler, type DialectMetrics, type Frame, type Refusal } from './dialect.js';
 import type { DialectLimits } from './dialect-config.js';
@@ -121,12 +121,19 @@ export class Inbound {
     conn.queue = null;
   }
 
-  /** A request failed unexpectedly: logged with its stack, answered as an internal error, queue dropped. */
+  /**
+   * A request failed unexpectedly, queue dropped. A backend that did not answer (Redis, the session
+   * service) is answered `unavailable` — retry later — and logged as a warning; anything else is a bug:
+   * logged with its stack and answered as an internal error.
+   */
   private fail(d: InboundDialect, conn: Conn, err: unknown): void {
-    this.o.logger.error({ err, conn: conn.connId, dialect: d.name }, 'request failed');
+    const away = isBackendUnavailable(err);
+    if (away) this.o.logger.warn({ err, conn: conn.connId, dialect: d.name }, 'request failed: a backend is unavailable');
+    else this.o.logger.error({ err, conn: conn.connId, dialect: d.name }, 'request failed');
     conn.queue = null;
     if (conn.closed) return;
-    d.metrics.error('internal_error');
-    d.handler.refuse(conn, { code: 'internal_error', message: 'internal error' });
+    const code = away ? 'unavailable' : 'internal_error';
+    d.metrics.error(code);
+    d.handler.refuse(conn, { code, message: away ? 'a backend is unavailable; retry later' : 'internal error' });
   }
 }

@@ -66,6 +66,9 @@ class EchoHandler implements DialectHandler<EchoState> {
       };
       return this.ctx.hub.subscribe(conn, `${cmd}:${arg}`, spec, null, () => conn.ws.send(`subscribed ${arg}`, false, false));
     }
+    // A backend that did not answer (the message ioredis gives a command timeout), and a bug.
+    if (cmd === 'backend') return Promise.reject(new Error('Command timed out'));
+    if (cmd === 'bug') return Promise.reject(new TypeError("Cannot read properties of undefined (reading 'x')"));
     // Slow on purpose: later frames must wait for it.
     if (cmd === 'slow') return new Promise((r) => setTimeout(r, 50)).then(() => this.ctx.send(conn, `slow ${arg}`));
     this.ctx.send(conn, `echo ${frame.text}`);
@@ -186,6 +189,14 @@ describe('a dialect defined in one file', () => {
     // The refusal was queued behind the slow request: no answer overtakes an earlier one.
     const answers = c.frames.map((f) => f.text).filter((t) => t !== '~' && !t.startsWith('hi'));
     expect(answers).toEqual(['slow 1', 'error message_too_large']);
+    // A request that failed because a backend is away is answered unavailable (retry); a bug, internal_error.
+    c.frames.length = 0;
+    c.send('backend');
+    expect((await c.nextFrame(startsWith('error '))).text).toBe('error unavailable');
+    c.send('bug');
+    expect((await c.nextFrame(startsWith('error '))).text).toBe('error internal_error');
+    c.send('still');
+    await c.nextFrame(startsWith('echo still'));
     await c.close();
   });
 
