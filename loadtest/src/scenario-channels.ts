@@ -114,7 +114,8 @@ function subscriberSpec(edges: readonly SwitchboardProcess[], connections: numbe
 }
 
 async function startStack(bin: string, edgeCount: number): Promise<{ redis: Awaited<ReturnType<typeof startRedis>>; session: SwitchboardProcess; edges: SwitchboardProcess[]; inspectors: Inspector[]; stop: () => Promise<void> }> {
-  const redis = await startRedis();
+  // As dev-cluster and the manifests run it (docs/operations.md, "Redis memory per channel").
+  const redis = await startRedis({ args: ['--stream-node-max-bytes', '1024'] });
   const session = await startSwitchboard(bin, 'session', { ...LOAD_SESSION_ENV, REDIS_URL: redis.url, NODE_ID: 'channels-session' }, 20_000, 'SESSION_PORT');
   const edges: SwitchboardProcess[] = [];
   const inspectors: Inspector[] = [];
