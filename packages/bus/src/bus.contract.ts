@@ -154,7 +154,7 @@ export function runBusContract(name: string, makeWorld: () => Promise<BusWorld>)
       }
       const res = await Promise.all(pending);
       for (let k = 0; k < channels.length; k++) {
-        const [r1, r2, r3, r4] = [0, 1, 2, 3].map((round) => res[round * channels.length + k]!);
+        const [r1, r2, r3, r4] = [0, 1, 2, 3].map((round) => res[round * channels.length + k]!) as [PublishResult, PublishResult, PublishResult, PublishResult];
         expect([r1.offset, r2.offset, r3.offset, r4.offset, r3.duplicate, r1.duplicate]).toEqual([1, 2, 1, 3, true, undefined]);
         expect(new Set([r1.epoch, r2.epoch, r3.epoch, r4.epoch]).size).toBe(1);
       }
