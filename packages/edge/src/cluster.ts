@@ -163,9 +163,7 @@ export class ControlPlane implements ClusterControl {
   }
 
   private closeLocal(key: string, reason: CloseCodeName, except: string | undefined): void {
-    const conns = this.o.conns.byKey(key);
-    if (!conns) return;
-    for (const conn of [...conns]) if (conn.connId !== except) closeConn(conn, reason);
+    for (const conn of this.o.conns.byKey(key)) if (conn.connId !== except) closeConn(conn, reason);
   }
 
   private async answer(id: string, kind: string, payload: unknown, replyTo: string): Promise<void> {

@@ -52,9 +52,13 @@ export class ConnectionRegistry {
   readonly unauthenticated = new Map<string, Map<Conn, number>>();
   /** Open connections by `connId` (the hub's sender exclusion, admin answers). */
   private readonly byConnId = new Map<string, Conn>();
-  /** Connections by index key (`session:<id>`, `device:<tenant>/<id>`, …) for cluster-wide closes. */
-  private readonly keyed = new Map<string, Set<Conn>>();
-  private readonly keysOf = new Map<Conn, string[]>();
+  /**
+   * Connections by index key (`oisp:<tenant>/<device>`, …) for cluster-wide closes. A key usually names one
+   * connection (a device), held as is; a Set only when several share it. Likewise a connection's keys: one
+   * string, or an array. Indexed connections are many and idle, so each costs a Map entry, not a Set.
+   */
+  private readonly keyed = new Map<string, Conn | Set<Conn>>();
+  private readonly keysOf = new Map<Conn, string | string[]>();
   private seq = 0;
 
   constructor(readonly nodeId: string) {}
@@ -62,17 +66,20 @@ export class ConnectionRegistry {
   /** Indexes an open connection under `key` (until it closes). */
   index(conn: Conn, key: string): void {
     if (conn.closed) return;
-    let set = this.keyed.get(key);
-    if (!set) this.keyed.set(key, (set = new Set()));
-    set.add(conn);
+    const held = this.keyed.get(key);
+    if (held === undefined) this.keyed.set(key, conn);
+    else if (held instanceof Set) held.add(conn);
+    else if (held !== conn) this.keyed.set(key, new Set([held, conn]));
     const keys = this.keysOf.get(conn);
-    if (keys) keys.push(key);
-    else this.keysOf.set(conn, [key]);
+    if (keys === undefined) this.keysOf.set(conn, key);
+    else if (typeof keys === 'string') this.keysOf.set(conn, [keys, key]);
+    else keys.push(key);
   }
 
-  /** The connections indexed under `key`. */
-  byKey(key: string): ReadonlySet<Conn> | undefined {
-    return this.keyed.get(key);
+  /** The connections indexed under `key` (a copy: closing them changes the index). */
+  byKey(key: string): Conn[] {
+    const held = this.keyed.get(key);
+    return held === undefined ? [] : held instanceof Set ? [...held] : [held];
   }
 
   /** The open connection with this `connId` on this node. */
@@ -104,16 +111,22 @@ export class ConnectionRegistry {
     this.all.delete(conn);
     this.byConnId.delete(conn.connId);
     const keys = this.keysOf.get(conn);
-    if (keys) {
+    if (keys !== undefined) {
       this.keysOf.delete(conn);
-      for (const k of keys) {
-        const set = this.keyed.get(k);
-        set?.delete(conn);
-        if (set?.size === 0) this.keyed.delete(k);
-      }
+      if (typeof keys === 'string') this.unindex(conn, keys);
+      else for (const k of keys) this.unindex(conn, k);
     }
     this.byDialect.get(conn.dialect)?.delete(conn);
     this.unauthenticated.get(conn.dialect)?.delete(conn);
+  }
+
+  private unindex(conn: Conn, key: string): void {
+    const held = this.keyed.get(key);
+    if (held === conn) this.keyed.delete(key);
+    else if (held instanceof Set) {
+      held.delete(conn);
+      if (held.size === 1) this.keyed.set(key, held.values().next().value!);
+    }
   }
 
   /** The connection authenticated: it no longer has a deadline. */

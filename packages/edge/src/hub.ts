@@ -109,6 +109,9 @@ class RenderSlot {
 
 let nextGroupId = 0;
 
+/** The key values of every unfiltered group: one shared empty set, not one per group (one per device channel). */
+const NO_VALUES: ReadonlySet<string> = new Set();
+
 /** Subscribers of one (dialect, channel, filter, projection, frequency): one uWS topic. */
 export class Group {
   readonly topic: string;
@@ -142,7 +145,7 @@ export class Group {
     let best: readonly [string, ReadonlySet<string>] | null = null;
     for (const m of this.matchers) if (best === null || m[1].size < best[1].size || (m[1].size === best[1].size && m[0] < best[0])) best = m;
     this.keyAttr = best === null ? null : best[0];
-    this.keyValues = best === null ? new Set() : best[1];
+    this.keyValues = best === null ? NO_VALUES : best[1];
   }
 
   /** Whether `conn` is a member (O(1), allocation-free: the hot path asks it for a message's sender). */
@@ -210,8 +213,11 @@ class ChannelState {
    * the groups its own value of that attribute names, so its cost does not grow with the number of
    * groups that do not match (10,000 per-device groups cost one lookup, not 10,000 matches).
    */
-  readonly byAttr = new Map<string, Map<string, Group[]>>();
-  /** The keys of {@link byAttr}, as an array for the hot loop. */
+  byAttr: Map<string, Map<string, Group[]>> | null = null;
+  /**
+   * The keys of {@link byAttr}, as an array for the hot loop (non-empty only when `byAttr` exists: made on
+   * the first filtered group, since most channels have none and an empty Map costs ~300 bytes).
+   */
   indexedAttrs: string[] = [];
   /** Subscriptions in groups plus subscribes in progress: interest is dropped when it reaches 0. */
   holders = 0;
@@ -379,7 +385,7 @@ export class Hub {
         const attr = indexed[k]!;
         const v = env.attrs[attr];
         if (v === undefined) continue;
-        const list = ch.byAttr.get(attr)!.get(typeof v === 'string' ? v : String(v));
+        const list = ch.byAttr!.get(attr)!.get(typeof v === 'string' ? v : String(v));
         if (list === undefined) continue;
         for (let i = 0; i < list.length; i++) {
           const g = list[i]!;
@@ -762,10 +768,12 @@ export class Hub {
   private group(ch: ChannelState, spec: GroupSpec): Group {
     const projKey = spec.projection ? spec.projection.join(',') : '*';
     const renderKey = spec.render?.key ?? '';
-    const key = `${spec.dialect}|${spec.channel}|${filterKey(spec.filter)}|${projKey}|${spec.frequencyMs}|${spec.conflateBy ?? ''}|${renderKey}`;
+    // Built with join, not a template: join makes one flat string, a template a tree of concatenations
+    // that the maps keep (about 300 bytes per group, paid by every per-device channel).
+    const key = [spec.dialect, spec.channel, filterKey(spec.filter), projKey, spec.frequencyMs, spec.conflateBy ?? '', renderKey].join('|');
     let g = this.groups.get(key);
     if (g) return g;
-    const slotKey = `${spec.dialect}|${spec.channel}|${projKey}|${renderKey}`;
+    const slotKey = [spec.dialect, spec.channel, projKey, renderKey].join('|');
     let slot = this.slots.get(slotKey);
     if (!slot) {
       slot = new RenderSlot(slotKey, this.options.renderer(spec));
@@ -840,10 +848,11 @@ function indexGroup(ch: ChannelState, g: Group): void {
     ch.open.push(g);
     return;
   }
-  let byValue = ch.byAttr.get(g.keyAttr);
+  const byAttr = (ch.byAttr ??= new Map<string, Map<string, Group[]>>());
+  let byValue = byAttr.get(g.keyAttr);
   if (!byValue) {
-    ch.byAttr.set(g.keyAttr, (byValue = new Map<string, Group[]>()));
-    ch.indexedAttrs = [...ch.byAttr.keys()];
+    byAttr.set(g.keyAttr, (byValue = new Map<string, Group[]>()));
+    ch.indexedAttrs = [...byAttr.keys()];
   }
   for (const value of g.keyValues) {
     const list = byValue.get(value);
@@ -859,7 +868,7 @@ function unindexGroup(ch: ChannelState, g: Group): void {
     if (i >= 0) ch.open.splice(i, 1);
     return;
   }
-  const byValue = ch.byAttr.get(g.keyAttr);
+  const byValue = ch.byAttr?.get(g.keyAttr);
   if (!byValue) return;
   for (const value of g.keyValues) {
     const list = byValue.get(value);
@@ -869,8 +878,8 @@ function unindexGroup(ch: ChannelState, g: Group): void {
     if (list.length === 0) byValue.delete(value);
   }
   if (byValue.size === 0) {
-    ch.byAttr.delete(g.keyAttr);
-    ch.indexedAttrs = [...ch.byAttr.keys()];
+    ch.byAttr!.delete(g.keyAttr);
+    ch.indexedAttrs = [...ch.byAttr!.keys()];
   }
 }
 

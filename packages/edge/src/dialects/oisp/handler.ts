@@ -14,7 +14,7 @@
  * whose edge died — everything published within `OISP_ACTUATION_TTL_SEC`; the renderer drops what is older
  * than that. At least once and in order, with no state kept anywhere for a device but its channel.
  */
-import { DEFAULT_TENANT, busChannel, wireCode, OISP_WIRE_CODES, type Envelope, type ErrorCode, type StreamPosition } from '@switchboard/core';
+import { DEFAULT_TENANT, busChannel, wireCode, OISP_WIRE_CODES, type Envelope, type ErrorCode, type Filter, type StreamPosition } from '@switchboard/core';
 import {
   OISP_ACTUATION_SENT,
   OISP_MESSAGES,
@@ -60,6 +60,11 @@ type OConn = Conn<OispState>;
 
 /** The connection index key of a device: registrations close every other connection under it. */
 const deviceKey = (tenant: string, deviceId: string) => `oisp:${tenant}/${deviceId}`;
+
+/** A device has no roles: one shared empty list, not one per device. */
+const NO_ROLES: readonly string[] = Object.freeze([]);
+/** Device subscriptions filter nothing: one shared empty filter. */
+const NO_FILTER: Filter = Object.freeze({});
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -175,12 +180,12 @@ export class OispHandler implements DialectHandler<OispState> {
       else this.ctx.send(conn, OISP_SUBSCRIBED);
       return;
     }
-    if (!(await this.admit(conn, tenant, cmd.deviceId))) return;
-    conn.identity = { userId: cmd.deviceId, roles: [], tenant };
+    const key = deviceKey(tenant, cmd.deviceId);
+    if (!(await this.admit(conn, key))) return;
+    conn.identity = { userId: cmd.deviceId, roles: NO_ROLES, tenant };
     conn.tenant = tenant;
     conn.state.deviceId = cmd.deviceId;
     this.ctx.conns.authenticated(conn);
-    const key = deviceKey(tenant, cmd.deviceId);
     this.ctx.conns.index(conn, key);
     try {
       const channel = busChannel(DIALECT, tenant, oispDeviceChannelName(cmd.deviceId));
@@ -188,7 +193,7 @@ export class OispHandler implements DialectHandler<OispState> {
       if (conn.closed) return;
       const recover = await this.recoveryPoint(channel);
       if (conn.closed) return;
-      const spec: GroupSpec = { dialect: DIALECT, channel, filter: {}, projection: null, frequencyMs: 0, conflateBy: null };
+      const spec: GroupSpec = { dialect: DIALECT, channel, filter: NO_FILTER, projection: null, frequencyMs: 0, conflateBy: null };
       await this.ctx.hub.subscribe(conn, DEVICE_SUB, spec, recover, () => {
         // Inside the hub's corked commit, before any replayed actuation.
         this.ctx.metrics.messagesOut.inc();
@@ -204,10 +209,10 @@ export class OispHandler implements DialectHandler<OispState> {
   }
 
   /** Counts the device's connection against the cluster-wide limits; false when refused (answered, closed). */
-  private async admit(conn: OConn, tenant: string, deviceId: string): Promise<boolean> {
+  private async admit(conn: OConn, key: string): Promise<boolean> {
     let res;
     try {
-      res = await this.ctx.session.admit({ userId: deviceKey(tenant, deviceId), connId: conn.connId, nodeId: this.ctx.conns.nodeId, ip: conn.ip });
+      res = await this.ctx.session.admit({ userId: key, connId: conn.connId, nodeId: this.ctx.conns.nodeId, ip: conn.ip });
     } catch (err) {
       this.ctx.logger.warn({ err }, 'oisp admission unavailable');
       if (conn.closed) return false;
