@@ -134,6 +134,26 @@ describe('oisp on two edge processes over Redis', () => {
     await onB.close();
   }, 30_000);
 
+  it('registrations of one device on both edges at once: exactly one stays, the other is closed with 1000', async () => {
+    for (let round = 0; round < 3; round++) {
+      const id = `racing-${round}`;
+      const [x, y] = await Promise.all([
+        TestClient.connect(`${a.wsUrl}/oisp`, { protocols: 'echo-protocol' }),
+        TestClient.connect(`${b.wsUrl}/oisp`, { protocols: 'echo-protocol' }),
+      ]);
+      x.send(oispSeed.registration(id, deviceToken(key, id, ACCOUNT)));
+      y.send(oispSeed.registration(id, deviceToken(key, id, ACCOUNT)));
+      const first = await Promise.race([x.closed.then(() => x), y.closed.then(() => y)]);
+      const survivor = first === x ? y : x;
+      expect((await first.closed).code).toBe(1000);
+      await sleep(500);
+      expect(survivor.open).toBe(true);
+      await publish(a, id, content(id, round));
+      await survivor.nextFrame((f) => f.text === frameOf(content(id, round)), 10_000);
+      await survivor.close();
+    }
+  }, 30_000);
+
   it('an actuation published during a 2 s disconnect arrives after the device registers again, once', async () => {
     const id = 'flaky-1';
     const device = await register(a, id);

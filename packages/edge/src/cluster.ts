@@ -16,6 +16,9 @@ import { closeConn } from './listeners.js';
 /** The channel every edge reads. No dialect is named `switchboard`, so no client can reach it. */
 export const CONTROL_CHANNEL = 'switchboard:cluster:control';
 
+/** How long {@link ClusterControl.closeWhere} waits for its close to come back through the control channel. */
+export const CLOSE_APPLIED_TIMEOUT_MS = 2000;
+
 /** Where an edge receives answers to its questions. */
 const replyChannel = (nodeId: string) => `switchboard:cluster:reply.${nodeId}`;
 
@@ -28,7 +31,13 @@ export interface ClusterAnswers<T = unknown> {
 
 /** What dialects and the HTTP API use of the control plane. */
 export interface ClusterControl {
-  /** Closes, on every edge, the connections indexed under `key` (`ConnectionRegistry.index`), except one. */
+  /**
+   * Closes, on every edge, the connections indexed under `key` (`ConnectionRegistry.index`), except one.
+   * Resolves once this edge has applied the close itself — so every close published before it has been
+   * applied here too (the control channel is read in order) — or after {@link CLOSE_APPLIED_TIMEOUT_MS}.
+   * A connection indexed only then is never closed by an earlier close: of two registrations racing on
+   * two edges, the later one stays.
+   */
   closeWhere(key: string, reason: CloseCodeName, exceptConnId?: string): Promise<void>;
   /** Answers questions of `kind` from other edges (and this one). */
   onAsk(kind: string, handler: (payload: unknown) => unknown): void;
@@ -60,6 +69,8 @@ export class ControlPlane implements ClusterControl {
   private readonly seen = new Map<string, number>();
   private readonly handlers = new Map<string, (payload: unknown) => unknown>();
   private readonly pending = new Map<string, Pending>();
+  /** Closes this edge published, until they come back through the control channel. */
+  private readonly closing = new Map<string, () => void>();
   private readonly untaps: (() => void)[] = [];
   private helloTimer: NodeJS.Timeout | null = null;
   private seq = 0;
@@ -85,10 +96,22 @@ export class ControlPlane implements ClusterControl {
     this.helloTimer = null;
     for (const u of this.untaps.splice(0)) u();
     for (const p of this.pending.values()) p.resolve();
+    for (const done of this.closing.values()) done();
   }
 
-  closeWhere(key: string, reason: CloseCodeName, exceptConnId?: string): Promise<void> {
-    return this.send(CONTROL_CHANNEL, { t: 'close', key, reason, ...(exceptConnId !== undefined ? { except: exceptConnId } : {}) });
+  async closeWhere(key: string, reason: CloseCodeName, exceptConnId?: string): Promise<void> {
+    const id = `${this.prefix}-${++this.seq}`;
+    let done!: () => void;
+    const applied = new Promise<void>((r) => (done = r));
+    this.closing.set(id, done);
+    const timer = setTimeout(done, CLOSE_APPLIED_TIMEOUT_MS);
+    try {
+      await this.send(CONTROL_CHANNEL, { t: 'close', id, key, reason, ...(exceptConnId !== undefined ? { except: exceptConnId } : {}) });
+      await applied;
+    } finally {
+      clearTimeout(timer);
+      this.closing.delete(id);
+    }
   }
 
   onAsk(kind: string, handler: (payload: unknown) => unknown): void {
@@ -153,6 +176,7 @@ export class ControlPlane implements ClusterControl {
       case 'close':
         if (typeof msg.key === 'string' && typeof msg.reason === 'string' && Object.prototype.hasOwnProperty.call(CLOSE_CODES, msg.reason))
           this.closeLocal(msg.key, msg.reason as CloseCodeName, typeof msg.except === 'string' ? msg.except : undefined);
+        if (node === this.o.nodeId && typeof msg.id === 'string') this.closing.get(msg.id)?.();
         return;
       case 'ask':
         if (typeof msg.id === 'string' && typeof msg.kind === 'string' && typeof msg.replyTo === 'string') void this.answer(msg.id, msg.kind, msg.payload, msg.replyTo);

@@ -120,6 +120,24 @@ describe('oisp: the seed over real sockets', () => {
     await second.close();
   });
 
+  it('two registrations of one device at once: exactly one stays (the other closed with 1000) and gets the actuations', async () => {
+    for (let round = 0; round < 5; round++) {
+      const id = `racing-${round}`;
+      const [x, y] = await Promise.all([connectOisp(mainUrl), connectOisp(ownUrl)]);
+      const [tx, ty] = await Promise.all([deviceToken(keys, id, { accountId: ACCOUNT }), deviceToken(keys, id, { accountId: ACCOUNT })]);
+      x.send(oispSeed.registration(id, tx));
+      y.send(oispSeed.registration(id, ty));
+      const first = await Promise.race([x.closed.then(() => x), y.closed.then(() => y)]);
+      const survivor = first === x ? y : x;
+      expect((await first.closed).code).toBe(1000);
+      await sleep(300);
+      expect(survivor.open).toBe(true);
+      await publish(id, content(id, round));
+      await survivor.nextFrame((f) => f.text === actuationFrame(content(id, round)));
+      await survivor.close();
+    }
+  });
+
   it('actuations published while the device is offline arrive when it registers again, once each, in order', async () => {
     const id = 'offline-1';
     const device = await registerDevice(mainUrl, keys, id, ACCOUNT);

@@ -186,11 +186,13 @@ export class OispHandler implements DialectHandler<OispState> {
     conn.tenant = tenant;
     conn.state.deviceId = cmd.deviceId;
     this.ctx.conns.authenticated(conn);
-    this.ctx.conns.index(conn, key);
     try {
       const channel = busChannel(DIALECT, tenant, oispDeviceChannelName(cmd.deviceId));
+      // Indexed once our close has come back through the control channel: a registration racing this one
+      // on another edge then closes this connection only if it came later, never both of them.
       await this.ctx.cluster.closeWhere(key, 'normal', conn.connId);
       if (conn.closed) return;
+      this.ctx.conns.index(conn, key);
       const recover = await this.recoveryPoint(channel);
       if (conn.closed) return;
       const spec: GroupSpec = { dialect: DIALECT, channel, filter: NO_FILTER, projection: null, frequencyMs: 0, conflateBy: null };
