@@ -8,7 +8,10 @@ import type { Bus } from '@switchboard/bus';
 import type { SessionApi, TokenVerifier } from '@switchboard/session';
 import type { ObjectStore, ObjectStoreOptions } from '@switchboard/store';
 import type { Registry } from 'prom-client';
+import { loadAdminAssets } from '@switchboard/admin';
 import { mountAdminApi } from './admin-http.js';
+import { mountAdminPage } from './admin-page.js';
+import { AdminStats } from './admin-stats.js';
 import { ApiKeys } from './api-keys.js';
 import { ChannelAdmin } from './channel-admin.js';
 import { ControlPlane } from './cluster.js';
@@ -166,6 +169,23 @@ export class EdgeServer {
       const handler = this.dialects.get(dialect)?.handler;
       return handler?.normalizePublish?.bind(handler);
     };
+    // The admin page (docs/admin.md): its files are read once, here, and served from memory.
+    const adminAssets = loadAdminAssets();
+    const adminStats = new AdminStats({ cluster: this.cluster, metrics, registry: options.registry, logger: log, deadlineMs: cfg.adminDeadlineMs });
+    this.listeners.onMain((app) =>
+      mountAdminPage(app, {
+        assets: adminAssets,
+        stats: adminStats,
+        verifier: options.verifier,
+        bus: options.bus,
+        metrics,
+        normalizer,
+        limits: cfg,
+        sessionUrl: cfg.sessionUrl,
+        nodeId: cfg.nodeId,
+        logger: log,
+      }),
+    );
     this.listeners.onMain((app) =>
       mountPublishSocket(app, { bus: options.bus, apiKeys, metrics, logger: log, normalizer, limits: cfg, draining: () => this.draining }),
     );
