@@ -218,6 +218,32 @@ describe('the admin routes over HTTP', () => {
   });
 });
 
+describe('the admin page of the all-in-one server', () => {
+  it('logs in through its own session port, not SWITCHBOARD_SESSION_URL', async () => {
+    const sessionPort = await freePort();
+    const aio = await startSwitchboard(
+      BIN,
+      'start',
+      { SESSION_PORT: String(sessionPort), SWITCHBOARD_SESSION_URL: 'http://127.0.0.1:9' },
+      30_000,
+    );
+    try {
+      const jwt = await adminJwt(aio);
+      const stats = await fetch(`${aio.httpUrl}/admin/stats`, {
+        headers: { authorization: `Bearer ${jwt}` },
+      });
+      const body = (await stats.json()) as {
+        nodes: unknown[];
+        session: { logins: Record<string, number> } | null;
+      };
+      expect(body.nodes).toHaveLength(1);
+      expect(body.session).not.toBeNull();
+    } finally {
+      await aio.stop('SIGKILL');
+    }
+  });
+});
+
 describe.skipIf(!HAS_CHROMIUM)(
   HAS_CHROMIUM
     ? 'the admin page in headless Chromium'
@@ -359,6 +385,8 @@ describe.skipIf(!HAS_CHROMIUM)(
       const result = await page.evaluate(() =>
         (globalThis as unknown as { axe: typeof axe }).axe.run(document, { resultTypes: ['violations'] }),
       );
+      // It did check the page: dozens of rules applied.
+      expect(result.passes.length + result.violations.length).toBeGreaterThan(20);
       const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
       expect(
         bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`),

@@ -31,8 +31,8 @@ export interface AdminPageDeps {
   readonly metrics: EdgeMetrics;
   readonly normalizer: PublishNormalizer;
   readonly limits: { readonly maxDepth: number; readonly publishMaxBodyBytes: number };
-  /** The session service's HTTP API (`SWITCHBOARD_SESSION_URL`). */
-  readonly sessionUrl: string;
+  /** The session service's HTTP API (`SWITCHBOARD_SESSION_URL`), read at each request. */
+  readonly sessionUrl: () => string;
   /** This edge, so the page can say which one it talks to. */
   readonly nodeId: string;
   readonly logger: Logger;
@@ -171,7 +171,7 @@ function login(deps: AdminPageDeps, res: HttpResponse, req: HttpRequest): void {
       },
       (err: unknown) => {
         deps.logger.warn(
-          { err, sessionUrl: deps.sessionUrl },
+          { err, sessionUrl: deps.sessionUrl() },
           'admin login: the session service did not answer',
         );
         sendError(res, g, 'unavailable', 'the session service did not answer; retry');
@@ -183,7 +183,7 @@ function login(deps: AdminPageDeps, res: HttpResponse, req: HttpRequest): void {
 type Exchanged = { ok: true; token: string; expiresAt: number } | { ok: false; status: number };
 
 async function exchange(deps: AdminPageDeps, adminToken: string): Promise<Exchanged> {
-  const res = await fetch(new URL('/v1/tokens', deps.sessionUrl), {
+  const res = await fetch(new URL('/v1/tokens', deps.sessionUrl()), {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
     body: JSON.stringify({ sub: ADMIN_PAGE_SUBJECT, roles: [ADMIN_ROLE], ttl: ADMIN_PAGE_TOKEN_TTL_SEC }),
@@ -198,7 +198,7 @@ async function exchange(deps: AdminPageDeps, adminToken: string): Promise<Exchan
 /** The session service's counters, or null when it did not answer in time (the page says so). */
 async function sessionStats(deps: AdminPageDeps): Promise<Record<string, unknown> | null> {
   try {
-    const res = await fetch(new URL('/v1/stats', deps.sessionUrl), {
+    const res = await fetch(new URL('/v1/stats', deps.sessionUrl()), {
       signal: AbortSignal.timeout(SESSION_TIMEOUT_MS),
     });
     const body: unknown = await res.json();

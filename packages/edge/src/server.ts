@@ -45,6 +45,11 @@ export interface EdgeOptions {
   readonly dialects?: readonly DialectDefinition[];
   /** Opens object stores on the node's backend, for dialects that keep objects (absent: they cannot). */
   readonly openStore?: (options: ObjectStoreOptions) => Promise<ObjectStore>;
+  /**
+   * Where the admin page reaches the session service's HTTP API (login exchange, session stats), read at
+   * each request; default `SWITCHBOARD_SESSION_URL`. The all-in-one passes its own session port.
+   */
+  readonly sessionUrl?: () => string;
 }
 
 /** Requests queued behind a slow one before a connection counts as abusive. */
@@ -181,7 +186,7 @@ export class EdgeServer {
         metrics,
         normalizer,
         limits: cfg,
-        sessionUrl: cfg.sessionUrl,
+        sessionUrl: options.sessionUrl ?? (() => cfg.sessionUrl),
         nodeId: cfg.nodeId,
         logger: log,
       }),
