@@ -168,6 +168,31 @@ describe('the admin routes over HTTP', () => {
     expect(nodes.status).toBe(200);
   });
 
+  it('answers rate_limited to an address after 10 refused logins in a minute, and shows it as a rejection', async () => {
+    const edge = edges[1]!;
+    const post = (token: string) =>
+      fetch(`${edge.httpUrl}/admin/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token }),
+      });
+    for (let i = 0; i < 10; i++) expect((await post(`wrong-admin-token-${i}`)).status).toBe(401);
+    const limited = await post(DEV_ADMIN_TOKEN);
+    expect(limited.status).toBe(429);
+    expect(await limited.json()).toMatchObject({ error: 'rate_limited' });
+    const jwt = await adminJwt(edges[0]!);
+    const stats = (await (
+      await fetch(`${edges[0]!.httpUrl}/admin/stats`, { headers: { authorization: `Bearer ${jwt}` } })
+    ).json()) as {
+      nodes: { node: string; rateLimited: [string, string, number][] }[];
+    };
+    expect(stats.nodes.find((n) => n.node === 'edge-2')?.rateLimited).toContainEqual([
+      'admin',
+      'admin_login',
+      1,
+    ]);
+  });
+
   it("stats: every edge's counters and the session service's, for an admin JWT only", async () => {
     expect((await fetch(`${edges[0]!.httpUrl}/admin/stats`)).status).toBe(401);
     const jwt = await adminJwt(edges[0]!);

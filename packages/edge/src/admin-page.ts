@@ -30,7 +30,11 @@ export interface AdminPageDeps {
   readonly bus: Bus;
   readonly metrics: EdgeMetrics;
   readonly normalizer: PublishNormalizer;
-  readonly limits: { readonly maxDepth: number; readonly publishMaxBodyBytes: number };
+  readonly limits: {
+    readonly maxDepth: number;
+    readonly publishMaxBodyBytes: number;
+    readonly adminLoginFailuresPerMin: number;
+  };
   /** The session service's HTTP API (`SWITCHBOARD_SESSION_URL`), read at each request. */
   readonly sessionUrl: () => string;
   /** This edge, so the page can say which one it talks to. */
@@ -52,14 +56,46 @@ const SESSION_TIMEOUT_MS = 3000;
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/**
+ * Refused logins per client address in the current minute. Edges face the internet while the session
+ * service may not: this keeps an edge from being a fast oracle for the admin token.
+ */
+export class LoginFailures {
+  private readonly counts = new Map<string, number>();
+  private windowStart = 0;
+
+  constructor(private readonly perMinute: number) {}
+
+  /** True when `ip` may try (again) now. */
+  allowed(ip: string, now = Date.now()): boolean {
+    this.roll(now);
+    return this.perMinute === 0 || (this.counts.get(ip) ?? 0) < this.perMinute;
+  }
+
+  /** Counts a refused login of `ip`. */
+  failed(ip: string, now = Date.now()): void {
+    this.roll(now);
+    // Bounded: a flood of addresses within one minute restarts the count rather than growing the map.
+    if (this.counts.size >= 100_000) this.counts.clear();
+    this.counts.set(ip, (this.counts.get(ip) ?? 0) + 1);
+  }
+
+  private roll(now: number): void {
+    if (now - this.windowStart < 60_000) return;
+    this.windowStart = now;
+    this.counts.clear();
+  }
+}
+
 /** Registers the page and its routes (before the main app's catch-all). */
 export function mountAdminPage(app: TemplatedApp, deps: AdminPageDeps): void {
+  const failures = new LoginFailures(deps.limits.adminLoginFailuresPerMin);
   const index = deps.assets.get('index.html')!;
   app.get('/admin', (res, req) => serveAsset(res, req, index));
   app.get('/admin/', (res, req) => serveAsset(res, req, index));
   for (const [name, asset] of deps.assets)
     if (name !== 'index.html') app.get(`/admin/${name}`, (res, req) => serveAsset(res, req, asset));
-  app.post('/admin/login', (res, req) => login(deps, res, req));
+  app.post('/admin/login', (res, req) => login(deps, failures, res, req));
   app.get('/admin/stats', (res, req) => stats(deps, res, req));
   app.post('/admin/publish', (res, req) => publish(deps, res, req));
 }
@@ -148,9 +184,15 @@ function authorize(
 }
 
 /** `POST /admin/login`: the session admin token in, a short-lived admin JWT out. */
-function login(deps: AdminPageDeps, res: HttpResponse, req: HttpRequest): void {
+function login(deps: AdminPageDeps, failures: LoginFailures, res: HttpResponse, req: HttpRequest): void {
   const contentType = req.getHeader('content-type');
+  const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
   const g = guard(res);
+  if (!failures.allowed(ip)) {
+    deps.metrics.rateLimitRejections.inc({ dialect: 'admin', rule: 'admin_login' });
+    sendError(res, g, 'rate_limited', 'too many refused logins from this address; retry in a minute');
+    return;
+  }
   jsonBody(res, g, contentType, 4096, 2, (body) => {
     const adminToken = body.token;
     if (
@@ -165,9 +207,10 @@ function login(deps: AdminPageDeps, res: HttpResponse, req: HttpRequest): void {
     exchange(deps, adminToken).then(
       (r) => {
         if (r.ok) sendJson(res, g, 200, { token: r.token, expires_at: r.expiresAt, node: deps.nodeId });
-        else if (r.status === 401 || r.status === 403)
+        else if (r.status === 401 || r.status === 403) {
+          failures.failed(ip);
           sendError(res, g, 'unauthorized', 'the admin token was refused');
-        else sendError(res, g, 'unavailable', `the session service answered ${r.status}; retry`);
+        } else sendError(res, g, 'unavailable', `the session service answered ${r.status}; retry`);
       },
       (err: unknown) => {
         deps.logger.warn(

@@ -175,22 +175,25 @@ export class EdgeServer {
       return handler?.normalizePublish?.bind(handler);
     };
     // The admin page (docs/admin.md): its files are read once, here, and served from memory.
-    const adminAssets = loadAdminAssets();
-    const adminStats = new AdminStats({ cluster: this.cluster, metrics, registry: options.registry, logger: log, deadlineMs: cfg.adminDeadlineMs });
-    this.listeners.onMain((app) =>
-      mountAdminPage(app, {
-        assets: adminAssets,
-        stats: adminStats,
-        verifier: options.verifier,
-        bus: options.bus,
-        metrics,
-        normalizer,
-        limits: cfg,
-        sessionUrl: options.sessionUrl ?? (() => cfg.sessionUrl),
-        nodeId: cfg.nodeId,
-        logger: log,
-      }),
-    );
+    if (cfg.adminPage) {
+      const adminAssets = loadAdminAssets();
+      const adminStats = new AdminStats({ cluster: this.cluster, metrics, registry: options.registry, logger: log, deadlineMs: cfg.adminDeadlineMs });
+      const sessionUrl = options.sessionUrl ?? (() => cfg.sessionUrl);
+      this.listeners.onMain((app) =>
+        mountAdminPage(app, {
+          assets: adminAssets,
+          stats: adminStats,
+          verifier: options.verifier,
+          bus: options.bus,
+          metrics,
+          normalizer,
+          limits: cfg,
+          sessionUrl,
+          nodeId: cfg.nodeId,
+          logger: log,
+        }),
+      );
+    }
     this.listeners.onMain((app) =>
       mountPublishSocket(app, { bus: options.bus, apiKeys, metrics, logger: log, normalizer, limits: cfg, draining: () => this.draining }),
     );
