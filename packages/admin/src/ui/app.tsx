@@ -31,6 +31,9 @@ export function App() {
     setLogin(null);
     setNotice(why);
   }, []);
+  // Stable, so the panels' polling effects do not restart when the App re-renders.
+  const onLogout = useCallback(() => expired('Logged out.'), [expired]);
+  const onUnauthorized = useCallback(() => expired('The edge refused the admin session: log in again.'), [expired]);
   useEffect(() => {
     if (!login) return undefined;
     const t = setTimeout(
@@ -42,8 +45,8 @@ export function App() {
   return login ? (
     <Dashboard
       login={login}
-      onLogout={() => expired('Logged out.')}
-      onUnauthorized={() => expired('The edge refused the admin session: log in again.')}
+      onLogout={onLogout}
+      onUnauthorized={onUnauthorized}
     />
   ) : (
     <LoginForm
