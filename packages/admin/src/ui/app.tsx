@@ -33,7 +33,10 @@ export function App() {
   }, []);
   // Stable, so the panels' polling effects do not restart when the App re-renders.
   const onLogout = useCallback(() => expired('Logged out.'), [expired]);
-  const onUnauthorized = useCallback(() => expired('The edge refused the admin session: log in again.'), [expired]);
+  const onUnauthorized = useCallback(
+    () => expired('The edge refused the admin session: log in again.'),
+    [expired],
+  );
   useEffect(() => {
     if (!login) return undefined;
     const t = setTimeout(
@@ -43,11 +46,7 @@ export function App() {
     return () => clearTimeout(t);
   }, [login, expired]);
   return login ? (
-    <Dashboard
-      login={login}
-      onLogout={onLogout}
-      onUnauthorized={onUnauthorized}
-    />
+    <Dashboard login={login} onLogout={onLogout} onUnauthorized={onUnauthorized} />
   ) : (
     <LoginForm
       notice={notice}
