@@ -58,7 +58,8 @@ const CSP =
 
 /**
  * Refused logins per client address in the current minute. Edges face the internet while the session
- * service may not: this keeps an edge from being a fast oracle for the admin token.
+ * service may not: this keeps an edge from being a fast oracle for the admin token. An attempt counts
+ * as refused from the moment it starts until it is forgiven, so concurrent attempts cannot overshoot.
  */
 export class LoginFailures {
   private readonly counts = new Map<string, number>();
@@ -66,18 +67,24 @@ export class LoginFailures {
 
   constructor(private readonly perMinute: number) {}
 
-  /** True when `ip` may try (again) now. */
-  allowed(ip: string, now = Date.now()): boolean {
+  /** Starts an attempt of `ip`: false (and nothing counted) when it is over the limit. */
+  begin(ip: string, now = Date.now()): boolean {
     this.roll(now);
-    return this.perMinute === 0 || (this.counts.get(ip) ?? 0) < this.perMinute;
-  }
-
-  /** Counts a refused login of `ip`. */
-  failed(ip: string, now = Date.now()): void {
-    this.roll(now);
+    if (this.perMinute === 0) return true;
+    const n = this.counts.get(ip) ?? 0;
+    if (n >= this.perMinute) return false;
     // Bounded: a flood of addresses within one minute restarts the count rather than growing the map.
     if (this.counts.size >= 100_000) this.counts.clear();
-    this.counts.set(ip, (this.counts.get(ip) ?? 0) + 1);
+    this.counts.set(ip, n + 1);
+    return true;
+  }
+
+  /** The attempt of `ip` was not a refused token (it succeeded, or the session service failed): uncounted. */
+  forgive(ip: string): void {
+    const n = this.counts.get(ip);
+    if (n === undefined) return;
+    if (n <= 1) this.counts.delete(ip);
+    else this.counts.set(ip, n - 1);
   }
 
   private roll(now: number): void {
@@ -188,7 +195,7 @@ function login(deps: AdminPageDeps, failures: LoginFailures, res: HttpResponse, 
   const contentType = req.getHeader('content-type');
   const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
   const g = guard(res);
-  if (!failures.allowed(ip)) {
+  if (!failures.begin(ip)) {
     deps.metrics.rateLimitRejections.inc({ dialect: 'admin', rule: 'admin_login' });
     sendError(res, g, 'rate_limited', 'too many refused logins from this address; retry in a minute');
     return;
@@ -206,13 +213,14 @@ function login(deps: AdminPageDeps, failures: LoginFailures, res: HttpResponse, 
     }
     exchange(deps, adminToken).then(
       (r) => {
+        if (r.ok || (r.status !== 401 && r.status !== 403)) failures.forgive(ip);
         if (r.ok) sendJson(res, g, 200, { token: r.token, expires_at: r.expiresAt, node: deps.nodeId });
-        else if (r.status === 401 || r.status === 403) {
-          failures.failed(ip);
+        else if (r.status === 401 || r.status === 403)
           sendError(res, g, 'unauthorized', 'the admin token was refused');
-        } else sendError(res, g, 'unavailable', `the session service answered ${r.status}; retry`);
+        else sendError(res, g, 'unavailable', `the session service answered ${r.status}; retry`);
       },
       (err: unknown) => {
+        failures.forgive(ip);
         deps.logger.warn(
           { err, sessionUrl: deps.sessionUrl() },
           'admin login: the session service did not answer',
