@@ -376,8 +376,11 @@ describe.skipIf(!HAS_CHROMIUM)(
     it('shows a rate-limit rejection, live, after a flood on the other edge', async () => {
       const limited = await flood(edges[1]!, 300);
       expect(limited).toBeGreaterThan(0);
+      // Live: highlighted, with a rate, for the poll that saw it.
       const row = page.locator('#rate-limits tr[data-dialect="valtronics"][data-rule="messages_per_sec"]');
-      await row.waitFor({ timeout: 10_000 });
+      await page
+        .locator('#rate-limits tr.hot[data-dialect="valtronics"][data-rule="messages_per_sec"]')
+        .waitFor({ timeout: 10_000 });
       const total = Number(await row.locator('td').nth(3).textContent());
       expect(total).toBeGreaterThanOrEqual(limited);
       // The session service counted the admissions of the watcher and the flooder.

@@ -12,6 +12,7 @@ import {
   formatRate,
   formatSeconds,
   nodeRates,
+  rate,
   rejectionTotals,
   type NodeRates,
   type NodeStats,
@@ -112,6 +113,8 @@ function LoginForm({ notice, onLogin }: { notice: string | null; onLogin: (l: Lo
 
 interface Series {
   t: number[];
+  /** Rejections per second by `dialect rule`. */
+  rejections: Map<string, (number | null)[]>;
   byNode: Map<
     string,
     { d: (number | null)[]; p: (number | null)[]; f: (number | null)[]; l: (number | null)[] }
@@ -122,7 +125,7 @@ interface Polled {
   stats: StatsAnswer | null;
   rates: Map<string, NodeRates>;
   series: Series;
-  /** Rejections per `dialect rule` in the last poll interval. */
+  /** Rejections per second by `dialect rule` over the last poll interval. */
   recent: Map<string, number>;
   error: string | null;
 }
@@ -131,7 +134,7 @@ function useStats(login: Login, onUnauthorized: () => void): Polled {
   const [state, setState] = useState<Polled>({
     stats: null,
     rates: new Map(),
-    series: { t: [], byNode: new Map() },
+    series: { t: [], rejections: new Map(), byNode: new Map() },
     recent: new Map(),
     error: null,
   });
@@ -139,7 +142,8 @@ function useStats(login: Login, onUnauthorized: () => void): Polled {
   useEffect(() => {
     let stop = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const series: Series = { t: [], byNode: new Map() };
+    const series: Series = { t: [], rejections: new Map(), byNode: new Map() };
+    let lastPoll = 0;
     const tick = () => {
       call<StatsAnswer>(login, '/admin/stats')
         .then(
@@ -153,8 +157,12 @@ function useStats(login: Login, onUnauthorized: () => void): Polled {
             }
             const beforeTotals = rejectionTotals(prev.current?.nodes ?? []);
             const recent = new Map<string, number>();
+            const now = Date.now();
+            const seconds = (now - lastPoll) / 1000;
+            lastPoll = now;
+            // The first poll has nothing to compare with: its totals are history, not news.
             for (const [k, v] of rejectionTotals(s.nodes))
-              recent.set(k, Math.max(0, v.total - (beforeTotals.get(k)?.total ?? 0)));
+              recent.set(k, prev.current ? rate(beforeTotals.get(k)?.total ?? 0, v.total, seconds) : 0);
             if (prev.current) {
               series.t.push(Date.now() / 1000);
               for (const n of s.nodes) {
@@ -166,6 +174,13 @@ function useStats(login: Login, onUnauthorized: () => void): Polled {
                     l: series.t.slice(1).map(() => null),
                   });
               }
+              for (const k of recent.keys())
+                if (!series.rejections.has(k))
+                  series.rejections.set(
+                    k,
+                    series.t.slice(1).map(() => null),
+                  );
+              for (const [k, values] of series.rejections) values.push(recent.get(k) ?? 0);
               for (const [node, arrays] of series.byNode) {
                 const r = rates.get(node);
                 arrays.d.push(r ? r.deliveriesPerSec : null);
@@ -175,6 +190,7 @@ function useStats(login: Login, onUnauthorized: () => void): Polled {
               }
               if (series.t.length > HISTORY) {
                 series.t.shift();
+                for (const values of series.rejections.values()) values.shift();
                 for (const a of series.byNode.values())
                   for (const k of ['d', 'p', 'f', 'l'] as const) a[k].shift();
               }
@@ -183,7 +199,11 @@ function useStats(login: Login, onUnauthorized: () => void): Polled {
             setState({
               stats: s,
               rates,
-              series: { t: series.t.slice(), byNode: new Map(series.byNode) },
+              series: {
+                t: series.t.slice(),
+                rejections: new Map(series.rejections),
+                byNode: new Map(series.byNode),
+              },
               recent,
               error: null,
             });
@@ -347,6 +367,8 @@ function RateLimitPanel({ polled }: { polled: Polled }) {
   const totals = [...rejectionTotals(polled.stats?.nodes ?? []).entries()].sort(
     (a, b) => b[1].total - a[1].total,
   );
+  // Series in a stable order (first seen first), so colours do not swap.
+  const names = [...polled.series.rejections.keys()];
   return (
     <section class="panel" aria-labelledby="rl-h">
       <h2 id="rl-h">Rate-limit rejections</h2>
@@ -358,7 +380,7 @@ function RateLimitPanel({ polled }: { polled: Polled }) {
               <th scope="col">Dialect</th>
               <th scope="col">Rule</th>
               <th scope="col" class="num">
-                Last second
+                Per second
               </th>
               <th scope="col" class="num">
                 Since start
@@ -377,7 +399,7 @@ function RateLimitPanel({ polled }: { polled: Polled }) {
                   <tr key={key} class={recent > 0 ? 'hot' : ''} data-rule={t.rule} data-dialect={t.dialect}>
                     <td>{t.dialect}</td>
                     <td>{t.rule}</td>
-                    <td class="num">{recent}</td>
+                    <td class="num">{formatRate(recent)}</td>
                     <td class="num">{t.total}</td>
                   </tr>
                 );
@@ -386,6 +408,13 @@ function RateLimitPanel({ polled }: { polled: Polled }) {
           </tbody>
         </table>
       </div>
+      <Chart
+        id="c-rejections"
+        title="Rejections per second, by dialect and rule"
+        names={names}
+        data={[polled.series.t, ...names.map((n) => polled.series.rejections.get(n)!)]}
+        format={formatRate}
+      />
     </section>
   );
 }
