@@ -267,6 +267,22 @@ describe('the admin page of the all-in-one server', () => {
       await aio.stop('SIGKILL');
     }
   });
+
+  it('SWITCHBOARD_ADMIN_PAGE=false leaves the page and its routes out, the JSON admin routes in', async () => {
+    const aio = await startSwitchboard(
+      BIN,
+      'start',
+      { SESSION_PORT: String(await freePort()), SWITCHBOARD_ADMIN_PAGE: 'false' },
+      30_000,
+    );
+    try {
+      expect((await fetch(`${aio.httpUrl}/admin`)).status).toBe(404);
+      expect((await fetch(`${aio.httpUrl}/admin/login`, { method: 'POST' })).status).toBe(404);
+      expect((await fetch(`${aio.httpUrl}/admin/nodes`)).status).toBe(401);
+    } finally {
+      await aio.stop('SIGKILL');
+    }
+  });
 });
 
 describe.skipIf(!HAS_CHROMIUM)(

@@ -175,9 +175,10 @@ export class EdgeServer {
       return handler?.normalizePublish?.bind(handler);
     };
     // The admin page (docs/admin.md): its files are read once, here, and served from memory.
+    // Every edge answers the stats question, page or not: another edge's page counts it.
+    const adminStats = new AdminStats({ cluster: this.cluster, metrics, registry: options.registry, logger: log, deadlineMs: cfg.adminDeadlineMs });
     if (cfg.adminPage) {
       const adminAssets = loadAdminAssets();
-      const adminStats = new AdminStats({ cluster: this.cluster, metrics, registry: options.registry, logger: log, deadlineMs: cfg.adminDeadlineMs });
       const sessionUrl = options.sessionUrl ?? (() => cfg.sessionUrl);
       this.listeners.onMain((app) =>
         mountAdminPage(app, {
