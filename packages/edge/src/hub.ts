@@ -162,8 +162,12 @@ export class Group {
   readonly keyValues: ReadonlySet<string>;
   /** Conflation buffer, keyed by the `conflateBy` attribute. */
   pending: Map<string, Envelope> | null = null;
-  /** The group's connections: used only off the hot path (gap handling, admin queries). */
-  readonly members = new Set<HubConnection>();
+  /**
+   * The group's connections, used only off the hot path (gap handling, admin queries) and for the sender
+   * check: the only one in {@link solo} (most groups of quiet channels have one), a Set from the second.
+   */
+  private solo: HubConnection | null = null;
+  private many: Set<HubConnection> | null = null;
   /** The apps its members' sockets belong to: one publish per app per message (usually one app). */
   apps: TopicPublisher[] = NO_APPS;
   /** Members per entry of {@link apps} (parallel arrays: a Map per group would cost more than the group). */
@@ -190,7 +194,29 @@ export class Group {
 
   /** Whether `conn` is a member (O(1), allocation-free: the hot path asks it for a message's sender). */
   hasMember(conn: HubConnection): boolean {
-    return this.members.has(conn);
+    return this.many !== null ? this.many.has(conn) : this.solo === conn;
+  }
+
+  /** Adds a member (the caller counts {@link size}). */
+  addMember(conn: HubConnection): void {
+    if (this.many !== null) this.many.add(conn);
+    else if (this.solo === null) this.solo = conn;
+    else {
+      this.many = new Set([this.solo, conn]);
+      this.solo = null;
+    }
+  }
+
+  /** Removes a member. */
+  removeMember(conn: HubConnection): void {
+    if (this.many !== null) this.many.delete(conn);
+    else if (this.solo === conn) this.solo = null;
+  }
+
+  /** Appends the members to `out`. */
+  collectMembers(out: HubConnection[]): void {
+    if (this.many !== null) for (const m of this.many) out.push(m);
+    else if (this.solo !== null) out.push(this.solo);
   }
 
   /** Counts a member of `app`; the app joins {@link apps} with its first member. */
@@ -663,7 +689,7 @@ export class Hub {
     this.metrics.gapRepairs.inc({ outcome: 'insufficient_state' });
     this.log.warn({ channel: ch.name, since }, 'gap older than the history: subscribers must resubscribe');
     const members: HubConnection[] = [];
-    for (const g of ch.groups) for (const m of g.members) members.push(m);
+    for (const g of ch.groups) g.collectMembers(members);
     // Continue from what arrives next; those who stay (none, when the edge closes them) see no gap.
     const next = waiting[0];
     ch.last = next ? { epoch: next.epoch, offset: next.offset - 1 } : null;
@@ -684,7 +710,7 @@ export class Hub {
     this.metrics.epochRollbacks.inc();
     this.log.warn({ channel: ch.name, epoch, why }, 'epoch lost acknowledged messages: abandoning it');
     const members: HubConnection[] = [];
-    for (const g of ch.groups) for (const m of g.members) members.push(m);
+    for (const g of ch.groups) g.collectMembers(members);
     for (const conn of members) this.options.onInsufficientState?.(conn, ch.name);
     ch.joins = null;
     this.bus.abandonEpoch(ch.name, epoch).then(
@@ -809,7 +835,7 @@ export class Hub {
     });
     if (defer) (ch.joins ??= []).push({ conn, group, at: upTo });
     group.size++;
-    group.members.add(conn);
+    group.addMember(conn);
     group.addApp(conn.app);
     ch.holders++;
     conn.subs.set(subId, group);
@@ -828,7 +854,7 @@ export class Hub {
       if (ch0.joins.length === 0) ch0.joins = null;
     }
     group.size--;
-    group.members.delete(conn);
+    group.removeMember(conn);
     group.removeApp(conn.app);
     this.subscriptionCount--;
     this.metrics.subscriptions.set(this.subscriptionCount);
