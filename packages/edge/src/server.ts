@@ -149,6 +149,7 @@ export class EdgeServer {
         cluster: this.cluster,
         admin: this.admin,
         sampler,
+        busReader: options.bus,
         openStore: (o) => (options.openStore ? options.openStore(o) : Promise.reject(new Error(`dialect ${def.name} needs an object store; this edge has none`))),
         close: closeConn,
         publish: async (reqs) => {
