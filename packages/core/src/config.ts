@@ -203,7 +203,7 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_ALLOWED_ORIGINS',
     type: 'string[] (comma-separated)',
     default: ['*'],
-    doc: 'Origins allowed to open WebSockets (checked in the upgrade handler against cross-site WebSocket hijacking). `*` allows any; requests without an `Origin` header (non-browser clients) are always allowed.',
+    doc: 'Origins allowed to open WebSockets (checked in the upgrade handler against cross-site WebSocket hijacking). `*` allows any; requests without an `Origin` header (non-browser clients) are always allowed. Production mode refuses to start an edge unless it is set explicitly (a list, or `*`).',
   }),
   sessionPort: option({
     schema: int(0, 65535),
@@ -702,6 +702,10 @@ function resolveConfig(
         problems.push('SWITCHBOARD_API_KEYS: the built-in dev API key is refused in production mode');
       if (used('adminToken') && out.adminToken === DEV_ADMIN_TOKEN)
         problems.push('SWITCHBOARD_ADMIN_TOKEN: the built-in dev admin token is refused in production mode');
+      // Cross-site WebSocket hijacking: a production edge states which sites' pages may connect, even if
+      // the answer is "any" (`*`); the dev default of any Origin never reaches production silently.
+      if (role !== 'session' && used('allowedOrigins') && !explicit.has('allowedOrigins'))
+        problems.push('SWITCHBOARD_ALLOWED_ORIGINS: production mode needs an explicit list of allowed origins (or an explicit `*` to allow any)');
       if (role === 'edge' && out.jwtSecret !== undefined)
         problems.push('SWITCHBOARD_JWT_SECRET: a production edge holds no secrets; it verifies tokens with the JWKS');
       if (role === 'session' && out.jwtSecret === undefined && (out.jwtKeyFiles as string[]).length === 0)
