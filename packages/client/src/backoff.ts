@@ -15,12 +15,15 @@ export type CloseAction = 'reconnect' | 'reconnect_now' | 'auth_failed';
 
 /**
  * The documented close codes (docs/close-codes.md): 1012 (the node drains) asks for an immediate
- * reconnect elsewhere; 4001/4003 are authentication failures, not worth retrying with the same token;
+ * reconnect elsewhere; 4001/4003 are authentication failures and 4012/4013 a revoked or taken-over
+ * session, not worth retrying with the same token;
  * every other code (4008 slow consumer, 4010 insufficient state, 4009 admission, 4029, 1011, 1006
  * dropped) reconnects with backoff and recovers by offset.
  */
 export function closeAction(code: number): CloseAction {
   if (code === 1012) return 'reconnect_now';
-  if (code === 4001 || code === 4003) return 'auth_failed';
+  // 4012 (revoked) and 4013 (the session moved to another socket) must not reconnect with the same
+  // credentials: the first is refused again, the second would take the session back and forth.
+  if (code === 4001 || code === 4003 || code === 4012 || code === 4013) return 'auth_failed';
   return 'reconnect';
 }

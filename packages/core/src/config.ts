@@ -205,6 +205,16 @@ export const CONFIG_SPEC = {
     default: ['*'],
     doc: 'Origins allowed to open WebSockets (checked in the upgrade handler against cross-site WebSocket hijacking). `*` allows any; requests without an `Origin` header (non-browser clients) are always allowed. Production mode refuses to start an edge unless it is set explicitly (a list, or `*`).',
   }),
+  trustedProxies: option({
+    schema: z.preprocess(
+      (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+      z.array(z.union([z.ipv4(), z.ipv6()])),
+    ),
+    env: 'SWITCHBOARD_TRUSTED_PROXIES',
+    type: 'string[] (comma-separated IP addresses)',
+    default: [],
+    doc: 'Reverse proxies whose `X-Forwarded-For` header names the client (the rightmost address in it that is not itself a trusted proxy): per-address login throttling and admission count that address. From anyone else the header is ignored.',
+  }),
   sessionPort: option({
     schema: int(0, 65535),
     env: 'SESSION_PORT',
@@ -260,6 +270,20 @@ export const CONFIG_SPEC = {
     default: 3600,
     doc: 'Lifetime of tokens issued at login.',
     only: 'session',
+  }),
+  maxTokenLifetimeSec: option({
+    schema: int(60),
+    env: 'SWITCHBOARD_MAX_TOKEN_LIFETIME_SEC',
+    type: 'integer (s)',
+    default: 7 * 86_400,
+    doc: 'Longest lifetime a client token may have (`exp` − `iat`, or `exp` − now without `iat`): a token valid for longer is refused, and the session service mints none longer. Revocation markers are kept this long.',
+  }),
+  clockSkewSec: option({
+    schema: int(0, 300),
+    env: 'SWITCHBOARD_CLOCK_SKEW_SEC',
+    type: 'integer (s)',
+    default: 5,
+    doc: 'Clock difference tolerated between token issuer and verifier: a token whose `iat` is further in the future is refused, and a live connection is closed with 4011 this long after its token\'s `exp`.',
   }),
   sessionTtlSec: option({
     schema: int(10),

@@ -29,6 +29,11 @@ export interface Conn<S = unknown> extends HubConnection {
   admitted: boolean;
   /** The session this connection belongs to, once authenticated. */
   sessionId: string | null;
+  /**
+   * When the token the client authenticated with expires (ms; 0: no client token, e.g. a Fleet Freedom
+   * session): the connection is closed a little after it unless a fresh token comes first.
+   */
+  tokenExpMs: number;
   /** Shared limits: the message rate bucket and abuse strikes. */
   readonly bucket: TokenBucket;
   strikes: number;

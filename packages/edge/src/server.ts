@@ -3,7 +3,7 @@
  * parts every dialect uses — the hub (fan-out), the inbound pipeline (limits, in-order requests), the
  * session gate, keep-alive ticks, sweeps, session sync — and the HTTP API. It knows no dialect by name.
  */
-import { CLOSE_CODES, type Config, type ErrorCode, type Logger } from '@switchboard/core';
+import { CLOSE_CODES, clientAddress, normalizeAddress, type Config, type ErrorCode, type Logger } from '@switchboard/core';
 import type { Bus } from '@switchboard/bus';
 import type { SessionApi, TokenVerifier } from '@switchboard/session';
 import type { ObjectStore, ObjectStoreOptions } from '@switchboard/store';
@@ -86,6 +86,7 @@ export class EdgeServer {
     });
     const allowAny = cfg.allowedOrigins.includes('*');
     const allowed = new Set(cfg.allowedOrigins.map((o) => o.toLowerCase()));
+    const trustedProxies = new Set(cfg.trustedProxies.map(normalizeAddress));
     this.listeners = new Listeners(
       cfg.host,
       cfg.port,
@@ -93,6 +94,7 @@ export class EdgeServer {
       {
         draining: () => this.draining,
         originAllowed: (origin) => origin === '' || allowAny || allowed.has(origin.toLowerCase()),
+        clientIp: (remote, forwardedFor) => clientAddress(remote, forwardedFor || undefined, trustedProxies),
         nextConnId: () => conns.nextId(),
         opened: (d, conn) => this.opened(d, conn),
         message: (d, conn, data, isBinary) => this.inbound.receive(d, conn, data, isBinary, Date.now()),
@@ -120,7 +122,7 @@ export class EdgeServer {
       topChannels: cfg.adminTopChannels,
       backpressureLimit: (dialect) => this.dialects.get(dialect)?.limits.maxBackpressureBytes ?? 0,
     });
-    const gate = new SessionGate({ verifier: options.verifier, session: options.session, conns, logger: log });
+    const gate = new SessionGate({ verifier: options.verifier, session: options.session, conns, logger: log, cluster: this.cluster });
     const sampler = new SystemSampler(() => conns.all.size);
     for (const def of options.dialects ?? DIALECTS) {
       if (this.dialects.has(def.name)) throw new Error(`two dialects are named ${def.name}`);
@@ -178,10 +180,12 @@ export class EdgeServer {
       apiKeys,
       normalizer,
       limits: cfg,
+      verifier: options.verifier,
+      clientIp: (remote, forwardedFor) => clientAddress(remote, forwardedFor || undefined, trustedProxies),
       ready: () => this.ready(),
     }));
     this.keepalive = new KeepAlive([...this.dialects.values()]);
-    this.sweeps = new Sweeps(conns, this.hub, metrics, this.dialects, cfg.slowConsumerCheckMs);
+    this.sweeps = new Sweeps(conns, this.hub, metrics, this.dialects, cfg.slowConsumerCheckMs, cfg.clockSkewSec * 1000);
     this.sync = new SessionSync(options.session, conns, this.hub, log, { heartbeatMs: cfg.heartbeatSec * 1000, checkpointMs: cfg.checkpointMs });
   }
 

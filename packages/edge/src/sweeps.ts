@@ -23,6 +23,8 @@ export class Sweeps {
     private readonly metrics: EdgeMetrics,
     private readonly dialects: ReadonlyMap<string, MountedDialect>,
     private readonly intervalMs: number,
+    /** How long after its token's `exp` a connection is closed (the clock-skew allowance). */
+    private readonly tokenGraceMs: number,
   ) {}
 
   /** Starts the timers. */
@@ -60,6 +62,10 @@ export class Sweeps {
           if (!conn.identity) closeConn(conn, 'auth_timeout');
         }
       }
+      // Identities do not outlive their tokens: one pass a second (a compare per connection) closes those
+      // whose token expired and was not renewed.
+      const cutoff = now - this.tokenGraceMs;
+      for (const conn of this.conns.all) if (conn.tokenExpMs > 0 && conn.tokenExpMs < cutoff) closeConn(conn, 'token_expired');
     }
   }
 

@@ -4,6 +4,9 @@ import { hmacIssuer } from './keys.js';
 import { MemorySessionRepo } from './repo-memory.js';
 import { createSessionService } from './setup.js';
 import { startSessionHttp } from './http.js';
+import { createJwtVerifier } from './tokens.js';
+
+const verifier = createJwtVerifier({ issuer: 'switchboard', audience: 'switchboard', hmacSecret: loadConfig({}).jwtSecret! });
 
 let url = '';
 let close: () => Promise<void>;
@@ -13,7 +16,7 @@ beforeAll(async () => {
   const logger = createLogger({ name: 'test', level: 'silent' });
   const issuer = hmacIssuer(config.jwtSecret!, { issuer: 'switchboard', audience: 'switchboard' });
   const service = createSessionService(config, new MemorySessionRepo(config), issuer, logger, registry);
-  const http = await startSessionHttp({ service, issuer, registry, logger, host: '127.0.0.1', port: 0, adminToken: 'admin-token-0123456789', ready: () => true });
+  const http = await startSessionHttp({ service, issuer, registry, logger, host: '127.0.0.1', port: 0, adminToken: 'admin-token-0123456789', ready: () => true, verifier, trustedProxies: [] });
   url = `http://127.0.0.1:${http.port}`;
   close = http.close;
 });
@@ -50,7 +53,7 @@ describe('session HTTP API', () => {
     const logger = createLogger({ name: 'test', level: 'silent' });
     const issuer = hmacIssuer(config.jwtSecret!, { issuer: 'switchboard', audience: 'switchboard' });
     const service = createSessionService(config, new MemorySessionRepo(config), issuer, logger, registry);
-    const off = await startSessionHttp({ service, issuer, registry, logger, host: '127.0.0.1', port: 0, adminToken: undefined, ready: () => true });
+    const off = await startSessionHttp({ service, issuer, registry, logger, host: '127.0.0.1', port: 0, adminToken: undefined, ready: () => true, verifier, trustedProxies: [] });
     try {
       const res = await fetch(`http://127.0.0.1:${off.port}/v1/users/x`, { headers: { authorization: 'Bearer anything-at-all-123' } });
       expect(res.status).toBe(401);
