@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { CHANNEL_PATTERN_RE } from './authz.js';
 
 /** The HS256 secret `switchboard start` uses in dev mode; refused in production. */
 export const DEV_JWT_SECRET = 'switchboard-dev-secret-do-not-use-in-production';
@@ -194,7 +195,7 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_API_KEYS',
     type: 'string[] (comma-separated)',
     default: [DEV_API_KEY],
-    doc: 'API keys accepted by `POST /api/publish` as `Authorization: Bearer <key>`. The built-in default is refused in production mode.',
+    doc: 'API keys accepted by `POST /api/publish` (and the publish socket) as `Authorization: Bearer <key>`: `KEY` (any tenant and channel), `TENANT[+TENANT…]=KEY` (those tenants), or `TENANTS/PATTERN[+PATTERN…]=KEY` (only channels whose `<dialect>:<channel>` matches a pattern, `*` matching anything; TENANTS may be `*`). The built-in default is refused in production mode.',
     secret: true,
     devDefault: DEV_API_KEY,
   }),
@@ -204,6 +205,23 @@ export const CONFIG_SPEC = {
     type: 'string[] (comma-separated)',
     default: ['*'],
     doc: 'Origins allowed to open WebSockets (checked in the upgrade handler against cross-site WebSocket hijacking). `*` allows any; requests without an `Origin` header (non-browser clients) are always allowed. Production mode refuses to start an edge unless it is set explicitly (a list, or `*`).',
+  }),
+  channelPolicy: option({
+    schema: z.preprocess(
+      (v) => {
+        if (typeof v !== 'string') return v;
+        try {
+          return JSON.parse(v) as unknown;
+        } catch {
+          return v;
+        }
+      },
+      z.record(z.string().regex(/^(\*|[A-Za-z0-9_.:-]{1,64})$/), z.array(z.string().regex(CHANNEL_PATTERN_RE)).max(256)),
+    ),
+    env: 'SWITCHBOARD_CHANNEL_POLICY',
+    type: 'JSON object: role → channel patterns',
+    default: {},
+    doc: 'Which channels a role may subscribe to, e.g. `{"operator":["valtronics:*"],"viewer":["valtronics:alerts","valtronics:system"]}`: patterns name `<dialect>:<channel>` (as the dialect\'s clients name it; `*` matches anything); the role `*` applies to every authenticated connection. Checked at subscribe and on resume; a denial is the dialect\'s `forbidden` error, counted in `switchboard_authz_denials_total`. Empty: no policy (every channel of the tenant). Tenants are always separated.',
   }),
   trustedProxies: option({
     schema: z.preprocess(

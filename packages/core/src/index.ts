@@ -11,3 +11,4 @@ export * from './metrics.js';
 export * from './time.js';
 export * from './unavailable.js';
 export * from './net.js';
+export * from './authz.js';

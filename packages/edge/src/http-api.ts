@@ -157,6 +157,7 @@ function publish(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
         ...(idempotencyKey !== '' ? { idempotencyKey } : {}),
       });
       if (!parsed.ok) {
+        if (parsed.denied) deps.metrics.authzDenials.inc({ dialect: 'api', reason: parsed.denied });
         sendError(res, g, parsed.code, parsed.message, parsed.index !== undefined ? { index: parsed.index } : {});
         return;
       }

@@ -3,7 +3,7 @@
  * parts every dialect uses — the hub (fan-out), the inbound pipeline (limits, in-order requests), the
  * session gate, keep-alive ticks, sweeps, session sync — and the HTTP API. It knows no dialect by name.
  */
-import { CLOSE_CODES, clientAddress, normalizeAddress, type Config, type ErrorCode, type Logger } from '@switchboard/core';
+import { CLOSE_CODES, ChannelPolicy, clientAddress, normalizeAddress, type Config, type ErrorCode, type Logger } from '@switchboard/core';
 import type { Bus } from '@switchboard/bus';
 import type { SessionApi, TokenVerifier } from '@switchboard/session';
 import type { ObjectStore, ObjectStoreOptions } from '@switchboard/store';
@@ -124,6 +124,7 @@ export class EdgeServer {
     });
     const gate = new SessionGate({ verifier: options.verifier, session: options.session, conns, logger: log, cluster: this.cluster });
     const sampler = new SystemSampler(() => conns.all.size);
+    const policy = new ChannelPolicy(cfg.channelPolicy);
     for (const def of options.dialects ?? DIALECTS) {
       if (this.dialects.has(def.name)) throw new Error(`two dialects are named ${def.name}`);
       const limits = dialectLimits(def.config, cfg);
@@ -157,6 +158,12 @@ export class EdgeServer {
           ws.cork(() => ws.send(frame, typeof frame !== 'string', false));
         },
         takeRate: (conn, n) => this.inbound.takeRate(mounted, conn, n),
+        authorize: (conn, name) => {
+          if (policy.allows(conn.identity?.roles ?? [], def.name, name)) return true;
+          metrics.authzDenials.inc({ dialect: def.name, reason: 'role' });
+          return false;
+        },
+        denied: (reason) => metrics.authzDenials.inc({ dialect: def.name, reason }),
       };
       const mounted: MountedDialect = { name: def.name, def, handler: def.create(ctx), limits, metrics: dm, apps: [] };
       this.dialects.set(def.name, mounted);

@@ -14,6 +14,8 @@ export interface TokenVerifier {
 }
 
 const ROLE_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** Most device ids a token's `devices` claim may list. */
+const MAX_DEVICES = 1000;
 /**
  * A subject is printable: letters, marks, digits, punctuation, symbols and inner spaces. No control
  * character (CR/LF would forge log lines and headers), no format character (bidi overrides disguise a
@@ -37,6 +39,14 @@ export function identityFromClaims(payload: Record<string, unknown>): VerifyResu
   // The tenant becomes one segment of every bus channel name the connection reaches (`<dialect>:<tenant>:…`).
   if (tenant !== undefined && !isValidTenant(tenant))
     return { ok: false, code: 'invalid_token', message: '"tenant" claim must be a tenant name (letters, digits, "_", ".", "@", "-")' };
+  const rawDevices = payload.devices;
+  if (
+    rawDevices !== undefined &&
+    (!Array.isArray(rawDevices) ||
+      rawDevices.length > MAX_DEVICES ||
+      !rawDevices.every((d) => (typeof d === 'string' && d.length > 0 && d.length <= 128) || Number.isSafeInteger(d)))
+  )
+    return { ok: false, code: 'invalid_token', message: `"devices" claim must be an array of at most ${MAX_DEVICES} device ids` };
   const sid = payload.sid;
   const identity: Identity = {
     userId: sub,
@@ -44,6 +54,7 @@ export function identityFromClaims(payload: Record<string, unknown>): VerifyResu
     ...(tenant !== undefined ? { tenant } : {}),
     ...(typeof payload.exp === 'number' ? { exp: payload.exp } : {}),
     ...(typeof payload.iat === 'number' ? { iat: payload.iat } : {}),
+    ...(rawDevices !== undefined ? { devices: (rawDevices as (string | number)[]).map(String) } : {}),
     ...(typeof sid === 'string' && sid.length > 0 && sid.length <= 128 ? { sessionId: sid } : {}),
   };
   return { ok: true, identity };
