@@ -455,6 +455,27 @@ export const CONFIG_SPEC = {
     default: 64,
     doc: 'Most subscriptions one connection may hold.',
   }),
+  maxUnauthenticatedConnections: option({
+    schema: int(1),
+    env: 'SWITCHBOARD_MAX_UNAUTHENTICATED_CONNECTIONS',
+    type: 'integer',
+    default: 10_000,
+    doc: 'Most connections one edge holds that still have to authenticate (dialects with an auth deadline); further upgrades are refused with 503 before the handshake.',
+  }),
+  maxUnauthenticatedPerAddress: option({
+    schema: int(1),
+    env: 'SWITCHBOARD_MAX_UNAUTHENTICATED_PER_ADDRESS',
+    type: 'integer',
+    default: 1000,
+    doc: 'Most not-yet-authenticated connections from one client address on one edge; further upgrades from it are refused with 429 before the handshake.',
+  }),
+  slowConsumerBudgetBytes: option({
+    schema: int(64 * 1024),
+    env: 'SWITCHBOARD_SLOW_CONSUMER_BUDGET_BYTES',
+    type: 'integer (bytes)',
+    default: 32 * 1024 * 1024,
+    doc: 'Send buffers all connections of one edge may hold together: when they pass it, the connections with the largest buffers are closed with 4008 (slow consumer) until the rest fits, even if each is under its own backpressure limit.',
+  }),
   authTimeoutMs: option({
     schema: int(100),
     env: 'SWITCHBOARD_AUTH_TIMEOUT_MS',

@@ -31,6 +31,11 @@ export interface MountedDialect {
 export interface ListenerHooks {
   draining(): boolean;
   originAllowed(origin: string): boolean;
+  /**
+   * Whether one more connection that still has to authenticate may be opened for `ip`: null when it may,
+   * else the HTTP status and message to refuse the upgrade with.
+   */
+  unauthenticatedRefusal(ip: string): { status: number; message: string } | null;
   /** The client's address: the peer's, or what a trusted proxy's `X-Forwarded-For` says. */
   clientIp(remote: string, forwardedFor: string): string;
   nextConnId(): string;
@@ -321,6 +326,12 @@ export class Listeners {
     }
     const finish = (dec: UpgradeDecision<unknown>) => {
       if (!dec.accept) return this.reject(res, 'refused', dec.status, dec.message);
+      // Sockets that have yet to authenticate cost memory and a deadline each: capped per node and per
+      // address, and refused before the handshake.
+      if (!dec.identity && d.limits.authTimeoutMs > 0) {
+        const cap = this.hooks.unauthenticatedRefusal(ip);
+        if (cap) return this.reject(res, 'unauthenticated_cap', cap.status, cap.message);
+      }
       const now = Date.now();
       const conn: Omit<Conn, 'ws'> = {
         connId: this.hooks.nextConnId(),

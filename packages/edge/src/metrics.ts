@@ -133,7 +133,7 @@ export class EdgeMetrics {
     });
     this.upgradeRejections = new Counter({
       name: 'switchboard_upgrade_rejections_total',
-      help: 'WebSocket upgrades refused before the handshake, by reason (origin, draining, subprotocol, refused by the dialect, error).',
+      help: 'WebSocket upgrades refused before the handshake, by reason (origin, draining, subprotocol, refused by the dialect, unauthenticated_cap: too many connections waiting for auth, error).',
       labelNames: ['reason'],
       registers,
     });

@@ -95,6 +95,12 @@ export class EdgeServer {
         draining: () => this.draining,
         originAllowed: (origin) => origin === '' || allowAny || allowed.has(origin.toLowerCase()),
         clientIp: (remote, forwardedFor) => clientAddress(remote, forwardedFor || undefined, trustedProxies),
+        unauthenticatedRefusal: (ip) => {
+          const n = conns.unauthenticatedCount(ip);
+          if (n.fromIp >= cfg.maxUnauthenticatedPerAddress) return { status: 429, message: `at most ${cfg.maxUnauthenticatedPerAddress} unauthenticated connections per address` };
+          if (n.total >= cfg.maxUnauthenticatedConnections) return { status: 503, message: 'too many unauthenticated connections on this node; retry' };
+          return null;
+        },
         nextConnId: () => conns.nextId(),
         opened: (d, conn) => this.opened(d, conn),
         message: (d, conn, data, isBinary) => this.inbound.receive(d, conn, data, isBinary, Date.now()),
@@ -192,7 +198,7 @@ export class EdgeServer {
       ready: () => this.ready(),
     }));
     this.keepalive = new KeepAlive([...this.dialects.values()]);
-    this.sweeps = new Sweeps(conns, this.hub, metrics, this.dialects, cfg.slowConsumerCheckMs, cfg.clockSkewSec * 1000);
+    this.sweeps = new Sweeps(conns, this.hub, metrics, this.dialects, cfg.slowConsumerCheckMs, cfg.clockSkewSec * 1000, cfg.slowConsumerBudgetBytes);
     this.sync = new SessionSync(options.session, conns, this.hub, log, { heartbeatMs: cfg.heartbeatSec * 1000, checkpointMs: cfg.checkpointMs });
   }
 
