@@ -61,6 +61,13 @@ for (const [name, makeRepo] of [
       if (!after.ok) expect(after.retryAfterSec).toBeLessThanOrEqual(30);
     });
 
+    it('many correct logins of one user at once all get in (a few passwords checked at a time)', async () => {
+      const { svc } = build(makeRepo);
+      await svc.createUser({ name: 'popular', password: PASSWORD });
+      const burst = await Promise.all(Array.from({ length: 30 }, () => svc.login({ username: 'popular', password: PASSWORD, ip: '192.0.2.200' })));
+      expect(burst.filter((r) => r.ok)).toHaveLength(30);
+    });
+
     it("an attacker's failures from one address never lock out another user's correct password from that address", async () => {
       const { svc } = build(makeRepo);
       await svc.createUser({ name: 'neighbour', password: PASSWORD });

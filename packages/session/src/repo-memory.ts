@@ -1,7 +1,9 @@
 import { refusal, type AdmissionLimits, type AdmissionRequest, type AdmissionResult } from './admission.js';
 import {
   ATTEMPT_HOLD_MS,
+  ATTEMPT_STALE_MS,
   lockUntil,
+  type AttemptReservation,
   type CheckpointEntry,
   type FailureState,
   type LockoutPolicy,
@@ -37,7 +39,7 @@ interface StoredSession {
 export class MemorySessionRepo implements SessionRepo {
   private readonly users = new Map<string, UserRecord>();
   private readonly sessions = new Map<string, StoredSession>();
-  private readonly fails = new Map<string, { count: number; lockedUntilMs: number; expiresAt: number }>();
+  private readonly fails = new Map<string, { count: number; lockedUntilMs: number; expiresAt: number; reservedAt?: number; failed?: number }>();
   private readonly conns = new Map<string, AdmissionRequest>();
   private readonly perUser = new Map<string, number>();
   private readonly userLog = new Map<string, number[]>();
@@ -151,22 +153,39 @@ export class MemorySessionRepo implements SessionRepo {
     return Promise.resolve();
   }
 
-  reserveAttempt(key: string, policy: LockoutPolicy, nowMs: number): Promise<{ ok: true; count: number } | { ok: false; lockedUntilMs: number }> {
+  reserveAttempt(key: string, policy: LockoutPolicy, nowMs: number): Promise<AttemptReservation> {
     const prev = this.fails.get(key);
     const live = prev && prev.expiresAt > nowMs ? prev : { count: 0, lockedUntilMs: 0, expiresAt: 0 };
     if (live.lockedUntilMs > nowMs) return Promise.resolve({ ok: false, lockedUntilMs: live.lockedUntilMs });
-    if (live.count >= policy.threshold && live.lockedUntilMs === 0) return Promise.resolve({ ok: false, lockedUntilMs: nowMs + 1000 });
-    const count = live.count + 1;
+    let reserved = live.count;
+    if (reserved >= policy.threshold && live.lockedUntilMs === 0) {
+      if (nowMs - (live.reservedAt ?? 0) < ATTEMPT_STALE_MS) return Promise.resolve({ ok: false, lockedUntilMs: nowMs + 1000, busy: true });
+      reserved = live.failed ?? 0;
+    }
+    const count = reserved + 1;
     const lockedUntilMs = count > policy.threshold ? nowMs + ATTEMPT_HOLD_MS : live.lockedUntilMs;
-    this.fails.set(key, { count, lockedUntilMs, expiresAt: Math.max(nowMs + policy.windowSec * 1000, lockedUntilMs) });
+    this.fails.set(key, {
+      count,
+      lockedUntilMs,
+      expiresAt: Math.max(nowMs + policy.windowSec * 1000, lockedUntilMs),
+      reservedAt: nowMs,
+      failed: live.failed ?? 0,
+    });
     return Promise.resolve({ ok: true, count });
   }
 
   attemptFailed(key: string, policy: LockoutPolicy, nowMs: number): Promise<FailureState> {
     const prev = this.fails.get(key);
-    const count = prev && prev.expiresAt > nowMs ? prev.count : 1;
+    const live = prev && prev.expiresAt > nowMs ? prev : null;
+    const count = live ? live.count : 1;
     const lockedUntilMs = lockUntil(count, policy, nowMs);
-    this.fails.set(key, { count, lockedUntilMs, expiresAt: Math.max(nowMs + policy.windowSec * 1000, lockedUntilMs) });
+    this.fails.set(key, {
+      count,
+      lockedUntilMs,
+      expiresAt: Math.max(nowMs + policy.windowSec * 1000, lockedUntilMs),
+      reservedAt: live?.reservedAt ?? nowMs,
+      failed: (live?.failed ?? 0) + 1,
+    });
     return Promise.resolve({ count, lockedUntilMs });
   }
 

@@ -8,7 +8,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { isPlainObject } from '@switchboard/core';
 import type { AdmissionLimits, AdmissionRequest, AdmissionResult, AdmissionRule } from './admission.js';
 import { refusal } from './admission.js';
-import { ATTEMPT_HOLD_MS, type CheckpointEntry, type FailureState, type LockoutPolicy, type SessionRecord, type SessionRepo, type StoredSubscription, type UserRecord } from './repo.js';
+import { ATTEMPT_HOLD_MS, ATTEMPT_STALE_MS, type AttemptReservation, type CheckpointEntry, type FailureState, type LockoutPolicy, type SessionRecord, type SessionRepo, type StoredSubscription, type UserRecord } from './repo.js';
 
 type Client = Redis | Cluster;
 
@@ -133,15 +133,21 @@ return { n, until_ms }
 
 // Reserves a login attempt before its password is checked (repo.ts reserveAttempt).
 const RESERVE = `
--- ARGV: now ms, threshold, window sec, hold ms
+-- ARGV: now ms, threshold, window sec, hold ms, stale ms
+-- Fields: n reserved attempts (in flight or failed), f failed ones, u locked until, r last reservation.
 local now = tonumber(ARGV[1])
 local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
 local u = tonumber(redis.call('HGET', KEYS[1], 'u') or '0')
 if u > now then return { 0, u } end
-if n >= tonumber(ARGV[2]) and u == 0 then return { 0, now + 1000 } end
+if n >= tonumber(ARGV[2]) and u == 0 then
+  local r = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
+  if now - r < tonumber(ARGV[5]) then return { 2, now + 1000 } end
+  -- The attempts in flight never reported back (their checker died): only settled failures count.
+  n = tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
+end
 n = n + 1
 if n > tonumber(ARGV[2]) then u = now + tonumber(ARGV[4]) end
-redis.call('HSET', KEYS[1], 'n', n, 'u', u)
+redis.call('HSET', KEYS[1], 'n', n, 'u', u, 'r', now)
 redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[3]) * 1000, u - now))
 return { 1, n }
 `;
@@ -152,6 +158,7 @@ const ATTEMPT_FAILED = `
 local now = tonumber(ARGV[1])
 local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
 if n == 0 then n = 1; redis.call('HSET', KEYS[1], 'n', 1) end
+redis.call('HINCRBY', KEYS[1], 'f', 1)
 local threshold = tonumber(ARGV[2])
 local until_ms = 0
 if n >= threshold then
@@ -296,9 +303,10 @@ export class RedisSessionRepo implements SessionRepo {
     await this.r.del(failKey(key));
   }
 
-  async reserveAttempt(key: string, policy: LockoutPolicy, nowMs: number): Promise<{ ok: true; count: number } | { ok: false; lockedUntilMs: number }> {
-    const [ok, v] = await this.r.sbReserve(failKey(key), nowMs, policy.threshold, policy.windowSec, ATTEMPT_HOLD_MS);
-    return Number(ok) === 1 ? { ok: true, count: Number(v) } : { ok: false, lockedUntilMs: Number(v) };
+  async reserveAttempt(key: string, policy: LockoutPolicy, nowMs: number): Promise<AttemptReservation> {
+    const [verdict, v] = await this.r.sbReserve(failKey(key), nowMs, policy.threshold, policy.windowSec, ATTEMPT_HOLD_MS, ATTEMPT_STALE_MS);
+    if (Number(verdict) === 1) return { ok: true, count: Number(v) };
+    return Number(verdict) === 2 ? { ok: false, lockedUntilMs: Number(v), busy: true } : { ok: false, lockedUntilMs: Number(v) };
   }
 
   async attemptFailed(key: string, policy: LockoutPolicy, nowMs: number): Promise<FailureState> {

@@ -83,9 +83,10 @@ export interface SessionRepo extends Admission {
    * concurrent attempts checks at most `policy.threshold` passwords: refused while locked, and while the
    * attempts already reserved (in flight or failed) reach the threshold. Past the threshold, once a
    * lockout has run out, one attempt at a time goes through. The outcome is settled with
-   * {@link attemptFailed} or {@link clearFailures}.
+   * {@link attemptFailed} or {@link clearFailures}. A refusal because attempts are still in flight (no
+   * lockout yet) says `busy`: their outcome decides whether a caller that waits gets its turn.
    */
-  reserveAttempt(key: string, policy: LockoutPolicy, nowMs: number): Promise<{ readonly ok: true; readonly count: number } | { readonly ok: false; readonly lockedUntilMs: number }>;
+  reserveAttempt(key: string, policy: LockoutPolicy, nowMs: number): Promise<AttemptReservation>;
   /** A reserved attempt failed: locks `key` when its count reached the threshold (doubling beyond). */
   attemptFailed(key: string, policy: LockoutPolicy, nowMs: number): Promise<FailureState>;
   /** Takes a slot of `ms` for `key` (at most one caller per `ms`); false when one is taken. */
@@ -115,3 +116,14 @@ export function lockUntil(count: number, policy: LockoutPolicy, nowMs: number): 
 
 /** How long a reservation past the threshold holds the key while its password is checked. */
 export const ATTEMPT_HOLD_MS = 30_000;
+
+/**
+ * Reservations whose outcome has not come this long after the last one are presumed lost (their checker
+ * died): they stop blocking, and only the failures that were settled still count.
+ */
+export const ATTEMPT_STALE_MS = 5000;
+
+/** Answer of {@link SessionRepo.reserveAttempt}. */
+export type AttemptReservation =
+  | { readonly ok: true; readonly count: number }
+  | { readonly ok: false; readonly lockedUntilMs: number; readonly busy?: true };

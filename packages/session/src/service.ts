@@ -10,7 +10,7 @@ import type { LoginRequest, LoginResult, OpenSessionRequest, OpenSessionResult, 
 import type { TokenIssuer } from './keys.js';
 import type { SessionMetrics } from './metrics.js';
 import { dummyHash, hashPassword, passwordPolicyProblem, verifyPassword, MAX_PASSWORD_LENGTH } from './passwords.js';
-import type { CheckpointEntry, LockoutPolicy, SessionRepo, StoredSubscription } from './repo.js';
+import type { AttemptReservation, CheckpointEntry, LockoutPolicy, SessionRepo, StoredSubscription } from './repo.js';
 import type { TokenClaims } from './tokens.js';
 
 /** User names: what may appear in a token `sub` and a Redis key. */
@@ -44,6 +44,9 @@ export function userRevocationKey(userId: string, tenant: string | undefined): s
 export function sessionRevocationKey(sessionId: string): string {
   return `session:${sessionId}`;
 }
+
+/** How long a login waits for the attempts of the same user ahead of it to be checked (within the edge's login deadline of 4 Rpc timeouts). */
+const LOGIN_QUEUE_MS = 15_000;
 
 /** After this many failed logins from one address (any users), its logins are slowed to one per second. */
 const ADDRESS_SLOT_MS = 1000;
@@ -97,7 +100,7 @@ export class SessionService implements SessionApi {
       return { ok: false, code: 'locked_out', message: 'too many failed logins from this address; retry in 1 s', retryAfterSec: 1 };
     // Per user: the attempt is reserved before the password is looked at, so a burst of concurrent
     // guesses checks at most the limit, and a correct guess during a lockout gains nothing.
-    const reserved = await this.repo.reserveAttempt(userKey, this.o.userLockout, now);
+    const reserved = await this.reserve(userKey, now);
     if (!reserved.ok) {
       const retryAfterSec = Math.max(1, Math.ceil((reserved.lockedUntilMs - now) / 1000));
       return { ok: false, code: 'locked_out', message: `too many failed logins; retry in ${retryAfterSec} s`, retryAfterSec };
@@ -124,6 +127,19 @@ export class SessionService implements SessionApi {
       ttlSec: this.o.tokenTtlSec,
     });
     return { ok: true, token, sessionId: session.id, expiresAt: now + this.o.tokenTtlSec * 1000, user: publicUser(user) };
+  }
+
+  /**
+   * Reserves a login attempt; while the attempts already reserved are still being checked (`busy`), waits
+   * for their outcome: a success clears the way (many correct logins at once all get in, a few at a
+   * time), failures end in a lockout that refuses the waiting ones too.
+   */
+  private async reserve(userKey: string, startedMs: number): Promise<AttemptReservation> {
+    for (;;) {
+      const r = await this.repo.reserveAttempt(userKey, this.o.userLockout, Date.now());
+      if (r.ok || !r.busy || Date.now() - startedMs > LOGIN_QUEUE_MS) return r;
+      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
+    }
   }
 
   async admit(req: AdmissionRequest): Promise<AdmissionResult> {
