@@ -5,17 +5,19 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
-import type { TestClient } from '@switchboard/testkit';
+import { nextFf, sendFf, type TestClient } from '@switchboard/testkit';
 import { startTestNode, type TestNode } from './helpers.js';
 
 let node: TestNode;
-const POLICY = { operator: ['valtronics:*'], viewer: ['valtronics:alerts', 'valtronics:system'] };
+const POLICY = { operator: ['valtronics:*'], viewer: ['valtronics:alerts', 'valtronics:system'], dispatcher: ['fleetfreedom:asset*'] };
 
 beforeAll(async () => {
   node = await startTestNode(
     { newConnectionsPerUserPerMin: 0, maxConnectionsPerUser: 1000, channelPolicy: POLICY },
     { env: { SWITCHBOARD_API_KEYS: 'dev-api-key,*/valtronics:alerts=alerts-only-key,acme/valtronics:*=acme-key' } },
   );
+  await node.session.createUser({ name: 'dispatch@acme', password: 'dispatch-pass', tenant: '42', roles: ['dispatcher'] });
+  await node.session.createUser({ name: 'clerk@acme', password: 'clerk-pass', tenant: '42' });
 });
 afterAll(() => node.close());
 
@@ -70,6 +72,28 @@ describe('channel policy by role', () => {
     await node.publishHttp({ channel: 'telemetry', data: { device_id: 1, temperature: 20 } });
     await node.publishHttp({ channel: 'alerts', data: { alert_id: 'after-resume' } });
     expect(await resumed.c.next((m) => m.type === 'alert' || m.type === 'telemetry_update')).toMatchObject({ type: 'alert', alert_id: 'after-resume' });
+  });
+});
+
+describe('channel policy on fleetfreedom', () => {
+  async function ffLogin(username: string, password: string): Promise<TestClient> {
+    const c = await node.connect('/fleetfreedom');
+    await c.nextFrame();
+    sendFf(c, 'login', { reqId: 'L', username, password, userAgent: 'test' });
+    expect(await nextFf(c, 'loginResponse')).toMatchObject({ errorCode: 0 });
+    return c;
+  }
+
+  it('subscription types are checked against the roles of the session', async () => {
+    const dispatcher = await ffLogin('dispatch@acme', 'dispatch-pass');
+    sendFf(dispatcher, 'subscribe', { reqId: 1, company: 42, subscriptionTypes: ['assetGeneral'] });
+    expect(await nextFf(dispatcher, 'subscribeResponse')).toMatchObject({ reqId: 1, errorCode: 0 });
+    const clerk = await ffLogin('clerk@acme', 'clerk-pass');
+    sendFf(clerk, 'subscribe', { reqId: 2, company: 42, subscriptionTypes: ['assetGeneral'] });
+    const refused = await nextFf(clerk, 'subscribeResponse');
+    expect(refused.reqId).toBe(2);
+    expect(refused.errorCode).not.toBe(0);
+    expect(String(refused.message)).toMatch(/may not subscribe to assetGeneral/);
   });
 });
 
