@@ -476,6 +476,13 @@ export const CONFIG_SPEC = {
     default: 32 * 1024 * 1024,
     doc: 'Send buffers all connections of one edge may hold together: when they pass it, the connections with the largest buffers are closed with 4008 (slow consumer) until the rest fits, even if each is under its own backpressure limit.',
   }),
+  maxSubscriptionsPerUser: option({
+    schema: int(1),
+    env: 'SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_USER',
+    type: 'integer',
+    default: 1000,
+    doc: 'Most subscriptions the connections of one user may hold together on one edge (valtronics channels, Fleet Freedom subscription types); across the cluster a user is further bounded by `SWITCHBOARD_MAX_CONNECTIONS_PER_USER` × `SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_CONNECTION`.',
+  }),
   authTimeoutMs: option({
     schema: int(100),
     env: 'SWITCHBOARD_AUTH_TIMEOUT_MS',

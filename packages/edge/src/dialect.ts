@@ -163,6 +163,11 @@ export interface DialectContext {
   authorize(conn: Conn, name: string): boolean;
   /** Counts a denial the dialect decided itself (e.g. `device`: outside the token's devices claim). */
   denied(reason: AuthzReason): void;
+  /**
+   * Whether the connection's user may add `adding` subscriptions under the per-user cap of this edge
+   * (`SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_USER`, its connections here together); true for anonymous ones.
+   */
+  userHasRoom(conn: Conn, adding: number): boolean;
 }
 
 /** A dialect on one edge: its request handling and renderers. `S` is its per-connection state. */

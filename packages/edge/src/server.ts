@@ -23,7 +23,7 @@ import { Inbound } from './inbound.js';
 import { KeepAlive } from './keepalive.js';
 import { Listeners, closeConn, readTls, type MountedDialect } from './listeners.js';
 import { EdgeMetrics } from './metrics.js';
-import { SessionGate } from './session-gate.js';
+import { SessionGate, userIndexKey } from './session-gate.js';
 import { SessionSync } from './session-sync.js';
 import { Sweeps } from './sweeps.js';
 import { SystemSampler } from './system-stats.js';
@@ -170,6 +170,13 @@ export class EdgeServer {
           return false;
         },
         denied: (reason) => metrics.authzDenials.inc({ dialect: def.name, reason }),
+        userHasRoom: (conn, adding) => {
+          if (!conn.identity) return true;
+          const mine = conns.byKey(userIndexKey(conn.identity));
+          let held = 0;
+          if (mine) for (const c of mine) held += c.subs.size;
+          return held + adding <= cfg.maxSubscriptionsPerUser;
+        },
       };
       const mounted: MountedDialect = { name: def.name, def, handler: def.create(ctx), limits, metrics: dm, apps: [] };
       this.dialects.set(def.name, mounted);

@@ -46,6 +46,30 @@ describe('unauthenticated connections', () => {
   });
 });
 
+describe('subscriptions per user', () => {
+  it('the connections of one user share a subscription cap; other users are not affected', async () => {
+    const n = await startTestNode({ maxSubscriptionsPerUser: 3, maxConnectionsPerUser: 100, newConnectionsPerUserPerMin: 0 });
+    try {
+      const [a, b, other] = [await n.authed('hoarder'), await n.authed('hoarder'), await n.authed('neighbour')];
+      for (const [c, channel] of [[a, 'alerts'], [a, 'telemetry'], [b, 'devices']] as const) {
+        c.send({ type: 'subscribe', channel });
+        await c.nextOfType('subscribe_response');
+      }
+      b.send({ type: 'subscribe', channel: 'system', id: 'fourth' });
+      expect(await b.nextOfType('error')).toMatchObject({ code: 'too_many_subscriptions', id: 'fourth' });
+      other.send({ type: 'subscribe', channel: 'system', id: 'free' });
+      expect(await other.nextOfType('subscribe_response')).toMatchObject({ id: 'free' });
+      // Unsubscribing (or closing) makes room again.
+      a.send({ type: 'unsubscribe', channel: 'alerts' });
+      await a.nextOfType('unsubscribe_response');
+      b.send({ type: 'subscribe', channel: 'system', id: 'now' });
+      expect(await b.nextOfType('subscribe_response')).toMatchObject({ id: 'now' });
+    } finally {
+      await n.close();
+    }
+  });
+});
+
 describe('slow consumers', () => {
   it('readers that stop reading are closed with 4008 once their buffers together pass the node budget', async () => {
     // Each reader's own limit (32 MB) is never reached: only the node-wide budget (1 MB) closes them.

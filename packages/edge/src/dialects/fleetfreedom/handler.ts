@@ -532,6 +532,8 @@ export class FleetFreedomHandler implements DialectHandler<FfState> {
     const max = this.ctx.limits.maxSubscriptionsPerConnection;
     const held = this.subscribed(conn).length;
     if (held + fresh.length > max) return this.reply(conn, cmd, 'too_many_subscriptions', `at most ${max} subscription types per connection`);
+    if (!this.ctx.userHasRoom(conn, fresh.length))
+      return this.reply(conn, cmd, 'too_many_subscriptions', `at most ${this.ctx.config.maxSubscriptionsPerUser} subscriptions per user on this node`);
     const all = [...this.subscribed(conn), ...fresh.map((st) => st.name)];
     const answer = () => renderFfResponse('subscribe', cmd.reqId, 0, 'Subscribed', { company: { id: company }, subscriptionTypes: all });
     if (fresh.length === 0) {

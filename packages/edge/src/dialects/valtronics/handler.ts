@@ -243,10 +243,11 @@ export class ValtronicsHandler implements DialectHandler<ValtronicsState> {
 
   private async subscribe(conn: VConn, cmd: SubscribeCommand): Promise<void> {
     const max = this.ctx.limits.maxSubscriptionsPerConnection;
-    if (!conn.subs.has(cmd.channel) && conn.subs.size >= max) {
+    const adding = !conn.subs.has(cmd.channel);
+    if (adding && (conn.subs.size >= max || !this.ctx.userHasRoom(conn, 1))) {
       this.error(conn, {
         code: 'too_many_subscriptions',
-        message: `at most ${max} subscriptions per connection`,
+        message: conn.subs.size >= max ? `at most ${max} subscriptions per connection` : `at most ${this.ctx.config.maxSubscriptionsPerUser} subscriptions per user on this node`,
         id: cmd.id,
         requestType: 'subscribe',
         channel: cmd.channel,
