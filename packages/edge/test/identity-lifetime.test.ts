@@ -6,6 +6,7 @@
  * on a new socket closes its older one with 4013.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SignJWT } from 'jose';
 import { CLOSE_CODES } from '@switchboard/core';
 import type { TestClient } from '@switchboard/testkit';
 import { startTestNode, type TestNode } from './helpers.js';
@@ -65,6 +66,30 @@ describe('token expiry on live connections', () => {
     expect(await c.nextOfType('auth_response')).toMatchObject({ success: true });
     await new Promise((r) => setTimeout(r, 3500));
     await stillOpen(c);
+  });
+});
+
+describe('tokens a live identity must not come from', () => {
+  const sign = (sub: string, claims: { iat?: number; exp: number }) =>
+    new SignJWT({ roles: [] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(sub)
+      .setIssuer(node.config.jwtIssuer)
+      .setAudience(node.config.jwtAudience)
+      .setIssuedAt(claims.iat ?? Math.floor(Date.now() / 1000))
+      .setExpirationTime(claims.exp)
+      .sign(new TextEncoder().encode(node.config.jwtSecret));
+  const now = () => Math.floor(Date.now() / 1000);
+
+  it('exp in the year 3000, iat an hour ahead, a sub with CR/LF: refused at auth with invalid_token', async () => {
+    for (const token of [
+      await sign('far-future', { exp: 32503680000 }),
+      await sign('time-traveller', { iat: now() + 3600, exp: now() + 7200 }),
+      await sign('alice\r\nroles: admin', { exp: now() + 60 }),
+    ]) {
+      const { res } = await connectWith(token);
+      expect(res).toMatchObject({ success: false, error: 'invalid_token' });
+    }
   });
 });
 
