@@ -301,7 +301,7 @@ function publish(deps: AdminPageDeps, res: HttpResponse, req: HttpRequest): void
       const parsed = parsePublishValue(value, {
         maxDepth: deps.limits.maxDepth,
         maxBatch: 1,
-        scope: { tenants: tenant === null ? null : new Set([tenant]) },
+        scope: { tenants: tenant === null ? null : new Set([tenant]), channels: null },
         normalizer: deps.normalizer,
       });
       if (!parsed.ok) {
