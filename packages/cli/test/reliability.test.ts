@@ -9,6 +9,8 @@
  *   `recovered: false`, a new epoch) — never a silent loss, never an offset naming two messages. With
  *   acknowledged-means-replicated publishing, no acknowledged message is lost at all.
  * - A rolling restart of three edges under load, clients reconnecting with `recover`: 0 lost, 0 doubled.
+ * - One edge partitioned from Redis for 10 s (a TCP proxy that blackholes the link): its subscribers get
+ *   the gap in order after it heals, 0 lost, 0 doubled; its `/readyz` answers 503 meanwhile.
  */
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
@@ -17,7 +19,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { keys, shardOf, slotOfKey } from '@switchboard/bus';
 import { DEV_JWT_SECRET } from '@switchboard/core';
 import { hmacIssuer } from '@switchboard/session/service';
-import { startRedis, startRedisCluster, startSwitchboard, type RedisCluster, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
+import { startRedis, startRedisCluster, startSwitchboard, startTcpProxy, type RedisCluster, type RedisServer, type SwitchboardProcess, type TcpProxy } from '@switchboard/testkit';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'switchboard.js');
 const SHARDS = 16;
@@ -497,4 +499,69 @@ describe('publishes retried through a Redis stall', () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(published.filter((id) => !ids.includes(id))).toEqual([]);
   }, 60_000);
+});
+
+describe('one edge partitioned from Redis for 10 s', () => {
+  let redis: RedisServer | null = null;
+  let proxy: TcpProxy | null = null;
+  const procs: SwitchboardProcess[] = [];
+  afterAll(async () => {
+    for (const p of procs) await p.stop('SIGKILL');
+    await proxy?.close();
+    await redis?.stop();
+  });
+
+  it('its subscribers get what was published meanwhile, in order, after the link heals: 0 lost, 0 doubled; its readiness says so', async () => {
+    redis = await startRedis();
+    // Edge B reaches Redis only through a proxy the test controls; edge A and the session service directly.
+    proxy = await startTcpProxy({ host: '127.0.0.1', port: redis.port });
+    const session = await startSwitchboard(BIN, 'session', { REDIS_URL: redis.url, REDIS_CLUSTER: '0' }, 30_000, 'SESSION_PORT');
+    procs.push(session);
+    const a = await startSwitchboard(BIN, 'edge', edgeEnv(redis.url, false, 'part-a', session.httpUrl), 30_000);
+    procs.push(a);
+    const b = await startSwitchboard(BIN, 'edge', edgeEnv(proxy.url, false, 'part-b', session.httpUrl), 30_000);
+    procs.push(b);
+    const subscribers = Array.from({ length: 10 }, (_, i) => new Subscriber(() => [b.httpUrl.replace('http', 'ws')], `part-${i}`));
+    for (const s of subscribers) await s.start();
+    await sleep(500);
+    const publisher = new Publisher(() => [a.httpUrl], 10, 'p');
+    publisher.start();
+    await sleep(1000);
+    const before = publisher.acks.length;
+    expect(before).toBeGreaterThan(10);
+    for (const s of subscribers) expect(s.got.length).toBeGreaterThan(0);
+
+    proxy.cut();
+    const readiness: number[] = [];
+    for (let t = 0; t < 10; t++) {
+      await sleep(1000);
+      readiness.push((await fetch(`${b.httpUrl}/readyz`, { signal: AbortSignal.timeout(2000) })).status);
+    }
+    const duringCut = publisher.acks.length - before;
+    proxy.heal();
+    // Everything acknowledged while B was cut off (about 10 s of it) reaches B's subscribers once it heals.
+    const deadline = Date.now() + 15_000;
+    const acked = () => new Set(publisher.acks.map((x) => x.id));
+    while (Date.now() < deadline) {
+      const want = acked();
+      if (subscribers.every((s) => s.got.filter((d) => want.has(d.id)).length >= want.size)) break;
+      await sleep(200);
+    }
+    await publisher.stop();
+    await sleep(1000);
+    for (const s of subscribers) s.stop();
+
+    // Publishing through edge A never stopped, and B told its load balancer it was not ready meanwhile.
+    expect(duringCut).toBeGreaterThan(200);
+    expect(readiness.slice(1, 9).every((st) => st === 503)).toBe(true);
+    expect((await fetch(`${b.httpUrl}/readyz`)).status).toBe(200);
+    for (const s of subscribers) {
+      expect(s.told).toEqual([]);
+      expect(duplicates(s.got)).toBe(0);
+      const offsets = s.got.map((d) => d.offset);
+      expect(offsets.every((o, i) => i === 0 || o === offsets[i - 1]! + 1)).toBe(true);
+      const received = new Set(s.got.map((d) => d.id));
+      expect(publisher.acks.filter((x) => !received.has(x.id)).map((x) => x.id)).toEqual([]);
+    }
+  }, 90_000);
 });
