@@ -31,7 +31,10 @@ interface Pair {
 }
 
 /** Starts a proxy on a free port of 127.0.0.1 to `target`. */
-export async function startTcpProxy(target: { readonly host: string; readonly port: number }): Promise<TcpProxy> {
+export async function startTcpProxy(target: {
+  readonly host: string;
+  readonly port: number;
+}): Promise<TcpProxy> {
   const pairs = new Set<Pair>();
   let cut = false;
 
