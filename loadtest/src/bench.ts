@@ -106,8 +106,9 @@ if (want('redis')) {
   results.redis = await redisPublishScenario(bin, quick ? 2 : 5, 100, quick ? 100_000 : 200_000, log);
 }
 if (want('idle')) {
-  log('idle: authenticated connections with one subscription each, slope between two counts');
-  results.idle = [await idleScenario(o, quick ? [3000, 6000] : [6000, 18_000], log, 'valtronics')];
+  log('idle: authenticated connections with one subscription each, slope between two counts; then registered oisp devices');
+  const counts: [number, number] = quick ? [3000, 6000] : [6000, 18_000];
+  results.idle = [await idleScenario(o, counts, log, 'valtronics'), await idleScenario(o, counts, log, 'oisp')];
 }
 if (want('replicas')) {
   log('replicas: publish latency and max rate with SWITCHBOARD_PUBLISH_MIN_REPLICAS=1 vs 0 (master + 1 replica)');

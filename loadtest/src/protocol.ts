@@ -1,5 +1,5 @@
 /** How a load-generator connection talks to the server under test. */
-export type WireProtocol = 'valtronics' | 'plain' | 'socketio';
+export type WireProtocol = 'valtronics' | 'plain' | 'socketio' | 'oisp';
 
 /** Where and how subscriber connections connect and subscribe. */
 export interface SubscriberSpec {
@@ -17,6 +17,11 @@ export interface SubscriberSpec {
    * given, so that every connection's channels are its own.
    */
   readonly mint?: { readonly secret: string; readonly users: number; readonly tenantPrefix?: string };
+  /**
+   * oisp: each worker signs an RS256 device token per connection with this key (made by the scenario, a
+   * PEM PKCS#8 private key) for device `load-<g>` of `accountId`, and registers it with `echo-protocol`.
+   */
+  readonly devices?: { readonly privateKeyPem: string; readonly accountId: string };
   /**
    * Offsets are per channel and a connection may hold several: order is checked separately per value of
    * the byte that follows this marker in a message (valtronics: `"channel":"`).

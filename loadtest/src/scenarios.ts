@@ -3,7 +3,10 @@
  * bare uWebSockets.js, Socket.IO), filtered fan-out, idle connections, and the horizontally scaled
  * Socket.IO peer (2 nodes + Redis Streams adapter).
  */
-import { readFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DEV_API_KEY, DEV_JWT_SECRET } from '@switchboard/core';
 import { Inspector, inspectOptions } from './inspector.js';
 import { startRedis, startSwitchboard, type SwitchboardProcess } from '@switchboard/testkit';
@@ -371,6 +374,28 @@ export const IDLE_DIALECTS: Record<string, IdleDialect> = {
           latencyEvery: connections,
         }),
       }),
+  },
+  oisp: {
+    what: 'registered oisp devices (each its own channel, RS256 device token, admitted)',
+    prepare: () => {
+      // A key pair for this run only: the public half is the edge's device key, the private half signs
+      // the devices' tokens in the load generator's workers.
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const publicKeyFile = join(mkdtempSync(join(tmpdir(), 'oisp-idle-')), 'public.pem');
+      writeFileSync(publicKeyFile, publicKey.export({ type: 'spki', format: 'pem' }));
+      const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      return Promise.resolve({
+        env: { OISP_DEVICE_PUBLIC_KEY_FILE: publicKeyFile },
+        spec: (port) => ({
+          targets: [{ host: '127.0.0.1', port, path: '/oisp' }],
+          protocol: 'oisp',
+          tokens: [],
+          subscriptions: [{}],
+          devices: { privateKeyPem, accountId: 'load-account' },
+          latencyEvery: 1_000_000,
+        }),
+      });
+    },
   },
 };
 

@@ -5,6 +5,7 @@
  * latency from the message's send stamp. Workers are processes, not threads: each has its own
  * file-descriptor limit, so a few of them hold tens of thousands of connections.
  */
+import { createPrivateKey, sign } from 'node:crypto';
 import { hmacIssuer } from '@switchboard/session/service';
 import { RawWs } from './ws-raw.js';
 import { extract, wallMs, type SubscribeStats, type SubscriberSpec, type WindowStats } from './protocol.js';
@@ -70,6 +71,18 @@ function onData(k: number, sampled: boolean, payload: Buffer): void {
 const SUB_RESPONSE = Buffer.from('"subscribe_response"');
 const ERROR = Buffer.from('"type":"error"');
 
+const deviceKey = spec.devices ? createPrivateKey(spec.devices.privateKeyPem) : null;
+const b64url = (s: string | Buffer) => Buffer.from(s).toString('base64url');
+
+/** oisp: the registration of device `load-<g>`, with an RS256 device token signed here. */
+function oispRegistration(g: number): string {
+  const d = spec.devices!;
+  const deviceId = `load-${g}`;
+  const head = `${b64url('{"alg":"RS256","typ":"JWT"}')}.${b64url(JSON.stringify({ sub: deviceId, accountId: d.accountId, exp: Math.floor(Date.now() / 1000) + 86_400 }))}`;
+  const token = `${head}.${b64url(sign('RSA-SHA256', Buffer.from(head), deviceKey!))}`;
+  return JSON.stringify({ type: 'device', deviceId, deviceToken: token });
+}
+
 async function tokenFor(g: number): Promise<string> {
   if (issuer === null) return spec.tokens[g % spec.tokens.length]!;
   const m = spec.mint!;
@@ -110,11 +123,24 @@ async function openOne(k: number): Promise<void> {
         ready();
       } else if (text === '2') ws.sendText('3');
     } else if (spec.protocol === 'valtronics' && (text.includes('"success":false') || text.includes('"type":"error"'))) refuse(new Error(`refused: ${text}`));
+    else if (spec.protocol === 'oisp') {
+      if (text.startsWith('{"code":200')) {
+        subscribed = true;
+        ready();
+      } else refuse(new Error(`refused: ${text}`));
+    }
   };
   const token = spec.protocol === 'valtronics' ? await tokenFor(g) : '';
-  const ws = await RawWs.connect(target.host, target.port, target.path, onMessage, () => {
-    stats.closed++;
-  });
+  const ws = await RawWs.connect(
+    target.host,
+    target.port,
+    target.path,
+    onMessage,
+    () => {
+      stats.closed++;
+    },
+    spec.protocol === 'oisp' ? { 'Sec-WebSocket-Protocol': 'echo-protocol' } : {},
+  );
   sockets[k] = ws;
   if (spec.protocol === 'plain') {
     subscribed = true;
@@ -122,6 +148,8 @@ async function openOne(k: number): Promise<void> {
   } else if (spec.protocol === 'valtronics') {
     ws.sendText(JSON.stringify({ type: 'auth', token }));
     ws.sendText(JSON.stringify({ type: 'subscribe', ...spec.subscriptions[g % spec.subscriptions.length] }));
+  } else if (spec.protocol === 'oisp') {
+    ws.sendText(oispRegistration(g));
   }
   await isReady;
   stats.open++;

@@ -108,6 +108,9 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
   const backend = await createBus(config, logger, registry);
   const parts = await sessionParts(config, logger, registry);
   const { redis, issuer, service } = parts;
+  // The admin page reaches this process's own session port, whatever SWITCHBOARD_SESSION_URL says.
+  let sessionPort = config.sessionPort;
+  const sessionHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
   const edge = new EdgeServer({
     config,
     bus: backend.bus,
@@ -116,10 +119,12 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
     logger,
     registry,
     openStore: (o) => backend.openStore(o),
+    sessionUrl: () => `http://${sessionHost}:${sessionPort}`,
   });
   const http = await edge.listen();
   announceRevocations(service, backend.bus, config);
   const sessionHttp = await sessionApi(config, parts, logger, registry, () => backend.bus.ready());
+  sessionPort = sessionHttp.port;
   const timer = reaper(service, logger);
   return {
     ports: { http, session: sessionHttp.port },

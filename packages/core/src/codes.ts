@@ -116,10 +116,18 @@ interface CloseCodeSpec {
 
 /** Every WebSocket close code the server sends, and why. */
 export const CLOSE_CODES = {
-  normal: { code: 1000, doc: 'Normal closure.' },
+  normal: { code: 1000, doc: 'Normal closure; `oisp`: the device registered again (on this or another edge) and this older connection was replaced.' },
   frame_too_large_abort: {
     code: 1006,
     doc: 'Not sent on the wire: a frame above the listener\'s hard limit (`maxPayloadBytes`) makes uWebSockets.js drop the TCP connection natively, before any JavaScript runs, so clients report 1006 (abnormal closure). Frames above the softer per-dialect message limit get an error reply and the connection stays open.',
+  },
+  invalid_payload: {
+    code: 1007,
+    doc: '`oisp`: the frame was not a readable message (invalid JSON, not an object, a missing or ill-typed field, an unknown `type`), after the answer `{"code":401,"content":"Wrong message format"}`.',
+  },
+  policy_violation: {
+    code: 1008,
+    doc: '`oisp`: a device token that does not verify (signature, algorithm, expiry, `sub` of another device) or an actuation with wrong service-account credentials, after the 401 answer.',
   },
   internal_error: { code: 1011, doc: 'The server hit an unexpected error on this connection.' },
   service_restart: {

@@ -384,6 +384,20 @@ export const CONFIG_SPEC = {
     default: 10,
     doc: 'Channels exported in `switchboard_cluster_top_channel_subscribers` (the busiest N only, so the series stay bounded; 0: none).',
   }),
+  adminPage: option({
+    schema: z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean()),
+    env: 'SWITCHBOARD_ADMIN_PAGE',
+    type: 'boolean',
+    default: true,
+    doc: 'Serve the admin page at `/admin` (docs/admin.md) with its routes `/admin/login`, `/admin/stats`, `/admin/publish`. The JSON routes `/admin/nodes` and `/admin/channels` stay either way.',
+  }),
+  adminLoginFailuresPerMin: option({
+    schema: int(0, 1_000_000),
+    env: 'SWITCHBOARD_ADMIN_LOGIN_FAILURES_PER_MIN',
+    type: 'integer',
+    default: 10,
+    doc: 'Refused admin-page logins (`POST /admin/login`) an edge accepts from one client address per minute; past it the address is answered `rate_limited` until the minute ends (0: no limit).',
+  }),
   rpcTimeoutMs: option({
     schema: int(100),
     env: 'SWITCHBOARD_RPC_TIMEOUT_MS',

@@ -77,8 +77,33 @@ export const FLEETFREEDOM_WIRE_CODES = {
   otherwise: 'internal',
 } as const satisfies WireCodeTable;
 
+/** OISP's `code` values (seed 003's "Basic response codes", plus 413 and 429; docs/dialects/oisp.md). */
+export const OISP_WIRE_CODES = {
+  dialect: 'oisp',
+  field: 'code',
+  success: 'ok',
+  codes: {
+    ok: { code: 200, doc: 'Registered ("Subscribed to ws server"), a `ping` answered ("pong"), an actuation accepted ("Actuation sent").', from: [] },
+    unauthorized: {
+      code: 401,
+      doc: '"Invalid device token" (then close 1008), "Wrong message format" (then close 1007), "Invalid credentials" of an actuation (then close 1008), or a message before registration ("Device not registered").',
+      from: ['invalid_json', 'invalid_message', 'unknown_type', 'too_deep', 'forbidden_key', 'invalid_token', 'expired_token', 'invalid_credentials', 'not_authenticated'],
+    },
+    tooLarge: { code: 413, doc: 'The frame is larger than `OISP_MAX_MESSAGE_BYTES`; the connection stays open.', from: ['message_too_large'] },
+    rateLimited: {
+      code: 429,
+      doc: 'Too many messages per second (closed with 4029 when it goes on), or a connection limit refused the registration (then closed with 4009).',
+      from: ['rate_limited', 'connection_limit'],
+    },
+    serverError: { code: 500, doc: '"Internal server error": a backend (bus, session service) failed, or no device public key is configured.', from: ['internal_error', 'unavailable'] },
+  },
+  byStatus: { 401: 'unauthorized', 403: 'unauthorized', 413: 'tooLarge', 429: 'rateLimited' },
+  clientError: 'unauthorized',
+  otherwise: 'serverError',
+} as const satisfies WireCodeTable;
+
 /** Every dialect wire-code table, rendered into docs/errors.md. */
-export const WIRE_CODE_TABLES: readonly WireCodeTable[] = [FLEETFREEDOM_WIRE_CODES];
+export const WIRE_CODE_TABLES: readonly WireCodeTable[] = [FLEETFREEDOM_WIRE_CODES, OISP_WIRE_CODES];
 
 /** The name of the wire code that answers `code` in `table` (explicit `from`, else the HTTP fallback). */
 export function wireCodeName<N extends string>(table: WireCodeTable<N>, code: ErrorCode): N {

@@ -6,6 +6,7 @@
  * sweeps, fan-out) is shared; a dialect brings its routes, limits, codec and request handling.
  */
 import type { AuthzReason, CloseCodeName, Config, ErrorCode, Identity, Logger, PublishRequest, StreamPosition } from '@switchboard/core';
+import type { Bus } from '@switchboard/bus';
 import type { SessionApi, TokenVerifier } from '@switchboard/session';
 import type { ObjectStore, ObjectStoreOptions } from '@switchboard/store';
 import type { Counter } from 'prom-client';
@@ -137,6 +138,11 @@ export interface DialectContext {
   /** The cluster-wide channel view: subscribers per channel and edge, connections per edge (admin queries). */
   readonly admin: ChannelAdmin;
   readonly sampler: SystemSampler;
+  /**
+   * Reads a channel's position and history on the bus without subscribing (OISP finds where a device's
+   * missed actuations start before it subscribes with `recover`).
+   */
+  readonly busReader: Pick<Bus, 'position' | 'history'>;
   /**
    * Opens an object store for this dialect's types (DESIGN §2 `ObjectStore`) on the node's backend
    * (memory or Redis); call it from `start`. Rejects when the edge was built without stores.

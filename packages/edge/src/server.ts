@@ -8,7 +8,10 @@ import type { Bus } from '@switchboard/bus';
 import type { SessionApi, TokenVerifier } from '@switchboard/session';
 import type { ObjectStore, ObjectStoreOptions } from '@switchboard/store';
 import type { Registry } from 'prom-client';
+import { loadAdminAssets } from '@switchboard/admin';
 import { mountAdminApi } from './admin-http.js';
+import { mountAdminPage } from './admin-page.js';
+import { AdminStats } from './admin-stats.js';
 import { ApiKeys } from './api-keys.js';
 import { ChannelAdmin } from './channel-admin.js';
 import { ControlPlane } from './cluster.js';
@@ -42,6 +45,11 @@ export interface EdgeOptions {
   readonly dialects?: readonly DialectDefinition[];
   /** Opens object stores on the node's backend, for dialects that keep objects (absent: they cannot). */
   readonly openStore?: (options: ObjectStoreOptions) => Promise<ObjectStore>;
+  /**
+   * Where the admin page reaches the session service's HTTP API (login exchange, session stats), read at
+   * each request; default `SWITCHBOARD_SESSION_URL`. The all-in-one passes its own session port.
+   */
+  readonly sessionUrl?: () => string;
 }
 
 /** Requests queued behind a slow one before a connection counts as abusive. */
@@ -150,6 +158,7 @@ export class EdgeServer {
         cluster: this.cluster,
         admin: this.admin,
         sampler,
+        busReader: options.bus,
         openStore: (o) => (options.openStore ? options.openStore(o) : Promise.reject(new Error(`dialect ${def.name} needs an object store; this edge has none`))),
         close: closeConn,
         publish: async (reqs) => {
@@ -188,6 +197,27 @@ export class EdgeServer {
       const handler = this.dialects.get(dialect)?.handler;
       return handler?.normalizePublish?.bind(handler);
     };
+    // The admin page (docs/admin.md): its files are read once, here, and served from memory.
+    // Every edge answers the stats question, page or not: another edge's page counts it.
+    const adminStats = new AdminStats({ cluster: this.cluster, metrics, registry: options.registry, logger: log, deadlineMs: cfg.adminDeadlineMs });
+    if (cfg.adminPage) {
+      const adminAssets = loadAdminAssets();
+      const sessionUrl = options.sessionUrl ?? (() => cfg.sessionUrl);
+      this.listeners.onMain((app) =>
+        mountAdminPage(app, {
+          assets: adminAssets,
+          stats: adminStats,
+          verifier: options.verifier,
+          bus: options.bus,
+          metrics,
+          normalizer,
+          limits: cfg,
+          sessionUrl,
+          nodeId: cfg.nodeId,
+          logger: log,
+        }),
+      );
+    }
     this.listeners.onMain((app) =>
       mountPublishSocket(app, { bus: options.bus, apiKeys, metrics, logger: log, normalizer, limits: cfg, draining: () => this.draining }),
     );

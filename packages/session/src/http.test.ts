@@ -105,6 +105,16 @@ describe('session HTTP API', () => {
     expect(metrics).toContain('switchboard_session_logins_total{outcome="locked_out"} 1');
   });
 
+  it('reports its login, lockout and admission counters as JSON for the admin page', async () => {
+    const { status, body } = await call('GET', '/v1/stats');
+    expect(status).toBe(200);
+    // The logins of the first test: one ok, one unknown user and two wrong passwords, then a lockout.
+    expect(body.logins).toEqual({ ok: 1, invalid_credentials: 3, locked_out: 1 });
+    expect(body.admissions).toEqual({});
+    expect(body.sessions).toMatchObject({ new: 1 });
+    expect(Math.abs((body.at as number) - Date.now())).toBeLessThan(5000);
+  });
+
   // Last: its logins would change the counts the metrics test reads.
   it('logs out with POST /v1/logout; admins revoke sessions, change passwords and cap token lifetimes', async () => {
     const ADMIN = 'admin-token-0123456789';

@@ -2,7 +2,7 @@
  * The session service's HTTP API (node:http: it serves logins and admin calls, not fan-out):
  * `POST /v1/login`, `POST /v1/logout` (Bearer: the token to log out), `GET /.well-known/jwks.json`, the
  * admin API under `/v1/users`, `/v1/tokens` and `/v1/sessions` (Bearer admin token), `/metrics`,
- * `/healthz`, `/readyz`.
+ * `/v1/stats`, `/healthz`, `/readyz`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -82,6 +82,28 @@ function readJson(req: IncomingMessage): Promise<{ ok: true; value: Record<strin
   });
 }
 
+/** The counters `GET /v1/stats` reports, by outcome: what `/metrics` shows, as JSON. */
+const STATS: Readonly<Record<string, string>> = {
+  logins: 'switchboard_session_logins_total',
+  admissions: 'switchboard_session_admissions_total',
+  sessions: 'switchboard_session_sessions_total',
+};
+
+/**
+ * `GET /v1/stats`: this replica's login, admission and session counters since it started, by outcome
+ * (lockouts are logins answered `locked_out`), for the edges' admin page. Public like `/metrics`: counts only.
+ */
+async function stats(registry: Registry): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = { at: Date.now() };
+  for (const [key, name] of Object.entries(STATS)) {
+    const byOutcome: Record<string, number> = {};
+    const metric = registry.getSingleMetric(name);
+    if (metric) for (const v of (await metric.get()).values) byOutcome[String(v.labels.outcome)] = v.value;
+    out[key] = byOutcome;
+  }
+  return out;
+}
+
 /** What the revocation checks need of a verified identity. */
 function tokenCheckOf(identity: Identity): TokenCheck {
   return {
@@ -114,6 +136,7 @@ export async function startSessionHttp(o: SessionHttpOptions): Promise<{ port: n
       res.end(await o.registry.metrics());
       return;
     }
+    if (method === 'GET' && path === '/v1/stats') return send(res, 200, await stats(o.registry));
     if (method === 'GET' && path === '/.well-known/jwks.json') return send(res, 200, o.issuer.jwks(), { 'cache-control': 'max-age=300' });
     if (method === 'POST' && path === '/v1/login') {
       const body = await readJson(req);

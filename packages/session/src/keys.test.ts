@@ -86,15 +86,24 @@ describe('signing keys, JWKS and rotation', () => {
 });
 
 describe('OISP device tokens', () => {
-  it('verifies RS256 device tokens for the device they name, with exp required', async () => {
+  it('verifies RS256 device tokens whose sub is the device, with exp required; accountId comes back', async () => {
     const priv = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const pubFile = join(dir, 'device.pub.pem');
     writeFileSync(pubFile, priv.publicKey.export({ type: 'spki', format: 'pem' }));
     const verify = createDeviceTokenVerifier(pubFile);
     const now = Math.floor(Date.now() / 1000);
-    const good = await new SignJWT({ deviceId: 'dev-1' }).setProtectedHeader({ alg: 'RS256' }).setExpirationTime(now + 60).sign(priv.privateKey);
+    const good = await new SignJWT({}).setSubject('dev-1').setProtectedHeader({ alg: 'RS256' }).setExpirationTime(now + 60).sign(priv.privateKey);
     expect(await verify(good, 'dev-1')).toEqual({ ok: true, deviceId: 'dev-1' });
     expect(await verify(good, 'dev-2')).toEqual({ ok: false, message: 'Invalid device token' });
+    const withAccount = await new SignJWT({ accountId: 'acct-1' }).setSubject('dev-1').setProtectedHeader({ alg: 'RS256' }).setExpirationTime(now + 60).sign(priv.privateKey);
+    expect(await verify(withAccount, 'dev-1')).toEqual({ ok: true, deviceId: 'dev-1', accountId: 'acct-1' });
+    const badAccount = await new SignJWT({ accountId: 'a:b' }).setSubject('dev-1').setProtectedHeader({ alg: 'RS256' }).setExpirationTime(now + 60).sign(priv.privateKey);
+    expect((await verify(badAccount, 'dev-1')).ok).toBe(false);
+    // A deviceId claim alone does not make the token the device's: sub must name it.
+    const claimOnly = await new SignJWT({ deviceId: 'dev-1' }).setProtectedHeader({ alg: 'RS256' }).setExpirationTime(now + 60).sign(priv.privateKey);
+    expect((await verify(claimOnly, 'dev-1')).ok).toBe(false);
+    const hs = await new SignJWT({}).setSubject('dev-1').setProtectedHeader({ alg: 'HS256' }).setExpirationTime(now + 60).sign(new TextEncoder().encode('x'.repeat(32)));
+    expect((await verify(hs, 'dev-1')).ok).toBe(false);
     const noExp = await new SignJWT({ sub: 'dev-1' }).setProtectedHeader({ alg: 'RS256' }).sign(priv.privateKey);
     expect((await verify(noExp, 'dev-1')).ok).toBe(false);
     const other = await new SignJWT({ sub: 'dev-1' })

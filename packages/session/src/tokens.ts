@@ -166,24 +166,32 @@ export function createJwtVerifier(o: JwtVerifierOptions): TokenVerifier {
   };
 }
 
-/** Result of verifying an OISP device token. */
-export type DeviceVerifyResult = { readonly ok: true; readonly deviceId: string } | { readonly ok: false; readonly message: string };
+/** Result of verifying an OISP device token: the device, and its account (the `accountId` claim) when the token names one. */
+export type DeviceVerifyResult =
+  | { readonly ok: true; readonly deviceId: string; readonly accountId?: string }
+  | { readonly ok: false; readonly message: string };
 
 /**
- * Verifies OISP device tokens (seed 003): RS256 with the platform's public key from a PEM file; the
- * token's `sub` (or `deviceId` claim) must name the device that presents it, and `exp` is required.
+ * Verifies OISP device tokens (seed 003): RS256 only (an `alg: none` or HS256 token never verifies) with
+ * the platform's public key from a PEM file; `exp` is required, the token's `sub` must be the device that
+ * presents it (and a `deviceId` claim, when present, too). An `accountId` claim becomes the device's
+ * tenant, so it must be a tenant name.
  */
 export function createDeviceTokenVerifier(publicKeyFile: string): (token: string, deviceId: string) => Promise<DeviceVerifyResult> {
   const key = createPublicKey(readFileSync(publicKeyFile));
   if (key.asymmetricKeyType !== 'rsa') throw new Error(`${publicKeyFile}: device tokens are RS256: an RSA public key is needed`);
+  const invalid: DeviceVerifyResult = { ok: false, message: 'Invalid device token' };
   return async (token, deviceId) => {
     try {
-      const { payload } = await jwtVerify(token, key, { algorithms: ['RS256'], requiredClaims: ['exp'] });
-      const claimed = typeof payload.deviceId === 'string' ? payload.deviceId : payload.sub;
-      if (claimed !== deviceId) return { ok: false, message: 'Invalid device token' };
-      return { ok: true, deviceId };
+      const { payload } = await jwtVerify(token, key, { algorithms: ['RS256'], requiredClaims: ['exp', 'sub'] });
+      if (payload.sub !== deviceId) return invalid;
+      if (payload.deviceId !== undefined && payload.deviceId !== deviceId) return invalid;
+      const accountId = payload.accountId;
+      if (accountId === undefined) return { ok: true, deviceId };
+      if (!isValidTenant(accountId)) return invalid;
+      return { ok: true, deviceId, accountId };
     } catch {
-      return { ok: false, message: 'Invalid device token' };
+      return invalid;
     }
   };
 }

@@ -9,3 +9,4 @@ export * from './sink.js';
 export * from './redis.js';
 export * from './processes.js';
 export * from './children.js';
+export * as oispSeed from './seeds-oisp.js';
