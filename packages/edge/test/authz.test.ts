@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
-import { nextFf, sendFf, type TestClient } from '@switchboard/testkit';
+import { TestClient, nextFf, sendFf } from '@switchboard/testkit';
 import { startTestNode, type TestNode } from './helpers.js';
 
 let node: TestNode;
@@ -94,6 +94,21 @@ describe('channel policy on fleetfreedom', () => {
     expect(refused.reqId).toBe(2);
     expect(refused.errorCode).not.toBe(0);
     expect(String(refused.message)).toMatch(/may not subscribe to assetGeneral/);
+  });
+});
+
+describe('tenants are separate on every dialect', () => {
+  it('fme: the same stream id in two tenants is two streams', async () => {
+    const url = async (sub: string, tenant: string) => `${node.wsUrl}/fme?access_token=${await node.token(sub, { tenant })}`;
+    const [a, b, c] = await Promise.all([TestClient.connect(await url('a', 'acme')), TestClient.connect(await url('b', 'globex')), TestClient.connect(await url('c', 'acme'))]);
+    for (const x of [a, b, c]) x.send({ ws_op: 'open', ws_stream_ids: ['shared'] });
+    await new Promise((r) => setTimeout(r, 300));
+    b.send({ ws_op: 'send', ws_msg: 'from-globex' });
+    c.send({ ws_op: 'send', ws_msg: 'from-acme' });
+    expect((await a.nextFrame()).text).toBe('from-acme');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(a.frames.map((f) => f.text)).not.toContain('from-globex');
+    for (const x of [a, b, c]) x.ws.close();
   });
 });
 
