@@ -3,7 +3,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const PACKAGES = '(core|protocol|bus|store|session|edge|cli|testkit|client|loadtest)';
+const PACKAGES = '(core|protocol|bus|store|session|edge|cli|testkit|client|admin|loadtest)';
 
 /** Import patterns no package may use; tests may use the test kit. */
 function boundaries({ tests = false } = {}) {
@@ -47,7 +47,7 @@ export default tseslint.config(
   // production code; edges never load the session service (it holds secrets); a dialect folder uses the
   // dialect seam, never the server's internals or another dialect.
   {
-    files: ['packages/*/src/**/*.ts'],
+    files: ['packages/*/src/**/*.ts', 'packages/*/src/**/*.tsx'],
     rules: { 'no-restricted-imports': ['error', { patterns: boundaries() }] },
   },
   {

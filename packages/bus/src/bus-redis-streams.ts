@@ -781,13 +781,15 @@ export class RedisStreamsBus implements Bus {
           continue;
         }
         const payload = decodePayload(f[7]!);
-        if (!payload) {
+        const offset = Number(f[3]!.toString());
+        const epoch = f[5]!.toString();
+        if (!payload || !Number.isSafeInteger(offset) || offset < 0 || epoch.length === 0 || epoch.length > 64) {
           skipped++;
           this.log.warn({ shard, id: lastId }, 'unreadable feed entry skipped');
           continue;
         }
         if (payload.ts < oldestTs) oldestTs = payload.ts;
-        const env: Envelope = { channel, offset: Number(f[3]!.toString()), epoch: f[5]!.toString(), ts: payload.ts, attrs: payload.attrs, data: payload.data };
+        const env: Envelope = { channel, offset, epoch, ts: payload.ts, attrs: payload.attrs, data: payload.data };
         batch.push(f.length === 10 ? { ...env, writeId: f[9]!.toString() } : env);
       }
       if (lastId !== null && lane.shards.has(shard)) lane.shards.set(shard, lastId);

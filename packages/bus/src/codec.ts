@@ -32,6 +32,8 @@ export function decodePayload(buf: Uint8Array): Payload | null {
   }
   if (!Array.isArray(v) || v.length !== 3) return null;
   const [ts, attrs, data] = v as unknown[];
-  if (typeof ts !== 'number' || typeof data !== 'string' || typeof attrs !== 'object' || attrs === null || Array.isArray(attrs)) return null;
+  if (typeof ts !== 'number' || !Number.isFinite(ts) || typeof data !== 'string' || typeof attrs !== 'object' || attrs === null || Array.isArray(attrs)) return null;
+  // Attrs are what filters compare: flat scalars, as publishers write them. Anything else is not ours.
+  for (const v of Object.values(attrs)) if (typeof v !== 'string' && typeof v !== 'boolean' && (typeof v !== 'number' || !Number.isFinite(v))) return null;
   return { ts, attrs: attrs as Attrs, data };
 }

@@ -4,8 +4,9 @@
  * and verifies tokens with its JWKS. `session`: the session service, all state in Redis.
  */
 import { RedisRpcClient, RedisRpcServer, connectRedis, ignoreUntilWatched, redisConnectionErrors, waitReady, watchRedisErrors, type RedisClient } from '@switchboard/bus';
-import { createMetricsRegistry, type Config, type Logger } from '@switchboard/core';
-import { EdgeServer } from '@switchboard/edge';
+import type { Bus } from '@switchboard/bus';
+import { createMetricsRegistry, normalizeAddress, type Config, type Logger } from '@switchboard/core';
+import { CONTROL_CHANNEL, EdgeServer, revocationMessage } from '@switchboard/edge';
 import {
   MemorySessionRepo,
   RedisSessionRepo,
@@ -80,6 +81,24 @@ function sessionApi(config: Config, parts: Awaited<ReturnType<typeof sessionPart
     port: config.sessionPort,
     adminToken: config.adminToken,
     ready,
+    verifier: createJwtVerifier({
+      ...verifierLimits(config),
+      localJwks: parts.issuer.jwks(),
+      ...(config.jwtSecret ? { hmacSecret: config.jwtSecret } : {}),
+    }),
+    trustedProxies: config.trustedProxies.map(normalizeAddress),
+  });
+}
+
+/** The token rules every verifier of a process applies. */
+function verifierLimits(config: Config) {
+  return { issuer: config.jwtIssuer, audience: config.jwtAudience, clockToleranceSec: config.clockSkewSec, maxLifetimeSec: config.maxTokenLifetimeSec };
+}
+
+/** Revocations go to every edge over the bus's control channel, where they close the affected sockets. */
+function announceRevocations(service: SessionService, bus: Bus, config: Config): void {
+  service.onRevoke(async (keys) => {
+    await bus.publish({ channel: CONTROL_CHANNEL, attrs: {}, data: revocationMessage(keys, `session:${config.nodeId}`) });
   });
 }
 
@@ -89,17 +108,23 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
   const backend = await createBus(config, logger, registry);
   const parts = await sessionParts(config, logger, registry);
   const { redis, issuer, service } = parts;
+  // The admin page reaches this process's own session port, whatever SWITCHBOARD_SESSION_URL says.
+  let sessionPort = config.sessionPort;
+  const sessionHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
   const edge = new EdgeServer({
     config,
     bus: backend.bus,
-    verifier: createJwtVerifier({ issuer: config.jwtIssuer, audience: config.jwtAudience, localJwks: issuer.jwks(), ...(config.jwtSecret ? { hmacSecret: config.jwtSecret } : {}) }),
+    verifier: createJwtVerifier({ ...verifierLimits(config), localJwks: issuer.jwks(), ...(config.jwtSecret ? { hmacSecret: config.jwtSecret } : {}) }),
     session: service,
     logger,
     registry,
     openStore: (o) => backend.openStore(o),
+    sessionUrl: () => `http://${sessionHost}:${sessionPort}`,
   });
   const http = await edge.listen();
+  announceRevocations(service, backend.bus, config);
   const sessionHttp = await sessionApi(config, parts, logger, registry, () => backend.bus.ready());
+  sessionPort = sessionHttp.port;
   const timer = reaper(service, logger);
   return {
     ports: { http, session: sessionHttp.port },
@@ -131,8 +156,7 @@ export async function startEdge(config: Config, logger: Logger): Promise<Running
     config,
     bus: backend.bus,
     verifier: createJwtVerifier({
-      issuer: config.jwtIssuer,
-      audience: config.jwtAudience,
+      ...verifierLimits(config),
       jwksUrl: config.jwksUrl ?? new URL('/.well-known/jwks.json', config.sessionUrl).href,
       // Only in dev mode: production edges hold no secret (the config refuses one).
       ...(config.mode === 'dev' && config.jwtSecret ? { hmacSecret: config.jwtSecret } : {}),
@@ -170,7 +194,11 @@ export async function startSession(config: Config, logger: Logger): Promise<Runn
     registry,
     handler: sessionRpcHandler(service, service.metrics),
   });
-  const sessionHttp = await sessionApi(config, parts, logger, registry, () => redis?.status === 'ready');
+  // Publish-only: revocations reach the edges on their control channel (nothing is read here).
+  const backend = await createBus(config, logger, registry);
+  announceRevocations(service, backend.bus, config);
+  // Ready while Redis answers its health checks (a stalled Redis turns this 503 within a second).
+  const sessionHttp = await sessionApi(config, parts, logger, registry, () => redis?.status === 'ready' && backend.bus.ready());
   const timer = reaper(service, logger);
   return {
     ports: { session: sessionHttp.port },
@@ -179,6 +207,7 @@ export async function startSession(config: Config, logger: Logger): Promise<Runn
       clearInterval(timer);
       await rpc.close();
       await sessionHttp.close();
+      await backend.close();
       redis?.disconnect();
     },
   };

@@ -6,10 +6,11 @@
 import { ConfigError } from '@switchboard/core';
 import { channelsCommand } from './commands/channels.js';
 import { devClusterCommand } from './commands/dev-cluster.js';
+import { listenCommand } from './commands/listen.js';
 import { publishCommand } from './commands/publish.js';
 import { tokenCommand, userAddCommand } from './commands/admin.js';
 import { startCommand } from './commands/start.js';
-import { CHANNELS, COMMANDS, DEV_CLUSTER, EDGE, PUBLISH, SESSION, START, TOKEN, USER_ADD } from './commands/specs.js';
+import { CHANNELS, COMMANDS, DEV_CLUSTER, EDGE, LISTEN, PUBLISH, SESSION, START, TOKEN, USER_ADD } from './commands/specs.js';
 import { closest, flagProblems, parseCommand, renderHelp, UsageError, type CommandSpec, type Parsed } from './spec.js';
 
 /** Where a run of the CLI reads and writes: the process's own by default, captured in tests. */
@@ -151,6 +152,31 @@ function dispatch(spec: CommandSpec, parsed: Extract<Parsed, { help: false }>, i
         },
         io,
       );
+    case LISTEN: {
+      // Ctrl-C or SIGTERM ends it cleanly (exit 0).
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      return listenCommand(
+        {
+          channel: parsed.positionals[0]!,
+          filters: v.filter as string[],
+          url: str('url')!,
+          json: v.json === true,
+          count: (v.count as number | undefined) ?? 0,
+          token: str('token'),
+          sub: str('sub')!,
+          sessionUrl: str('session-url'),
+          adminToken: str('admin-token'),
+        },
+        io,
+        stop.signal,
+      ).finally(() => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      });
+    }
     default:
       throw new Error(`no handler for command "${spec.name}"`);
   }

@@ -9,6 +9,8 @@
  *   `recovered: false`, a new epoch) — never a silent loss, never an offset naming two messages. With
  *   acknowledged-means-replicated publishing, no acknowledged message is lost at all.
  * - A rolling restart of three edges under load, clients reconnecting with `recover`: 0 lost, 0 doubled.
+ * - One edge partitioned from Redis for 10 s (a TCP proxy that blackholes the link): its subscribers get
+ *   the gap in order after it heals, 0 lost, 0 doubled; its `/readyz` answers 503 meanwhile.
  */
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
@@ -17,7 +19,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { keys, shardOf, slotOfKey } from '@switchboard/bus';
 import { DEV_JWT_SECRET } from '@switchboard/core';
 import { hmacIssuer } from '@switchboard/session/service';
-import { startRedis, startRedisCluster, startSwitchboard, type RedisCluster, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
+import {
+  startRedis,
+  startRedisCluster,
+  startSwitchboard,
+  startTcpProxy,
+  type RedisCluster,
+  type RedisServer,
+  type SwitchboardProcess,
+  type TcpProxy,
+} from '@switchboard/testkit';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'switchboard.js');
 const SHARDS = 16;
@@ -84,7 +95,13 @@ class Subscriber {
     await new Promise<void>((resolve) => {
       ws.on('open', () => {
         ws.send(JSON.stringify({ type: 'auth', token }));
-        ws.send(JSON.stringify({ type: 'subscribe', channel: 'alerts', ...(this.position ? { recover: this.position } : {}) }));
+        ws.send(
+          JSON.stringify({
+            type: 'subscribe',
+            channel: 'alerts',
+            ...(this.position ? { recover: this.position } : {}),
+          }),
+        );
         resolve();
       });
       ws.on('error', () => resolve());
@@ -94,7 +111,10 @@ class Subscriber {
           const d = { epoch: m.epoch as string, offset: m.offset as number, id: m.alert_id as number };
           this.got.push(d);
           this.position = { epoch: d.epoch, offset: d.offset };
-        } else if ((m.type === 'auth_response' && m.success !== true) || (m.type === 'error' && m.request === 'subscribe')) {
+        } else if (
+          (m.type === 'auth_response' && m.success !== true) ||
+          (m.type === 'error' && m.request === 'subscribe')
+        ) {
           // The backend was unavailable (a failover): start over, as a real client retries.
           this.errors.push(String(m.error ?? m.code));
           ws.close();
@@ -104,7 +124,8 @@ class Subscriber {
             this.told.push(`recovered:false at ${JSON.stringify(this.position)}`);
             this.rejoined = { epoch: m.epoch as string, offset: m.offset as number };
           }
-          if (typeof m.epoch === 'string' && (this.position === null || m.recovered === false)) this.position = { epoch: m.epoch, offset: m.offset as number };
+          if (typeof m.epoch === 'string' && (this.position === null || m.recovered === false))
+            this.position = { epoch: m.epoch, offset: m.offset as number };
         }
       });
       ws.on('close', (code) => {
@@ -190,7 +211,13 @@ function duplicates(got: readonly Delivery[]): number {
   return dup;
 }
 
-function edgeEnv(redisUrl: string, cluster: boolean, nodeId: string, sessionUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+function edgeEnv(
+  redisUrl: string,
+  cluster: boolean,
+  nodeId: string,
+  sessionUrl: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     REDIS_URL: redisUrl,
     REDIS_CLUSTER: cluster ? '1' : '0',
@@ -215,7 +242,9 @@ async function fillReplicationStream(master: RedisServer): Promise<void> {
 
 /** The master and replica that hold the channel's keys. */
 async function holders(cluster: RedisCluster): Promise<{ master: RedisServer; replica: RedisServer }> {
-  const client = new Cluster([{ host: '127.0.0.1', port: cluster.masters[0]!.port }], { redisOptions: { protocol: 2 } });
+  const client = new Cluster([{ host: '127.0.0.1', port: cluster.masters[0]!.port }], {
+    redisOptions: { protocol: 2 },
+  });
   await new Promise<void>((r) => client.once('ready', () => r()));
   const slot = slotOfKey(keys.feed(shardOf(CHANNEL, SHARDS)));
   const owners = client.slots[slot]!;
@@ -243,17 +272,31 @@ async function failover(extraEnv: Record<string, string>): Promise<FailoverRun> 
   const cluster = await startRedisCluster(3, 1, 1500);
   const stops: (() => Promise<unknown>)[] = [() => cluster.stop()];
   try {
-    const session = await startSwitchboard(BIN, 'session', { REDIS_URL: cluster.url, REDIS_CLUSTER: '1' }, 30_000, 'SESSION_PORT');
+    const session = await startSwitchboard(
+      BIN,
+      'session',
+      { REDIS_URL: cluster.url, REDIS_CLUSTER: '1' },
+      30_000,
+      'SESSION_PORT',
+    );
     stops.unshift(() => session.stop());
     const edges: SwitchboardProcess[] = [];
     for (const id of ['edge-1', 'edge-2']) {
-      const e = await startSwitchboard(BIN, 'edge', edgeEnv(cluster.url, true, id, session.httpUrl, extraEnv), 30_000);
+      const e = await startSwitchboard(
+        BIN,
+        'edge',
+        edgeEnv(cluster.url, true, id, session.httpUrl, extraEnv),
+        30_000,
+      );
       edges.push(e);
       stops.unshift(() => e.stop('SIGKILL'));
     }
     const urls = () => edges.map((e) => e.httpUrl.replace('http', 'ws'));
     const { master, replica } = await holders(cluster);
-    const subscribers = Array.from({ length: 4 }, (_, i) => new Subscriber(() => [urls()[i % 2]!, urls()[(i + 1) % 2]!], `sub-${i}`));
+    const subscribers = Array.from(
+      { length: 4 },
+      (_, i) => new Subscriber(() => [urls()[i % 2]!, urls()[(i + 1) % 2]!], `sub-${i}`),
+    );
     for (const s of subscribers) await s.start();
     await sleep(500);
     const publisher = new Publisher(() => edges.map((e) => e.httpUrl), 5);
@@ -280,7 +323,12 @@ async function failover(extraEnv: Record<string, string>): Promise<FailoverRun> 
     for (const s of subscribers) s.stop();
     const meta = keys.meta(shardOf(CHANNEL, SHARDS), CHANNEL);
     const field = async (f: string) => (await replica.command(`HGET ${meta} ${f}`)).split('\r\n')[1] ?? '';
-    return { publisher, subscribers, topAtKill: last, after: { epoch: await field('e'), offset: Number(await field('o')) } };
+    return {
+      publisher,
+      subscribers,
+      topAtKill: last,
+      after: { epoch: await field('e'), offset: Number(await field('o')) },
+    };
   } finally {
     for (const stop of stops) await stop().catch(() => undefined);
   }
@@ -302,12 +350,15 @@ describe('delivery under a Redis Cluster failover that loses acknowledged writes
       const missing = [...ackedIds].filter((id) => !received.has(id));
       expect(s.following(run.topAtKill), 'the subscriber follows the channel again').toBe(true);
       // Never silent: whoever lacks an acknowledged message was told so.
-      if (missing.length > 0) expect(s.told.length, `missing ${missing.length} without being told`).toBeGreaterThan(0);
+      if (missing.length > 0)
+        expect(s.told.length, `missing ${missing.length} without being told`).toBeGreaterThan(0);
       // Once told, it follows the channel again: it has every message acknowledged after where it rejoined.
       const from = s.rejoined;
       if (from) {
         expect(from.epoch).toBe(lastEpoch);
-        const after = publisher.acks.filter((a) => a.epoch === lastEpoch && a.offset > from.offset).map((a) => a.id);
+        const after = publisher.acks
+          .filter((a) => a.epoch === lastEpoch && a.offset > from.offset)
+          .map((a) => a.id);
         expect(after.length).toBeGreaterThan(50);
         expect(after.filter((id) => !received.has(id))).toEqual([]);
       }
@@ -316,7 +367,10 @@ describe('delivery under a Redis Cluster failover that loses acknowledged writes
   }, 120_000);
 
   it('acknowledged means replicated: no acknowledged message is lost at all', async () => {
-    const run = await failover({ SWITCHBOARD_PUBLISH_MIN_REPLICAS: '1', SWITCHBOARD_PUBLISH_REPLICA_TIMEOUT_MS: '300' });
+    const run = await failover({
+      SWITCHBOARD_PUBLISH_MIN_REPLICAS: '1',
+      SWITCHBOARD_PUBLISH_REPLICA_TIMEOUT_MS: '300',
+    });
     const { publisher, subscribers } = run;
     expect(publisher.acks.length).toBeGreaterThan(100);
     // While the replica was stopped, publishes were refused as not replicated, not acknowledged.
@@ -343,16 +397,30 @@ describe('a rolling restart of three edges under load', () => {
 
   it('clients reconnecting with recover lose nothing and get nothing twice', async () => {
     redis = await startRedis();
-    const session = await startSwitchboard(BIN, 'session', { REDIS_URL: redis.url, REDIS_CLUSTER: '0' }, 30_000, 'SESSION_PORT');
+    const session = await startSwitchboard(
+      BIN,
+      'session',
+      { REDIS_URL: redis.url, REDIS_CLUSTER: '0' },
+      30_000,
+      'SESSION_PORT',
+    );
     procs.push(session);
     const edges: SwitchboardProcess[] = [];
     for (let i = 0; i < 3; i++) {
-      const e = await startSwitchboard(BIN, 'edge', edgeEnv(redis.url, false, `edge-${i}`, session.httpUrl), 30_000);
+      const e = await startSwitchboard(
+        BIN,
+        'edge',
+        edgeEnv(redis.url, false, `edge-${i}`, session.httpUrl),
+        30_000,
+      );
       edges.push(e);
       procs.push(e);
     }
     const wsUrls = () => edges.map((e) => e.httpUrl.replace('http', 'ws'));
-    const subscribers = Array.from({ length: 30 }, (_, i) => new Subscriber(() => [...wsUrls().slice(i % 3), ...wsUrls().slice(0, i % 3)], `r-${i}`));
+    const subscribers = Array.from(
+      { length: 30 },
+      (_, i) => new Subscriber(() => [...wsUrls().slice(i % 3), ...wsUrls().slice(0, i % 3)], `r-${i}`),
+    );
     for (const s of subscribers) await s.start();
     await sleep(500);
     const publisher = new Publisher(() => edges.map((e) => e.httpUrl), 3, 'y');
@@ -361,7 +429,12 @@ describe('a rolling restart of three edges under load', () => {
     for (let i = 0; i < 3; i++) {
       const old = edges[i]!;
       await old.stop('SIGTERM');
-      const fresh = await startSwitchboard(BIN, 'edge', { ...edgeEnv(redis.url, false, `edge-${i}-b`, session.httpUrl), PORT: String(old.port) }, 30_000);
+      const fresh = await startSwitchboard(
+        BIN,
+        'edge',
+        { ...edgeEnv(redis.url, false, `edge-${i}-b`, session.httpUrl), PORT: String(old.port) },
+        30_000,
+      );
       edges[i] = fresh;
       procs.push(fresh);
       await sleep(700);
@@ -392,17 +465,31 @@ describe('draining one of three edges under load', () => {
 
   it('SIGTERM: /readyz turns 503 at once; its clients resume elsewhere within the drain window plus 1 s; nothing lost or doubled', async () => {
     redis = await startRedis();
-    const session = await startSwitchboard(BIN, 'session', { REDIS_URL: redis.url, REDIS_CLUSTER: '0' }, 30_000, 'SESSION_PORT');
+    const session = await startSwitchboard(
+      BIN,
+      'session',
+      { REDIS_URL: redis.url, REDIS_CLUSTER: '0' },
+      30_000,
+      'SESSION_PORT',
+    );
     procs.push(session);
     const edges: SwitchboardProcess[] = [];
     for (let i = 0; i < 3; i++) {
-      const e = await startSwitchboard(BIN, 'edge', edgeEnv(redis.url, false, `drain-${i}`, session.httpUrl), 30_000);
+      const e = await startSwitchboard(
+        BIN,
+        'edge',
+        edgeEnv(redis.url, false, `drain-${i}`, session.httpUrl),
+        30_000,
+      );
       edges.push(e);
       procs.push(e);
     }
     const ws = edges.map((e) => e.httpUrl.replace('http', 'ws'));
     // Ten clients on the edge that will drain, with the other two to go to.
-    const subscribers = Array.from({ length: 10 }, (_, i) => new Subscriber(() => [ws[0]!, ws[1 + (i % 2)]!], `d-${i}`));
+    const subscribers = Array.from(
+      { length: 10 },
+      (_, i) => new Subscriber(() => [ws[0]!, ws[1 + (i % 2)]!], `d-${i}`),
+    );
     for (const s of subscribers) await s.start();
     await sleep(300);
     const publisher = new Publisher(() => [edges[1]!.httpUrl, edges[2]!.httpUrl], 3, 'z');
@@ -441,9 +528,20 @@ describe('publishes retried through a Redis stall', () => {
 
   it('a retry with the same idempotency key after a 503 is delivered once, even when the first attempt committed', async () => {
     redis = await startRedis();
-    const session = await startSwitchboard(BIN, 'session', { REDIS_URL: redis.url, REDIS_CLUSTER: '0' }, 30_000, 'SESSION_PORT');
+    const session = await startSwitchboard(
+      BIN,
+      'session',
+      { REDIS_URL: redis.url, REDIS_CLUSTER: '0' },
+      30_000,
+      'SESSION_PORT',
+    );
     procs.push(session);
-    const edge = await startSwitchboard(BIN, 'edge', edgeEnv(redis.url, false, 'stall-1', session.httpUrl), 30_000);
+    const edge = await startSwitchboard(
+      BIN,
+      'edge',
+      edgeEnv(redis.url, false, 'stall-1', session.httpUrl),
+      30_000,
+    );
     procs.push(edge);
     const sub = new Subscriber(() => [edge.httpUrl.replace('http', 'ws')], 'stall-sub');
     await sub.start();
@@ -459,7 +557,11 @@ describe('publishes retried through a Redis stall', () => {
         for (;;) {
           const res = await fetch(`${edge.httpUrl}/api/publish`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: 'Bearer dev-api-key', 'idempotency-key': `m-${id}` },
+            headers: {
+              'content-type': 'application/json',
+              authorization: 'Bearer dev-api-key',
+              'idempotency-key': `m-${id}`,
+            },
             body: JSON.stringify({ channel: 'alerts', data: { alert_id: id } }),
           }).catch(() => null);
           if (res?.ok) break;
@@ -474,7 +576,9 @@ describe('publishes retried through a Redis stall', () => {
     // channel's position): it is told the backend is unavailable (retry), never internal_error.
     const probe = new WebSocket(`${edge.httpUrl.replace('http', 'ws')}/ws`);
     const probeFrames: Record<string, unknown>[] = [];
-    probe.on('message', (raw) => probeFrames.push(JSON.parse((raw as Buffer).toString()) as Record<string, unknown>));
+    probe.on('message', (raw) =>
+      probeFrames.push(JSON.parse((raw as Buffer).toString()) as Record<string, unknown>),
+    );
     const probeToken = await issuer.issue({ sub: 'stall-probe', ttlSec: 3600 });
     await new Promise((resolve) => probe.on('open', resolve));
     probe.send(JSON.stringify({ type: 'auth', token: probeToken }));
@@ -485,7 +589,9 @@ describe('publishes retried through a Redis stall', () => {
     await sleep(3000);
     redis.resume();
     probe.terminate();
-    expect(probeFrames.slice(1).map((m) => [m.type, m.code, m.request])).toEqual([['error', 'unavailable', 'subscribe']]);
+    expect(probeFrames.slice(1).map((m) => [m.type, m.code, m.request])).toEqual([
+      ['error', 'unavailable', 'subscribe'],
+    ]);
     await sleep(1500);
     stop = true;
     await Promise.all(workers);
@@ -497,4 +603,88 @@ describe('publishes retried through a Redis stall', () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(published.filter((id) => !ids.includes(id))).toEqual([]);
   }, 60_000);
+});
+
+describe('one edge partitioned from Redis for 10 s', () => {
+  let redis: RedisServer | null = null;
+  let proxy: TcpProxy | null = null;
+  const procs: SwitchboardProcess[] = [];
+  afterAll(async () => {
+    for (const p of procs) await p.stop('SIGKILL');
+    await proxy?.close();
+    await redis?.stop();
+  });
+
+  it('its subscribers get what was published meanwhile, in order, after the link heals: 0 lost, 0 doubled; its readiness says so', async () => {
+    redis = await startRedis();
+    // Edge B reaches Redis only through a proxy the test controls; edge A and the session service directly.
+    proxy = await startTcpProxy({ host: '127.0.0.1', port: redis.port });
+    const session = await startSwitchboard(
+      BIN,
+      'session',
+      { REDIS_URL: redis.url, REDIS_CLUSTER: '0' },
+      30_000,
+      'SESSION_PORT',
+    );
+    procs.push(session);
+    const a = await startSwitchboard(
+      BIN,
+      'edge',
+      edgeEnv(redis.url, false, 'part-a', session.httpUrl),
+      30_000,
+    );
+    procs.push(a);
+    const b = await startSwitchboard(
+      BIN,
+      'edge',
+      edgeEnv(proxy.url, false, 'part-b', session.httpUrl),
+      30_000,
+    );
+    procs.push(b);
+    const subscribers = Array.from(
+      { length: 10 },
+      (_, i) => new Subscriber(() => [b.httpUrl.replace('http', 'ws')], `part-${i}`),
+    );
+    for (const s of subscribers) await s.start();
+    await sleep(500);
+    const publisher = new Publisher(() => [a.httpUrl], 10, 'p');
+    publisher.start();
+    await sleep(1000);
+    const before = publisher.acks.length;
+    expect(before).toBeGreaterThan(10);
+    for (const s of subscribers) expect(s.got.length).toBeGreaterThan(0);
+
+    proxy.cut();
+    const readiness: number[] = [];
+    for (let t = 0; t < 10; t++) {
+      await sleep(1000);
+      readiness.push((await fetch(`${b.httpUrl}/readyz`, { signal: AbortSignal.timeout(2000) })).status);
+    }
+    const duringCut = publisher.acks.length - before;
+    proxy.heal();
+    // Everything acknowledged while B was cut off (about 10 s of it) reaches B's subscribers once it heals.
+    const deadline = Date.now() + 15_000;
+    const acked = () => new Set(publisher.acks.map((x) => x.id));
+    while (Date.now() < deadline) {
+      const want = acked();
+      if (subscribers.every((s) => s.got.filter((d) => want.has(d.id)).length >= want.size)) break;
+      await sleep(200);
+    }
+    await publisher.stop();
+    await sleep(1000);
+    for (const s of subscribers) s.stop();
+
+    // Publishing through edge A never stopped, and B told its load balancer it was not ready meanwhile.
+    expect(duringCut).toBeGreaterThan(200);
+    expect(readiness.slice(1, 9).every((st) => st === 503)).toBe(true);
+    expect((await fetch(`${b.httpUrl}/readyz`)).status).toBe(200);
+    for (const s of subscribers) {
+      expect(s.told).toEqual([]);
+      expect(duplicates(s.got)).toBe(0);
+      const offsets = s.got.map((d) => d.offset);
+      expect(offsets.every((o, i) => i === 0 || o === offsets[i - 1]! + 1)).toBe(true);
+      const received = new Set(s.got.map((d) => d.id));
+      expect(publisher.acks.filter((x) => !received.has(x.id)).map((x) => x.id)).toEqual([]);
+    }
+  }, 90_000);
 });

@@ -26,6 +26,7 @@ writeFileSync(keyFile, privatePem);
 
 const common = {
   SWITCHBOARD_MODE: 'production',
+  SWITCHBOARD_ALLOWED_ORIGINS: '*',
   SWITCHBOARD_API_KEYS: API_KEY,
   SWITCHBOARD_SHARDS: '16',
   SWITCHBOARD_HISTORY_SIZE: '1000',

@@ -34,6 +34,9 @@ describe('closeAction', () => {
     expect(closeAction(1012)).toBe('reconnect_now');
     expect(closeAction(4001)).toBe('auth_failed');
     expect(closeAction(4003)).toBe('auth_failed');
+    expect(closeAction(4012)).toBe('auth_failed');
+    expect(closeAction(4013)).toBe('stop');
+    expect(closeAction(4011)).toBe('reconnect');
     for (const code of [1000, 1006, 1011, 4008, 4009, 4010, 4029]) expect(closeAction(code)).toBe('reconnect');
   });
 });

@@ -245,6 +245,11 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   private onClose(code: number, reason: string): void {
     const action = closeAction(code);
     reason ||= code === 1006 ? 'connection lost' : 'connection closed';
+    if (action === 'stop') {
+      // Another connection resumed this session: taking it back would start a tug of war.
+      this.lost(code, reason, false);
+      return;
+    }
     if (action === 'auth_failed') {
       // Retry once with a fresh token from the token function; a fixed token would fail again.
       const retry = typeof this.tokenSource === 'function' && !this.authCloseRetried;

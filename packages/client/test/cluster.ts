@@ -13,7 +13,8 @@ import { DEFAULT_TENANT, busChannel } from '@switchboard/core';
 import { DEV_ADMIN_TOKEN, DEV_API_KEY } from '@switchboard/core';
 import { freePort, startRedis, startSwitchboard, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
 
-// The CLI's own `bin` (package.json "bin"), found from its public entry point.
+// The CLI's own `bin` (package.json "bin"), found from its public entry point. The CLI is the root
+// package's dependency, not this one's: the CLI depends on the SDK (`switchboard listen`).
 const BIN = join(dirname(createRequire(import.meta.url).resolve('@switchboard/cli')), '..', 'bin', 'switchboard.js');
 const SHARDS = 16;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

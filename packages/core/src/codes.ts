@@ -52,6 +52,10 @@ export const ERROR_CODES = {
     http: 429,
     doc: 'Login refused without checking the password: too many failures for this user or address; `retry_after` says when to try again.',
   },
+  revoked_token: {
+    http: 401,
+    doc: 'The token, or the session it names, was revoked: the user logged out, was deleted or changed password, or an admin revoked the session. Log in again.',
+  },
   already_exists: { http: 409, doc: 'A user with that name already exists.' },
   unauthorized: { http: 401, doc: 'An HTTP API request lacks a valid `Authorization: Bearer <api key>`.' },
   forbidden: {
@@ -134,7 +138,7 @@ export const CLOSE_CODES = {
   auth_failed: { code: 4003, doc: 'Too many failed `auth` attempts on one connection.' },
   slow_consumer: {
     code: 4008,
-    doc: 'The client read too slowly: its send buffer passed the backpressure limit, so messages would have been dropped. Reconnect and recover by offset.',
+    doc: 'The client read too slowly: its send buffer passed the backpressure limit (or, with others, the node\'s budget for all send buffers, `SWITCHBOARD_SLOW_CONSUMER_BUDGET_BYTES`), so messages would have been dropped. Reconnect and recover by offset.',
   },
   insufficient_state: {
     code: 4010,
@@ -147,6 +151,18 @@ export const CLOSE_CODES = {
   admission_refused: {
     code: 4009,
     doc: 'A connection limit refused the connection (concurrent per user, total, or new connections per minute).',
+  },
+  token_expired: {
+    code: 4011,
+    doc: 'The token the connection authenticated with expired (its `exp` plus the clock-skew allowance `SWITCHBOARD_CLOCK_SKEW_SEC` passed) and no fresh token came: a `valtronics` client renews it before then by sending `auth` again with a new token for the same user. Reconnect with a fresh token.',
+  },
+  session_revoked: {
+    code: 4012,
+    doc: 'The identity was revoked while connected: logout, user deleted, password changed, or the session revoked by an admin. Do not reconnect with the same token; log in again.',
+  },
+  session_replaced: {
+    code: 4013,
+    doc: 'The session was resumed on another connection (a session lives on one socket at a time); this older one is closed. Do not reconnect automatically, or the two will take the session from each other.',
   },
   rate_limit_abuse: {
     code: 4029,

@@ -73,7 +73,7 @@ describe('config', () => {
   });
 
   it('in production an edge holds no secret and the session service needs signing keys', () => {
-    const prod = { SWITCHBOARD_MODE: 'production', SWITCHBOARD_API_KEYS: 'k' };
+    const prod = { SWITCHBOARD_MODE: 'production', SWITCHBOARD_API_KEYS: 'k', SWITCHBOARD_ALLOWED_ORIGINS: 'https://app.example' };
     expect(() => loadConfig({ ...prod, SWITCHBOARD_JWT_SECRET: 'x'.repeat(40) }, {}, 'edge')).toThrow(/holds no secrets/);
     expect(loadConfig(prod, {}, 'edge').jwtSecret).toBeUndefined();
     expect(() => loadConfig(prod, {}, 'session')).toThrow(/SESSION_JWT_KEY_FILES/);
@@ -87,8 +87,20 @@ describe('config', () => {
       SWITCHBOARD_MODE: 'production',
       SWITCHBOARD_JWT_SECRET: 'a-real-production-secret-of-enough-length',
       SWITCHBOARD_API_KEYS: 'k1,k2',
+      SWITCHBOARD_ALLOWED_ORIGINS: '*',
     });
     expect(ok.apiKeys).toEqual(['k1', 'k2']);
+  });
+
+  it('production mode refuses to start an edge without an explicit Origin list (an explicit `*` is accepted)', () => {
+    const prod = { SWITCHBOARD_MODE: 'production', SWITCHBOARD_API_KEYS: 'k' };
+    expect(() => loadConfig(prod, {}, 'edge')).toThrow(/SWITCHBOARD_ALLOWED_ORIGINS: production mode needs an explicit list/);
+    expect(() => loadConfig({ ...prod, SWITCHBOARD_JWT_SECRET: 'x'.repeat(40) }, {}, 'all')).toThrow(/SWITCHBOARD_ALLOWED_ORIGINS/);
+    expect(loadConfig({ ...prod, SWITCHBOARD_ALLOWED_ORIGINS: '*' }, {}, 'edge').allowedOrigins).toEqual(['*']);
+    expect(loadConfig({ ...prod, SWITCHBOARD_ALLOWED_ORIGINS: 'https://a.example' }, {}, 'edge').allowedOrigins).toEqual(['https://a.example']);
+    // The session service serves no WebSockets: it is not asked for one.
+    expect(loadConfig({ ...prod, SESSION_JWT_KEY_FILES: '/k.pem' }, {}, 'session').mode).toBe('production');
+    expect(loadConfig({ SWITCHBOARD_API_KEYS: 'k' }, {}, 'edge').allowedOrigins).toEqual(['*']);
   });
 
   it('declares a distinct env var, a type and documentation for every option', () => {
@@ -102,7 +114,9 @@ describe('config', () => {
   });
 
   it('refuses a scoped dev API key in production too', () => {
-    expect(() => loadConfig({ SWITCHBOARD_MODE: 'production', SWITCHBOARD_JWT_SECRET: 'x'.repeat(40), SWITCHBOARD_API_KEYS: `acme=${DEV_API_KEY}` })).toThrow(/dev API key/);
+    expect(() =>
+      loadConfig({ SWITCHBOARD_MODE: 'production', SWITCHBOARD_JWT_SECRET: 'x'.repeat(40), SWITCHBOARD_API_KEYS: `acme=${DEV_API_KEY}`, SWITCHBOARD_ALLOWED_ORIGINS: '*' }),
+    ).toThrow(/dev API key/);
   });
 });
 

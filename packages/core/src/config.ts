@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { CHANNEL_PATTERN_RE } from './authz.js';
 
 /** The HS256 secret `switchboard start` uses in dev mode; refused in production. */
 export const DEV_JWT_SECRET = 'switchboard-dev-secret-do-not-use-in-production';
@@ -194,7 +195,7 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_API_KEYS',
     type: 'string[] (comma-separated)',
     default: [DEV_API_KEY],
-    doc: 'API keys accepted by `POST /api/publish` as `Authorization: Bearer <key>`. The built-in default is refused in production mode.',
+    doc: 'API keys accepted by `POST /api/publish` (and the publish socket) as `Authorization: Bearer <key>`: `KEY` (any tenant and channel), `TENANT[+TENANT…]=KEY` (those tenants), or `TENANTS/PATTERN[+PATTERN…]=KEY` (only channels whose `<dialect>:<channel>` matches a pattern, `*` matching anything; TENANTS may be `*`). The built-in default is refused in production mode.',
     secret: true,
     devDefault: DEV_API_KEY,
   }),
@@ -203,7 +204,34 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_ALLOWED_ORIGINS',
     type: 'string[] (comma-separated)',
     default: ['*'],
-    doc: 'Origins allowed to open WebSockets (checked in the upgrade handler against cross-site WebSocket hijacking). `*` allows any; requests without an `Origin` header (non-browser clients) are always allowed.',
+    doc: 'Origins allowed to open WebSockets (checked in the upgrade handler against cross-site WebSocket hijacking). `*` allows any; requests without an `Origin` header (non-browser clients) are always allowed. Production mode refuses to start an edge unless it is set explicitly (a list, or `*`).',
+  }),
+  channelPolicy: option({
+    schema: z.preprocess(
+      (v) => {
+        if (typeof v !== 'string') return v;
+        try {
+          return JSON.parse(v) as unknown;
+        } catch {
+          return v;
+        }
+      },
+      z.record(z.string().regex(/^(\*|[A-Za-z0-9_.:-]{1,64})$/), z.array(z.string().regex(CHANNEL_PATTERN_RE)).max(256)),
+    ),
+    env: 'SWITCHBOARD_CHANNEL_POLICY',
+    type: 'JSON object: role → channel patterns',
+    default: {},
+    doc: 'Which channels a role may subscribe to, e.g. `{"operator":["valtronics:*"],"viewer":["valtronics:alerts","valtronics:system"]}`: patterns name `<dialect>:<channel>` (as the dialect\'s clients name it; `*` matches anything); the role `*` applies to every authenticated connection. Checked at subscribe and on resume; a denial is the dialect\'s `forbidden` error, counted in `switchboard_authz_denials_total`. Empty: no policy (every channel of the tenant). Tenants are always separated.',
+  }),
+  trustedProxies: option({
+    schema: z.preprocess(
+      (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+      z.array(z.union([z.ipv4(), z.ipv6()])),
+    ),
+    env: 'SWITCHBOARD_TRUSTED_PROXIES',
+    type: 'string[] (comma-separated IP addresses)',
+    default: [],
+    doc: 'Reverse proxies whose `X-Forwarded-For` header names the client (the rightmost address in it that is not itself a trusted proxy): per-address login throttling and admission count that address. From anyone else the header is ignored.',
   }),
   sessionPort: option({
     schema: int(0, 65535),
@@ -260,6 +288,20 @@ export const CONFIG_SPEC = {
     default: 3600,
     doc: 'Lifetime of tokens issued at login.',
     only: 'session',
+  }),
+  maxTokenLifetimeSec: option({
+    schema: int(60),
+    env: 'SWITCHBOARD_MAX_TOKEN_LIFETIME_SEC',
+    type: 'integer (s)',
+    default: 7 * 86_400,
+    doc: 'Longest lifetime a client token may have (`exp` − `iat`, or `exp` − now without `iat`): a token valid for longer is refused, and the session service mints none longer. Revocation markers are kept this long.',
+  }),
+  clockSkewSec: option({
+    schema: int(0, 300),
+    env: 'SWITCHBOARD_CLOCK_SKEW_SEC',
+    type: 'integer (s)',
+    default: 5,
+    doc: 'Clock difference tolerated between token issuer and verifier: a token whose `iat` is further in the future is refused, and a live connection is closed with 4011 this long after its token\'s `exp`.',
   }),
   sessionTtlSec: option({
     schema: int(10),
@@ -342,6 +384,20 @@ export const CONFIG_SPEC = {
     default: 10,
     doc: 'Channels exported in `switchboard_cluster_top_channel_subscribers` (the busiest N only, so the series stay bounded; 0: none).',
   }),
+  adminPage: option({
+    schema: z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean()),
+    env: 'SWITCHBOARD_ADMIN_PAGE',
+    type: 'boolean',
+    default: true,
+    doc: 'Serve the admin page at `/admin` (docs/admin.md) with its routes `/admin/login`, `/admin/stats`, `/admin/publish`. The JSON routes `/admin/nodes` and `/admin/channels` stay either way.',
+  }),
+  adminLoginFailuresPerMin: option({
+    schema: int(0, 1_000_000),
+    env: 'SWITCHBOARD_ADMIN_LOGIN_FAILURES_PER_MIN',
+    type: 'integer',
+    default: 10,
+    doc: 'Refused admin-page logins (`POST /admin/login`) an edge accepts from one client address per minute; past it the address is answered `rate_limited` until the minute ends (0: no limit).',
+  }),
   rpcTimeoutMs: option({
     schema: int(100),
     env: 'SWITCHBOARD_RPC_TIMEOUT_MS',
@@ -412,6 +468,34 @@ export const CONFIG_SPEC = {
     type: 'integer',
     default: 64,
     doc: 'Most subscriptions one connection may hold.',
+  }),
+  maxUnauthenticatedConnections: option({
+    schema: int(1),
+    env: 'SWITCHBOARD_MAX_UNAUTHENTICATED_CONNECTIONS',
+    type: 'integer',
+    default: 10_000,
+    doc: 'Most connections one edge holds that still have to authenticate (dialects with an auth deadline); further upgrades are refused with 503 before the handshake.',
+  }),
+  maxUnauthenticatedPerAddress: option({
+    schema: int(1),
+    env: 'SWITCHBOARD_MAX_UNAUTHENTICATED_PER_ADDRESS',
+    type: 'integer',
+    default: 1000,
+    doc: 'Most not-yet-authenticated connections from one client address on one edge; further upgrades from it are refused with 429 before the handshake.',
+  }),
+  slowConsumerBudgetBytes: option({
+    schema: int(64 * 1024),
+    env: 'SWITCHBOARD_SLOW_CONSUMER_BUDGET_BYTES',
+    type: 'integer (bytes)',
+    default: 32 * 1024 * 1024,
+    doc: 'Send buffers all connections of one edge may hold together: when they pass it, the connections with the largest buffers are closed with 4008 (slow consumer) until the rest fits, even if each is under its own backpressure limit.',
+  }),
+  maxSubscriptionsPerUser: option({
+    schema: int(1),
+    env: 'SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_USER',
+    type: 'integer',
+    default: 1000,
+    doc: 'Most subscriptions the connections of one user may hold together on one edge (valtronics channels, Fleet Freedom subscription types); across the cluster a user is further bounded by `SWITCHBOARD_MAX_CONNECTIONS_PER_USER` × `SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_CONNECTION`.',
   }),
   authTimeoutMs: option({
     schema: int(100),
@@ -702,6 +786,10 @@ function resolveConfig(
         problems.push('SWITCHBOARD_API_KEYS: the built-in dev API key is refused in production mode');
       if (used('adminToken') && out.adminToken === DEV_ADMIN_TOKEN)
         problems.push('SWITCHBOARD_ADMIN_TOKEN: the built-in dev admin token is refused in production mode');
+      // Cross-site WebSocket hijacking: a production edge states which sites' pages may connect, even if
+      // the answer is "any" (`*`); the dev default of any Origin never reaches production silently.
+      if (role !== 'session' && used('allowedOrigins') && !explicit.has('allowedOrigins'))
+        problems.push('SWITCHBOARD_ALLOWED_ORIGINS: production mode needs an explicit list of allowed origins (or an explicit `*` to allow any)');
       if (role === 'edge' && out.jwtSecret !== undefined)
         problems.push('SWITCHBOARD_JWT_SECRET: a production edge holds no secrets; it verifies tokens with the JWKS');
       if (role === 'session' && out.jwtSecret === undefined && (out.jwtKeyFiles as string[]).length === 0)

@@ -10,3 +10,5 @@ export * from './logger.js';
 export * from './metrics.js';
 export * from './time.js';
 export * from './unavailable.js';
+export * from './net.js';
+export * from './authz.js';

@@ -67,6 +67,10 @@ export interface Identity {
   readonly tenant?: string;
   /** Token expiry, seconds since the Unix epoch. */
   readonly exp?: number;
+  /** When the token was issued, seconds since the Unix epoch (revocations compare it). */
+  readonly iat?: number;
+  /** The devices the token may read (its `devices` claim); absent: no device restriction. */
+  readonly devices?: readonly string[];
   /** The session the token was issued for at login, if any. */
   readonly sessionId?: string;
 }

@@ -48,7 +48,7 @@ export const FLEETFREEDOM_WIRE_CODES = {
     notLoggedIn: {
       code: 4,
       doc: 'The command needs a logged-in session: send `login` first (or connect with a live ghostId).',
-      from: ['not_authenticated', 'invalid_token', 'expired_token', 'unauthorized'],
+      from: ['not_authenticated', 'invalid_token', 'expired_token', 'revoked_token', 'unauthorized'],
     },
     loginFailed: { code: 5, doc: '`login` refused: unknown user or wrong password (the answer never says which).', from: ['invalid_credentials'] },
     lockedOut: { code: 6, doc: '`login` refused without checking the password: too many failures for this user or address.', from: ['locked_out'] },

@@ -1,7 +1,7 @@
 /**
  * The channel admin API on every edge's main port: `GET /admin/nodes`, `GET /admin/channels` and
- * `GET /admin/channels/<channel>`, answered from the cluster-wide view (`channel-admin.ts`). Edges hold no
- * secrets, so the caller proves itself with a JWT carrying the `admin` role, verified like every token
+ * `GET /admin/channels/<channel>` (`?prefix=` on `/admin/channels` searches channels by name), answered
+ * from the cluster-wide view (`channel-admin.ts`). Edges hold no secrets, so the caller proves itself with a JWT carrying the `admin` role, verified like every token
  * (`Authorization: Bearer <jwt>`); a token with a `tenant` claim sees that tenant only, one without sees
  * every tenant. `switchboard channels` reads these routes.
  */
@@ -93,6 +93,8 @@ function answer(
     }
     tenant = askedTenant;
   }
+  const prefix = params.get('prefix');
+  if (prefix !== null && prefix.length > 256) return invalid('"prefix" is longer than 256 characters');
   const dialect = params.get('dialect');
   if (dialect !== null && !/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/.test(dialect)) return invalid('"dialect" is not a dialect name');
   const count = (name: string, def: number): number | null => {
@@ -121,7 +123,7 @@ function answer(
       return;
     }
   }
-  const q: ChannelQuery = { tenant, dialect, channel, members: query === 'channel' ? wanted : 0 };
+  const q: ChannelQuery = { tenant, dialect, channel, members: query === 'channel' ? wanted : 0, prefix: query === 'channels' && prefix ? prefix : null };
   deps.admin.gather(q).then(
     (v) => {
       if (query === 'channel' && v.subscriptions === 0) {
@@ -152,7 +154,7 @@ function totals(v: ChannelView): { connections: number; by_dialect: Record<strin
 }
 
 function render(query: Query, v: ChannelView, q: ChannelQuery, limit: number): Record<string, unknown> {
-  const scope = { tenant: q.tenant, dialect: q.dialect };
+  const scope = { tenant: q.tenant, dialect: q.dialect, ...(q.prefix ? { prefix: q.prefix } : {}) };
   const nodes = v.nodes.map((n) => ({ node: n.node, connections: Object.values(n.connections).reduce((a, b) => a + b, 0), by_dialect: n.connections, channels: n.channels, subscriptions: n.subscriptions }));
   switch (query) {
     case 'nodes':

@@ -32,6 +32,8 @@ export interface ChannelQuery {
   readonly channel: string | null;
   /** How many subscribers to list (0: none, counts only). */
   readonly members: number;
+  /** Only bus channels whose name starts with this (the admin page's search); absent or null: all. */
+  readonly prefix?: string | null;
 }
 
 /** One subscriber of a channel: a (connection, channel) pair. */
@@ -181,7 +183,7 @@ export class ChannelAdmin {
 
   /** The merged view without counting it (the caller counts). */
   gather(q: ChannelQuery): Promise<ChannelView> {
-    const key = JSON.stringify([q.tenant, q.dialect, q.channel, q.members]);
+    const key = JSON.stringify([q.tenant, q.dialect, q.channel, q.members, q.prefix ?? null]);
     let p = this.inFlight.get(key);
     if (!p) {
       p = this.ask(q).finally(() => this.inFlight.delete(key));
@@ -223,6 +225,7 @@ export class ChannelAdmin {
     const members: [string, string, number, number][] = [];
     let memberCount = 0;
     const seen = new Set<string>();
+    const prefix = q.prefix ?? null;
     for (const conn of conns) {
       if (conn.closed || (q.tenant !== null && conn.tenant !== q.tenant)) continue;
       connections[conn.dialect] = (connections[conn.dialect] ?? 0) + 1;
@@ -234,6 +237,7 @@ export class ChannelAdmin {
         if (seen.has(channel)) continue;
         seen.add(channel);
         if (q.channel !== null ? channel !== q.channel : q.tenant !== null && splitBusChannel(channel)?.tenant !== q.tenant) continue;
+        if (prefix !== null && !channel.startsWith(prefix)) continue;
         counts.set(channel, (counts.get(channel) ?? 0) + 1);
         memberCount++;
         if (members.length < Math.min(q.members, this.o.maxChannels)) {
@@ -337,10 +341,10 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isI
 /** A question off the bus, checked (only edges publish there, but a bad one must not throw later). */
 function readQuery(p: unknown): ChannelQuery | null {
   if (!isPlainObject(p)) return null;
-  const { tenant, dialect, channel, members } = p;
+  const { tenant, dialect, channel, members, prefix } = p;
   const str = (v: unknown): v is string | null => v === null || typeof v === 'string';
-  if (!str(tenant) || !str(dialect) || !str(channel) || !isCount(members)) return null;
-  return { tenant, dialect, channel, members };
+  if (!str(tenant) || !str(dialect) || !str(channel) || !isCount(members) || (prefix !== undefined && !str(prefix))) return null;
+  return { tenant, dialect, channel, members, prefix: prefix ?? null };
 }
 
 /** An answer off the bus, checked. */

@@ -1,8 +1,8 @@
 /**
  * The edges' control plane: one bus channel every edge reads (through a hub tap, so it has offsets, gap
  * repair and the bus's delivery to every interested node), for what must happen on whichever edge holds a
- * connection — close the connections indexed under a key (a device registering again elsewhere, a revoked
- * session, a deleted user) — and for questions every live edge answers (cluster-wide admin views).
+ * connection — close the connections indexed under a key (a session resumed elsewhere, and, published by
+ * the session service, a revoked session or user) — and for questions every live edge answers (cluster-wide admin views).
  * Edges announce themselves on it every `helloMs`: an edge silent for three intervals is gone, so a
  * question never waits for it.
  */
@@ -18,6 +18,18 @@ export const CONTROL_CHANNEL = 'switchboard:cluster:control';
 
 /** How long {@link ClusterControl.closeWhere} waits for its close to come back through the control channel. */
 export const CLOSE_APPLIED_TIMEOUT_MS = 2000;
+
+/** Keys one revocation message may name. */
+const MAX_REVOKED_KEYS = 1000;
+
+/**
+ * The control message that closes, on every edge, the connections indexed under `keys` with 4012
+ * (`session_revoked`): what the session service publishes on {@link CONTROL_CHANNEL} when it revokes
+ * sessions or users.
+ */
+export function revocationMessage(keys: readonly string[], from: string): string {
+  return JSON.stringify({ t: 'revoke', keys: keys.slice(0, MAX_REVOKED_KEYS), node: from });
+}
 
 /** Where an edge receives answers to its questions. */
 const replyChannel = (nodeId: string) => `switchboard:cluster:reply.${nodeId}`;
@@ -170,6 +182,11 @@ export class ControlPlane implements ClusterControl {
   private onControl(env: Envelope): void {
     const msg = this.parse(env);
     if (!msg) return;
+    if (msg.t === 'revoke') {
+      // From the session service (not an edge: it answers no questions, so it is not recorded as seen).
+      if (Array.isArray(msg.keys)) for (const key of msg.keys.slice(0, MAX_REVOKED_KEYS)) if (typeof key === 'string') this.closeLocal(key, 'session_revoked', undefined);
+      return;
+    }
     const node = msg.node as string;
     this.seen.set(node, Date.now());
     switch (msg.t) {

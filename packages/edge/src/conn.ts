@@ -29,6 +29,11 @@ export interface Conn<S = unknown> extends HubConnection {
   admitted: boolean;
   /** The session this connection belongs to, once authenticated. */
   sessionId: string | null;
+  /**
+   * When the token the client authenticated with expires (ms; 0: no client token, e.g. a Fleet Freedom
+   * session): the connection is closed a little after it unless a fresh token comes first.
+   */
+  tokenExpMs: number;
   /** Shared limits: the message rate bucket and abuse strikes. */
   readonly bucket: TokenBucket;
   strikes: number;
@@ -59,6 +64,9 @@ export class ConnectionRegistry {
    */
   private readonly keyed = new Map<string, Conn | Set<Conn>>();
   private readonly keysOf = new Map<Conn, string | string[]>();
+  /** Connections still waiting for auth, by client address (the per-address cap at upgrade). */
+  private readonly unauthByIp = new Map<string, number>();
+  private unauthTotal = 0;
   private seq = 0;
 
   constructor(readonly nodeId: string) {}
@@ -103,7 +111,24 @@ export class ConnectionRegistry {
       let pending = this.unauthenticated.get(conn.dialect);
       if (!pending) this.unauthenticated.set(conn.dialect, (pending = new Map<Conn, number>()));
       pending.set(conn, authDeadlineMs);
+      this.unauthTotal++;
+      this.unauthByIp.set(conn.ip, (this.unauthByIp.get(conn.ip) ?? 0) + 1);
     }
+  }
+
+  /** Connections waiting for auth: on this node, and from `ip`. */
+  unauthenticatedCount(ip: string): { readonly total: number; readonly fromIp: number } {
+    return { total: this.unauthTotal, fromIp: this.unauthByIp.get(ip) ?? 0 };
+  }
+
+  /** Takes a connection out of the waiting-for-auth counts (authenticated, timed out or closed). */
+  private settled(conn: Conn): void {
+    const pending = this.unauthenticated.get(conn.dialect);
+    if (!pending?.delete(conn)) return;
+    this.unauthTotal--;
+    const n = (this.unauthByIp.get(conn.ip) ?? 1) - 1;
+    if (n <= 0) this.unauthByIp.delete(conn.ip);
+    else this.unauthByIp.set(conn.ip, n);
   }
 
   /** Forgets a closed connection. */
@@ -117,7 +142,7 @@ export class ConnectionRegistry {
       else for (const k of keys) this.unindex(conn, k);
     }
     this.byDialect.get(conn.dialect)?.delete(conn);
-    this.unauthenticated.get(conn.dialect)?.delete(conn);
+    this.settled(conn);
   }
 
   private unindex(conn: Conn, key: string): void {
@@ -131,7 +156,12 @@ export class ConnectionRegistry {
 
   /** The connection authenticated: it no longer has a deadline. */
   authenticated(conn: Conn): void {
-    this.unauthenticated.get(conn.dialect)?.delete(conn);
+    this.settled(conn);
+  }
+
+  /** The auth deadline passed (the sweep closes it). */
+  timedOut(conn: Conn): void {
+    this.settled(conn);
   }
 }
 

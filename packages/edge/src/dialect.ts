@@ -5,7 +5,7 @@
  * (listeners, the in-order request queue, rate and size limits, the session gate, keep-alive ticks,
  * sweeps, fan-out) is shared; a dialect brings its routes, limits, codec and request handling.
  */
-import type { CloseCodeName, Config, ErrorCode, Identity, Logger, PublishRequest, StreamPosition } from '@switchboard/core';
+import type { AuthzReason, CloseCodeName, Config, ErrorCode, Identity, Logger, PublishRequest, StreamPosition } from '@switchboard/core';
 import type { Bus } from '@switchboard/bus';
 import type { SessionApi, TokenVerifier } from '@switchboard/session';
 import type { ObjectStore, ObjectStoreOptions } from '@switchboard/store';
@@ -162,6 +162,18 @@ export interface DialectContext {
    * over the limit: the strike is counted, and a connection that keeps flooding is closed with 4029.
    */
   takeRate(conn: Conn, n: number): boolean;
+  /**
+   * Whether the connection may subscribe to its dialect's channel `name` under the channel policy (by its
+   * roles); a refusal is counted (`reason="role"`) and answered by the dialect with its `forbidden` error.
+   */
+  authorize(conn: Conn, name: string): boolean;
+  /** Counts a denial the dialect decided itself (e.g. `device`: outside the token's devices claim). */
+  denied(reason: AuthzReason): void;
+  /**
+   * Whether the connection's user may add `adding` subscriptions under the per-user cap of this edge
+   * (`SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_USER`, its connections here together); true for anonymous ones.
+   */
+  userHasRoom(conn: Conn, adding: number): boolean;
 }
 
 /** A dialect on one edge: its request handling and renderers. `S` is its per-connection state. */

@@ -1,11 +1,11 @@
 /**
- * The edge's HTTP routes on the main listener: health, readiness, metrics, the publish API and login
- * (forwarded to the session service). Every asynchronous handler registers `onAborted` before any
+ * The edge's HTTP routes on the main listener: health, readiness, metrics, the publish API, login and
+ * logout (forwarded to the session service). Every asynchronous handler registers `onAborted` before any
  * `await` (`guard`), and writes are corked (`sendJson`, `sendText`).
  */
 import { isPlainObject, parseJsonGuarded, type Logger } from '@switchboard/core';
 import type { Bus } from '@switchboard/bus';
-import type { SessionApi } from '@switchboard/session';
+import type { SessionApi, TokenVerifier } from '@switchboard/session';
 import type { Registry } from 'prom-client';
 import type { ApiKeys } from './api-keys.js';
 import { guard, readBody, sendError, sendJson, sendText } from './http.js';
@@ -23,6 +23,10 @@ export interface HttpApiDeps {
   readonly apiKeys: ApiKeys;
   readonly normalizer: PublishNormalizer;
   readonly limits: { readonly maxDepth: number; readonly publishMaxBatch: number; readonly publishMaxBodyBytes: number };
+  /** Verifies the tokens `POST /v1/logout` is called with. */
+  readonly verifier: TokenVerifier;
+  /** The client's address (trusted proxies' `X-Forwarded-For`). */
+  clientIp(remote: string, forwardedFor: string): string;
   ready(): boolean;
 }
 
@@ -46,13 +50,14 @@ export function mountHttpApi(app: TemplatedApp, deps: HttpApiDeps): void {
   });
   app.post('/api/publish', (res, req) => publish(deps, res, req));
   app.post('/v1/login', (res, req) => login(deps, res, req));
+  app.post('/v1/logout', (res, req) => logout(deps, res, req));
   app.any('/*', (res) => sendError(res, { aborted: false }, 'not_found', 'no such route'));
 }
 
 /** `POST /v1/login` on any edge: forwarded to the session service, answered as it answers. */
 function login(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
   const contentType = req.getHeader('content-type');
-  const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+  const ip = deps.clientIp(Buffer.from(res.getRemoteAddressAsText()).toString(), req.getHeader('x-forwarded-for'));
   const g = guard(res);
   if (!/^application\/json\b/i.test(contentType)) {
     sendError(res, g, 'unsupported_media_type', 'body must be application/json');
@@ -86,6 +91,36 @@ function login(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
     },
     () => sendError(res, g, 'message_too_large', 'body is larger than 16384 bytes'),
   );
+}
+
+/**
+ * `POST /v1/logout` with `Authorization: Bearer <token>`: the token's session is revoked (a token of no
+ * session: its user's tokens until now), and the connections using it are closed on every edge with 4012.
+ */
+function logout(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
+  const m = /^Bearer\s+(\S+)$/i.exec(req.getHeader('authorization'));
+  const g = guard(res);
+  if (!m) {
+    sendError(res, g, 'unauthorized', 'send Authorization: Bearer <token> (the token to log out)');
+    return;
+  }
+  deps.verifier
+    .verify(m[1]!)
+    .then(async (v) => {
+      if (!v.ok) return sendError(res, g, v.code, v.message);
+      const id = v.identity;
+      await deps.session.logout({
+        userId: id.userId,
+        ...(id.tenant !== undefined ? { tenant: id.tenant } : {}),
+        ...(id.sessionId !== undefined ? { tokenSessionId: id.sessionId } : {}),
+        ...(id.iat !== undefined ? { issuedAt: id.iat } : {}),
+      });
+      sendText(res, g, 204, '', 'text/plain');
+    })
+    .catch((err: unknown) => {
+      deps.logger.warn({ err }, 'logout failed');
+      sendError(res, g, 'unavailable', 'the session service is unavailable; retry');
+    });
 }
 
 /** `POST /api/publish`: one message or a batch, to any dialect that takes publishes, in the key's tenants. */
@@ -122,6 +157,7 @@ function publish(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
         ...(idempotencyKey !== '' ? { idempotencyKey } : {}),
       });
       if (!parsed.ok) {
+        if (parsed.denied) deps.metrics.authzDenials.inc({ dialect: 'api', reason: parsed.denied });
         sendError(res, g, parsed.code, parsed.message, parsed.index !== undefined ? { index: parsed.index } : {});
         return;
       }

@@ -5,7 +5,15 @@
  * never O(subscribers). Nothing here allocates a closure, spreads, stringifies or logs per subscriber,
  * and metrics are recorded once per batch.
  */
-import { SwitchboardError, wallClockMs, type Attrs, type Envelope, type Filter, type Logger, type StreamPosition } from '@switchboard/core';
+import {
+  SwitchboardError,
+  wallClockMs,
+  type Attrs,
+  type Envelope,
+  type Filter,
+  type Logger,
+  type StreamPosition,
+} from '@switchboard/core';
 import type { Bus } from '@switchboard/bus';
 import type { EdgeMetrics } from './metrics.js';
 
@@ -82,6 +90,34 @@ export interface SubscribeOutcome {
 }
 
 /**
+ * Idle memory: a node holds many quiet channels with one subscriber each (devices, users), so per-channel
+ * state allocates nothing it does not use. V8 gives an array its first push room for 17 elements and an
+ * empty Map or Set a table of its own, a few hundred bytes per channel in all: lists start as shared
+ * frozen empties and get an exact-size array with their first element ({@link append}), maps are created
+ * on first use, and keys are built flat (`join`) rather than as trees of concatenated strings.
+ */
+const NO_GROUPS: Group[] = Object.freeze([]) as unknown as Group[];
+const NO_STRINGS: string[] = Object.freeze([]) as unknown as string[];
+const NO_VALUES: ReadonlySet<string> = new Set();
+const NO_MATCHERS: readonly (readonly [string, ReadonlySet<string>])[] = Object.freeze([]);
+
+/** `list` with `x` added: a new one-element array when `list` is empty (never pushes onto a shared empty). */
+function append<T>(list: T[], x: T): T[] {
+  if (list.length === 0) return [x];
+  list.push(x);
+  return list;
+}
+
+/** `list` without `x` (the same array when it held more; a shared empty when `x` was the last). */
+function remove<T>(list: T[], x: T, empty: T[]): T[] {
+  const i = list.indexOf(x);
+  if (i < 0) return list;
+  if (list.length === 1) return empty;
+  list.splice(i, 1);
+  return list;
+}
+
+/**
  * A frame cache shared by every group with the same (dialect, channel, projection): groups that differ
  * only in their filter render a message once between them.
  */
@@ -108,9 +144,8 @@ class RenderSlot {
 }
 
 let nextGroupId = 0;
-
-/** The key values of every unfiltered group: one shared empty set, not one per group (one per device channel). */
-const NO_VALUES: ReadonlySet<string> = new Set();
+const NO_APPS: TopicPublisher[] = Object.freeze([]) as unknown as TopicPublisher[];
+const NO_COUNTS: number[] = Object.freeze([]) as unknown as number[];
 
 /** Subscribers of one (dialect, channel, filter, projection, frequency): one uWS topic. */
 export class Group {
@@ -127,11 +162,16 @@ export class Group {
   readonly keyValues: ReadonlySet<string>;
   /** Conflation buffer, keyed by the `conflateBy` attribute. */
   pending: Map<string, Envelope> | null = null;
-  /** The group's connections: used only off the hot path (gap handling, admin queries). */
-  readonly members = new Set<HubConnection>();
+  /**
+   * The group's connections, used only off the hot path (gap handling, admin queries) and for the sender
+   * check: the only one in {@link solo} (most groups of quiet channels have one), a Set from the second.
+   */
+  private solo: HubConnection | null = null;
+  private many: Set<HubConnection> | null = null;
   /** The apps its members' sockets belong to: one publish per app per message (usually one app). */
-  readonly apps: TopicPublisher[] = [];
-  private readonly appMembers = new Map<TopicPublisher, number>();
+  apps: TopicPublisher[] = NO_APPS;
+  /** Members per entry of {@link apps} (parallel arrays: a Map per group would cost more than the group). */
+  private appMembers: number[] = NO_COUNTS;
   timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -141,35 +181,67 @@ export class Group {
     readonly channel: ChannelState,
   ) {
     this.topic = `g${(nextGroupId++).toString(36)}`;
-    this.matchers = Object.entries(spec.filter).map(([attr, values]) => [attr, new Set(values)] as const);
+    const entries = Object.entries(spec.filter);
+    this.matchers =
+      entries.length === 0 ? NO_MATCHERS : entries.map(([attr, values]) => [attr, new Set(values)] as const);
     let best: readonly [string, ReadonlySet<string>] | null = null;
-    for (const m of this.matchers) if (best === null || m[1].size < best[1].size || (m[1].size === best[1].size && m[0] < best[0])) best = m;
+    for (const m of this.matchers)
+      if (best === null || m[1].size < best[1].size || (m[1].size === best[1].size && m[0] < best[0]))
+        best = m;
     this.keyAttr = best === null ? null : best[0];
     this.keyValues = best === null ? NO_VALUES : best[1];
   }
 
   /** Whether `conn` is a member (O(1), allocation-free: the hot path asks it for a message's sender). */
   hasMember(conn: HubConnection): boolean {
-    return this.members.has(conn);
+    return this.many !== null ? this.many.has(conn) : this.solo === conn;
+  }
+
+  /** Adds a member (the caller counts {@link size}). */
+  addMember(conn: HubConnection): void {
+    if (this.many !== null) this.many.add(conn);
+    else if (this.solo === null) this.solo = conn;
+    else {
+      this.many = new Set([this.solo, conn]);
+      this.solo = null;
+    }
+  }
+
+  /** Removes a member. */
+  removeMember(conn: HubConnection): void {
+    if (this.many !== null) this.many.delete(conn);
+    else if (this.solo === conn) this.solo = null;
+  }
+
+  /** Appends the members to `out`. */
+  collectMembers(out: HubConnection[]): void {
+    if (this.many !== null) for (const m of this.many) out.push(m);
+    else if (this.solo !== null) out.push(this.solo);
   }
 
   /** Counts a member of `app`; the app joins {@link apps} with its first member. */
   addApp(app: TopicPublisher): void {
-    const n = this.appMembers.get(app) ?? 0;
-    this.appMembers.set(app, n + 1);
-    if (n === 0) this.apps.push(app);
+    const i = this.apps.indexOf(app);
+    if (i >= 0) {
+      this.appMembers[i]!++;
+      return;
+    }
+    this.apps = append(this.apps, app);
+    this.appMembers = append(this.appMembers, 1);
   }
 
   /** Uncounts a member of `app`; the app leaves {@link apps} with its last member. */
   removeApp(app: TopicPublisher): void {
-    const n = (this.appMembers.get(app) ?? 1) - 1;
-    if (n > 0) {
-      this.appMembers.set(app, n);
+    const i = this.apps.indexOf(app);
+    if (i < 0) return;
+    if (--this.appMembers[i]! > 0) return;
+    if (this.apps.length === 1) {
+      this.apps = NO_APPS;
+      this.appMembers = NO_COUNTS;
       return;
     }
-    this.appMembers.delete(app);
-    const i = this.apps.indexOf(app);
-    if (i >= 0) this.apps.splice(i, 1);
+    this.apps.splice(i, 1);
+    this.appMembers.splice(i, 1);
   }
 
   /** Publishes a frame to the group's topic in every app it has members in (null: nothing). */
@@ -194,6 +266,8 @@ export class Group {
 interface Recovering {
   readonly buffer: Envelope[];
 }
+const NO_RECOVERING: Recovering[] = Object.freeze([]) as unknown as Recovering[];
+const INTEREST_HELD: Promise<void> = Promise.resolve();
 
 /** A subscriber that has everything up to `at` (replayed) and joins its group's topic after it. */
 interface PendingJoin {
@@ -205,20 +279,17 @@ interface PendingJoin {
 /** Per-channel state on this node. */
 class ChannelState {
   /** Every group of the channel (gap handling, stats). Dispatch reads {@link open} and {@link byAttr}. */
-  readonly groups: Group[] = [];
+  groups: Group[] = NO_GROUPS;
   /** Groups without a filter: every message goes to each of them. */
-  readonly open: Group[] = [];
+  open: Group[] = NO_GROUPS;
   /**
    * Filtered groups indexed by their key attribute and each accepted value of it: a message visits only
    * the groups its own value of that attribute names, so its cost does not grow with the number of
    * groups that do not match (10,000 per-device groups cost one lookup, not 10,000 matches).
    */
   byAttr: Map<string, Map<string, Group[]>> | null = null;
-  /**
-   * The keys of {@link byAttr}, as an array for the hot loop (non-empty only when `byAttr` exists: made on
-   * the first filtered group, since most channels have none and an empty Map costs ~300 bytes).
-   */
-  indexedAttrs: string[] = [];
+  /** The keys of {@link byAttr}, as an array for the hot loop. */
+  indexedAttrs: string[] = NO_STRINGS;
   /** Subscriptions in groups plus subscribes in progress: interest is dropped when it reaches 0. */
   holders = 0;
   interest: Promise<void> | null = null;
@@ -227,7 +298,7 @@ class ChannelState {
    * a replaced subscription, and the write id that tells a redelivery from a reused offset.
    */
   last: (StreamPosition & { readonly writeId?: string }) | null = null;
-  recovering: Recovering[] = [];
+  recovering: Recovering[] = NO_RECOVERING;
   /** While a gap is being filled from history, live messages of the channel wait here. */
   repair: Envelope[] | null = null;
   /** Node-internal readers of the channel (the cluster control plane), null when none. */
@@ -250,9 +321,8 @@ class ChannelState {
 /** Canonical text of a filter: sorted attributes and values. */
 function filterKey(filter: Filter): string {
   const attrs = Object.keys(filter).sort();
-  let out = '';
-  for (const a of attrs) out += `${a}=${[...filter[a]!].sort().join(',')};`;
-  return out;
+  if (attrs.length === 0) return '';
+  return attrs.map((a) => `${a}=${[...filter[a]!].sort().join(',')};`).join('');
 }
 
 /** Options of the {@link Hub}. */
@@ -354,7 +424,11 @@ export class Hub {
             // A redelivery (a reader resuming after a reconnect, a repair overlapping live delivery) is a
             // message already sent: drop it. A reused offset is a new message — its write id is newer than
             // the last one dispatched — and means the backend lost acknowledged writes (a failover).
-            if (env.writeId !== undefined && last.writeId !== undefined && compareWriteIds(env.writeId, last.writeId) > 0)
+            if (
+              env.writeId !== undefined &&
+              last.writeId !== undefined &&
+              compareWriteIds(env.writeId, last.writeId) > 0
+            )
               this.abandon(ch, env.epoch, `offset ${env.offset} reused (last dispatched ${last.offset})`);
             continue;
           }
@@ -468,7 +542,11 @@ export class Hub {
 
     if (local !== null) {
       if (previous) this.leave(conn, subId, true);
-      this.commit(conn, subId, ch, spec, [], null, () => respond(recover ? { position: null, recovered: false, replayed: 0 } : { position: null, replayed: 0 }));
+      this.commit(conn, subId, ch, spec, [], null, () =>
+        respond(
+          recover ? { position: null, recovered: false, replayed: 0 } : { position: null, replayed: 0 },
+        ),
+      );
       return;
     }
 
@@ -476,7 +554,9 @@ export class Hub {
     if (previous && recover === null && ch.last !== null) {
       const position = ch.last;
       this.leave(conn, subId, true);
-      this.commit(conn, subId, ch, spec, [], null, () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
+      this.commit(conn, subId, ch, spec, [], null, () =>
+        respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }),
+      );
       return;
     }
     if (previous && recover !== null) this.leave(conn, subId, true);
@@ -484,7 +564,7 @@ export class Hub {
     const rec: Recovering = { buffer: [] };
     try {
       await this.ensureInterest(ch);
-      ch.recovering.push(rec);
+      ch.recovering = append(ch.recovering, rec);
       let base: StreamPosition;
       let replay: Envelope[] = [];
       let recovered: boolean | undefined;
@@ -507,7 +587,9 @@ export class Hub {
         this.leave(conn, subId, true);
         const position = last ?? base;
         if (ch.last === null) ch.last = base;
-        this.commit(conn, subId, ch, spec, [], null, () => respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }));
+        this.commit(conn, subId, ch, spec, [], null, () =>
+          respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }),
+        );
         return;
       }
       // Live messages that arrived while we fetched: keep those after the fetched position.
@@ -524,8 +606,7 @@ export class Hub {
         respond(recovered === undefined ? { position, replayed } : { position, recovered, replayed }),
       );
     } finally {
-      const i = ch.recovering.indexOf(rec);
-      if (i >= 0) ch.recovering.splice(i, 1);
+      ch.recovering = remove(ch.recovering, rec, NO_RECOVERING);
     }
   }
 
@@ -571,7 +652,9 @@ export class Hub {
    */
   private startRepair(ch: ChannelState, since: StreamPosition, trigger?: Envelope): void {
     ch.repair = trigger ? [trigger] : [];
-    this.repair(ch, since).catch((err: unknown) => this.log.error({ err, channel: ch.name }, 'gap repair failed'));
+    this.repair(ch, since).catch((err: unknown) =>
+      this.log.error({ err, channel: ch.name }, 'gap repair failed'),
+    );
   }
 
   private async repair(ch: ChannelState, since: StreamPosition): Promise<void> {
@@ -606,7 +689,7 @@ export class Hub {
     this.metrics.gapRepairs.inc({ outcome: 'insufficient_state' });
     this.log.warn({ channel: ch.name, since }, 'gap older than the history: subscribers must resubscribe');
     const members: HubConnection[] = [];
-    for (const g of ch.groups) for (const m of g.members) members.push(m);
+    for (const g of ch.groups) g.collectMembers(members);
     // Continue from what arrives next; those who stay (none, when the edge closes them) see no gap.
     const next = waiting[0];
     ch.last = next ? { epoch: next.epoch, offset: next.offset - 1 } : null;
@@ -627,14 +710,19 @@ export class Hub {
     this.metrics.epochRollbacks.inc();
     this.log.warn({ channel: ch.name, epoch, why }, 'epoch lost acknowledged messages: abandoning it');
     const members: HubConnection[] = [];
-    for (const g of ch.groups) for (const m of g.members) members.push(m);
+    for (const g of ch.groups) g.collectMembers(members);
     for (const conn of members) this.options.onInsufficientState?.(conn, ch.name);
     ch.joins = null;
     this.bus.abandonEpoch(ch.name, epoch).then(
       (pos) => {
-        if (this.channels.get(ch.name) === ch && ch.last !== null && ch.last.epoch === epoch) ch.last = { epoch: pos.epoch, offset: pos.offset };
+        if (this.channels.get(ch.name) === ch && ch.last !== null && ch.last.epoch === epoch)
+          ch.last = { epoch: pos.epoch, offset: pos.offset };
       },
-      (err: unknown) => this.log.error({ err, channel: ch.name, epoch }, 'could not start a new epoch; the next edge to notice will'),
+      (err: unknown) =>
+        this.log.error(
+          { err, channel: ch.name, epoch },
+          'could not start a new epoch; the next edge to notice will',
+        ),
     );
   }
 
@@ -694,11 +782,17 @@ export class Hub {
 
   private ensureInterest(ch: ChannelState): Promise<void> {
     if (ch.interest === null) {
-      ch.interest = this.bus.subscribe(ch.name).catch((err: unknown) => {
-        ch.interest = null;
-        this.log.warn({ err, channel: ch.name }, 'bus subscribe failed');
-        throw new SwitchboardError('unavailable', 'the message bus is unavailable; retry');
-      });
+      ch.interest = this.bus.subscribe(ch.name).then(
+        // Settled interest is a shared resolved promise: nothing per quiet channel stays allocated for it.
+        () => {
+          if (ch.interest !== null) ch.interest = INTEREST_HELD;
+        },
+        (err: unknown) => {
+          ch.interest = null;
+          this.log.warn({ err, channel: ch.name }, 'bus subscribe failed');
+          throw new SwitchboardError('unavailable', 'the message bus is unavailable; retry');
+        },
+      );
     }
     return ch.interest;
   }
@@ -728,7 +822,12 @@ export class Hub {
     }
     const last = ch.last;
     // Conflated groups publish their latest messages on a timer: they join at once, as they always did.
-    const defer = upTo !== null && group.pending === null && last !== null && last.epoch === upTo.epoch && last.offset < upTo.offset;
+    const defer =
+      upTo !== null &&
+      group.pending === null &&
+      last !== null &&
+      last.epoch === upTo.epoch &&
+      last.offset < upTo.offset;
     conn.ws.cork(() => {
       respond(frames.length);
       for (const frame of frames) conn.ws.send(frame, typeof frame !== 'string', false);
@@ -736,7 +835,7 @@ export class Hub {
     });
     if (defer) (ch.joins ??= []).push({ conn, group, at: upTo });
     group.size++;
-    group.members.add(conn);
+    group.addMember(conn);
     group.addApp(conn.app);
     ch.holders++;
     conn.subs.set(subId, group);
@@ -755,7 +854,7 @@ export class Hub {
       if (ch0.joins.length === 0) ch0.joins = null;
     }
     group.size--;
-    group.members.delete(conn);
+    group.removeMember(conn);
     group.removeApp(conn.app);
     this.subscriptionCount--;
     this.metrics.subscriptions.set(this.subscriptionCount);
@@ -768,9 +867,15 @@ export class Hub {
   private group(ch: ChannelState, spec: GroupSpec): Group {
     const projKey = spec.projection ? spec.projection.join(',') : '*';
     const renderKey = spec.render?.key ?? '';
-    // Built with join, not a template: join makes one flat string, a template a tree of concatenations
-    // that the maps keep (about 300 bytes per group, paid by every per-device channel).
-    const key = [spec.dialect, spec.channel, filterKey(spec.filter), projKey, spec.frequencyMs, spec.conflateBy ?? '', renderKey].join('|');
+    const key = [
+      spec.dialect,
+      spec.channel,
+      filterKey(spec.filter),
+      projKey,
+      spec.frequencyMs,
+      spec.conflateBy ?? '',
+      renderKey,
+    ].join('|');
     let g = this.groups.get(key);
     if (g) return g;
     const slotKey = [spec.dialect, spec.channel, projKey, renderKey].join('|');
@@ -782,7 +887,7 @@ export class Hub {
     slot.refs++;
     g = new Group(key, spec, slot, ch);
     this.groups.set(key, g);
-    ch.groups.push(g);
+    ch.groups = append(ch.groups, g);
     indexGroup(ch, g);
     this.metrics.groups.set(this.groups.size);
     if (ch.local !== null) this.startLocalTimer(g, ch.local, spec.frequencyMs);
@@ -824,9 +929,7 @@ export class Hub {
     g.pending = null;
     this.groups.delete(g.key);
     unindexGroup(g.channel, g);
-    const list = g.channel.groups;
-    const i = list.indexOf(g);
-    if (i >= 0) list.splice(i, 1);
+    g.channel.groups = remove(g.channel.groups, g, NO_GROUPS);
     if (--g.slot.refs === 0) this.slots.delete(g.slot.key);
     this.metrics.groups.set(this.groups.size);
   }
@@ -837,7 +940,9 @@ export class Hub {
     this.channels.delete(ch.name);
     this.metrics.channels.set(this.channels.size);
     if (ch.local === null && ch.interest !== null) {
-      this.bus.unsubscribe(ch.name).catch((err: unknown) => this.log.warn({ err, channel: ch.name }, 'bus unsubscribe failed'));
+      this.bus
+        .unsubscribe(ch.name)
+        .catch((err: unknown) => this.log.warn({ err, channel: ch.name }, 'bus unsubscribe failed'));
     }
   }
 }
@@ -845,14 +950,14 @@ export class Hub {
 /** Adds a group to its channel's dispatch index (open list, or under each value of its key attribute). */
 function indexGroup(ch: ChannelState, g: Group): void {
   if (g.keyAttr === null) {
-    ch.open.push(g);
+    ch.open = append(ch.open, g);
     return;
   }
-  const byAttr = (ch.byAttr ??= new Map<string, Map<string, Group[]>>());
-  let byValue = byAttr.get(g.keyAttr);
+  ch.byAttr ??= new Map();
+  let byValue = ch.byAttr.get(g.keyAttr);
   if (!byValue) {
-    byAttr.set(g.keyAttr, (byValue = new Map<string, Group[]>()));
-    ch.indexedAttrs = [...byAttr.keys()];
+    ch.byAttr.set(g.keyAttr, (byValue = new Map<string, Group[]>()));
+    ch.indexedAttrs = [...ch.byAttr.keys()];
   }
   for (const value of g.keyValues) {
     const list = byValue.get(value);
@@ -864,11 +969,11 @@ function indexGroup(ch: ChannelState, g: Group): void {
 /** Removes a group from its channel's dispatch index. */
 function unindexGroup(ch: ChannelState, g: Group): void {
   if (g.keyAttr === null) {
-    const i = ch.open.indexOf(g);
-    if (i >= 0) ch.open.splice(i, 1);
+    ch.open = remove(ch.open, g, NO_GROUPS);
     return;
   }
-  const byValue = ch.byAttr?.get(g.keyAttr);
+  if (ch.byAttr === null) return;
+  const byValue = ch.byAttr.get(g.keyAttr);
   if (!byValue) return;
   for (const value of g.keyValues) {
     const list = byValue.get(value);
@@ -878,8 +983,9 @@ function unindexGroup(ch: ChannelState, g: Group): void {
     if (list.length === 0) byValue.delete(value);
   }
   if (byValue.size === 0) {
-    ch.byAttr!.delete(g.keyAttr);
-    ch.indexedAttrs = [...ch.byAttr!.keys()];
+    ch.byAttr.delete(g.keyAttr);
+    ch.indexedAttrs = ch.byAttr.size === 0 ? NO_STRINGS : [...ch.byAttr.keys()];
+    if (ch.byAttr.size === 0) ch.byAttr = null;
   }
 }
 

@@ -31,7 +31,7 @@ export { defineDialect, REFUSAL_HEAD_BYTES } from './dialect.js';
 export { dialectSection, dialectLimits, type DialectLimits, type DialectConfigSection } from './dialect-config.js';
 export { DIALECTS, DIALECT_CONFIG_SECTIONS } from './dialects/index.js';
 export type { Conn, ConnectionRegistry } from './conn.js';
-export { CONTROL_CHANNEL, type ClusterAnswers, type ClusterControl } from './cluster.js';
+export { CONTROL_CHANNEL, revocationMessage, type ClusterAnswers, type ClusterControl } from './cluster.js';
 export { ADMIN_ROLE, ChannelAdmin, type ChannelQuery, type ChannelView, type ChannelEntry, type ChannelMember, type NodeEntry } from './channel-admin.js';
 export { EdgeMetrics } from './metrics.js';
 export { SystemSampler, type SystemStats } from './system-stats.js';

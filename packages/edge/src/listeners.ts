@@ -31,6 +31,13 @@ export interface MountedDialect {
 export interface ListenerHooks {
   draining(): boolean;
   originAllowed(origin: string): boolean;
+  /**
+   * Whether one more connection that still has to authenticate may be opened for `ip`: null when it may,
+   * else the HTTP status and message to refuse the upgrade with.
+   */
+  unauthenticatedRefusal(ip: string): { status: number; message: string } | null;
+  /** The client's address: the peer's, or what a trusted proxy's `X-Forwarded-For` says. */
+  clientIp(remote: string, forwardedFor: string): string;
   nextConnId(): string;
   opened(d: MountedDialect, conn: Conn): void;
   message(d: MountedDialect, conn: Conn, data: ArrayBuffer, isBinary: boolean): void;
@@ -301,7 +308,7 @@ export class Listeners {
     });
     const params: Record<string, string> = Object.create(null) as Record<string, string>;
     for (let i = 0; i < names.length; i++) params[names[i]!] = decode(req.getParameter(i) ?? '');
-    const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const ip = this.hooks.clientIp(Buffer.from(res.getRemoteAddressAsText()).toString(), req.getHeader('x-forwarded-for'));
 
     if (this.hooks.draining()) return this.reject(res, 'draining', 503, 'draining');
     if (!this.hooks.originAllowed(origin)) return this.reject(res, 'origin', 403, 'origin not allowed');
@@ -319,6 +326,12 @@ export class Listeners {
     }
     const finish = (dec: UpgradeDecision<unknown>) => {
       if (!dec.accept) return this.reject(res, 'refused', dec.status, dec.message);
+      // Sockets that have yet to authenticate cost memory and a deadline each: capped per node and per
+      // address, and refused before the handshake.
+      if (!dec.identity && d.limits.authTimeoutMs > 0) {
+        const cap = this.hooks.unauthenticatedRefusal(ip);
+        if (cap) return this.reject(res, 'unauthenticated_cap', cap.status, cap.message);
+      }
       const now = Date.now();
       const conn: Omit<Conn, 'ws'> = {
         connId: this.hooks.nextConnId(),
@@ -333,6 +346,7 @@ export class Listeners {
         tenant: dec.identity?.tenant ?? DEFAULT_TENANT,
         admitted: false,
         sessionId: null,
+        tokenExpMs: dec.identity?.exp !== undefined ? dec.identity.exp * 1000 : 0,
         bucket: new TokenBucket(d.limits.messagesPerSec, d.limits.messagesBurst),
         strikes: 0,
         strikeWindowStartMs: 0,

@@ -24,6 +24,7 @@ export class EdgeMetrics {
   readonly upgradeRejections: Counter<'reason'>;
   readonly gapRepairs: Counter<'outcome'>;
   readonly epochRollbacks: Counter;
+  readonly authzDenials: Counter<'dialect' | 'reason'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -31,6 +32,12 @@ export class EdgeMetrics {
       name: 'switchboard_connections',
       help: 'Open WebSocket connections by dialect.',
       labelNames: ['dialect'],
+      registers,
+    });
+    this.authzDenials = new Counter({
+      name: 'switchboard_authz_denials_total',
+      help: 'Requests refused by authorization, by dialect (`api` for the publish API) and reason: role (the channel policy), device (the token\'s devices claim), tenant or channel (an API key\'s scope).',
+      labelNames: ['dialect', 'reason'],
       registers,
     });
     this.connectionsOpened = new Counter({
@@ -126,7 +133,7 @@ export class EdgeMetrics {
     });
     this.upgradeRejections = new Counter({
       name: 'switchboard_upgrade_rejections_total',
-      help: 'WebSocket upgrades refused before the handshake, by reason (origin, draining, subprotocol, refused by the dialect, error).',
+      help: 'WebSocket upgrades refused before the handshake, by reason (origin, draining, subprotocol, refused by the dialect, unauthenticated_cap: too many connections waiting for auth, error).',
       labelNames: ['reason'],
       registers,
     });

@@ -109,6 +109,7 @@ function onFrame(deps: PublishSocketDeps, ws: WebSocket<Publisher>, message: Arr
   const withId = (body: Record<string, unknown>) => (id === undefined ? body : { id, ...body });
   const p = parsePublishValue(raw, { maxDepth: deps.limits.maxDepth, maxBatch: deps.limits.publishMaxBatch, scope: ws.getUserData().scope, normalizer: deps.normalizer });
   if (!p.ok) {
+    if (p.denied) deps.metrics.authzDenials.inc({ dialect: 'api', reason: p.denied });
     reply(ws, withId({ error: p.code, message: p.message, ...(p.index !== undefined ? { index: p.index } : {}) }));
     return;
   }

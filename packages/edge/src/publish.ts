@@ -4,7 +4,7 @@
  * dialect normalises the payload, and the edge builds the bus channel `<dialect>:<tenant>:<name>`.
  */
 import { NotReplicatedError } from '@switchboard/bus';
-import { DEFAULT_TENANT, SwitchboardError, busChannel, idempotencyKeyError, isPlainObject, isValidTenant, parseJsonGuarded, type AttrValue, type ErrorCode, type PublishRequest } from '@switchboard/core';
+import { DEFAULT_TENANT, SwitchboardError, busChannel, type AuthzReason, idempotencyKeyError, isPlainObject, isValidTenant, parseJsonGuarded, type AttrValue, type ErrorCode, type PublishRequest } from '@switchboard/core';
 import type { KeyScope } from './api-keys.js';
 import type { NormalizedPublish } from './dialect.js';
 
@@ -21,9 +21,9 @@ export type PublishNormalizer = (dialect: string) => ((name: string, attrs: Read
 /** A checked publish body: one or many requests. */
 export type ParsedPublish =
   | { readonly ok: true; readonly batch: boolean; readonly requests: readonly PublishRequest[]; readonly names: readonly string[] }
-  | { readonly ok: false; readonly code: ErrorCode; readonly message: string; readonly index?: number };
+  | { readonly ok: false; readonly code: ErrorCode; readonly message: string; readonly index?: number; readonly denied?: AuthzReason };
 
-type Fail = { ok: false; code: ErrorCode; message: string };
+type Fail = { ok: false; code: ErrorCode; message: string; denied?: AuthzReason };
 
 function parseAttrs(value: unknown): { ok: true; attrs: Record<string, AttrValue> } | { ok: false; message: string } {
   if (value === undefined) return { ok: true, attrs: {} };
@@ -45,7 +45,8 @@ function parseAttrs(value: unknown): { ok: true; attrs: Record<string, AttrValue
 function resolveTenant(given: unknown, scope: KeyScope): { ok: true; tenant: string } | Fail {
   if (given !== undefined) {
     if (!isValidTenant(given)) return { ok: false, code: 'invalid_message', message: '"tenant" must be a tenant name (letters, digits, "_", ".", "@", "-")' };
-    if (scope.tenants !== null && !scope.tenants.has(given)) return { ok: false, code: 'forbidden', message: `this API key may not publish to tenant "${given}"` };
+    if (scope.tenants !== null && !scope.tenants.has(given))
+      return { ok: false, code: 'forbidden', message: `this API key may not publish to tenant "${given}"`, denied: 'tenant' };
     return { ok: true, tenant: given };
   }
   if (scope.tenants === null) return { ok: true, tenant: DEFAULT_TENANT };
@@ -75,6 +76,11 @@ function parseOne(
   if (idem !== undefined && idempotencyKeyError(idem)) return { ok: false, code: 'invalid_message', message: idempotencyKeyError(idem)!.message };
   const n = normalize(channel, attrs.attrs, value.data);
   if (!n.ok) return n;
+  if (scope.channels !== null) {
+    const named = `${dialect}:${n.name}`;
+    if (!scope.channels.some((re) => re.test(named)))
+      return { ok: false, code: 'forbidden', message: `this API key may not publish to channel "${named.slice(0, 96)}"`, denied: 'channel' };
+  }
   let bus: string;
   try {
     bus = busChannel(dialect, tenant.tenant, n.name);

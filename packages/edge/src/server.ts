@@ -3,12 +3,15 @@
  * parts every dialect uses — the hub (fan-out), the inbound pipeline (limits, in-order requests), the
  * session gate, keep-alive ticks, sweeps, session sync — and the HTTP API. It knows no dialect by name.
  */
-import { CLOSE_CODES, type Config, type ErrorCode, type Logger } from '@switchboard/core';
+import { CLOSE_CODES, ChannelPolicy, clientAddress, normalizeAddress, type Config, type ErrorCode, type Logger } from '@switchboard/core';
 import type { Bus } from '@switchboard/bus';
 import type { SessionApi, TokenVerifier } from '@switchboard/session';
 import type { ObjectStore, ObjectStoreOptions } from '@switchboard/store';
 import type { Registry } from 'prom-client';
+import { loadAdminAssets } from '@switchboard/admin';
 import { mountAdminApi } from './admin-http.js';
+import { mountAdminPage } from './admin-page.js';
+import { AdminStats } from './admin-stats.js';
 import { ApiKeys } from './api-keys.js';
 import { ChannelAdmin } from './channel-admin.js';
 import { ControlPlane } from './cluster.js';
@@ -23,7 +26,7 @@ import { Inbound } from './inbound.js';
 import { KeepAlive } from './keepalive.js';
 import { Listeners, closeConn, readTls, type MountedDialect } from './listeners.js';
 import { EdgeMetrics } from './metrics.js';
-import { SessionGate } from './session-gate.js';
+import { SessionGate, userIndexKey } from './session-gate.js';
 import { SessionSync } from './session-sync.js';
 import { Sweeps } from './sweeps.js';
 import { SystemSampler } from './system-stats.js';
@@ -42,6 +45,11 @@ export interface EdgeOptions {
   readonly dialects?: readonly DialectDefinition[];
   /** Opens object stores on the node's backend, for dialects that keep objects (absent: they cannot). */
   readonly openStore?: (options: ObjectStoreOptions) => Promise<ObjectStore>;
+  /**
+   * Where the admin page reaches the session service's HTTP API (login exchange, session stats), read at
+   * each request; default `SWITCHBOARD_SESSION_URL`. The all-in-one passes its own session port.
+   */
+  readonly sessionUrl?: () => string;
 }
 
 /** Requests queued behind a slow one before a connection counts as abusive. */
@@ -86,6 +94,7 @@ export class EdgeServer {
     });
     const allowAny = cfg.allowedOrigins.includes('*');
     const allowed = new Set(cfg.allowedOrigins.map((o) => o.toLowerCase()));
+    const trustedProxies = new Set(cfg.trustedProxies.map(normalizeAddress));
     this.listeners = new Listeners(
       cfg.host,
       cfg.port,
@@ -93,6 +102,13 @@ export class EdgeServer {
       {
         draining: () => this.draining,
         originAllowed: (origin) => origin === '' || allowAny || allowed.has(origin.toLowerCase()),
+        clientIp: (remote, forwardedFor) => clientAddress(remote, forwardedFor || undefined, trustedProxies),
+        unauthenticatedRefusal: (ip) => {
+          const n = conns.unauthenticatedCount(ip);
+          if (n.fromIp >= cfg.maxUnauthenticatedPerAddress) return { status: 429, message: `at most ${cfg.maxUnauthenticatedPerAddress} unauthenticated connections per address` };
+          if (n.total >= cfg.maxUnauthenticatedConnections) return { status: 503, message: 'too many unauthenticated connections on this node; retry' };
+          return null;
+        },
         nextConnId: () => conns.nextId(),
         opened: (d, conn) => this.opened(d, conn),
         message: (d, conn, data, isBinary) => this.inbound.receive(d, conn, data, isBinary, Date.now()),
@@ -120,8 +136,9 @@ export class EdgeServer {
       topChannels: cfg.adminTopChannels,
       backpressureLimit: (dialect) => this.dialects.get(dialect)?.limits.maxBackpressureBytes ?? 0,
     });
-    const gate = new SessionGate({ verifier: options.verifier, session: options.session, conns, logger: log });
+    const gate = new SessionGate({ verifier: options.verifier, session: options.session, conns, logger: log, cluster: this.cluster });
     const sampler = new SystemSampler(() => conns.all.size);
+    const policy = new ChannelPolicy(cfg.channelPolicy);
     for (const def of options.dialects ?? DIALECTS) {
       if (this.dialects.has(def.name)) throw new Error(`two dialects are named ${def.name}`);
       const limits = dialectLimits(def.config, cfg);
@@ -156,6 +173,19 @@ export class EdgeServer {
           ws.cork(() => ws.send(frame, typeof frame !== 'string', false));
         },
         takeRate: (conn, n) => this.inbound.takeRate(mounted, conn, n),
+        authorize: (conn, name) => {
+          if (policy.allows(conn.identity?.roles ?? [], def.name, name)) return true;
+          metrics.authzDenials.inc({ dialect: def.name, reason: 'role' });
+          return false;
+        },
+        denied: (reason) => metrics.authzDenials.inc({ dialect: def.name, reason }),
+        userHasRoom: (conn, adding) => {
+          if (!conn.identity) return true;
+          const mine = conns.byKey(userIndexKey(conn.identity));
+          let held = 0;
+          if (mine) for (const c of mine) held += c.subs.size;
+          return held + adding <= cfg.maxSubscriptionsPerUser;
+        },
       };
       const mounted: MountedDialect = { name: def.name, def, handler: def.create(ctx), limits, metrics: dm, apps: [] };
       this.dialects.set(def.name, mounted);
@@ -167,6 +197,27 @@ export class EdgeServer {
       const handler = this.dialects.get(dialect)?.handler;
       return handler?.normalizePublish?.bind(handler);
     };
+    // The admin page (docs/admin.md): its files are read once, here, and served from memory.
+    // Every edge answers the stats question, page or not: another edge's page counts it.
+    const adminStats = new AdminStats({ cluster: this.cluster, metrics, registry: options.registry, logger: log, deadlineMs: cfg.adminDeadlineMs });
+    if (cfg.adminPage) {
+      const adminAssets = loadAdminAssets();
+      const sessionUrl = options.sessionUrl ?? (() => cfg.sessionUrl);
+      this.listeners.onMain((app) =>
+        mountAdminPage(app, {
+          assets: adminAssets,
+          stats: adminStats,
+          verifier: options.verifier,
+          bus: options.bus,
+          metrics,
+          normalizer,
+          limits: cfg,
+          sessionUrl,
+          nodeId: cfg.nodeId,
+          logger: log,
+        }),
+      );
+    }
     this.listeners.onMain((app) =>
       mountPublishSocket(app, { bus: options.bus, apiKeys, metrics, logger: log, normalizer, limits: cfg, draining: () => this.draining }),
     );
@@ -179,10 +230,12 @@ export class EdgeServer {
       apiKeys,
       normalizer,
       limits: cfg,
+      verifier: options.verifier,
+      clientIp: (remote, forwardedFor) => clientAddress(remote, forwardedFor || undefined, trustedProxies),
       ready: () => this.ready(),
     }));
     this.keepalive = new KeepAlive([...this.dialects.values()]);
-    this.sweeps = new Sweeps(conns, this.hub, metrics, this.dialects, cfg.slowConsumerCheckMs);
+    this.sweeps = new Sweeps(conns, this.hub, metrics, this.dialects, cfg.slowConsumerCheckMs, cfg.clockSkewSec * 1000, cfg.slowConsumerBudgetBytes);
     this.sync = new SessionSync(options.session, conns, this.hub, log, { heartbeatMs: cfg.heartbeatSec * 1000, checkpointMs: cfg.checkpointMs });
   }
 

@@ -4,8 +4,9 @@
  * the connection. The dialect renders the outcome in its own frames and restores subscriptions with its
  * own codec; the gate also records and forgets a session's subscriptions for it.
  */
-import type { CloseCodeName, ErrorCode, Identity, Logger, StreamPosition } from '@switchboard/core';
-import type { OpenSessionResult, SessionApi, StoredSubscription, TokenVerifier } from '@switchboard/session';
+import { DEFAULT_TENANT, SwitchboardError, type CloseCodeName, type ErrorCode, type Identity, type Logger, type StreamPosition } from '@switchboard/core';
+import type { OpenSessionResult, SessionApi, StoredSubscription, TokenCheck, TokenVerifier } from '@switchboard/session';
+import type { ClusterControl } from './cluster.js';
 import { setIdentity, type Conn, type ConnectionRegistry } from './conn.js';
 import type { DialectMetrics } from './dialect.js';
 
@@ -26,6 +27,28 @@ export interface SessionGateDeps {
   readonly session: SessionApi;
   readonly conns: ConnectionRegistry;
   readonly logger: Logger;
+  /** Closes a resumed session's older connections on every edge. */
+  readonly cluster: Pick<ClusterControl, 'closeWhere'>;
+}
+
+/** The index key of a user's connections (the session service revokes `user:<tenant>/<name>`). */
+export function userIndexKey(identity: Identity): string {
+  return `user:${identity.tenant ?? DEFAULT_TENANT}/${identity.userId}`;
+}
+
+/** When a token expires, in ms (0 when it has no `exp`). */
+function tokenExpMs(identity: Identity): number {
+  return identity.exp !== undefined ? identity.exp * 1000 : 0;
+}
+
+/** What the session service's revocation checks need of a verified identity. */
+function tokenCheckOf(identity: Identity): TokenCheck {
+  return {
+    userId: identity.userId,
+    ...(identity.tenant !== undefined ? { tenant: identity.tenant } : {}),
+    ...(identity.sessionId !== undefined ? { tokenSessionId: identity.sessionId } : {}),
+    ...(identity.iat !== undefined ? { issuedAt: identity.iat } : {}),
+  };
 }
 
 /** The verify → admit → open/resume path of every dialect. */
@@ -49,14 +72,33 @@ export class SessionGate {
     if (conn.identity) {
       if (conn.identity.userId !== identity.userId || (conn.identity.tenant ?? null) !== (identity.tenant ?? null))
         return { ok: false, code: 'user_mismatch', message: 'the token names another user than this connection' };
+      // A fresh token must not be a revoked one (a logged-out session's token renewing a live socket).
+      let check;
+      try {
+        check = await this.deps.session.checkToken(tokenCheckOf(identity));
+      } catch (err) {
+        this.log.warn({ err }, 'token check unavailable');
+        if (conn.closed) return { ok: false, code: 'gone' };
+        return { ok: false, code: 'unavailable', message: 'the session service is unavailable; retry' };
+      }
+      if (conn.closed) return { ok: false, code: 'gone' };
+      if (!check.ok) return { ok: false, code: 'revoked_token', message: check.message, close: 'session_revoked' };
       conn.identity = identity;
+      conn.tokenExpMs = tokenExpMs(identity);
       return { ok: true, refreshed: true, identity };
     }
-    return this.admit(conn, metrics, identity, wantedSessionId ?? identity.sessionId);
+    // A session the client names explicitly is taken over from any other socket; the one a login token
+    // carries is shared by the connections opened with that token.
+    const res = await this.admit(conn, metrics, identity, wantedSessionId ?? identity.sessionId, wantedSessionId != null);
+    if (res.ok) conn.tokenExpMs = tokenExpMs(identity);
+    return res;
   }
 
-  /** Admits an already verified identity and opens (or resumes) its session. */
-  async admit(conn: Conn, metrics: DialectMetrics, identity: Identity, wantedSessionId?: string): Promise<GateResult> {
+  /**
+   * Admits an already verified identity and opens (or resumes) its session. `exclusive` (default: when a
+   * session is named) closes the session's other connections on every edge: one session, one socket.
+   */
+  async admit(conn: Conn, metrics: DialectMetrics, identity: Identity, wantedSessionId?: string, exclusive = wantedSessionId !== undefined): Promise<GateResult> {
     let admitted;
     try {
       admitted = await this.deps.session.admit({ userId: identity.userId, connId: conn.connId, nodeId: this.deps.conns.nodeId, ip: conn.ip });
@@ -82,8 +124,16 @@ export class SessionGate {
         roles: identity.roles,
         ...(identity.tenant !== undefined ? { tenant: identity.tenant } : {}),
         ...(wantedSessionId !== undefined ? { sessionId: wantedSessionId } : {}),
+        ...(identity.sessionId !== undefined ? { tokenSessionId: identity.sessionId } : {}),
+        ...(identity.iat !== undefined ? { issuedAt: identity.iat } : {}),
       });
     } catch (err) {
+      if (err instanceof SwitchboardError && err.code === 'revoked_token') {
+        conn.admitted = false;
+        await this.release(conn.connId);
+        if (conn.closed) return { ok: false, code: 'gone' };
+        return { ok: false, code: 'revoked_token', message: err.message, close: 'session_revoked' };
+      }
       this.log.warn({ err }, 'session service unavailable');
       if (conn.closed) return { ok: false, code: 'gone' };
       return { ok: false, code: 'unavailable', message: 'the session service is unavailable; retry', close: 'internal_error' };
@@ -92,6 +142,14 @@ export class SessionGate {
     setIdentity(conn, identity);
     conn.sessionId = session.sessionId;
     this.deps.conns.authenticated(conn);
+    // Indexed for revocations (logout, user deleted, password changed) and takeovers, on whichever edge.
+    this.deps.conns.index(conn, userIndexKey(identity));
+    this.deps.conns.index(conn, `session:${session.sessionId}`);
+    if (exclusive && session.continued) {
+      this.deps.cluster.closeWhere(`session:${session.sessionId}`, 'session_replaced', conn.connId).catch((err: unknown) => {
+        this.log.warn({ err }, 'older connections of a resumed session not closed');
+      });
+    }
     return { ok: true, refreshed: false, identity, session };
   }
 

@@ -7,6 +7,7 @@ import { MemoryObjectStore, type ObjectStore } from '@switchboard/store';
 import type { Registry } from 'prom-client';
 import type { DialectDefinition } from '../src/dialect.js';
 import { DIALECTS } from '../src/dialects/index.js';
+import { CONTROL_CHANNEL, revocationMessage } from '../src/cluster.js';
 import { EdgeServer } from '../src/server.js';
 
 /** An in-process edge with memory backends on a free port, plus helpers to drive it. */
@@ -54,10 +55,14 @@ export async function startTestNode(
   const secret = config.jwtSecret!;
   const issuer = hmacIssuer(secret, { issuer: config.jwtIssuer, audience: config.jwtAudience });
   const session = createSessionService(config, new MemorySessionRepo(config), issuer, logger, registry);
+  // As the all-in-one process wires it: revocations reach the edges on the bus's control channel.
+  session.onRevoke(async (keys) => {
+    await publisher.publish({ channel: CONTROL_CHANNEL, attrs: {}, data: revocationMessage(keys, 'session:test') });
+  });
   const edge = new EdgeServer({
     config,
     bus,
-    verifier: createJwtVerifier({ hmacSecret: secret, issuer: config.jwtIssuer, audience: config.jwtAudience }),
+    verifier: createJwtVerifier({ hmacSecret: secret, issuer: config.jwtIssuer, audience: config.jwtAudience, clockToleranceSec: config.clockSkewSec, maxLifetimeSec: config.maxTokenLifetimeSec }),
     session,
     logger,
     registry,

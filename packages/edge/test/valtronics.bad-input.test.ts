@@ -73,6 +73,15 @@ describe('valtronics bad input: error reply, connection keeps working', () => {
     });
   }
 
+  it('a frame refused for a forbidden key or its depth keeps its request id in the error', async () => {
+    const c = await node.authed('bad');
+    c.send('{"type":"subscribe","id":"req-7","channel":"alerts","filters":{"__proto__":{"polluted":true}}}');
+    expect(await c.nextOfType('error')).toMatchObject({ code: 'forbidden_key', id: 'req-7' });
+    c.send(`{"id":42,"type":"ping","x":${'['.repeat(40)}${']'.repeat(40)}}`);
+    expect(await c.nextOfType('error')).toMatchObject({ code: 'too_deep', id: 42 });
+    await stillWorks(c);
+  });
+
   it('subscribe before auth gets not_authenticated, then auth and subscribe work', async () => {
     const c = await node.connect();
     c.send({ type: 'subscribe', channel: 'telemetry', id: 'early' });

@@ -33,6 +33,20 @@ export interface OpenSessionRequest {
   readonly tenant?: string;
   /** The session to resume, when the client names one. */
   readonly sessionId?: string;
+  /** The session the token was issued for (its `sid`), checked for revocation. */
+  readonly tokenSessionId?: string;
+  /** The token's `iat` (seconds), checked against revocations of its user. */
+  readonly issuedAt?: number;
+}
+
+/** A verified token as the revocation checks need it. */
+export interface TokenCheck {
+  readonly userId: string;
+  readonly tenant?: string;
+  /** The token's `sid`, if it belongs to a session. */
+  readonly tokenSessionId?: string;
+  /** The token's `iat` (seconds). */
+  readonly issuedAt?: number;
 }
 
 /** Answer of {@link SessionApi.openSession}. */
@@ -73,7 +87,12 @@ export interface SessionApi {
   admit(req: AdmissionRequest): Promise<AdmissionResult>;
   release(connId: string): Promise<void>;
   heartbeat(nodeId: string): Promise<void>;
+  /** Opens or resumes a session; rejects with `revoked_token` when the token or session was revoked. */
   openSession(req: OpenSessionRequest): Promise<OpenSessionResult>;
+  /** Whether a verified token is still good (not revoked): a re-`auth` on a live connection asks. */
+  checkToken(req: TokenCheck): Promise<{ readonly ok: true } | { readonly ok: false; readonly message: string }>;
+  /** Logs a token out: its session is revoked (or, for a token of no session, its user's tokens until now). */
+  logout(req: TokenCheck): Promise<void>;
   /**
    * Finds a live session by its id alone and renews its sliding expiry: its user, roles, tenant and
    * subscriptions, or null when it does not exist (any more). The id is a bearer secret (128 random bits):

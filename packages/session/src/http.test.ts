@@ -4,6 +4,9 @@ import { hmacIssuer } from './keys.js';
 import { MemorySessionRepo } from './repo-memory.js';
 import { createSessionService } from './setup.js';
 import { startSessionHttp } from './http.js';
+import { createJwtVerifier } from './tokens.js';
+
+const verifier = createJwtVerifier({ issuer: 'switchboard', audience: 'switchboard', hmacSecret: loadConfig({}).jwtSecret! });
 
 let url = '';
 let close: () => Promise<void>;
@@ -13,7 +16,7 @@ beforeAll(async () => {
   const logger = createLogger({ name: 'test', level: 'silent' });
   const issuer = hmacIssuer(config.jwtSecret!, { issuer: 'switchboard', audience: 'switchboard' });
   const service = createSessionService(config, new MemorySessionRepo(config), issuer, logger, registry);
-  const http = await startSessionHttp({ service, issuer, registry, logger, host: '127.0.0.1', port: 0, adminToken: 'admin-token-0123456789', ready: () => true });
+  const http = await startSessionHttp({ service, issuer, registry, logger, host: '127.0.0.1', port: 0, adminToken: 'admin-token-0123456789', ready: () => true, verifier, trustedProxies: [] });
   url = `http://127.0.0.1:${http.port}`;
   close = http.close;
 });
@@ -50,7 +53,7 @@ describe('session HTTP API', () => {
     const logger = createLogger({ name: 'test', level: 'silent' });
     const issuer = hmacIssuer(config.jwtSecret!, { issuer: 'switchboard', audience: 'switchboard' });
     const service = createSessionService(config, new MemorySessionRepo(config), issuer, logger, registry);
-    const off = await startSessionHttp({ service, issuer, registry, logger, host: '127.0.0.1', port: 0, adminToken: undefined, ready: () => true });
+    const off = await startSessionHttp({ service, issuer, registry, logger, host: '127.0.0.1', port: 0, adminToken: undefined, ready: () => true, verifier, trustedProxies: [] });
     try {
       const res = await fetch(`http://127.0.0.1:${off.port}/v1/users/x`, { headers: { authorization: 'Bearer anything-at-all-123' } });
       expect(res.status).toBe(401);
@@ -100,5 +103,40 @@ describe('session HTTP API', () => {
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toContain('switchboard_session_logins_total{outcome="ok"} 1');
     expect(metrics).toContain('switchboard_session_logins_total{outcome="locked_out"} 1');
+  });
+
+  it('reports its login, lockout and admission counters as JSON for the admin page', async () => {
+    const { status, body } = await call('GET', '/v1/stats');
+    expect(status).toBe(200);
+    // The logins of the first test: one ok, one unknown user and two wrong passwords, then a lockout.
+    expect(body.logins).toEqual({ ok: 1, invalid_credentials: 3, locked_out: 1 });
+    expect(body.admissions).toEqual({});
+    expect(body.sessions).toMatchObject({ new: 1 });
+    expect(Math.abs((body.at as number) - Date.now())).toBeLessThan(5000);
+  });
+
+  // Last: its logins would change the counts the metrics test reads.
+  it('logs out with POST /v1/logout; admins revoke sessions, change passwords and cap token lifetimes', async () => {
+    const ADMIN = 'admin-token-0123456789';
+    expect((await call('POST', '/v1/users', { name: 'leo', password: 'leo-password-1' }, ADMIN)).status).toBe(201);
+    const login = await call('POST', '/v1/login', { username: 'leo', password: 'leo-password-1' });
+    expect(login.status).toBe(200);
+    const token = login.body.token as string;
+    expect(await call('POST', '/v1/logout', undefined)).toMatchObject({ status: 401, body: { error: 'unauthorized' } });
+    expect(await call('POST', '/v1/logout', undefined, 'not.a.token')).toMatchObject({ status: 401, body: { error: 'invalid_token' } });
+    expect((await call('POST', '/v1/logout', undefined, token)).status).toBe(204);
+    // The session of the logged-out token is gone; a fresh login works and an admin can revoke it.
+    const again = await call('POST', '/v1/login', { username: 'leo', password: 'leo-password-1' });
+    expect((await call('DELETE', `/v1/sessions/${again.body.session_id as string}`, undefined, ADMIN)).status).toBe(204);
+    expect((await call('DELETE', `/v1/sessions/${again.body.session_id as string}`, undefined)).status).toBe(401);
+    // A password change: the old one stops working, the new one works; a weak one is refused.
+    expect((await call('POST', '/v1/users/leo/password', { password: 'x' }, ADMIN)).status).toBe(400);
+    expect((await call('POST', '/v1/users/leo/password', { password: 'leo-password-2' }, ADMIN)).status).toBe(204);
+    expect((await call('POST', '/v1/users/nobody/password', { password: 'leo-password-2' }, ADMIN)).status).toBe(404);
+    expect((await call('POST', '/v1/login', { username: 'leo', password: 'leo-password-1' })).status).toBe(401);
+    expect((await call('POST', '/v1/login', { username: 'leo', password: 'leo-password-2' })).status).toBe(200);
+    // No token longer than the maximum lifetime is minted.
+    expect(await call('POST', '/v1/tokens', { sub: 'svc', ttl: '30d' }, ADMIN)).toMatchObject({ status: 400, body: { error: 'invalid_message' } });
+    expect((await call('POST', '/v1/tokens', { sub: 'svc', ttl: '1d' }, ADMIN)).status).toBe(200);
   });
 });

@@ -1,11 +1,14 @@
 /**
  * The session service's HTTP API (node:http: it serves logins and admin calls, not fan-out):
- * `POST /v1/login`, `GET /.well-known/jwks.json`, the admin API under `/v1/users` and `/v1/tokens`
- * (Bearer admin token), `/metrics`, `/healthz`, `/readyz`.
+ * `POST /v1/login`, `POST /v1/logout` (Bearer: the token to log out), `GET /.well-known/jwks.json`, the
+ * admin API under `/v1/users`, `/v1/tokens` and `/v1/sessions` (Bearer admin token), `/metrics`,
+ * `/v1/stats`, `/healthz`, `/readyz`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ERROR_CODES, SwitchboardError, parseJsonGuarded, isPlainObject, isValidTenant, parseDurationMs, type ErrorCode, type Logger } from '@switchboard/core';
+import { ERROR_CODES, SwitchboardError, clientAddress, parseJsonGuarded, isPlainObject, isValidTenant, parseDurationMs, type ErrorCode, type Identity, type Logger } from '@switchboard/core';
+import type { TokenCheck } from './api.js';
+import type { TokenVerifier } from './tokens.js';
 import type { Registry } from 'prom-client';
 import type { TokenIssuer } from './keys.js';
 import type { SessionService } from './service.js';
@@ -24,6 +27,10 @@ export interface SessionHttpOptions {
   readonly adminToken: string | undefined;
   /** Whether the backends are reachable (for `/readyz`). */
   readonly ready: () => boolean;
+  /** Verifies the tokens `POST /v1/logout` is called with. */
+  readonly verifier: TokenVerifier;
+  /** Addresses of reverse proxies whose `X-Forwarded-For` names the client; no one else's is believed. */
+  readonly trustedProxies: readonly string[];
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -75,9 +82,42 @@ function readJson(req: IncomingMessage): Promise<{ ok: true; value: Record<strin
   });
 }
 
+/** The counters `GET /v1/stats` reports, by outcome: what `/metrics` shows, as JSON. */
+const STATS: Readonly<Record<string, string>> = {
+  logins: 'switchboard_session_logins_total',
+  admissions: 'switchboard_session_admissions_total',
+  sessions: 'switchboard_session_sessions_total',
+};
+
+/**
+ * `GET /v1/stats`: this replica's login, admission and session counters since it started, by outcome
+ * (lockouts are logins answered `locked_out`), for the edges' admin page. Public like `/metrics`: counts only.
+ */
+async function stats(registry: Registry): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = { at: Date.now() };
+  for (const [key, name] of Object.entries(STATS)) {
+    const byOutcome: Record<string, number> = {};
+    const metric = registry.getSingleMetric(name);
+    if (metric) for (const v of (await metric.get()).values) byOutcome[String(v.labels.outcome)] = v.value;
+    out[key] = byOutcome;
+  }
+  return out;
+}
+
+/** What the revocation checks need of a verified identity. */
+function tokenCheckOf(identity: Identity): TokenCheck {
+  return {
+    userId: identity.userId,
+    ...(identity.tenant !== undefined ? { tenant: identity.tenant } : {}),
+    ...(identity.sessionId !== undefined ? { tokenSessionId: identity.sessionId } : {}),
+    ...(identity.iat !== undefined ? { issuedAt: identity.iat } : {}),
+  };
+}
+
 /** Starts the HTTP API; resolves with the bound port and a close function. */
 export async function startSessionHttp(o: SessionHttpOptions): Promise<{ port: number; server: Server; close(): Promise<void> }> {
   const log = o.logger.child({ component: 'session-http' });
+  const trusted = new Set(o.trustedProxies);
   const adminDigest = o.adminToken ? createHash('sha256').update(o.adminToken).digest() : null;
   const isAdmin = (req: IncomingMessage) => {
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
@@ -96,6 +136,7 @@ export async function startSessionHttp(o: SessionHttpOptions): Promise<{ port: n
       res.end(await o.registry.metrics());
       return;
     }
+    if (method === 'GET' && path === '/v1/stats') return send(res, 200, await stats(o.registry));
     if (method === 'GET' && path === '/.well-known/jwks.json') return send(res, 200, o.issuer.jwks(), { 'cache-control': 'max-age=300' });
     if (method === 'POST' && path === '/v1/login') {
       const body = await readJson(req);
@@ -103,14 +144,22 @@ export async function startSessionHttp(o: SessionHttpOptions): Promise<{ port: n
       const r = await o.service.login({
         username: body.value.username as string,
         password: body.value.password as string,
-        ip: req.socket.remoteAddress ?? 'unknown',
+        ip: clientAddress(req.socket.remoteAddress ?? 'unknown', req.headers['x-forwarded-for'], trusted),
       });
       if (r.ok) return send(res, 200, { token: r.token, session_id: r.sessionId, expiry: new Date(r.expiresAt).toISOString(), user: r.user });
       if (r.code === 'locked_out')
         return fail(res, r.code, r.message, { retry_after: r.retryAfterSec }, { 'retry-after': String(r.retryAfterSec ?? 1) });
       return fail(res, r.code, r.message);
     }
-    if (path === '/v1/users' || path.startsWith('/v1/users/') || path === '/v1/tokens') {
+    if (method === 'POST' && path === '/v1/logout') {
+      const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+      if (!m) return fail(res, 'unauthorized', 'send Authorization: Bearer <token> (the token to log out)');
+      const v = await o.verifier.verify(m[1]!);
+      if (!v.ok) return fail(res, v.code, v.message);
+      await o.service.logout(tokenCheckOf(v.identity));
+      return send(res, 204, undefined);
+    }
+    if (path === '/v1/users' || path.startsWith('/v1/users/') || path === '/v1/tokens' || path.startsWith('/v1/sessions/')) {
       if (!isAdmin(req)) {
         // Say which: none sent, one refused, or no admin API at all (a caller who sent one must not read
         // "send one" as if it had been lost on the way).
@@ -144,6 +193,19 @@ export async function startSessionHttp(o: SessionHttpOptions): Promise<{ port: n
           ...(typeof v.tenant === 'string' ? { tenant: v.tenant } : {}),
         });
         return send(res, 200, { token });
+      }
+      if (method === 'DELETE' && path.startsWith('/v1/sessions/')) {
+        const id = decodeURIComponent(path.slice('/v1/sessions/'.length));
+        if (!id || id.length > 256) return fail(res, 'invalid_message', 'name a session: DELETE /v1/sessions/<id>');
+        await o.service.revokeSession(id);
+        return send(res, 204, undefined);
+      }
+      const pw = /^\/v1\/users\/([^/]+)\/password$/.exec(path);
+      if (method === 'POST' && pw) {
+        const body = await readJson(req);
+        if (!body.ok) return fail(res, body.code, body.message);
+        const who = decodeURIComponent(pw[1]!);
+        return (await o.service.changePassword(who, body.value.password)) ? send(res, 204, undefined) : fail(res, 'not_found', `no user "${who.slice(0, 64)}"`);
       }
       const name = decodeURIComponent(path.slice('/v1/users/'.length));
       if (method === 'GET' && name) {

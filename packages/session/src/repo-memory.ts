@@ -1,6 +1,9 @@
 import { refusal, type AdmissionLimits, type AdmissionRequest, type AdmissionResult } from './admission.js';
 import {
+  ATTEMPT_HOLD_MS,
+  ATTEMPT_STALE_MS,
   lockUntil,
+  type AttemptReservation,
   type CheckpointEntry,
   type FailureState,
   type LockoutPolicy,
@@ -25,6 +28,7 @@ interface StoredSession {
   readonly roles: readonly string[];
   readonly tenant?: string;
   expiresAt: number;
+  readonly createdAt: number;
   readonly subs: Map<string, StoredSubscription>;
 }
 
@@ -35,12 +39,14 @@ interface StoredSession {
 export class MemorySessionRepo implements SessionRepo {
   private readonly users = new Map<string, UserRecord>();
   private readonly sessions = new Map<string, StoredSession>();
-  private readonly fails = new Map<string, { count: number; lockedUntilMs: number; expiresAt: number }>();
+  private readonly fails = new Map<string, { count: number; lockedUntilMs: number; expiresAt: number; reservedAt?: number; failed?: number }>();
   private readonly conns = new Map<string, AdmissionRequest>();
   private readonly perUser = new Map<string, number>();
   private readonly userLog = new Map<string, number[]>();
   private readonly ipLog = new Map<string, number[]>();
   private readonly beats = new Map<string, number>();
+  private readonly slots = new Map<string, number>();
+  private readonly revocations = new Map<string, { atMs: number; expiresAt: number }>();
   private lastGcMs = 0;
 
   constructor(
@@ -62,6 +68,17 @@ export class MemorySessionRepo implements SessionRepo {
     return Promise.resolve(this.users.delete(name));
   }
 
+  setPasswordHash(name: string, passwordHash: string): Promise<boolean> {
+    const u = this.users.get(name);
+    if (!u) return Promise.resolve(false);
+    this.users.set(name, { ...u, passwordHash });
+    return Promise.resolve(true);
+  }
+
+  deleteSession(id: string): Promise<boolean> {
+    return Promise.resolve(this.live(id) !== null && this.sessions.delete(id));
+  }
+
   private view(s: StoredSession): SessionRecord {
     return {
       id: s.id,
@@ -69,6 +86,7 @@ export class MemorySessionRepo implements SessionRepo {
       roles: s.roles,
       ...(s.tenant !== undefined ? { tenant: s.tenant } : {}),
       expiresAt: s.expiresAt,
+      createdAt: s.createdAt,
       subscriptions: [...s.subs.values()],
     };
   }
@@ -83,8 +101,8 @@ export class MemorySessionRepo implements SessionRepo {
     return s;
   }
 
-  createSession(s: Omit<SessionRecord, 'expiresAt' | 'subscriptions'>, ttlSec: number): Promise<SessionRecord> {
-    const stored: StoredSession = { ...s, expiresAt: this.now() + ttlSec * 1000, subs: new Map() };
+  createSession(s: Omit<SessionRecord, 'expiresAt' | 'subscriptions' | 'createdAt'>, ttlSec: number): Promise<SessionRecord> {
+    const stored: StoredSession = { ...s, expiresAt: this.now() + ttlSec * 1000, createdAt: this.now(), subs: new Map() };
     this.sessions.set(s.id, stored);
     this.gc();
     return Promise.resolve(this.view(stored));
@@ -133,6 +151,59 @@ export class MemorySessionRepo implements SessionRepo {
   clearFailures(key: string): Promise<void> {
     this.fails.delete(key);
     return Promise.resolve();
+  }
+
+  reserveAttempt(key: string, policy: LockoutPolicy, nowMs: number): Promise<AttemptReservation> {
+    const prev = this.fails.get(key);
+    const live = prev && prev.expiresAt > nowMs ? prev : { count: 0, lockedUntilMs: 0, expiresAt: 0 };
+    if (live.lockedUntilMs > nowMs) return Promise.resolve({ ok: false, lockedUntilMs: live.lockedUntilMs });
+    let reserved = live.count;
+    if (reserved >= policy.threshold && live.lockedUntilMs === 0) {
+      if (nowMs - (live.reservedAt ?? 0) < ATTEMPT_STALE_MS) return Promise.resolve({ ok: false, lockedUntilMs: nowMs + 1000, busy: true });
+      reserved = live.failed ?? 0;
+    }
+    const count = reserved + 1;
+    const lockedUntilMs = count > policy.threshold ? nowMs + ATTEMPT_HOLD_MS : live.lockedUntilMs;
+    this.fails.set(key, {
+      count,
+      lockedUntilMs,
+      expiresAt: Math.max(nowMs + policy.windowSec * 1000, lockedUntilMs),
+      reservedAt: nowMs,
+      failed: live.failed ?? 0,
+    });
+    return Promise.resolve({ ok: true, count });
+  }
+
+  attemptFailed(key: string, policy: LockoutPolicy, nowMs: number): Promise<FailureState> {
+    const prev = this.fails.get(key);
+    const live = prev && prev.expiresAt > nowMs ? prev : null;
+    const count = live ? live.count : 1;
+    const lockedUntilMs = lockUntil(count, policy, nowMs);
+    this.fails.set(key, {
+      count,
+      lockedUntilMs,
+      expiresAt: Math.max(nowMs + policy.windowSec * 1000, lockedUntilMs),
+      reservedAt: live?.reservedAt ?? nowMs,
+      failed: (live?.failed ?? 0) + 1,
+    });
+    return Promise.resolve({ count, lockedUntilMs });
+  }
+
+  takeSlot(key: string, ms: number): Promise<boolean> {
+    const nowMs = this.now();
+    if ((this.slots.get(key) ?? 0) > nowMs) return Promise.resolve(false);
+    this.slots.set(key, nowMs + ms);
+    return Promise.resolve(true);
+  }
+
+  revoke(key: string, atMs: number, ttlSec: number): Promise<void> {
+    this.revocations.set(key, { atMs, expiresAt: this.now() + ttlSec * 1000 });
+    return Promise.resolve();
+  }
+
+  revokedAt(key: string): Promise<number | null> {
+    const r = this.revocations.get(key);
+    return Promise.resolve(r && r.expiresAt > this.now() ? r.atMs : null);
   }
 
   admit(req: AdmissionRequest): Promise<AdmissionResult> {
@@ -213,5 +284,7 @@ export class MemorySessionRepo implements SessionRepo {
     for (const [id, s] of this.sessions) if (s.expiresAt <= nowMs) this.sessions.delete(id);
     for (const logs of [this.userLog, this.ipLog]) for (const [k, log] of logs) if (prune(log, nowMs) === 0) logs.delete(k);
     for (const [k, f] of this.fails) if (f.expiresAt <= nowMs) this.fails.delete(k);
+    for (const [k, until] of this.slots) if (until <= nowMs) this.slots.delete(k);
+    for (const [k, r] of this.revocations) if (r.expiresAt <= nowMs) this.revocations.delete(k);
   }
 }

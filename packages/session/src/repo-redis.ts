@@ -8,13 +8,15 @@ import type { Cluster, Redis } from 'ioredis';
 import { isPlainObject } from '@switchboard/core';
 import type { AdmissionLimits, AdmissionRequest, AdmissionResult, AdmissionRule } from './admission.js';
 import { refusal } from './admission.js';
-import type { CheckpointEntry, FailureState, LockoutPolicy, SessionRecord, SessionRepo, StoredSubscription, UserRecord } from './repo.js';
+import { ATTEMPT_HOLD_MS, ATTEMPT_STALE_MS, type AttemptReservation, type CheckpointEntry, type FailureState, type LockoutPolicy, type SessionRecord, type SessionRepo, type StoredSubscription, type UserRecord } from './repo.js';
 
 type Client = Redis | Cluster;
 
 const userKey = (name: string) => `sb:user:${name}`;
 const sessionKey = (id: string) => `sb:sess:${id}`;
 const failKey = (key: string) => `sb:fail:${key}`;
+const slotKey = (key: string) => `sb:slot:${key}`;
+const revokedKey = (key: string) => `sb:revoked:${key}`;
 const ADM = {
   conns: 'sb:{adm}:conns',
   beats: 'sb:{adm}:hb',
@@ -129,7 +131,48 @@ redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[5]) * 1000, until_ms - now
 return { n, until_ms }
 `;
 
+// Reserves a login attempt before its password is checked (repo.ts reserveAttempt).
+const RESERVE = `
+-- ARGV: now ms, threshold, window sec, hold ms, stale ms
+-- Fields: n reserved attempts (in flight or failed), f failed ones, u locked until, r last reservation.
+local now = tonumber(ARGV[1])
+local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+local u = tonumber(redis.call('HGET', KEYS[1], 'u') or '0')
+if u > now then return { 0, u } end
+if n >= tonumber(ARGV[2]) and u == 0 then
+  local r = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
+  if now - r < tonumber(ARGV[5]) then return { 2, now + 1000 } end
+  -- The attempts in flight never reported back (their checker died): only settled failures count.
+  n = tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
+end
+n = n + 1
+if n > tonumber(ARGV[2]) then u = now + tonumber(ARGV[4]) end
+redis.call('HSET', KEYS[1], 'n', n, 'u', u, 'r', now)
+redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[3]) * 1000, u - now))
+return { 1, n }
+`;
+
+// Settles a reserved attempt that failed: the count stays (the reservation counted it), the lock follows it.
+const ATTEMPT_FAILED = `
+-- ARGV: now ms, threshold, base sec, max sec, window sec
+local now = tonumber(ARGV[1])
+local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+if n == 0 then n = 1; redis.call('HSET', KEYS[1], 'n', 1) end
+redis.call('HINCRBY', KEYS[1], 'f', 1)
+local threshold = tonumber(ARGV[2])
+local until_ms = 0
+if n >= threshold then
+  local sec = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ math.min(30, n - threshold))
+  until_ms = now + sec * 1000
+end
+redis.call('HSET', KEYS[1], 'u', until_ms)
+redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[5]) * 1000, until_ms - now))
+return { n, until_ms }
+`;
+
 type Scripted = Client & {
+  sbReserve(...args: (string | number)[]): Promise<[number, number]>;
+  sbAttemptFailed(...args: (string | number)[]): Promise<[number, number]>;
   sbAdmit(...args: (string | number)[]): Promise<string>;
   sbRelease(...args: (string | number)[]): Promise<number>;
   sbReap(...args: (string | number)[]): Promise<(string | number)[]>;
@@ -151,7 +194,7 @@ function parseSession(id: string, flat: string[], ttlMs: number): SessionRecord 
   for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!, flat[i + 1]!);
   const owner = fields.get('_');
   if (!owner) return null;
-  const o = JSON.parse(owner) as { userId: string; roles: string[]; tenant?: string };
+  const o = JSON.parse(owner) as { userId: string; roles: string[]; tenant?: string; createdAt?: number };
   const subscriptions: StoredSubscription[] = [];
   for (const [k, v] of fields) {
     if (!k.startsWith('sub:')) continue;
@@ -168,6 +211,7 @@ function parseSession(id: string, flat: string[], ttlMs: number): SessionRecord 
     roles: o.roles,
     ...(o.tenant !== undefined ? { tenant: o.tenant } : {}),
     expiresAt: Date.now() + ttlMs,
+    createdAt: o.createdAt ?? 0,
     subscriptions,
   };
 }
@@ -189,6 +233,8 @@ export class RedisSessionRepo implements SessionRepo {
       ['sbPutIfExists', 1, PUT_IF_EXISTS],
       ['sbCheckpoint', 1, CHECKPOINT],
       ['sbFail', 1, FAIL],
+      ['sbReserve', 1, RESERVE],
+      ['sbAttemptFailed', 1, ATTEMPT_FAILED],
     ];
     for (const [name, keys, lua] of scripts) client.defineCommand(name, { numberOfKeys: keys, lua });
     this.r = client as Scripted;
@@ -206,10 +252,21 @@ export class RedisSessionRepo implements SessionRepo {
     return (await this.r.del(userKey(name))) === 1;
   }
 
-  async createSession(s: Omit<SessionRecord, 'expiresAt' | 'subscriptions'>, ttlSec: number): Promise<SessionRecord> {
-    const owner = JSON.stringify({ userId: s.userId, roles: s.roles, ...(s.tenant !== undefined ? { tenant: s.tenant } : {}) });
+  async setPasswordHash(name: string, passwordHash: string): Promise<boolean> {
+    const user = await this.getUser(name);
+    if (!user) return false;
+    return (await this.r.set(userKey(name), JSON.stringify({ ...user, passwordHash }), 'XX')) === 'OK';
+  }
+
+  async createSession(s: Omit<SessionRecord, 'expiresAt' | 'subscriptions' | 'createdAt'>, ttlSec: number): Promise<SessionRecord> {
+    const createdAt = Date.now();
+    const owner = JSON.stringify({ userId: s.userId, roles: s.roles, ...(s.tenant !== undefined ? { tenant: s.tenant } : {}), createdAt });
     await this.r.multi().del(sessionKey(s.id)).hset(sessionKey(s.id), '_', owner).pexpire(sessionKey(s.id), ttlSec * 1000).exec();
-    return { ...s, expiresAt: Date.now() + ttlSec * 1000, subscriptions: [] };
+    return { ...s, expiresAt: createdAt + ttlSec * 1000, createdAt, subscriptions: [] };
+  }
+
+  async deleteSession(id: string): Promise<boolean> {
+    return (await this.r.del(sessionKey(id))) === 1;
   }
 
   async touchSession(id: string, ttlSec: number): Promise<SessionRecord | null> {
@@ -244,6 +301,30 @@ export class RedisSessionRepo implements SessionRepo {
 
   async clearFailures(key: string): Promise<void> {
     await this.r.del(failKey(key));
+  }
+
+  async reserveAttempt(key: string, policy: LockoutPolicy, nowMs: number): Promise<AttemptReservation> {
+    const [verdict, v] = await this.r.sbReserve(failKey(key), nowMs, policy.threshold, policy.windowSec, ATTEMPT_HOLD_MS, ATTEMPT_STALE_MS);
+    if (Number(verdict) === 1) return { ok: true, count: Number(v) };
+    return Number(verdict) === 2 ? { ok: false, lockedUntilMs: Number(v), busy: true } : { ok: false, lockedUntilMs: Number(v) };
+  }
+
+  async attemptFailed(key: string, policy: LockoutPolicy, nowMs: number): Promise<FailureState> {
+    const [count, lockedUntilMs] = await this.r.sbAttemptFailed(failKey(key), nowMs, policy.threshold, policy.baseSec, policy.maxSec, policy.windowSec);
+    return { count: Number(count), lockedUntilMs: Number(lockedUntilMs) };
+  }
+
+  async takeSlot(key: string, ms: number): Promise<boolean> {
+    return (await this.r.set(slotKey(key), '1', 'PX', ms, 'NX')) === 'OK';
+  }
+
+  async revoke(key: string, atMs: number, ttlSec: number): Promise<void> {
+    await this.r.set(revokedKey(key), String(atMs), 'EX', ttlSec);
+  }
+
+  async revokedAt(key: string): Promise<number | null> {
+    const v = await this.r.get(revokedKey(key));
+    return v === null ? null : Number(v);
   }
 
   async admit(req: AdmissionRequest): Promise<AdmissionResult> {

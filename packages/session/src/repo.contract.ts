@@ -97,6 +97,63 @@ export function runRepoContract(name: string, make: RepoFactory): void {
       expect(await repo.failures('user:bob', now)).toEqual({ count: 0, lockedUntilMs: 0 });
     });
 
+    it('reserves login attempts atomically: of 50 concurrent ones at most the threshold go through; the lockout then doubles one attempt at a time', async () => {
+      const now = Date.now();
+      const burst = await Promise.all(Array.from({ length: 50 }, () => repo.reserveAttempt('user:eve', policy, now)));
+      expect(burst.filter((r) => r.ok)).toHaveLength(policy.threshold);
+      // Refused while the reserved ones are in flight: no lockout was earned yet, so only a short wait.
+      for (const r of burst) if (!r.ok) expect(r).toEqual({ ok: false, lockedUntilMs: now + 1000, busy: true });
+      for (let i = 0; i < policy.threshold; i++) await repo.attemptFailed('user:eve', policy, now);
+      expect(await repo.failures('user:eve', now)).toEqual({ count: 3, lockedUntilMs: now + 10_000 });
+      expect(await repo.reserveAttempt('user:eve', policy, now + 5000)).toEqual({ ok: false, lockedUntilMs: now + 10_000 });
+      // The lockout ran out: one attempt at a time, and its failure doubles the lockout (not 50 doublings).
+      const later = now + 11_000;
+      const again = await Promise.all(Array.from({ length: 50 }, () => repo.reserveAttempt('user:eve', policy, later)));
+      expect(again.filter((r) => r.ok)).toEqual([{ ok: true, count: 4 }]);
+      expect(await repo.attemptFailed('user:eve', policy, later)).toEqual({ count: 4, lockedUntilMs: later + 20_000 });
+      await repo.clearFailures('user:eve');
+      expect(await repo.reserveAttempt('user:eve', policy, later)).toEqual({ ok: true, count: 1 });
+    });
+
+    it('reservations whose outcome never comes (a checker died) stop blocking after a while; settled failures still count', async () => {
+      const now = Date.now();
+      expect(await repo.reserveAttempt('user:zed', policy, now)).toEqual({ ok: true, count: 1 });
+      await repo.attemptFailed('user:zed', policy, now);
+      for (let i = 0; i < 2; i++) expect((await repo.reserveAttempt('user:zed', policy, now)).ok).toBe(true);
+      expect(await repo.reserveAttempt('user:zed', policy, now + 1000)).toMatchObject({ ok: false, busy: true });
+      // The two in flight never report back: later, only the one settled failure counts.
+      expect(await repo.reserveAttempt('user:zed', policy, now + 6000)).toEqual({ ok: true, count: 2 });
+    });
+
+    it('gives a slot to one caller per interval', async () => {
+      const taken = await Promise.all(Array.from({ length: 20 }, () => repo.takeSlot('ip:10.0.0.9', 300)));
+      expect(taken.filter(Boolean)).toHaveLength(1);
+      await sleep(350);
+      expect(await repo.takeSlot('ip:10.0.0.9', 300)).toBe(true);
+    });
+
+    it('records revocations, deletes sessions, replaces password hashes and dates sessions', async () => {
+      expect(await repo.revokedAt('session:s9')).toBeNull();
+      await repo.revoke('session:s9', 1234, 60);
+      await repo.revoke('user:t/bob', 5678, 1);
+      expect(await repo.revokedAt('session:s9')).toBe(1234);
+      expect(await repo.revokedAt('user:t/bob')).toBe(5678);
+      await sleep(1100);
+      expect(await repo.revokedAt('user:t/bob')).toBeNull();
+      const before = Date.now();
+      const created = await repo.createSession({ id: 's9', userId: 'bob', roles: [] }, 60);
+      expect(created.createdAt).toBeGreaterThanOrEqual(before);
+      expect((await repo.touchSession('s9', 60))?.createdAt).toBe(created.createdAt);
+      expect(await repo.deleteSession('s9')).toBe(true);
+      expect(await repo.deleteSession('s9')).toBe(false);
+      expect(await repo.touchSession('s9', 60)).toBeNull();
+      const u = { name: 'bob', passwordHash: 'scrypt$old', roles: [], createdAt: 1 };
+      expect(await repo.setPasswordHash('bob', 'scrypt$new')).toBe(false);
+      await repo.createUser(u);
+      expect(await repo.setPasswordHash('bob', 'scrypt$new')).toBe(true);
+      expect(await repo.getUser('bob')).toEqual({ ...u, passwordHash: 'scrypt$new' });
+    });
+
     it('admits up to the per-user and total limits; a release frees a place; admit is idempotent', async () => {
       for (let i = 0; i < 3; i++) expect((await repo.admit(req('u', i))).ok).toBe(true);
       expect(await repo.admit(req('u', 0))).toEqual({ ok: true });

@@ -27,6 +27,8 @@ export interface SessionRecord {
   readonly roles: readonly string[];
   readonly tenant?: string;
   readonly expiresAt: number;
+  /** When it was created, ms since the Unix epoch (a user revocation ends the sessions created before it). */
+  readonly createdAt: number;
   readonly subscriptions: readonly StoredSubscription[];
 }
 
@@ -60,8 +62,12 @@ export interface SessionRepo extends Admission {
   createUser(user: UserRecord): Promise<boolean>;
   getUser(name: string): Promise<UserRecord | null>;
   deleteUser(name: string): Promise<boolean>;
+  /** Replaces a user's password hash; false when there is no such user. */
+  setPasswordHash(name: string, passwordHash: string): Promise<boolean>;
 
-  createSession(s: Omit<SessionRecord, 'expiresAt' | 'subscriptions'>, ttlSec: number): Promise<SessionRecord>;
+  createSession(s: Omit<SessionRecord, 'expiresAt' | 'subscriptions' | 'createdAt'>, ttlSec: number): Promise<SessionRecord>;
+  /** Deletes a session (logout, revocation); false when it did not exist. */
+  deleteSession(id: string): Promise<boolean>;
   /** Renews the sliding expiry and returns the session, or null when it does not exist (any more). */
   touchSession(id: string, ttlSec: number): Promise<SessionRecord | null>;
   putSubscription(id: string, sub: StoredSubscription): Promise<void>;
@@ -72,6 +78,24 @@ export interface SessionRepo extends Admission {
   failures(key: string, nowMs: number): Promise<FailureState>;
   recordFailure(key: string, policy: LockoutPolicy, nowMs: number): Promise<FailureState>;
   clearFailures(key: string): Promise<void>;
+  /**
+   * Reserves one login attempt for `key` atomically, before its password is checked, so that a burst of
+   * concurrent attempts checks at most `policy.threshold` passwords: refused while locked, and while the
+   * attempts already reserved (in flight or failed) reach the threshold. Past the threshold, once a
+   * lockout has run out, one attempt at a time goes through. The outcome is settled with
+   * {@link attemptFailed} or {@link clearFailures}. A refusal because attempts are still in flight (no
+   * lockout yet) says `busy`: their outcome decides whether a caller that waits gets its turn.
+   */
+  reserveAttempt(key: string, policy: LockoutPolicy, nowMs: number): Promise<AttemptReservation>;
+  /** A reserved attempt failed: locks `key` when its count reached the threshold (doubling beyond). */
+  attemptFailed(key: string, policy: LockoutPolicy, nowMs: number): Promise<FailureState>;
+  /** Takes a slot of `ms` for `key` (at most one caller per `ms`); false when one is taken. */
+  takeSlot(key: string, ms: number): Promise<boolean>;
+
+  /** Records a revocation under `key` (`session:<id>`, `user:<tenant>/<name>`) at `atMs`, kept `ttlSec`. */
+  revoke(key: string, atMs: number, ttlSec: number): Promise<void>;
+  /** When `key` was last revoked, or null. */
+  revokedAt(key: string): Promise<number | null>;
 
   /** Marks a node alive now. */
   heartbeat(nodeId: string, nowMs: number): Promise<void>;
@@ -89,3 +113,17 @@ export function lockUntil(count: number, policy: LockoutPolicy, nowMs: number): 
   const sec = Math.min(policy.maxSec, policy.baseSec * 2 ** Math.min(30, count - policy.threshold));
   return nowMs + sec * 1000;
 }
+
+/** How long a reservation past the threshold holds the key while its password is checked. */
+export const ATTEMPT_HOLD_MS = 30_000;
+
+/**
+ * Reservations whose outcome has not come this long after the last one are presumed lost (their checker
+ * died): they stop blocking, and only the failures that were settled still count.
+ */
+export const ATTEMPT_STALE_MS = 5000;
+
+/** Answer of {@link SessionRepo.reserveAttempt}. */
+export type AttemptReservation =
+  | { readonly ok: true; readonly count: number }
+  | { readonly ok: false; readonly lockedUntilMs: number; readonly busy?: true };

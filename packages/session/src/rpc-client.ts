@@ -3,7 +3,7 @@
  * (`rpc-handler.ts`).
  */
 import type { AdmissionResult } from './admission.js';
-import type { LoginResult, OpenSessionResult, ResumedSession, SessionApi } from './api.js';
+import type { LoginResult, OpenSessionRequest, OpenSessionResult, ResumedSession, SessionApi, TokenCheck } from './api.js';
 import type { CheckpointEntry, StoredSubscription } from './repo.js';
 
 /** The bits of an Rpc client this module needs (structurally the bus's `RpcClient`). */
@@ -37,8 +37,14 @@ export class RpcSessionClient implements SessionApi {
   async heartbeat(nodeId: string): Promise<void> {
     await this.rpc.call('heartbeat', { nodeId });
   }
-  openSession(req: { userId: string; roles: readonly string[]; tenant?: string; sessionId?: string }): Promise<OpenSessionResult> {
+  openSession(req: OpenSessionRequest): Promise<OpenSessionResult> {
     return this.rpc.call('openSession', req);
+  }
+  checkToken(req: TokenCheck): Promise<{ ok: true } | { ok: false; message: string }> {
+    return this.rpc.call('checkToken', req);
+  }
+  async logout(req: TokenCheck): Promise<void> {
+    await this.rpc.call('logout', req);
   }
   resumeSession(sessionId: string): Promise<ResumedSession | null> {
     return this.rpc.call('resumeSession', { sessionId });

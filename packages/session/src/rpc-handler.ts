@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { SwitchboardError } from '@switchboard/core';
-import type { SessionApi } from './api.js';
+import type { OpenSessionRequest, SessionApi, TokenCheck } from './api.js';
 import type { SessionMetrics } from './metrics.js';
 import type { CheckpointEntry, StoredSubscription } from './repo.js';
 
@@ -17,12 +17,23 @@ const subscription = z.object({
   position: position.optional(),
 });
 
+const tokenCheck = z.object({ userId: id, tenant: z.string().max(128).optional(), tokenSessionId: id.optional(), issuedAt: z.number().int().optional() });
+
 const METHODS = {
   login: z.object({ username: z.string().max(256), password: z.string().max(4096), ip: z.string().max(64) }),
   admit: z.object({ userId: id, connId: id, nodeId: id, ip: z.string().max(64) }),
   release: z.object({ connId: id }),
   heartbeat: z.object({ nodeId: id }),
-  openSession: z.object({ userId: id, roles: z.array(z.string().max(64)).max(64), tenant: z.string().max(128).optional(), sessionId: id.optional() }),
+  openSession: z.object({
+    userId: id,
+    roles: z.array(z.string().max(64)).max(64),
+    tenant: z.string().max(128).optional(),
+    sessionId: id.optional(),
+    tokenSessionId: id.optional(),
+    issuedAt: z.number().int().optional(),
+  }),
+  checkToken: tokenCheck,
+  logout: tokenCheck,
   resumeSession: z.object({ sessionId: id }),
   saveSubscription: z.object({ sessionId: id, sub: subscription }),
   removeSubscription: z.object({ sessionId: id, key: z.string().min(1).max(256) }),
@@ -64,7 +75,11 @@ async function dispatch(service: SessionApi, method: string, params: unknown): P
     case 'heartbeat':
       return service.heartbeat(p.nodeId as string);
     case 'openSession':
-      return service.openSession(p as { userId: string; roles: string[]; tenant?: string; sessionId?: string });
+      return service.openSession(p as unknown as OpenSessionRequest);
+    case 'checkToken':
+      return service.checkToken(p as unknown as TokenCheck);
+    case 'logout':
+      return service.logout(p as unknown as TokenCheck);
     case 'resumeSession':
       return service.resumeSession(p.sessionId as string);
     case 'saveSubscription':

@@ -6,11 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_TENANT, SwitchboardError, isValidTenant, type Logger } from '@switchboard/core';
 import type { AdmissionRequest, AdmissionResult } from './admission.js';
-import type { LoginRequest, LoginResult, OpenSessionRequest, OpenSessionResult, PublicUser, ResumedSession, SessionApi } from './api.js';
+import type { LoginRequest, LoginResult, OpenSessionRequest, OpenSessionResult, PublicUser, ResumedSession, SessionApi, TokenCheck } from './api.js';
 import type { TokenIssuer } from './keys.js';
 import type { SessionMetrics } from './metrics.js';
 import { dummyHash, hashPassword, passwordPolicyProblem, verifyPassword, MAX_PASSWORD_LENGTH } from './passwords.js';
-import type { CheckpointEntry, LockoutPolicy, SessionRepo, StoredSubscription } from './repo.js';
+import type { AttemptReservation, CheckpointEntry, LockoutPolicy, SessionRepo, StoredSubscription } from './repo.js';
 import type { TokenClaims } from './tokens.js';
 
 /** User names: what may appear in a token `sub` and a Redis key. */
@@ -28,7 +28,28 @@ export interface SessionServiceOptions {
   readonly userLockout: LockoutPolicy;
   readonly ipLockout: LockoutPolicy;
   readonly nodeDeadSec: number;
+  /** Longest token lifetime: no token is minted longer, and revocation markers are kept this long. */
+  readonly maxTokenLifetimeSec: number;
 }
+
+/** Tells the edges to close the connections indexed under these keys (`session:<id>`, `user:<tenant>/<name>`). */
+export type RevocationListener = (keys: readonly string[]) => Promise<void>;
+
+/** The revocation key of a user: its connections are indexed under it on every edge. */
+export function userRevocationKey(userId: string, tenant: string | undefined): string {
+  return `user:${tenant ?? DEFAULT_TENANT}/${userId}`;
+}
+
+/** The revocation key of a session. */
+export function sessionRevocationKey(sessionId: string): string {
+  return `session:${sessionId}`;
+}
+
+/** How long a login waits for the attempts of the same user ahead of it to be checked (within the edge's login deadline of 4 Rpc timeouts). */
+const LOGIN_QUEUE_MS = 15_000;
+
+/** After this many failed logins from one address (any users), its logins are slowed to one per second. */
+const ADDRESS_SLOT_MS = 1000;
 
 /** A new session id (the Fleet Freedom `ghostId`): 128 random bits, URL-safe. */
 export function newSessionId(): string {
@@ -42,10 +63,17 @@ export class SessionService implements SessionApi {
   /** The service's metrics (the Rpc handler records into them too). */
   readonly metrics: SessionMetrics;
 
+  private revoked: RevocationListener | null = null;
+
   constructor(private readonly o: SessionServiceOptions) {
     this.repo = o.repo;
     this.log = o.logger.child({ component: 'session' });
     this.metrics = o.metrics;
+  }
+
+  /** Where revocations are announced (the edges' control channel); set once the bus is up. */
+  onRevoke(listener: RevocationListener): void {
+    this.revoked = listener;
   }
 
   async login(req: LoginRequest): Promise<LoginResult> {
@@ -65,17 +93,23 @@ export class SessionService implements SessionApi {
     const now = Date.now();
     const userKey = `user:${req.username}`;
     const ipKey = `ip:${req.ip}`;
-    const [uf, ipf] = await Promise.all([this.repo.failures(userKey, now), this.repo.failures(ipKey, now)]);
-    const lockedUntil = Math.max(uf.lockedUntilMs, ipf.lockedUntilMs);
-    if (lockedUntil > now) {
-      // Refused before the password is even looked at: a correct guess during a lockout gains nothing.
-      const retryAfterSec = Math.ceil((lockedUntil - now) / 1000);
+    // Per address: a throttle, never a lockout, so one attacker behind a NAT cannot lock its other users
+    // out; past the limit the address gets one attempt per second for all its users together.
+    const ipf = await this.repo.failures(ipKey, now);
+    if (ipf.count >= this.o.ipLockout.threshold && !(await this.repo.takeSlot(`throttle:${ipKey}`, ADDRESS_SLOT_MS)))
+      return { ok: false, code: 'locked_out', message: 'too many failed logins from this address; retry in 1 s', retryAfterSec: 1 };
+    // Per user: the attempt is reserved before the password is looked at, so a burst of concurrent
+    // guesses checks at most the limit, and a correct guess during a lockout gains nothing.
+    const reserved = await this.reserve(userKey, now);
+    if (!reserved.ok) {
+      const retryAfterSec = Math.max(1, Math.ceil((reserved.lockedUntilMs - now) / 1000));
       return { ok: false, code: 'locked_out', message: `too many failed logins; retry in ${retryAfterSec} s`, retryAfterSec };
     }
     const user = await this.repo.getUser(req.username);
     const matches = await verifyPassword(req.password, user?.passwordHash ?? (await dummyHash()));
     if (!user || !matches) {
-      const [after] = await Promise.all([this.repo.recordFailure(userKey, this.o.userLockout, now), this.repo.recordFailure(ipKey, this.o.ipLockout, now)]);
+      const failedAt = Date.now();
+      const [after] = await Promise.all([this.repo.attemptFailed(userKey, this.o.userLockout, failedAt), this.repo.recordFailure(ipKey, this.o.ipLockout, failedAt)]);
       this.log.info({ user: req.username, ip: req.ip, failures: after.count }, 'login failed');
       return { ok: false, code: 'invalid_credentials', message: 'wrong user name or password' };
     }
@@ -95,6 +129,19 @@ export class SessionService implements SessionApi {
     return { ok: true, token, sessionId: session.id, expiresAt: now + this.o.tokenTtlSec * 1000, user: publicUser(user) };
   }
 
+  /**
+   * Reserves a login attempt; while the attempts already reserved are still being checked (`busy`), waits
+   * for their outcome: a success clears the way (many correct logins at once all get in, a few at a
+   * time), failures end in a lockout that refuses the waiting ones too.
+   */
+  private async reserve(userKey: string, startedMs: number): Promise<AttemptReservation> {
+    for (;;) {
+      const r = await this.repo.reserveAttempt(userKey, this.o.userLockout, Date.now());
+      if (r.ok || !r.busy || Date.now() - startedMs > LOGIN_QUEUE_MS) return r;
+      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
+    }
+  }
+
   async admit(req: AdmissionRequest): Promise<AdmissionResult> {
     const res = await this.repo.admit(req);
     this.o.metrics.admissions.inc({ outcome: res.ok ? 'ok' : res.rule });
@@ -110,10 +157,13 @@ export class SessionService implements SessionApi {
   }
 
   async openSession(req: OpenSessionRequest): Promise<OpenSessionResult> {
+    const refused = await this.revocation(req);
+    if (refused) throw new SwitchboardError('revoked_token', refused);
     if (req.sessionId !== undefined) {
       const s = await this.repo.touchSession(req.sessionId, this.o.sessionTtlSec);
       // Same user and same tenant: the same name in another tenant is another user.
       if (s && s.userId === req.userId && (s.tenant ?? DEFAULT_TENANT) === (req.tenant ?? DEFAULT_TENANT)) {
+        if (await this.sessionRevoked(s)) throw new SwitchboardError('revoked_token', 'the session was revoked; log in again');
         // "Resumed" means an earlier connection's subscriptions come back. The session a login created
         // (named by its token) has none on its first connection: it continues, it does not resume, and
         // the client must subscribe itself.
@@ -131,7 +181,11 @@ export class SessionService implements SessionApi {
   }
 
   async resumeSession(sessionId: string): Promise<ResumedSession | null> {
-    const s = await this.repo.touchSession(sessionId, this.o.sessionTtlSec);
+    let s = await this.repo.touchSession(sessionId, this.o.sessionTtlSec);
+    if (s && (await this.sessionRevoked(s))) {
+      await this.repo.deleteSession(s.id);
+      s = null;
+    }
     this.o.metrics.resumeLookups.inc({ outcome: s ? 'found' : 'unknown' });
     if (!s) return null;
     return {
@@ -142,6 +196,80 @@ export class SessionService implements SessionApi {
       expiresAt: s.expiresAt,
       subscriptions: s.subscriptions,
     };
+  }
+
+  async checkToken(req: TokenCheck): Promise<{ ok: true } | { ok: false; message: string }> {
+    const refused = await this.revocation(req);
+    return refused ? { ok: false, message: refused } : { ok: true };
+  }
+
+  async logout(req: TokenCheck): Promise<void> {
+    if (req.tokenSessionId !== undefined) {
+      await this.revokeSession(req.tokenSessionId);
+      return;
+    }
+    // A token of no session (minted by an admin): its user's tokens issued until now end.
+    await this.revokeUser(req.userId, req.tenant, 'logout');
+  }
+
+  /**
+   * Why a token (its user, tenant, session and issue time) no longer authenticates, or null: its session
+   * was revoked (logout, admin), or its user was revoked after it was issued (deleted, password changed,
+   * logged out everywhere). A token of a session is judged by when its session was created (exact);
+   * one without by its `iat` (whole seconds: a token of the very second of the revocation stays valid).
+   */
+  private async revocation(req: TokenCheck): Promise<string | null> {
+    const sid = req.tokenSessionId;
+    const [sessionRevokedAt, userRevokedAt] = await Promise.all([
+      sid !== undefined ? this.repo.revokedAt(sessionRevocationKey(sid)) : Promise.resolve(null),
+      this.repo.revokedAt(userRevocationKey(req.userId, req.tenant)),
+    ]);
+    if (sessionRevokedAt !== null) return 'the session of this token was revoked (logged out); log in again';
+    if (userRevokedAt === null) return null;
+    if (sid !== undefined) {
+      const s = await this.repo.touchSession(sid, this.o.sessionTtlSec);
+      if (s) return s.createdAt < userRevokedAt ? 'the user was revoked after this session began; log in again' : null;
+    }
+    if (req.issuedAt === undefined || req.issuedAt * 1000 < Math.floor(userRevokedAt / 1000) * 1000)
+      return 'the user was revoked after this token was issued; log in again';
+    return null;
+  }
+
+  private async sessionRevoked(s: { id: string; userId: string; tenant?: string; createdAt: number }): Promise<boolean> {
+    const [bySession, byUser] = await Promise.all([this.repo.revokedAt(sessionRevocationKey(s.id)), this.repo.revokedAt(userRevocationKey(s.userId, s.tenant))]);
+    return bySession !== null || (byUser !== null && s.createdAt < byUser);
+  }
+
+  private get revocationTtlSec(): number {
+    return Math.max(this.o.maxTokenLifetimeSec, this.o.sessionTtlSec) + 60;
+  }
+
+  /** Ends a session: its tokens stop authenticating and its connections close on every edge. */
+  async revokeSession(sessionId: string): Promise<boolean> {
+    const existed = await this.repo.deleteSession(sessionId);
+    await this.repo.revoke(sessionRevocationKey(sessionId), Date.now(), this.revocationTtlSec);
+    this.log.info({ session: sessionId }, 'session revoked');
+    await this.announce([sessionRevocationKey(sessionId)]);
+    return existed;
+  }
+
+  /** Ends every token and session a user holds now; its connections close on every edge. */
+  private async revokeUser(userId: string, tenant: string | undefined, why: string): Promise<void> {
+    const key = userRevocationKey(userId, tenant);
+    await this.repo.revoke(key, Date.now(), this.revocationTtlSec);
+    this.log.info({ user: userId, tenant, why }, 'user tokens and sessions revoked');
+    await this.announce([key]);
+  }
+
+  private async announce(keys: readonly string[]): Promise<void> {
+    if (!this.revoked) return;
+    try {
+      await this.revoked(keys);
+    } catch (err) {
+      // The tokens and sessions are refused from now on regardless; only live sockets stay until they
+      // come back (or their token expires).
+      this.log.warn({ err, keys }, 'revocation not announced to the edges');
+    }
   }
 
   saveSubscription(sessionId: string, sub: StoredSubscription): Promise<void> {
@@ -213,13 +341,32 @@ export class SessionService implements SessionApi {
     return u ? { ...publicUser(u), createdAt: u.createdAt } : null;
   }
 
-  deleteUser(name: string): Promise<boolean> {
-    return this.repo.deleteUser(name);
+  /** Deletes a user; its tokens and sessions are revoked and its connections closed. */
+  async deleteUser(name: string): Promise<boolean> {
+    const u = await this.repo.getUser(name);
+    if (!u) return false;
+    const deleted = await this.repo.deleteUser(name);
+    await this.revokeUser(u.name, u.tenant, 'deleted');
+    return deleted;
   }
 
-  /** Mints a token for any subject (admin API: `switchboard token`). */
+  /** Sets a user's password (policy checked); its earlier tokens and sessions are revoked. */
+  async changePassword(name: string, password: unknown): Promise<boolean> {
+    const problem = passwordPolicyProblem(password);
+    if (problem) throw new SwitchboardError('invalid_message', problem);
+    const u = await this.repo.getUser(name);
+    if (!u) return false;
+    if (!(await this.repo.setPasswordHash(name, await hashPassword(password as string)))) return false;
+    await this.repo.clearFailures(`user:${name}`);
+    await this.revokeUser(u.name, u.tenant, 'password changed');
+    return true;
+  }
+
+  /** Mints a token for any subject (admin API: `switchboard token`), never longer than the maximum lifetime. */
   mintToken(claims: TokenClaims): Promise<string> {
     if (!USER_NAME_RE.test(claims.sub)) throw new SwitchboardError('invalid_message', '"sub" must be a user name');
+    if (claims.ttlSec > this.o.maxTokenLifetimeSec)
+      throw new SwitchboardError('invalid_message', `"ttl" is longer than the maximum token lifetime (${this.o.maxTokenLifetimeSec} s)`);
     return this.o.issuer.issue(claims);
   }
 }

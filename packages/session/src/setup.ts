@@ -25,5 +25,6 @@ export function createSessionService(config: Config, repo: SessionRepo, issuer: 
     userLockout: { threshold: config.maxLoginFailures, baseSec: config.lockoutSec, maxSec: 3600, windowSec: 900 },
     ipLockout: { threshold: config.maxLoginFailuresPerIp, baseSec: config.lockoutSec, maxSec: 3600, windowSec: 900 },
     nodeDeadSec: config.nodeDeadSec,
+    maxTokenLifetimeSec: config.maxTokenLifetimeSec,
   });
 }

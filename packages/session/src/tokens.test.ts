@@ -36,7 +36,25 @@ describe('HMAC tokens', () => {
     ['HS512 (algorithm not pinned)', async () => new SignJWT({}).setProtectedHeader({ alg: 'HS512' }).setSubject('a').setIssuer('switchboard').setAudience('switchboard').setExpirationTime(now() + 60).sign(new TextEncoder().encode(secret + secret))],
     ['roles not an array', async () => base({ roles: 'admin' }).setSubject('a').setIssuer('switchboard').setAudience('switchboard').setExpirationTime(now() + 60).sign(key)],
     ['garbage', () => Promise.resolve('not.a.jwt')],
+    ['exp in the year 3000', async () => base().setSubject('a').setIssuer('switchboard').setAudience('switchboard').setIssuedAt().setExpirationTime(32503680000).sign(key)],
+    ['exp beyond the maximum lifetime without iat', async () => base().setSubject('a').setIssuer('switchboard').setAudience('switchboard').setExpirationTime(now() + 8 * 86_400).sign(key)],
+    ['iat an hour in the future', async () => base().setSubject('a').setIssuer('switchboard').setAudience('switchboard').setIssuedAt(now() + 3600).setExpirationTime(now() + 7200).sign(key)],
+    ['sub with CR/LF', async () => base().setSubject('alice\r\nadmin: yes').setIssuer('switchboard').setAudience('switchboard').setExpirationTime(now() + 60).sign(key)],
+    ['sub with a bidi override', async () => base().setSubject('alice\u202egpj').setIssuer('switchboard').setAudience('switchboard').setExpirationTime(now() + 60).sign(key)],
+    ['sub with a leading space', async () => base().setSubject(' alice').setIssuer('switchboard').setAudience('switchboard').setExpirationTime(now() + 60).sign(key)],
   ];
+  it('accepts printable subjects (unicode letters, inner spaces, punctuation) and iat within the clock skew', async () => {
+    for (const sub of ['Zoë Smith', 'user@example.com', 'svc:ingest/7', '山田']) {
+      const token = await base().setSubject(sub).setIssuer('switchboard').setAudience('switchboard').setIssuedAt().setExpirationTime(now() + 60).sign(key);
+      expect(await verifier.verify(token)).toMatchObject({ ok: true, identity: { userId: sub } });
+    }
+    const skewed = createJwtVerifier({ ...opts, hmacSecret: secret, clockToleranceSec: 5, maxLifetimeSec: 3600 });
+    const early = await base().setSubject('a').setIssuer('switchboard').setAudience('switchboard').setIssuedAt(now() + 3).setExpirationTime(now() + 600).sign(key);
+    expect(await skewed.verify(early)).toMatchObject({ ok: true });
+    const long = await base().setSubject('a').setIssuer('switchboard').setAudience('switchboard').setIssuedAt().setExpirationTime(now() + 3700).sign(key);
+    expect(await skewed.verify(long)).toMatchObject({ ok: false, code: 'invalid_token' });
+  });
+
   for (const [name, make] of invalid) {
     it(`refuses ${name} with invalid_token`, async () => {
       const r = await verifier.verify(await make());

@@ -14,12 +14,24 @@ export interface TokenVerifier {
 }
 
 const ROLE_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** Most device ids a token's `devices` claim may list. */
+const MAX_DEVICES = 1000;
+/**
+ * A subject is printable: letters, marks, digits, punctuation, symbols and inner spaces. No control
+ * character (CR/LF would forge log lines and headers), no format character (bidi overrides disguise a
+ * name), no leading or trailing space.
+ */
+const SUB_RE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}](?:[\p{L}\p{M}\p{N}\p{P}\p{S} ]{0,126}[\p{L}\p{M}\p{N}\p{P}\p{S}])?$/u;
+
+/** Whether `sub` may name a token's subject (printable, 1–128 characters). */
+export function isValidSubject(sub: unknown): sub is string {
+  return typeof sub === 'string' && SUB_RE.test(sub);
+}
 
 /** Maps verified claims to an identity; rejects tokens whose claims have the wrong shape. */
 export function identityFromClaims(payload: Record<string, unknown>): VerifyResult {
   const sub = payload.sub;
-  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128)
-    return { ok: false, code: 'invalid_token', message: 'token has no valid "sub" claim' };
+  if (!isValidSubject(sub)) return { ok: false, code: 'invalid_token', message: 'token has no valid "sub" claim (1-128 printable characters)' };
   const rawRoles = payload.roles ?? [];
   if (!Array.isArray(rawRoles) || rawRoles.length > 64 || !rawRoles.every((r) => typeof r === 'string' && ROLE_RE.test(r)))
     return { ok: false, code: 'invalid_token', message: '"roles" claim must be an array of role names' };
@@ -27,12 +39,22 @@ export function identityFromClaims(payload: Record<string, unknown>): VerifyResu
   // The tenant becomes one segment of every bus channel name the connection reaches (`<dialect>:<tenant>:…`).
   if (tenant !== undefined && !isValidTenant(tenant))
     return { ok: false, code: 'invalid_token', message: '"tenant" claim must be a tenant name (letters, digits, "_", ".", "@", "-")' };
+  const rawDevices = payload.devices;
+  if (
+    rawDevices !== undefined &&
+    (!Array.isArray(rawDevices) ||
+      rawDevices.length > MAX_DEVICES ||
+      !rawDevices.every((d) => (typeof d === 'string' && d.length > 0 && d.length <= 128) || Number.isSafeInteger(d)))
+  )
+    return { ok: false, code: 'invalid_token', message: `"devices" claim must be an array of at most ${MAX_DEVICES} device ids` };
   const sid = payload.sid;
   const identity: Identity = {
     userId: sub,
     roles: rawRoles as string[],
     ...(tenant !== undefined ? { tenant } : {}),
     ...(typeof payload.exp === 'number' ? { exp: payload.exp } : {}),
+    ...(typeof payload.iat === 'number' ? { iat: payload.iat } : {}),
+    ...(rawDevices !== undefined ? { devices: (rawDevices as (string | number)[]).map(String) } : {}),
     ...(typeof sid === 'string' && sid.length > 0 && sid.length <= 128 ? { sessionId: sid } : {}),
   };
   return { ok: true, identity };
@@ -74,6 +96,26 @@ export interface JwtVerifierOptions {
   /** HS256 shared secret; only in dev mode or the all-in-one process. */
   readonly hmacSecret?: string;
   readonly clockToleranceSec?: number;
+  /** Longest accepted lifetime (`exp` − `iat`, or `exp` − now without `iat`); default 7 days. */
+  readonly maxLifetimeSec?: number;
+}
+
+/** Default of {@link JwtVerifierOptions.maxLifetimeSec}. */
+export const DEFAULT_MAX_TOKEN_LIFETIME_SEC = 7 * 86_400;
+
+/**
+ * The lifetime rules jose does not check by itself: `iat` no further in the future than the clock-skew
+ * allowance, and no token valid for longer than `maxLifetimeSec` (a stolen token dies in bounded time).
+ */
+export function lifetimeProblem(payload: { exp?: unknown; iat?: unknown }, nowSec: number, toleranceSec: number, maxLifetimeSec: number): string | null {
+  const exp = payload.exp as number;
+  if (payload.iat !== undefined) {
+    if (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat)) return 'token claim "iat" is invalid';
+    if (payload.iat > nowSec + toleranceSec) return 'token claim "iat" is in the future (beyond the allowed clock skew)';
+    if (exp - payload.iat > maxLifetimeSec) return `token lifetime (exp - iat) is longer than the allowed ${maxLifetimeSec} s`;
+  }
+  if (exp - nowSec > maxLifetimeSec + toleranceSec) return `token expires more than ${maxLifetimeSec} s from now`;
+  return null;
 }
 
 /**
@@ -87,6 +129,8 @@ export function createJwtVerifier(o: JwtVerifierOptions): TokenVerifier {
   const local = o.localJwks && o.localJwks.keys.length > 0 ? createLocalJWKSet(o.localJwks) : null;
   const hmac = o.hmacSecret ? new TextEncoder().encode(o.hmacSecret) : null;
   const algorithms = [...(remote || local ? ['RS256', 'ES256'] : []), ...(hmac ? ['HS256'] : [])];
+  const tolerance = o.clockToleranceSec ?? 5;
+  const maxLifetime = o.maxLifetimeSec ?? DEFAULT_MAX_TOKEN_LIFETIME_SEC;
   const getKey: JWTVerifyGetKey = async (header: JWTHeaderParameters, token) => {
     if (header.alg === 'HS256') {
       if (!hmac) throw new joseErrors.JOSEAlgNotAllowed('HS256 is not accepted here');
@@ -110,8 +154,10 @@ export function createJwtVerifier(o: JwtVerifierOptions): TokenVerifier {
           issuer: o.issuer,
           audience: o.audience,
           requiredClaims: ['exp', 'iss', 'aud', 'sub'],
-          clockTolerance: o.clockToleranceSec ?? 5,
+          clockTolerance: tolerance,
         });
+        const problem = lifetimeProblem(payload, Math.floor(Date.now() / 1000), tolerance, maxLifetime);
+        if (problem) return { ok: false, code: 'invalid_token', message: problem };
         return identityFromClaims(payload);
       } catch (err) {
         return verifyFailure(err);

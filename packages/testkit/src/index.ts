@@ -10,3 +10,4 @@ export * from './redis.js';
 export * from './processes.js';
 export * from './children.js';
 export * as oispSeed from './seeds-oisp.js';
+export * from './tcp-proxy.js';

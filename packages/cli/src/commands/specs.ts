@@ -207,5 +207,33 @@ export const CHANNELS: CommandSpec = {
   example: 'npx switchboard channels --dialect fme --url http://127.0.0.1:8001',
 };
 
+/** `switchboard listen`. */
+export const LISTEN: CommandSpec = {
+  name: 'listen',
+  summary: 'print the updates of a valtronics channel as they arrive (through the client SDK: nothing lost or doubled across reconnects)',
+  positionals: [{ name: 'CHANNEL', doc: 'telemetry, alerts, devices or system' }],
+  flags: {
+    filter: {
+      type: 'string',
+      value: 'K=V',
+      doc: 'a filter of the channel (device_id, metrics, severity, alert_type, status_types, frequency); a value with commas is a list, numbers become numbers',
+      multiple: true,
+    },
+    url: { type: 'string', value: 'URL', doc: 'an edge (its /ws), or a ws:// URL as is', default: 'http://localhost:8000', parse: parsers.url },
+    json: { type: 'boolean', doc: 'print each update as the JSON frame it arrived in' },
+    count: { type: 'string', value: 'N', doc: 'exit after N updates', defaultText: 'run until Ctrl-C', parse: parsers.int(1, 1_000_000_000) },
+    token: { type: 'string', value: 'JWT', doc: 'a token to connect with as is', defaultText: 'one minted through the session service for 1 hour, again before it expires', parse: parsers.nonEmpty },
+    sub: { type: 'string', value: 'ID', doc: 'the user id of minted tokens', default: 'switchboard-listen', parse: parsers.nonEmpty },
+    'session-url': { ...SESSION_ADMIN_FLAGS.url, doc: 'the session service that mints the token' },
+    'admin-token': SESSION_ADMIN_FLAGS['admin-token'],
+  },
+  notes: [
+    'One update a line on stdout: #OFFSET TIME CHANNEL {fields}. Connection changes, and a reconnect that',
+    'could not recover every update (the history no longer reached back), are said on stderr.',
+    'Exits 0 on Ctrl-C or after --count updates; 1 when the subscription or the token is refused.',
+  ],
+  example: 'npx switchboard listen alerts --filter device_id=1,2 --filter severity=critical',
+};
+
 /** Every command, in the order `switchboard help` lists them. */
-export const COMMANDS: readonly CommandSpec[] = [START, EDGE, SESSION, DEV_CLUSTER, TOKEN, USER_ADD, PUBLISH, CHANNELS];
+export const COMMANDS: readonly CommandSpec[] = [START, EDGE, SESSION, DEV_CLUSTER, TOKEN, USER_ADD, PUBLISH, CHANNELS, LISTEN];

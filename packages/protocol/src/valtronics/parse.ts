@@ -1,7 +1,7 @@
 /**
  * Parsing of `valtronics` client frames (seed 002) into commands: pure functions, no I/O.
  */
-import { isPlainObject, parseDurationMs, parseJsonGuarded, type ErrorCode, type Filter, type StreamPosition } from '@switchboard/core';
+import { checkJsonValue, isPlainObject, parseDurationMs, type ErrorCode, type Filter, type StreamPosition } from '@switchboard/core';
 import { VALTRONICS_CHANNELS, channelSpec, isValtronicsChannel, type ChannelSpec, type ValtronicsChannel } from './channels.js';
 
 /** Every filter key a seed client may put at the top level of `subscribe` or under `filters`. */
@@ -77,9 +77,26 @@ function fail(code: ErrorCode, message: string, ctx: Partial<ValtronicsParseErro
 
 /** Parses one text frame (already checked against the byte limit). */
 export function parseValtronicsFrame(text: string, opts: ValtronicsParseOptions): ParseResult {
-  const parsed = parseJsonGuarded(text, opts.maxDepth);
-  if (!parsed.ok) return fail(parsed.code, parsed.message);
-  return parseValtronicsMessage(parsed.value, opts, false);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return fail('invalid_json', 'message is not valid JSON');
+  }
+  const bad = checkJsonValue(value, opts.maxDepth);
+  // A frame refused for its content (a forbidden key, too deep) still names its request: the answer
+  // carries the `id`, so a client can match it to what it sent.
+  if (bad) return fail(bad.code, bad.message, { id: requestIdOf(value) });
+  return parseValtronicsMessage(value, opts, false);
+}
+
+/** The valid `id` of a top-level message object, if it has one (read without trusting the rest). */
+function requestIdOf(value: unknown): RequestId {
+  if (!isPlainObject(value) || !Object.prototype.hasOwnProperty.call(value, 'id')) return undefined;
+  const id = value.id;
+  if (typeof id === 'string' && id.length <= MAX_VALUE_LENGTH) return id;
+  if (typeof id === 'number' && Number.isFinite(id)) return id;
+  return undefined;
 }
 
 /**

@@ -527,9 +527,13 @@ export class FleetFreedomHandler implements DialectHandler<FfState> {
     const company = conn.state.company!;
     if (cmd.company !== company) return this.reply(conn, cmd, 'forbidden', `company ${cmd.company} is not yours`);
     const fresh = cmd.types.filter((st) => !conn.state.parts.get(st.type)?.has(st));
+    const denied = fresh.find((st) => !this.ctx.authorize(conn, st.name));
+    if (denied) return this.reply(conn, cmd, 'forbidden', `the roles of this session may not subscribe to ${denied.name}`);
     const max = this.ctx.limits.maxSubscriptionsPerConnection;
     const held = this.subscribed(conn).length;
     if (held + fresh.length > max) return this.reply(conn, cmd, 'too_many_subscriptions', `at most ${max} subscription types per connection`);
+    if (!this.ctx.userHasRoom(conn, fresh.length))
+      return this.reply(conn, cmd, 'too_many_subscriptions', `at most ${this.ctx.config.maxSubscriptionsPerUser} subscriptions per user on this node`);
     const all = [...this.subscribed(conn), ...fresh.map((st) => st.name)];
     const answer = () => renderFfResponse('subscribe', cmd.reqId, 0, 'Subscribed', { company: { id: company }, subscriptionTypes: all });
     if (fresh.length === 0) {
@@ -627,7 +631,8 @@ export class FleetFreedomHandler implements DialectHandler<FfState> {
       const req = s.request as Partial<StoredRequest>;
       const st = typeof req.subscriptionType === 'string' ? FF_SUBSCRIPTION_TYPES.get(req.subscriptionType) : undefined;
       const position = s.position ?? null;
-      if (req.company === conn.state.company && st && s.key === st.name) parts.push({ st, position });
+      // The channel policy is checked again: the roles may have changed since the subscription was made.
+      if (req.company === conn.state.company && st && s.key === st.name && this.ctx.authorize(conn, st.name)) parts.push({ st, position });
       else if (req.company === conn.state.company && typeof req.deletedType === 'string' && isFfType(req.deletedType) && s.key === deletedKey(req.deletedType))
         deleted.push({ type: req.deletedType, position });
       else this.ctx.gate.forgetSubscription(conn, s.key);

@@ -243,14 +243,20 @@ export class ValtronicsHandler implements DialectHandler<ValtronicsState> {
 
   private async subscribe(conn: VConn, cmd: SubscribeCommand): Promise<void> {
     const max = this.ctx.limits.maxSubscriptionsPerConnection;
-    if (!conn.subs.has(cmd.channel) && conn.subs.size >= max) {
+    const adding = !conn.subs.has(cmd.channel);
+    if (adding && (conn.subs.size >= max || !this.ctx.userHasRoom(conn, 1))) {
       this.error(conn, {
         code: 'too_many_subscriptions',
-        message: `at most ${max} subscriptions per connection`,
+        message: conn.subs.size >= max ? `at most ${max} subscriptions per connection` : `at most ${this.ctx.config.maxSubscriptionsPerUser} subscriptions per user on this node`,
         id: cmd.id,
         requestType: 'subscribe',
         channel: cmd.channel,
       });
+      return;
+    }
+    const denial = this.denial(conn, cmd);
+    if (denial) {
+      this.error(conn, { code: 'forbidden', message: denial, id: cmd.id, requestType: 'subscribe', channel: cmd.channel });
       return;
     }
     const local = isLocalChannel(cmd.channel);
@@ -291,6 +297,24 @@ export class ValtronicsHandler implements DialectHandler<ValtronicsState> {
     }
     // Registered with its starting position, so a resume replays from here even before a checkpoint.
     if (subscribedAt !== undefined && !local) this.ctx.gate.saveSubscription(conn, cmd.channel, { channel: cmd.channel, filters: cmd.echo }, subscribedAt);
+  }
+
+  /**
+   * Why this connection may not subscribe (checked on every subscribe, a resumed session's included), or
+   * null: the channel policy by role, then the token's `devices` claim — a token limited to devices reads
+   * a device channel only with a `device_id` filter within them.
+   */
+  private denial(conn: VConn, cmd: SubscribeCommand): string | null {
+    if (!this.ctx.authorize(conn, cmd.channel)) return `the roles of this connection may not subscribe to "${cmd.channel}"`;
+    const allowed = conn.identity?.devices;
+    if (allowed === undefined || isLocalChannel(cmd.channel)) return null;
+    const wanted = cmd.filter.device_id;
+    const outside = wanted ? wanted.filter((d) => !allowed.includes(d)) : null;
+    if (outside !== null && outside.length === 0) return null;
+    this.ctx.denied('device');
+    return outside === null
+      ? 'this token may read only some devices: subscribe with a "device_id" filter'
+      : `this token may not read device ${outside.slice(0, 10).join(', ')}`;
   }
 
   private unsubscribe(conn: VConn, id: RequestId, channel: ValtronicsChannel, deviceIds: readonly string[] | null): Promise<void> | undefined {
