@@ -269,7 +269,8 @@ export async function runStep(o: StepOptions): Promise<StepResult> {
 /**
  * Runs steps at increasing rates until one is not sustained (or the rates run out), then narrows the
  * maximum down: `refine` more steps at the midpoint between the last sustained rate and the first
- * failed one, so that a doubling staircase does not report half the real maximum.
+ * failed one, so that a doubling staircase does not report half the real maximum. When the first rate
+ * already fails, it halves it until a step holds (at most four times).
  */
 export async function staircase(rates: readonly number[], step: (rate: number) => Promise<StepResult>, refine = 2): Promise<StepResult[]> {
   const results: StepResult[] = [];
@@ -283,6 +284,15 @@ export async function staircase(rates: readonly number[], step: (rate: number) =
       break;
     }
     ok = rate;
+  }
+  // The first rate is already too much: halve it (a few times) until a step holds, so the result says
+  // what the system does sustain instead of nothing.
+  for (let i = 0; i < 4 && ok === 0 && failed > 1; i++) {
+    const lower = Math.floor(failed / 2);
+    const r = await step(lower);
+    results.push(r);
+    if (r.sustained) ok = lower;
+    else failed = lower;
   }
   for (let i = 0; i < refine && failed > 0 && ok > 0; i++) {
     const mid = Math.round((ok + failed) / 2);
