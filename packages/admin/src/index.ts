@@ -3,6 +3,7 @@
  * Preact, uPlot and the client SDK bundled by esbuild into `dist/ui`), and a loader that reads them
  * once so an edge serves them from memory with an ETag and the right content type.
  */
+export type { HistogramSnapshot, NodeStats } from './stats-types.js';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';

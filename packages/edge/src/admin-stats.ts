@@ -10,38 +10,11 @@ import { isPlainObject, type Logger } from '@switchboard/core';
 import type { Registry } from 'prom-client';
 import type { ClusterControl } from './cluster.js';
 import type { EdgeMetrics } from './metrics.js';
+import type { HistogramSnapshot, NodeStats } from '@switchboard/admin';
+
 
 /** The question kind on the control plane. */
 const ASK_KIND = 'switchboard.stats';
-
-/** A histogram as counted since the edge started: cumulative counts per upper bound, plus the total. */
-export interface HistogramSnapshot {
-  /** Upper bounds in seconds, ascending (the `+Inf` bucket is `count`). */
-  readonly le: readonly number[];
-  /** Observations at or below each bound (cumulative, as Prometheus counts them). */
-  readonly counts: readonly number[];
-  readonly count: number;
-}
-
-/** One edge's counters at one moment. */
-export interface NodeStats {
-  readonly node: string;
-  /** When the snapshot was taken (ms since the epoch, the edge's clock). */
-  readonly at: number;
-  /** Open connections by dialect. */
-  readonly connections: Readonly<Record<string, number>>;
-  /** Messages handed to subscriber sockets (one per subscriber per message), since start. */
-  readonly deliveries: number;
-  /** Messages published through this edge (HTTP API, publish socket, dialects), since start. */
-  readonly published: number;
-  /** Bus messages dispatched by this edge's hub, since start. */
-  readonly fanoutMessages: number;
-  readonly fanoutLatency: HistogramSnapshot;
-  /** Absent when the edge's bus keeps no such histogram (the in-memory bus). */
-  readonly busReadLag: HistogramSnapshot | null;
-  /** [dialect, rule, rejections since start]. */
-  readonly rateLimited: readonly (readonly [string, string, number])[];
-}
 
 /** The snapshots of every edge that answered in time. */
 export interface ClusterStats {

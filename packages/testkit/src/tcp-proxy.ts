@@ -46,6 +46,7 @@ export async function startTcpProxy(target: {
       if (cut) p.toClient.push(d);
       else p.client.write(d);
     });
+    // The server side failing (Redis gone) is what the client must see: its connection closes with it.
     up.on('error', () => p.client.destroy());
     up.on('close', () => p.client.destroy());
     for (const d of p.toUpstream.splice(0)) up.write(d);

@@ -3,25 +3,9 @@
  * and a p99 over the last poll interval, from the difference of two snapshots. Pure functions, unit-tested.
  */
 
-/** A histogram as an edge counts it since it started (cumulative per upper bound, in seconds). */
-export interface HistogramSnapshot {
-  readonly le: readonly number[];
-  readonly counts: readonly number[];
-  readonly count: number;
-}
+import type { HistogramSnapshot, NodeStats } from '../stats-types.js';
 
-/** One edge's counters at one moment, as `GET /admin/stats` lists them. */
-export interface NodeStats {
-  readonly node: string;
-  readonly at: number;
-  readonly connections: Readonly<Record<string, number>>;
-  readonly deliveries: number;
-  readonly published: number;
-  readonly fanoutMessages: number;
-  readonly fanoutLatency: HistogramSnapshot;
-  readonly busReadLag: HistogramSnapshot | null;
-  readonly rateLimited: readonly (readonly [string, string, number])[];
-}
+export type { HistogramSnapshot, NodeStats } from '../stats-types.js';
 
 /** The session service's counters by outcome. */
 export interface SessionStats {
