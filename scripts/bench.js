@@ -230,6 +230,30 @@ function idleSection(list) {
   return lines.join('\n');
 }
 
+function slowSection(s) {
+  if (!s) return '';
+  const lines = [
+    '## Slow consumers (`slowConsumersScenario` in `loadtest/src/scenario-slow.ts`)',
+    '',
+    `${s.readers} valtronics readers subscribe to one channel next to one healthy reader, then stop reading (their TCP sockets paused)`,
+    `while ${fmt(s.messagesPerSec)} messages/s of ${fmt(s.messageBytes)} B go to the channel for ${s.floodSeconds} s (${s.messagesPerRequest} per \`POST /api/publish\`).`,
+    'Each round runs the same flood on a fresh `switchboard start` node twice, with the paused readers and without them; the',
+    "readers' cost is the difference of the two peak RSS increases (sampled every 20 ms), since the flood alone grows the",
+    `JS heap. Node-wide send-buffer budget: ${mib(s.budgetBytes)} MiB (the default).`,
+    '',
+    '| round | peak RSS: with readers | without | cost of the readers | RSS 2 s after: with / without | readers dropped (stalled) / closed 4008 | all gone after | healthy reader |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  s.rounds.forEach((r, i) => {
+    const w = r.withReaders;
+    lines.push(
+      `| ${i + 1} | +${mib(w.peakDeltaBytes)} MiB | +${mib(r.alone.peakDeltaBytes)} MiB | **+${mib(w.peakDeltaBytes - r.alone.peakDeltaBytes)} MiB** | +${mib(w.afterDeltaBytes)} / +${mib(r.alone.afterDeltaBytes)} MiB | ${fmt(w.disconnects.stalled ?? 0)} / ${fmt(w.disconnects.slow ?? 0)} | ${w.allClosedMs === null ? 'n/a' : `${fmt(w.allClosedMs / 1000, 1)} s`} | ${fmt(w.healthyReceived)} of ${fmt(w.published)} |`,
+    );
+  });
+  lines.push('', `Median cost: **+${mib(s.medianCostBytes)} MiB**.`, '');
+  return lines.join('\n');
+}
+
 function targetsSection(t) {
   if (!t) return '';
   const lines = ['## Targets', '', '| target | measured | result |', '| --- | --- | --- |'];
@@ -499,6 +523,7 @@ const doc = [
   redisSection(load.redis),
   replicasSection(load.replicas),
   idleSection(load.idle),
+  slowSection(load.slow),
   sessionSection(load.session),
   storeSection(load.store),
   notes(),

@@ -4,7 +4,7 @@
  * a PASS / FALL SHORT line per target. Loopback only, bounded in time, stops by itself.
  *
  * Scenarios (names for `--only`): broadcast, publish, filtered, groups, cluster, channels, redis, idle,
- * replicas, session, store.
+ * replicas, session, store, slow.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -17,6 +17,7 @@ import { publishSingleScenario } from './scenario-publish.js';
 import { redisPublishScenario } from './scenario-redis.js';
 import { replicasScenario } from './scenario-replicas.js';
 import { sessionScenario } from './scenario-session.js';
+import { slowConsumersScenario } from './scenario-slow.js';
 import { storeScenario } from './scenario-store.js';
 import { broadcastScenario, filteredScenario, idleScenario, socketIoClusterScenario, type RunOptions } from './scenarios.js';
 import { evaluate } from './targets.js';
@@ -131,6 +132,11 @@ if (want('store')) {
     latencySeconds: quick ? 3 : 10,
     writers: 4,
   });
+}
+
+if (want('slow')) {
+  log('slow: 50 readers stop reading during a flood; the node\'s peak RSS with them and without them');
+  results.slow = await slowConsumersScenario(bin, { readers: 50, rounds: quick ? 2 : 3, floodSeconds: 10, messageBytes: 1000, perRequest: 100, messagesPerSec: 2000 }, log);
 }
 
 const targets = evaluate(results);

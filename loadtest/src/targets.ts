@@ -5,6 +5,7 @@ import type { GroupsResult } from './scenario-groups.js';
 import type { PublishSingleResult } from './scenario-publish.js';
 import type { RedisPublishResult, RedisTargetRuns } from './scenario-redis.js';
 import type { ReplicasResult } from './scenario-replicas.js';
+import type { SlowResult } from './scenario-slow.js';
 import { cpuPerMillion, type IdleResult, type SystemResult } from './scenarios.js';
 
 /** One target and whether this run met it. */
@@ -41,6 +42,7 @@ export interface RunResults {
   redis?: RedisPublishResult;
   idle?: IdleResult[];
   replicas?: ReplicasResult;
+  slow?: SlowResult;
 }
 
 /** Evaluates every target that the run measured. */
@@ -132,6 +134,21 @@ export function evaluate(r: RunResults): TargetLine[] {
       target: `idle (${idle.dialect}): ≤ 5 KB RSS per connection (slope between two counts)`,
       measured: `${f(kb, 2)} KB RSS, ${f(idle.heapPerConnection / 1024, 2)} KB JS heap, between ${f(idle.counts[0])} and ${f(idle.counts[1])} connections`,
       pass: kb <= 5,
+    });
+  }
+  if (r.slow) {
+    const s = r.slow;
+    const mib = (b: number) => f(b / 2 ** 20, 1);
+    lines.push({
+      target: `slow consumers: ${s.readers} paused readers cost ≤ 50 MB of peak RSS over the same flood without them (median of rounds)`,
+      measured: `+${mib(s.medianCostBytes)} MiB (with readers ${s.rounds.map((x) => `+${mib(x.withReaders.peakDeltaBytes)}`).join(', ')}; without ${s.rounds.map((x) => `+${mib(x.alone.peakDeltaBytes)}`).join(', ')} MiB)`,
+      pass: s.medianCostBytes <= 50 * 2 ** 20,
+    });
+    const short = s.rounds.filter((x) => x.withReaders.healthyReceived < x.withReaders.published || x.alone.healthyReceived < x.alone.published);
+    lines.push({
+      target: 'slow consumers: the reader that keeps reading gets every message',
+      measured: `${s.rounds.length - short.length} of ${s.rounds.length} rounds complete (${f(s.rounds.reduce((a, x) => a + x.withReaders.published, 0))} messages with readers paused)`,
+      pass: short.length === 0,
     });
   }
   const all: StepResult[] = [

@@ -98,6 +98,11 @@ export class RawWs {
     this.socket.end();
   }
 
+  /** Stops reading from the socket: the kernel's buffers fill and the server sees a reader that stopped. */
+  pause(): void {
+    this.socket.pause();
+  }
+
   /** Drops the TCP connection without a close frame. */
   destroy(): void {
     this.socket.destroy();

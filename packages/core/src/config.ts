@@ -488,7 +488,7 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_SLOW_CONSUMER_BUDGET_BYTES',
     type: 'integer (bytes)',
     default: 32 * 1024 * 1024,
-    doc: 'Send buffers all connections of one edge may hold together: when they pass it, the connections with the largest buffers are closed with 4008 (slow consumer) until the rest fits, even if each is under its own backpressure limit.',
+    doc: 'Send buffers all connections of one edge may hold together: when they pass it, the connections with the largest buffers are closed with 4008 (slow consumer; dropped without a close frame if they stopped reading) until the rest fits, even if each is under its own backpressure limit. Checked as soon as an eighth of it was sent since the last check, not only every `SWITCHBOARD_SLOW_CONSUMER_CHECK_MS`.',
   }),
   maxSubscriptionsPerUser: option({
     schema: int(1),
@@ -509,7 +509,7 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_MAX_BACKPRESSURE_BYTES',
     type: 'integer (bytes)',
     default: 1024 * 1024,
-    doc: 'Send buffer per connection; a client whose buffer passes it is closed with 4008 (slow consumer) and recovers by offset. uWS itself skips publishes only at 4× this, so the close frame still fits.',
+    doc: 'Send buffer per connection; a client whose buffer passes it is closed with 4008 (slow consumer) and recovers by offset. uWS itself skips publishes only at 4× this, so the close frame still fits. A client that stopped reading (nothing drained for a whole check interval while backlogged) is dropped without a close frame at a quarter of this.',
   }),
   slowConsumerCheckMs: option({
     schema: int(10),

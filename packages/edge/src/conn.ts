@@ -40,6 +40,13 @@ export interface Conn<S = unknown> extends HubConnection {
   strikeWindowStartMs: number;
   /** When the client last sent anything (application-level keep-alive). */
   lastRecvMs: number;
+  /**
+   * When uWS last reported the send buffer draining (ms; 0: never): a reader over its limit that drained
+   * nothing for a whole sweep interval has stopped reading.
+   */
+  drainedAtMs: number;
+  /** Since when the sweeps have seen a send buffer (ms; 0: none at the last look). */
+  backlogSinceMs: number;
   /** Work waiting while an asynchronous request runs; null when idle. */
   queue: unknown[] | null;
   readonly state: S;

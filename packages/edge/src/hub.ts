@@ -355,6 +355,12 @@ export class Hub {
   private subscriptionCount = 0;
   /** Set when anything was published since the last slow-consumer sweep. */
   sentSinceSweep = false;
+  /**
+   * Payload bytes handed to uWS for all subscribers together since the last slow-consumer sweep (an
+   * estimate: data length × deliveries): a flood this large may have filled send buffers, so the sweep
+   * comes early.
+   */
+  bytesSinceSweep = 0;
 
   constructor(private readonly options: HubOptions) {
     this.bus = options.bus;
@@ -408,6 +414,7 @@ export class Hub {
   readonly dispatch = (batch: readonly Envelope[]): void => {
     let deliveries = 0;
     let dispatched = 0;
+    let bytes = 0;
     const channels = this.channels;
     for (let b = 0; b < batch.length; b++) {
       const env = batch[b]!;
@@ -452,6 +459,7 @@ export class Hub {
       if (ch.taps !== null) this.runTaps(ch.taps, env);
       const from = env.attrs[SENDER_ATTR];
       const sender = from === undefined ? undefined : this.sender(from);
+      const before = deliveries;
       const open = ch.open;
       for (let i = 0; i < open.length; i++) deliveries += this.deliver(open[i]!, env, sender);
       const indexed = ch.indexedAttrs;
@@ -468,6 +476,7 @@ export class Hub {
           deliveries += this.deliver(g, env, sender);
         }
       }
+      bytes += (deliveries - before) * env.data.length;
     }
     if (dispatched > 0) {
       this.metrics.fanoutMessages.inc(dispatched);
@@ -476,6 +485,7 @@ export class Hub {
     if (deliveries > 0) {
       this.metrics.deliveries.inc(deliveries);
       this.sentSinceSweep = true;
+      this.bytesSinceSweep += bytes;
     }
   };
 

@@ -277,6 +277,9 @@ export class Listeners {
       message: (ws: WebSocket<Conn>, message: ArrayBuffer, isBinary: boolean) => {
         hooks.message(d, ws.getUserData(), message, isBinary);
       },
+      drain: (ws: WebSocket<Conn>) => {
+        ws.getUserData().drainedAtMs = Date.now();
+      },
       close: (ws: WebSocket<Conn>, code: number) => {
         const conn = ws.getUserData();
         conn.closed = true;
@@ -351,6 +354,8 @@ export class Listeners {
         strikes: 0,
         strikeWindowStartMs: 0,
         lastRecvMs: now,
+        drainedAtMs: 0,
+        backlogSinceMs: 0,
         queue: null,
         state: dec.state,
       };
@@ -393,4 +398,13 @@ export class Listeners {
 export function closeConn(conn: Conn, reason: CloseCodeName): void {
   if (conn.closed) return;
   conn.ws.end(CLOSE_CODES[reason].code, reason);
+}
+
+/**
+ * Drops a connection at once, without a close frame: for a reader that stopped reading, which could not
+ * read one. `end()` would keep its send buffer (megabytes) until the idle timeout; `close()` frees it now.
+ */
+export function dropConn(conn: Conn): void {
+  if (conn.closed) return;
+  conn.ws.close();
 }

@@ -13,7 +13,7 @@ export class EdgeMetrics {
   readonly fanoutLatency: Histogram;
   readonly rateLimitRejections: Counter<'dialect' | 'rule'>;
   readonly backpressureDrops: Counter<'dialect'>;
-  readonly slowConsumerDisconnects: Counter<'dialect'>;
+  readonly slowConsumerDisconnects: Counter<'dialect' | 'reader'>;
   readonly errors: Counter<'dialect' | 'code'>;
   readonly published: Counter<'source'>;
   readonly channels: Gauge;
@@ -94,8 +94,8 @@ export class EdgeMetrics {
     });
     this.slowConsumerDisconnects = new Counter({
       name: 'switchboard_slow_consumer_disconnects_total',
-      help: 'Connections closed with 4008 because their send buffer passed the backpressure limit.',
-      labelNames: ['dialect'],
+      help: 'Connections closed because their send buffer passed the backpressure limit or the node budget: reader="slow" got 4008, reader="stalled" (read nothing for a sweep interval) was dropped without a close frame.',
+      labelNames: ['dialect', 'reader'],
       registers,
     });
     this.errors = new Counter({

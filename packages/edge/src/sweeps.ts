@@ -6,16 +6,30 @@
  */
 import type { Conn, ConnectionRegistry } from './conn.js';
 import type { Hub } from './hub.js';
-import { HARD_BACKPRESSURE_FACTOR, closeConn, type MountedDialect } from './listeners.js';
+import { HARD_BACKPRESSURE_FACTOR, closeConn, dropConn, type MountedDialect } from './listeners.js';
 import type { EdgeMetrics } from './metrics.js';
 
 /** A socket this close to uWS's limit has most likely had a publish skipped. */
 const LARGEST_FRAME_GUESS_BYTES = 16 * 1024;
 
+/**
+ * A flood can fill hundreds of megabytes of send buffers within one regular interval. So the sweep timer
+ * ticks every {@link PRESSURE_TICK_MS}, and the backpressure pass runs early when the hub handed uWS more
+ * than this share of the budget since the last pass, or the last pass found buffers holding that much.
+ */
+const PRESSURE_SHARE = 1 / 8;
+const PRESSURE_TICK_MS = 25;
+
+/** A reader that stopped reading is dropped once it holds 1/this of its backpressure limit. */
+const STALLED_SHARE = 4;
+
 /** The edge's sweeps. */
 export class Sweeps {
   private readonly timers: NodeJS.Timeout[] = [];
   private lastAuthSweepMs = 0;
+  private lastPassMs = 0;
+  /** Whether the last backpressure pass left buffers over the pressure share of the budget. */
+  private pressured = false;
 
   constructor(
     private readonly conns: ConnectionRegistry,
@@ -31,7 +45,7 @@ export class Sweeps {
 
   /** Starts the timers. */
   start(): void {
-    this.every(this.intervalMs, () => this.sweep(Date.now()));
+    this.every(Math.min(PRESSURE_TICK_MS, this.intervalMs), () => this.sweep(Date.now()));
     for (const d of this.dialects.values()) {
       const timeout = d.limits.silenceTimeoutMs;
       if (timeout > 0) this.every(Math.max(50, Math.min(250, Math.floor(timeout / 20))), () => this.silence(d, timeout, Date.now()));
@@ -50,12 +64,8 @@ export class Sweeps {
   }
 
   private sweep(now: number): void {
-    if (this.hub.sentSinceSweep) {
-      this.hub.sentSinceSweep = false;
-      let total = 0;
-      for (const conn of this.conns.all) total += this.checkBackpressure(conn);
-      if (total > this.budgetBytes) this.overBudget(total);
-    }
+    const hub = this.hub;
+    if (hub.sentSinceSweep && (this.pressured || now - this.lastPassMs >= this.intervalMs || hub.bytesSinceSweep > this.budgetBytes * PRESSURE_SHARE)) this.backpressure(now);
     if (now - this.lastAuthSweepMs >= 1000) {
       this.lastAuthSweepMs = now;
       for (const pending of this.conns.unauthenticated.values()) {
@@ -73,23 +83,50 @@ export class Sweeps {
     }
   }
 
-  /** Closes a connection over its own limit; returns what it still buffers (0 when closed). */
-  private checkBackpressure(conn: Conn): number {
+  /** The backpressure pass: over-limit readers, then the node budget. */
+  private backpressure(now: number): void {
+    this.hub.sentSinceSweep = false;
+    this.hub.bytesSinceSweep = 0;
+    this.lastPassMs = now;
+    let total = 0;
+    for (const conn of this.conns.all) total += this.checkBackpressure(conn, now);
+    if (total > this.budgetBytes) total = this.overBudget(total, now);
+    this.pressured = total > this.budgetBytes * PRESSURE_SHARE;
+  }
+
+  /**
+   * Closes a connection over its own limit, or one that stopped reading with a quarter of it buffered;
+   * returns what it still buffers (0 when closed).
+   */
+  private checkBackpressure(conn: Conn, now: number): number {
     const buffered = conn.ws.getBufferedAmount();
+    if (buffered === 0) {
+      conn.backlogSinceMs = 0;
+      return 0;
+    }
+    if (conn.backlogSinceMs === 0) conn.backlogSinceMs = now;
     const soft = this.dialects.get(conn.dialect)?.limits.maxBackpressureBytes ?? Number.POSITIVE_INFINITY;
-    if (buffered <= soft) return buffered;
+    if (buffered <= soft) {
+      // Backlogged for a whole interval without draining anything: it is not reading, and every byte more
+      // is memory held for nobody (its kernel buffers are full already).
+      if (buffered > soft / STALLED_SHARE && now - conn.backlogSinceMs >= this.intervalMs && this.stalled(conn, now)) {
+        this.slowConsumer(conn, now);
+        return 0;
+      }
+      return buffered;
+    }
     // Past uWS's limit, publishes to this socket were skipped: count it as a drop.
     if (buffered >= soft * HARD_BACKPRESSURE_FACTOR - LARGEST_FRAME_GUESS_BYTES) this.metrics.backpressureDrops.inc({ dialect: conn.dialect });
-    this.slowConsumer(conn);
+    this.slowConsumer(conn, now);
     return 0;
   }
 
   /**
    * The node's send buffers together passed the budget: many readers each under their own limit can
    * still cost more memory than the node can spare. The largest buffers are closed first until the rest
-   * fits (a rare path: it sorts only when over budget).
+   * fits (a rare path: it sorts only when over budget). Returns what the open connections still buffer.
    */
-  private overBudget(total: number): void {
+  private overBudget(total: number, now: number): number {
     const heavy: { conn: Conn; bytes: number }[] = [];
     for (const conn of this.conns.all) {
       const bytes = conn.ws.getBufferedAmount();
@@ -99,13 +136,26 @@ export class Sweeps {
     for (const h of heavy) {
       if (total <= this.budgetBytes) break;
       total -= h.bytes;
-      this.slowConsumer(h.conn);
+      this.slowConsumer(h.conn, now);
     }
+    return total;
   }
 
-  private slowConsumer(conn: Conn): void {
-    this.metrics.slowConsumerDisconnects.inc({ dialect: conn.dialect });
-    closeConn(conn, 'slow_consumer');
+  /**
+   * A reader that is still reading, only too slowly, gets 4008 after what it has buffered. One whose buffer
+   * drained nothing for a whole sweep interval has stopped reading: it would never see the close frame, and uWS would
+   * hold its whole buffer until the idle timeout, so it is dropped at once and its memory freed.
+   */
+  private slowConsumer(conn: Conn, now: number): void {
+    const stalled = this.stalled(conn, now);
+    this.metrics.slowConsumerDisconnects.inc({ dialect: conn.dialect, reader: stalled ? 'stalled' : 'slow' });
+    if (stalled) dropConn(conn);
+    else closeConn(conn, 'slow_consumer');
+  }
+
+  /** Whether a backlogged connection drained nothing for a whole sweep interval. */
+  private stalled(conn: Conn, now: number): boolean {
+    return now - conn.drainedAtMs > this.intervalMs;
   }
 
   private silence(d: MountedDialect, timeoutMs: number, now: number): void {

@@ -5,7 +5,6 @@
  * when each is under its own backpressure limit.
  */
 import { describe, expect, it } from 'vitest';
-import { CLOSE_CODES } from '@switchboard/core';
 import { TestClient } from '@switchboard/testkit';
 import { eventually, startTestNode } from './helpers.js';
 
@@ -71,7 +70,7 @@ describe('subscriptions per user', () => {
 });
 
 describe('slow consumers', () => {
-  it('readers that stop reading are closed with 4008 once their buffers together pass the node budget', async () => {
+  it('readers that stop reading are dropped once their buffers together pass the node budget', async () => {
     // Each reader's own limit (32 MB) is never reached: only the node-wide budget (1 MB) closes them.
     const n = await startTestNode({ maxBackpressureBytes: 32 * 1024 * 1024, slowConsumerBudgetBytes: 1024 * 1024, slowConsumerCheckMs: 20, maxConnectionsPerUser: 100, newConnectionsPerUserPerMin: 0 });
     try {
@@ -92,7 +91,8 @@ describe('slow consumers', () => {
       }
       expect(await n.metric('switchboard_slow_consumer_disconnects_total')).toBe(readers.length);
       for (const c of readers) (c.ws as unknown as { _socket: { resume(): void } })._socket.resume();
-      for (const c of readers) expect((await c.closed).code).toBe(CLOSE_CODES.slow_consumer.code);
+      // They read nothing: no close frame could reach them, so they were dropped (and their buffers freed).
+      for (const c of readers) expect((await c.closed).code).toBe(1006);
       expect(fast.open).toBe(true);
     } finally {
       await n.close();

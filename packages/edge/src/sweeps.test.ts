@@ -1,0 +1,133 @@
+import { Registry } from 'prom-client';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ConnectionRegistry, type Conn } from './conn.js';
+import type { Hub } from './hub.js';
+import type { MountedDialect } from './listeners.js';
+import { EdgeMetrics } from './metrics.js';
+import { Sweeps } from './sweeps.js';
+
+// The decisions of the backpressure pass over connections whose send buffers this test sets: which reader
+// gets 4008 after its buffer (end) and which is dropped at once (close). Real sockets cover the paths end
+// to end in test/valtronics.bad-input.test.ts and test/abuse-limits.test.ts.
+
+const LIMIT = 1024 * 1024;
+const INTERVAL_MS = 250;
+
+interface FakeConn {
+  conn: Conn;
+  buffered: number;
+  how: 'open' | 'end' | 'close';
+}
+
+function fake(registry: ConnectionRegistry, id: string): FakeConn {
+  const f: FakeConn = { conn: null as unknown as Conn, buffered: 0, how: 'open' };
+  const ws = {
+    getBufferedAmount: () => f.buffered,
+    end: () => {
+      f.how = 'end';
+      f.conn.closed = true;
+    },
+    close: () => {
+      f.how = 'close';
+      f.conn.closed = true;
+    },
+  };
+  f.conn = { connId: id, dialect: 'valtronics', closed: false, ws, identity: { userId: id, roles: [] }, tokenExpMs: 0, drainedAtMs: 0, backlogSinceMs: 0, ip: '127.0.0.1' } as unknown as Conn;
+  registry.add(f.conn, 0);
+  return f;
+}
+
+describe('slow consumers: the backpressure pass', () => {
+  let registry: ConnectionRegistry;
+  let hub: { sentSinceSweep: boolean; bytesSinceSweep: number };
+  let sweeps: Sweeps;
+  let metrics: EdgeMetrics;
+  let promRegistry: Registry;
+
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    registry = new ConnectionRegistry('n');
+    hub = { sentSinceSweep: false, bytesSinceSweep: 0 };
+    promRegistry = new Registry();
+    metrics = new EdgeMetrics(promRegistry);
+    const dialects = new Map([['valtronics', { name: 'valtronics', limits: { maxBackpressureBytes: LIMIT, silenceTimeoutMs: 0 } } as unknown as MountedDialect]]);
+    sweeps = new Sweeps(registry, hub as unknown as Hub, metrics, dialects, INTERVAL_MS, 0, 32 * LIMIT);
+    sweeps.start();
+  });
+
+  afterEach(() => {
+    sweeps.stop();
+    vi.useRealTimers();
+  });
+
+  const traffic = (ms: number) => {
+    hub.sentSinceSweep = true;
+    vi.advanceTimersByTime(ms);
+  };
+  const counted = async (reader: string) => (await promRegistry.getSingleMetric('switchboard_slow_consumer_disconnects_total')!.get()).values.find((v) => v.labels.reader === reader)?.value ?? 0;
+
+  it('a reader over its limit that still drains gets 4008 after its buffer; one that drained nothing is dropped', async () => {
+    const reading = fake(registry, 'reading');
+    const stopped = fake(registry, 'stopped');
+    const fine = fake(registry, 'fine');
+    traffic(INTERVAL_MS);
+    reading.buffered = 2 * LIMIT;
+    stopped.buffered = 2 * LIMIT;
+    fine.buffered = LIMIT / 8;
+    reading.conn.drainedAtMs = Date.now() - 10;
+    traffic(INTERVAL_MS);
+    expect([reading.how, stopped.how, fine.how]).toEqual(['end', 'close', 'open']);
+    expect(await counted('slow')).toBe(1);
+    expect(await counted('stalled')).toBe(1);
+  });
+
+  it('a reader that stopped reading is dropped at a quarter of its limit, but only after a whole interval backlogged', () => {
+    const stopped = fake(registry, 'stopped');
+    const burst = fake(registry, 'burst');
+    stopped.buffered = LIMIT / 2;
+    traffic(INTERVAL_MS);
+    // First seen backlogged now: not judged yet (a burst that the reader will read within the interval).
+    expect(stopped.how).toBe('open');
+    traffic(INTERVAL_MS);
+    expect(stopped.how).toBe('close');
+    // Backlogged as long, but it drains: it is reading, only behind.
+    burst.buffered = LIMIT / 2;
+    traffic(INTERVAL_MS);
+    burst.conn.drainedAtMs = Date.now();
+    traffic(INTERVAL_MS);
+    expect(burst.how).toBe('open');
+  });
+
+  it('over the node budget the largest buffers go first, until the rest fits', () => {
+    const readers = Array.from({ length: 40 }, (_, i) => fake(registry, `r${i}`));
+    traffic(INTERVAL_MS);
+    // 40 readers at 0.9 of their limit each: 36 limits together, over the 32-limit budget by 4.
+    readers.forEach((r, i) => {
+      r.buffered = i < 5 ? 0.95 * LIMIT : 0.9 * LIMIT;
+      r.conn.drainedAtMs = Date.now();
+    });
+    traffic(INTERVAL_MS);
+    const closed = readers.filter((r) => r.how !== 'open');
+    expect(closed.length).toBe(5);
+    expect(closed.every((r) => r.buffered === 0.95 * LIMIT && r.how === 'end')).toBe(true);
+  });
+
+  it('a flood does not wait for the regular interval: the pass runs as soon as a share of the budget was sent', () => {
+    const stopped = fake(registry, 'stopped');
+    traffic(INTERVAL_MS);
+    stopped.buffered = 2 * LIMIT;
+    hub.sentSinceSweep = true;
+    hub.bytesSinceSweep = 8 * LIMIT;
+    vi.advanceTimersByTime(30);
+    expect(stopped.how).toBe('close');
+    // Without that much sent, only the regular interval looks.
+    const later = fake(registry, 'later');
+    later.buffered = 2 * LIMIT;
+    hub.sentSinceSweep = true;
+    hub.bytesSinceSweep = 1024;
+    vi.advanceTimersByTime(30);
+    expect(later.how).toBe('open');
+    vi.advanceTimersByTime(INTERVAL_MS);
+    expect(later.how).toBe('close');
+  });
+});
