@@ -100,7 +100,17 @@ export class RevocationPoll {
         closed += conns.length;
         continue;
       }
-      const verdicts = await Promise.all(conns.map((conn) => this.predates(conn, r.atMs)));
+      // Sockets opened with the same token get one answer (a client may hold many).
+      const asked = new Map<string, Promise<boolean>>();
+      const verdicts = await Promise.all(
+        conns.map((conn) => {
+          const id = conn.identity;
+          const token = id ? `${id.sessionId ?? ''} ${id.iat ?? ''}` : '';
+          let verdict = asked.get(token);
+          if (!verdict) asked.set(token, (verdict = this.predates(conn, r.atMs)));
+          return verdict;
+        }),
+      );
       conns.forEach((conn, i) => {
         if (!verdicts[i] || conn.closed) return;
         closeConn(conn, 'session_revoked');
