@@ -95,7 +95,10 @@ function verifierLimits(config: Config) {
   return { issuer: config.jwtIssuer, audience: config.jwtAudience, clockToleranceSec: config.clockSkewSec, maxLifetimeSec: config.maxTokenLifetimeSec };
 }
 
-/** Revocations go to every edge over the bus's control channel, where they close the affected sockets. */
+/**
+ * Revocations go to every edge over the bus's control channel, where they close the affected sockets (a
+ * failed publish is retried by the service; edges also poll the revocation log).
+ */
 function announceRevocations(service: SessionService, bus: Bus, config: Config): void {
   service.onRevoke(async (keys) => {
     await bus.publish({ channel: CONTROL_CHANNEL, attrs: {}, data: revocationMessage(keys, `session:${config.nodeId}`) });
@@ -134,6 +137,7 @@ export async function startAllInOne(config: Config, logger: Logger): Promise<Run
       clearInterval(timer);
       await edge.drain();
       edge.close();
+      service.stopAnnouncing();
       await sessionHttp.close();
       await backend.close();
       redis?.disconnect();
@@ -205,6 +209,7 @@ export async function startSession(config: Config, logger: Logger): Promise<Runn
     backend: config.redisCluster ? 'redis-cluster' : 'redis',
     async stop() {
       clearInterval(timer);
+      service.stopAnnouncing();
       await rpc.close();
       await sessionHttp.close();
       await backend.close();

@@ -341,6 +341,13 @@ export const CONFIG_SPEC = {
     default: 5,
     doc: 'How often an edge tells the session service it is alive (its connections stay admitted meanwhile).',
   }),
+  revocationPollSec: option({
+    schema: int(1, 300),
+    env: 'SWITCHBOARD_REVOCATION_POLL_SEC',
+    type: 'integer (s)',
+    default: 5,
+    doc: 'How often an edge reads the session service\'s revocation log, so a revocation whose announcement it missed (cut off from Redis, message lost) still closes its sockets (4012) within about this long of the edge reaching the service again.',
+  }),
   nodeDeadSec: option({
     schema: int(2, 300),
     env: 'SESSION_NODE_DEAD_SEC',

@@ -27,6 +27,7 @@ import { KeepAlive } from './keepalive.js';
 import { Listeners, closeConn, readTls, type MountedDialect } from './listeners.js';
 import { EdgeMetrics } from './metrics.js';
 import { SessionGate, userIndexKey } from './session-gate.js';
+import { RevocationPoll } from './revocation-poll.js';
 import { SessionSync } from './session-sync.js';
 import { Sweeps } from './sweeps.js';
 import { SystemSampler } from './system-stats.js';
@@ -74,6 +75,7 @@ export class EdgeServer {
   private readonly keepalive: KeepAlive;
   private readonly sweeps: Sweeps;
   private readonly sync: SessionSync;
+  private readonly revocationPoll: RevocationPoll;
   private listening = false;
   private draining = false;
 
@@ -237,6 +239,7 @@ export class EdgeServer {
     this.keepalive = new KeepAlive([...this.dialects.values()]);
     this.sweeps = new Sweeps(conns, this.hub, metrics, this.dialects, cfg.slowConsumerCheckMs, cfg.clockSkewSec * 1000, cfg.slowConsumerBudgetBytes);
     this.sync = new SessionSync(options.session, conns, this.hub, log, { heartbeatMs: cfg.heartbeatSec * 1000, checkpointMs: cfg.checkpointMs });
+    this.revocationPoll = new RevocationPoll(options.session, conns, log, { pollMs: cfg.revocationPollSec * 1000 });
   }
 
   /** Starts every listener and the timers; resolves with the main port. */
@@ -248,6 +251,7 @@ export class EdgeServer {
     this.keepalive.start();
     this.sweeps.start();
     this.sync.start();
+    this.revocationPoll.start();
     return ports.get('main')!;
   }
 
@@ -293,6 +297,7 @@ export class EdgeServer {
     this.keepalive.stop();
     this.sweeps.stop();
     this.sync.stop();
+    this.revocationPoll.stop();
     this.cluster.stop();
     for (const conn of [...this.conns.all]) closeConn(conn, 'service_restart');
     this.listeners.stopAccepting();

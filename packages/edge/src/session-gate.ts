@@ -42,7 +42,7 @@ function tokenExpMs(identity: Identity): number {
 }
 
 /** What the session service's revocation checks need of a verified identity. */
-function tokenCheckOf(identity: Identity): TokenCheck {
+export function tokenCheckOf(identity: Identity): TokenCheck {
   return {
     userId: identity.userId,
     ...(identity.tenant !== undefined ? { tenant: identity.tenant } : {}),

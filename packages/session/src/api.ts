@@ -78,6 +78,16 @@ export interface ResumedSession {
   readonly subscriptions: readonly StoredSubscription[];
 }
 
+/** Answer of {@link SessionApi.revocationsSince}. */
+export interface RevocationsPage {
+  /** The session service's clock when it answered: an edge's next cursor derives from it, never from its own clock. */
+  readonly nowMs: number;
+  /** Oldest first (ties by key); each key once, at its latest revocation. */
+  readonly revocations: readonly { readonly key: string; readonly atMs: number }[];
+  /** More revocations follow the last one: ask again from its `atMs`. */
+  readonly more: boolean;
+}
+
 /**
  * What edges ask of the session service (DESIGN §6). The all-in-one process calls the service
  * directly; edges of a cluster call it over the Rpc seam.
@@ -109,6 +119,13 @@ export interface SessionApi {
   touchSessions(sessionIds: readonly string[]): Promise<void>;
   /** Releases every connection a node holds (an edge shutting down gracefully); returns how many. */
   releaseNode(nodeId: string): Promise<number>;
+
+  /**
+   * The revocations recorded at or after `sinceMs` (the service's clock), a page at a time, with the
+   * service's clock: edges poll it, so a revocation whose announcement they missed still closes its
+   * sockets. Without `sinceMs`, no revocations: only the clock.
+   */
+  revocationsSince(sinceMs?: number): Promise<RevocationsPage>;
 }
 
 export type { CheckpointEntry, StoredSubscription, StreamPosition };

@@ -7,6 +7,7 @@ import {
   type CheckpointEntry,
   type FailureState,
   type LockoutPolicy,
+  type RevocationEntry,
   type SessionRecord,
   type SessionRepo,
   type StoredSubscription,
@@ -47,6 +48,8 @@ export class MemorySessionRepo implements SessionRepo {
   private readonly beats = new Map<string, number>();
   private readonly slots = new Map<string, number>();
   private readonly revocations = new Map<string, { atMs: number; expiresAt: number }>();
+  /** The revocation log: key → latest `atMs`, in the order last revoked (so the oldest are trimmed first). */
+  private readonly revocationLog = new Map<string, number>();
   private lastGcMs = 0;
 
   constructor(
@@ -198,7 +201,27 @@ export class MemorySessionRepo implements SessionRepo {
 
   revoke(key: string, atMs: number, ttlSec: number): Promise<void> {
     this.revocations.set(key, { atMs, expiresAt: this.now() + ttlSec * 1000 });
+    this.logRevocation(key, atMs, ttlSec);
     return Promise.resolve();
+  }
+
+  private logRevocation(key: string, atMs: number, ttlSec: number): void {
+    this.revocationLog.delete(key);
+    this.revocationLog.set(key, atMs);
+    // Revocations arrive in time order (their atMs is the service's clock when they were made): the
+    // expired ones are at the front, and trimming stops at the first one still kept.
+    const cutoff = this.now() - ttlSec * 1000;
+    for (const [k, at] of this.revocationLog) {
+      if (at > cutoff) break;
+      this.revocationLog.delete(k);
+    }
+  }
+
+  revocationsSince(sinceMs: number, limit: number): Promise<RevocationEntry[]> {
+    const out: RevocationEntry[] = [];
+    for (const [key, atMs] of this.revocationLog) if (atMs >= sinceMs) out.push({ key, atMs });
+    out.sort((a, b) => a.atMs - b.atMs || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return Promise.resolve(out.slice(0, Math.max(0, limit)));
   }
 
   revokedAt(key: string): Promise<number | null> {

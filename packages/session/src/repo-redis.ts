@@ -8,7 +8,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { isPlainObject } from '@switchboard/core';
 import type { AdmissionLimits, AdmissionRequest, AdmissionResult, AdmissionRule } from './admission.js';
 import { refusal } from './admission.js';
-import { ATTEMPT_HOLD_MS, ATTEMPT_STALE_MS, type AttemptReservation, type CheckpointEntry, type FailureState, type LockoutPolicy, type SessionRecord, type SessionRepo, type StoredSubscription, type UserRecord } from './repo.js';
+import { ATTEMPT_HOLD_MS, ATTEMPT_STALE_MS, type AttemptReservation, type CheckpointEntry, type FailureState, type LockoutPolicy, type RevocationEntry, type SessionRecord, type SessionRepo, type StoredSubscription, type UserRecord } from './repo.js';
 
 type Client = Redis | Cluster;
 
@@ -17,6 +17,8 @@ const sessionKey = (id: string) => `sb:sess:${id}`;
 const failKey = (key: string) => `sb:fail:${key}`;
 const slotKey = (key: string) => `sb:slot:${key}`;
 const revokedKey = (key: string) => `sb:revoked:${key}`;
+/** The revocation log: one sorted set (member: revoked key, score: atMs), one slot on a Redis Cluster. */
+const REVOCATION_LOG = 'sb:{revlog}:log';
 const ADM = {
   conns: 'sb:{adm}:conns',
   beats: 'sb:{adm}:hb',
@@ -170,7 +172,18 @@ redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[5]) * 1000, until_ms - now
 return { n, until_ms }
 `;
 
+// Appends to the revocation log and trims what is older than the TTL; the whole log expires with the
+// last revocation's TTL.
+const LOG_REVOCATION = `
+-- ARGV: revoked key, at ms, trim cutoff ms, ttl ms
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`;
+
 type Scripted = Client & {
+  sbLogRevocation(...args: (string | number)[]): Promise<number>;
   sbReserve(...args: (string | number)[]): Promise<[number, number]>;
   sbAttemptFailed(...args: (string | number)[]): Promise<[number, number]>;
   sbAdmit(...args: (string | number)[]): Promise<string>;
@@ -235,6 +248,7 @@ export class RedisSessionRepo implements SessionRepo {
       ['sbFail', 1, FAIL],
       ['sbReserve', 1, RESERVE],
       ['sbAttemptFailed', 1, ATTEMPT_FAILED],
+      ['sbLogRevocation', 1, LOG_REVOCATION],
     ];
     for (const [name, keys, lua] of scripts) client.defineCommand(name, { numberOfKeys: keys, lua });
     this.r = client as Scripted;
@@ -319,7 +333,18 @@ export class RedisSessionRepo implements SessionRepo {
   }
 
   async revoke(key: string, atMs: number, ttlSec: number): Promise<void> {
-    await this.r.set(revokedKey(key), String(atMs), 'EX', ttlSec);
+    await Promise.all([
+      this.r.set(revokedKey(key), String(atMs), 'EX', ttlSec),
+      this.r.sbLogRevocation(REVOCATION_LOG, key, atMs, Date.now() - ttlSec * 1000, ttlSec * 1000),
+    ]);
+  }
+
+  async revocationsSince(sinceMs: number, limit: number): Promise<RevocationEntry[]> {
+    if (limit <= 0) return [];
+    const flat = await this.r.zrangebyscore(REVOCATION_LOG, sinceMs, '+inf', 'WITHSCORES', 'LIMIT', 0, limit);
+    const out: RevocationEntry[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ key: flat[i]!, atMs: Number(flat[i + 1]) });
+    return out;
   }
 
   async revokedAt(key: string): Promise<number | null> {

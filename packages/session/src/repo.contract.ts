@@ -154,6 +154,33 @@ export function runRepoContract(name: string, make: RepoFactory): void {
       expect(await repo.getUser('bob')).toEqual({ ...u, passwordHash: 'scrypt$new' });
     });
 
+    it('keeps a revocation log: at or after a time, oldest first (ties by key), each key once at its latest revocation, at most a limit, trimmed to the TTL', async () => {
+      const t = Date.now();
+      await repo.revoke('session:a', t - 3000, 60);
+      await repo.revoke('user:t/b', t - 2000, 60);
+      await repo.revoke('session:d', t - 1000, 60);
+      await repo.revoke('session:c', t - 1000, 60);
+      const a = { key: 'session:a', atMs: t - 3000 };
+      const b = { key: 'user:t/b', atMs: t - 2000 };
+      const c = { key: 'session:c', atMs: t - 1000 };
+      const d = { key: 'session:d', atMs: t - 1000 };
+      expect(await repo.revocationsSince(0, 10)).toEqual([a, b, c, d]);
+      expect(await repo.revocationsSince(t - 2000, 10)).toEqual([b, c, d]);
+      expect(await repo.revocationsSince(0, 2)).toEqual([a, b]);
+      expect(await repo.revocationsSince(0, 0)).toEqual([]);
+      expect(await repo.revocationsSince(t, 10)).toEqual([]);
+      // Revoked again: once, at its latest revocation.
+      await repo.revoke('session:a', t, 60);
+      expect(await repo.revocationsSince(0, 10)).toEqual([b, c, d, { key: 'session:a', atMs: t }]);
+      // A revocation kept 1 s trims every entry more than 1 s old.
+      await repo.revoke('session:e', t + 1, 1);
+      expect(await repo.revocationsSince(0, 10)).toEqual([
+        { key: 'session:a', atMs: t },
+        { key: 'session:e', atMs: t + 1 },
+      ]);
+      expect(await repo.revokedAt('session:e')).toBe(t + 1);
+    });
+
     it('admits up to the per-user and total limits; a release frees a place; admit is idempotent', async () => {
       for (let i = 0; i < 3; i++) expect((await repo.admit(req('u', i))).ok).toBe(true);
       expect(await repo.admit(req('u', 0))).toEqual({ ok: true });

@@ -92,10 +92,21 @@ export interface SessionRepo extends Admission {
   /** Takes a slot of `ms` for `key` (at most one caller per `ms`); false when one is taken. */
   takeSlot(key: string, ms: number): Promise<boolean>;
 
-  /** Records a revocation under `key` (`session:<id>`, `user:<tenant>/<name>`) at `atMs`, kept `ttlSec`. */
+  /**
+   * Records a revocation under `key` (`session:<id>`, `user:<tenant>/<name>`) at `atMs`, kept `ttlSec`, and
+   * appends it to the revocation log ({@link revocationsSince}).
+   */
   revoke(key: string, atMs: number, ttlSec: number): Promise<void>;
   /** When `key` was last revoked, or null. */
   revokedAt(key: string): Promise<number | null>;
+
+  /**
+   * The revocation log, which edges poll so that a revocation reaches one that missed its announcement:
+   * the revocations at or after `sinceMs`, oldest first (ties by key), at most `limit`. A key revoked again
+   * appears once, at its latest revocation. Entries whose `atMs` is `ttlSec` (of the revocation recorded
+   * after them) in the past are trimmed.
+   */
+  revocationsSince(sinceMs: number, limit: number): Promise<RevocationEntry[]>;
 
   /** Marks a node alive now. */
   heartbeat(nodeId: string, nowMs: number): Promise<void>;
@@ -105,6 +116,12 @@ export interface SessionRepo extends Admission {
   releaseNode(nodeId: string): Promise<number>;
 
   close(): Promise<void>;
+}
+
+/** One entry of the revocation log: a revoked key and when it was revoked (the session service's clock). */
+export interface RevocationEntry {
+  readonly key: string;
+  readonly atMs: number;
 }
 
 /** The lockout after `count` failures under `policy`, from `nowMs`; 0 when under the threshold. */

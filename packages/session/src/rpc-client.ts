@@ -3,7 +3,7 @@
  * (`rpc-handler.ts`).
  */
 import type { AdmissionResult } from './admission.js';
-import type { LoginResult, OpenSessionRequest, OpenSessionResult, ResumedSession, SessionApi, TokenCheck } from './api.js';
+import type { LoginResult, OpenSessionRequest, OpenSessionResult, ResumedSession, RevocationsPage, SessionApi, TokenCheck } from './api.js';
 import type { CheckpointEntry, StoredSubscription } from './repo.js';
 
 /** The bits of an Rpc client this module needs (structurally the bus's `RpcClient`). */
@@ -66,5 +66,9 @@ export class RpcSessionClient implements SessionApi {
   }
   releaseNode(nodeId: string): Promise<number> {
     return this.rpc.call('releaseNode', { nodeId });
+  }
+
+  revocationsSince(sinceMs?: number): Promise<RevocationsPage> {
+    return this.rpc.call('revocationsSince', sinceMs !== undefined ? { sinceMs } : {});
   }
 }

@@ -41,6 +41,7 @@ const METHODS = {
   touchSession: z.object({ sessionId: id }),
   touchSessions: z.object({ sessionIds: z.array(id).max(100_000) }),
   releaseNode: z.object({ nodeId: id }),
+  revocationsSince: z.object({ sinceMs: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() }),
 } as const;
 
 type Method = keyof typeof METHODS;
@@ -94,5 +95,7 @@ async function dispatch(service: SessionApi, method: string, params: unknown): P
       return service.touchSessions(p.sessionIds as string[]);
     case 'releaseNode':
       return service.releaseNode(p.nodeId as string);
+    case 'revocationsSince':
+      return service.revocationsSince(p.sinceMs as number | undefined);
   }
 }

@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_TENANT, SwitchboardError, isValidTenant, type Logger } from '@switchboard/core';
 import type { AdmissionRequest, AdmissionResult } from './admission.js';
-import type { LoginRequest, LoginResult, OpenSessionRequest, OpenSessionResult, PublicUser, ResumedSession, SessionApi, TokenCheck } from './api.js';
+import type { LoginRequest, LoginResult, OpenSessionRequest, OpenSessionResult, PublicUser, ResumedSession, RevocationsPage, SessionApi, TokenCheck } from './api.js';
+import { RevocationAnnouncer } from './announcer.js';
 import type { TokenIssuer } from './keys.js';
 import type { SessionMetrics } from './metrics.js';
 import { dummyHash, hashPassword, passwordPolicyProblem, verifyPassword, MAX_PASSWORD_LENGTH } from './passwords.js';
@@ -51,6 +52,9 @@ const LOGIN_QUEUE_MS = 15_000;
 /** After this many failed logins from one address (any users), its logins are slowed to one per second. */
 const ADDRESS_SLOT_MS = 1000;
 
+/** Most revocations one {@link SessionService.revocationsSince} answer carries (`more` says others follow). */
+export const REVOCATIONS_PAGE = 1000;
+
 /** A new session id (the Fleet Freedom `ghostId`): 128 random bits, URL-safe. */
 export function newSessionId(): string {
   return randomBytes(16).toString('base64url');
@@ -63,7 +67,7 @@ export class SessionService implements SessionApi {
   /** The service's metrics (the Rpc handler records into them too). */
   readonly metrics: SessionMetrics;
 
-  private revoked: RevocationListener | null = null;
+  private announcer: RevocationAnnouncer | null = null;
 
   constructor(private readonly o: SessionServiceOptions) {
     this.repo = o.repo;
@@ -71,9 +75,18 @@ export class SessionService implements SessionApi {
     this.metrics = o.metrics;
   }
 
-  /** Where revocations are announced (the edges' control channel); set once the bus is up. */
+  /**
+   * Where revocations are announced (the edges' control channel); set once the bus is up. A failed
+   * announcement is retried with backoff for a while (announcer.ts).
+   */
   onRevoke(listener: RevocationListener): void {
-    this.revoked = listener;
+    this.announcer?.stop();
+    this.announcer = new RevocationAnnouncer(listener, this.log);
+  }
+
+  /** Pending announcement retries stop (the process is shutting down; the edges' poll covers them). */
+  stopAnnouncing(): void {
+    this.announcer?.stop();
   }
 
   async login(req: LoginRequest): Promise<LoginResult> {
@@ -261,15 +274,25 @@ export class SessionService implements SessionApi {
     await this.announce([key]);
   }
 
+  /**
+   * Tells the edges at once. The tokens and sessions are refused from now on regardless; a failed
+   * announcement is retried, and an edge that never hears it finds it in the revocation log it polls.
+   */
   private async announce(keys: readonly string[]): Promise<void> {
-    if (!this.revoked) return;
-    try {
-      await this.revoked(keys);
-    } catch (err) {
-      // The tokens and sessions are refused from now on regardless; only live sockets stay until they
-      // come back (or their token expires).
-      this.log.warn({ err, keys }, 'revocation not announced to the edges');
-    }
+    await this.announcer?.announce(keys);
+  }
+
+  /**
+   * The revocation log from `sinceMs` (an edge's poll), at most {@link REVOCATIONS_PAGE} entries, with
+   * this service's clock. Without `sinceMs` only the clock (an edge learning where to start).
+   */
+  async revocationsSince(sinceMs?: number): Promise<RevocationsPage> {
+    const nowMs = Date.now();
+    if (sinceMs === undefined) return { nowMs, revocations: [], more: false };
+    // Nothing older than the revocation TTL matters: whatever it revoked has expired.
+    const from = Math.max(sinceMs, nowMs - this.revocationTtlSec * 1000);
+    const rows = await this.repo.revocationsSince(from, REVOCATIONS_PAGE + 1);
+    return { nowMs, revocations: rows.slice(0, REVOCATIONS_PAGE), more: rows.length > REVOCATIONS_PAGE };
   }
 
   saveSubscription(sessionId: string, sub: StoredSubscription): Promise<void> {
