@@ -28,6 +28,9 @@ export interface LaneHost {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How long a lane waits after a read that was not full before reading again (see the loop). */
+const READ_COALESCE_MS = 1;
+
 /**
  * One reading loop: a blocking connection and the shards it reads together. Standalone Redis has one
  * lane for every shard; a cluster has one per shard.
@@ -98,19 +101,36 @@ export class Lane {
   }
 
   private async loop(): Promise<void> {
+    // The XREAD arguments before the ids, rebuilt only when the read set changes: with many shards they are
+    // most of each call, and a busy lane calls it thousands of times a second.
+    let builtGeneration = -1;
+    let head: (string | Buffer | number)[] = [];
+    let order: number[] = [];
+    let coalesce = false;
     while (!this.stopped) {
+      // A read that came back with less than a full count from every stream was answered at once, with what had arrived
+      // by then: waiting a moment before the next one lets a busy feed be read in batches instead of a few
+      // entries per call (each call costs a command over every shard, on both sides). An idle feed still
+      // blocks in Redis and is answered the moment an entry comes.
+      if (coalesce) {
+        coalesce = false;
+        await sleep(READ_COALESCE_MS);
+      }
       if (this.shards.size === 0) {
         await new Promise<void>((r) => (this.wake = r));
         continue;
       }
-      const streams: string[] = [];
-      const ids: string[] = [];
-      const order: number[] = [];
-      for (const [shard, id] of this.shards) {
-        streams.push(keys.feed(shard));
-        ids.push(id);
-        order.push(shard);
+      if (builtGeneration !== this.generation) {
+        builtGeneration = this.generation;
+        head = ['COUNT', this.host.readCount, 'BLOCK', this.host.blockMs, 'STREAMS'];
+        order = [];
+        for (const shard of this.shards.keys()) {
+          head.push(Buffer.from(keys.feed(shard)));
+          order.push(shard);
+        }
       }
+      const args: (string | Buffer | number)[] = head.slice();
+      for (let i = 0; i < order.length; i++) args.push(this.shards.get(order[i]!) ?? '$');
       try {
         if (this.clientId === null) this.clientId = Number(await this.conn.client('ID'));
         if (this.failed) {
@@ -119,16 +139,7 @@ export class Lane {
           await this.host.checkGaps(order.filter((s) => this.shards.has(s)), this.shards);
         }
         this.readingGeneration = this.generation;
-        const reply = (await this.conn.callBuffer(
-          'XREAD',
-          'COUNT',
-          this.host.readCount,
-          'BLOCK',
-          this.host.blockMs,
-          'STREAMS',
-          ...streams,
-          ...ids,
-        )) as [Buffer, [Buffer, Buffer[]][]][] | null;
+        const reply = (await this.conn.callBuffer('XREAD', ...args)) as [Buffer, [Buffer, Buffer[]][]][] | null;
         this.readingGeneration = -1;
         if (this.failed) {
           // The connection dropped and came back while this XREAD was queued or running.
@@ -136,7 +147,13 @@ export class Lane {
           this.host.reconnected();
           await this.host.checkGaps(order.filter((s) => this.shards.has(s)), this.shards);
         }
-        if (reply) this.host.ingest(this, reply);
+        coalesce = false;
+        if (reply) {
+          // COUNT is per stream: a read is full when any of its streams filled it.
+          coalesce = true;
+          for (let i = 0; i < reply.length; i++) if (reply[i]![1].length >= this.host.readCount) coalesce = false;
+          this.host.ingest(this, reply);
+        }
       } catch (err) {
         this.readingGeneration = -1;
         if (this.stopped) break;
