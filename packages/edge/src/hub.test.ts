@@ -102,6 +102,22 @@ describe('Hub', () => {
     expect(conns.filter((c) => c.ws.received.length === 2)).toHaveLength(34);
   });
 
+  it('lists the channels whose position moved since it was last asked, and only those (checkpoints)', async () => {
+    const t = setup();
+    const quiet = t.spec();
+    const busy = { ...t.spec(), channel: 'busy' };
+    await t.hub.subscribe(t.conn(), 'q', { ...quiet, channel: 'quiet' }, null, () => {});
+    await t.hub.subscribe(t.conn(), 'b', busy, null, () => {});
+    t.hub.takeMoved();
+    for (let i = 0; i < 3; i++) await t.publisher.publish({ channel: 'busy', attrs: {}, data: String(i) });
+    await t.tick();
+    const moved = t.hub.takeMoved();
+    expect([...moved.keys()]).toEqual(['busy']);
+    expect(moved.get('busy')?.offset).toBe(3);
+    // Nothing moved since.
+    expect(t.hub.takeMoved().size).toBe(0);
+  });
+
   it('drops a redelivered message (offset not above the last dispatched)', async () => {
     const t = setup();
     const c = t.conn();

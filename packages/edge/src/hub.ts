@@ -311,6 +311,8 @@ class ChannelState {
   joins: PendingJoin[] | null = null;
   /** An epoch found to reuse offsets: its messages are never delivered again (see `abandon`). */
   abandoned: string | null = null;
+  /** Whether {@link last} changed since the hub's last `takeMoved()` (the channel is in its moved list). */
+  moved = false;
 
   constructor(
     readonly name: string,
@@ -361,6 +363,8 @@ export class Hub {
    * comes early.
    */
   bytesSinceSweep = 0;
+  /** Channels whose position changed since the last {@link takeMoved}. */
+  private movedList: ChannelState[] = [];
 
   constructor(private readonly options: HubOptions) {
     this.bus = options.bus;
@@ -385,7 +389,10 @@ export class Hub {
     ch.holders++;
     try {
       await this.ensureInterest(ch);
-      if (ch.last === null) ch.last = await this.bus.position(channel);
+      if (ch.last === null) {
+        ch.last = await this.bus.position(channel);
+        this.markMoved(ch);
+      }
     } catch (err) {
       ch.holders--;
       this.maybeDropChannel(ch);
@@ -452,6 +459,7 @@ export class Hub {
         }
       }
       ch.last = env;
+      if (!ch.moved) this.markMoved(ch);
       dispatched++;
       if (ch.joins !== null) this.admitJoins(ch, env);
       const rec = ch.recovering;
@@ -596,7 +604,10 @@ export class Hub {
         const last = ch.last;
         this.leave(conn, subId, true);
         const position = last ?? base;
-        if (ch.last === null) ch.last = base;
+        if (ch.last === null) {
+          ch.last = base;
+          this.markMoved(ch);
+        }
         this.commit(conn, subId, ch, spec, [], null, () =>
           respond({ position: { epoch: position.epoch, offset: position.offset }, replayed: 0 }),
         );
@@ -609,7 +620,10 @@ export class Hub {
       }
       if (replay.length > 0) this.metrics.recoveredMessages.inc(replay.length);
       // Continuity checks need a baseline: everything up to here is accounted for.
-      if (ch.last === null) ch.last = replay.length > 0 ? replay[replay.length - 1]! : base;
+      if (ch.last === null) {
+        ch.last = replay.length > 0 ? replay[replay.length - 1]! : base;
+        this.markMoved(ch);
+      }
       const position = { epoch: base.epoch, offset: base.offset };
       const upTo = replay.length > 0 ? replay[replay.length - 1]! : base;
       this.commit(conn, subId, ch, spec, replay, { epoch: upTo.epoch, offset: upTo.offset }, (replayed) =>
@@ -643,11 +657,27 @@ export class Hub {
     return out;
   }
 
-  /** The last dispatched position of every bus channel with subscribers here. */
-  positions(): Map<string, StreamPosition> {
+  /**
+   * The positions of the channels whose position changed since the previous call (checkpoints): the cost
+   * follows the channels that moved, not every channel held — 100,000 mostly quiet channels are not
+   * copied every second.
+   */
+  takeMoved(): Map<string, StreamPosition> {
+    const list = this.movedList;
+    this.movedList = [];
     const out = new Map<string, StreamPosition>();
-    for (const [name, ch] of this.channels) if (ch.local === null && ch.last !== null) out.set(name, ch.last);
+    for (let i = 0; i < list.length; i++) {
+      const ch = list[i]!;
+      ch.moved = false;
+      if (ch.local === null && ch.last !== null && this.channels.get(ch.name) === ch) out.set(ch.name, ch.last);
+    }
     return out;
+  }
+
+  private markMoved(ch: ChannelState): void {
+    if (ch.moved) return;
+    ch.moved = true;
+    this.movedList.push(ch);
   }
 
   /** Stops conflation and local-channel timers. */
@@ -703,6 +733,7 @@ export class Hub {
     // Continue from what arrives next; those who stay (none, when the edge closes them) see no gap.
     const next = waiting[0];
     ch.last = next ? { epoch: next.epoch, offset: next.offset - 1 } : null;
+    this.markMoved(ch);
     for (const conn of members) this.options.onInsufficientState?.(conn, ch.name);
     if (waiting.length > 0 && this.channels.get(ch.name) === ch) this.dispatch(waiting);
   }
@@ -727,6 +758,7 @@ export class Hub {
       (pos) => {
         if (this.channels.get(ch.name) === ch && ch.last !== null && ch.last.epoch === epoch)
           ch.last = { epoch: pos.epoch, offset: pos.offset };
+          this.markMoved(ch);
       },
       (err: unknown) =>
         this.log.error(
