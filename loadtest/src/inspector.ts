@@ -99,6 +99,33 @@ export class Inspector {
     return r.profile;
   }
 
+  /** Starts sampling allocations, the collected ones included (what makes the garbage collector work). */
+  async startAllocationSampling(intervalBytes = 16_384): Promise<void> {
+    await this.call('HeapProfiler.enable');
+    await this.call('HeapProfiler.startSampling', { samplingInterval: intervalBytes, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  }
+
+  /** Stops sampling allocations; bytes allocated per function (`name url:line`), largest first. */
+  async stopAllocationSampling(): Promise<[string, number][]> {
+    const r = await this.call('HeapProfiler.stopSampling');
+    interface Node {
+      callFrame: { functionName: string; url: string; lineNumber: number };
+      selfSize: number;
+      children: Node[];
+    }
+    const by = new Map<string, number>();
+    const walk = (n: Node) => {
+      if (n.selfSize > 0) {
+        const url = n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^.*\/packages\//, '');
+        const key = `${n.callFrame.functionName || '(anonymous)'} ${url}:${n.callFrame.lineNumber + 1}`;
+        by.set(key, (by.get(key) ?? 0) + n.selfSize);
+      }
+      for (const c of n.children) walk(c);
+    };
+    walk((r.profile as { head: Node }).head);
+    return [...by].sort((a, b) => b[1] - a[1]);
+  }
+
   close(): void {
     this.ws?.destroy();
   }

@@ -15,7 +15,9 @@
 import { DEV_API_KEY, DEV_JWT_SECRET } from '@switchboard/core';
 import { scrapeMetric, startRedis, startSwitchboard, type SwitchboardProcess } from '@switchboard/testkit';
 import { Redis } from 'ioredis';
+import { writeFileSync } from 'node:fs';
 import { cpuSeconds, rssBytes } from './cpu.js';
+import { selfTimes } from './cpuprofile-top.js';
 import { LoadGenerator, maxSustained, percentile, runStep, staircase, type SendFn } from './generator.js';
 import { growth, inspectOptions, Inspector, type HeapGrowth } from './inspector.js';
 import { startPeer } from './peers/index.js';
@@ -272,6 +274,24 @@ export async function channelsScenario(
         return r;
       }, o.refine);
       switchboard = { name: `Switchboard (2 edges + Redis), ${connections * CHANNELS.length} channels`, connections, fanout: 1, steps, max: maxSustained(steps) };
+      // For the profile behind a fix (docs/benchmark-notes.md): CHANNELS_PROFILE=<msg/s> records edge-a's CPU
+      // profile over one more step at that rate and prints where its time went.
+      const profileRate = Number(process.env.CHANNELS_PROFILE ?? 0);
+      if (profileRate > 0) {
+        await inspectors[0]!.startProfiling();
+        const r = await runStep({ gen, send, rate: profileRate, durationMs: o.stepMs, fanout: 1, pids, lagLimitMs: o.lagLimitMs, skipsAreLoss: true });
+        const profile = (await inspectors[0]!.stopProfiling()) as Parameters<typeof selfTimes>[0];
+        const out = process.env.CHANNELS_PROFILE_OUT ?? 'channels.cpuprofile';
+        writeFileSync(out, JSON.stringify(profile));
+        const t = selfTimes(profile);
+        const top = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([name, us]) => `${((100 * us) / t.totalUs).toFixed(1).padStart(5)} %  ${name}`).join('\n');
+        await inspectors[0]!.startAllocationSampling();
+        const ra = await runStep({ gen, send, rate: profileRate, durationMs: o.stepMs, fanout: 1, pids, lagLimitMs: o.lagLimitMs, skipsAreLoss: true });
+        const allocated = await inspectors[0]!.stopAllocationSampling();
+        const totalBytes = allocated.reduce((a, x) => a + x[1], 0);
+        log(`channels: edge-a allocated ${(totalBytes / 2 ** 20).toFixed(1)} MiB over ${Math.round(ra.deliveredPerSec * (o.stepMs / 1000))} deliveries; the largest:\n${allocated.slice(0, 25).map(([name, b]) => `${((100 * b) / totalBytes).toFixed(1).padStart(5)} %  ${name}`).join('\n')}`);
+        log(`channels: profile of edge-a at ${profileRate} msg/s (${Math.round(r.deliveredPerSec)} deliveries/s, CPU ${JSON.stringify(r.cpuSec)}) in ${out}\n-- by module\n${top(t.byModule)}\n-- by function\n${top(t.byFunction)}`);
+      }
       const read1 = await Promise.all(edges.map((e) => scrapeMetric(e.httpUrl, 'switchboard_bus_messages_read_total')));
       const skip1 = await Promise.all(edges.map((e) => scrapeMetric(e.httpUrl, 'switchboard_bus_messages_skipped_total')));
       for (let i = 0; i < edges.length; i++) {
