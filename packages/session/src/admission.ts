@@ -51,3 +51,39 @@ export function refusal(rule: AdmissionRule, limits: AdmissionLimits): Admission
       return { ok: false, rule, code: 'rate_limited', message: `at most ${limits.newConnectionsPerIpPerMin} new connections per minute per address` };
   }
 }
+
+// ------------------------------------------------------------------------------------------------
+// Per-user subscription caps across the cluster: each admitted connection's subscription count, summed
+// per user, checked atomically with the admission state (released with the connection).
+
+/** One change of an admitted connection's subscription count. */
+export interface SubscriptionDelta {
+  /** The admitted connection (`<nodeId>:<n>`); its user is the one it was admitted for. */
+  readonly connId: string;
+  /** Subscriptions added (> 0) or dropped (< 0); never 0. */
+  readonly delta: number;
+  /** Count a positive delta even past the cap (subscriptions a resumed session restores). */
+  readonly force?: boolean;
+}
+
+/**
+ * Answer to one {@link SubscriptionDelta}: `ok` (applied), `over_cap` (a positive delta refused: the user's
+ * total across the cluster would pass the cap), `not_admitted` (a positive delta for a connection that is
+ * not admitted any more, e.g. released or reaped: nothing counted). A negative delta is always `ok`.
+ */
+export type SubscriptionVerdict = 'ok' | 'over_cap' | 'not_admitted';
+
+/** Largest subscription delta one item may carry (a guard, far above any per-connection limit). */
+export const MAX_SUBSCRIPTION_DELTA = 1_000_000;
+
+/** Cluster-wide per-user subscription counts, kept per admitted connection. */
+export interface SubscriptionCounts {
+  /**
+   * Applies `deltas` in order, atomically as a whole: a positive delta is refused when the user's total
+   * would pass `maxPerUser` (unless forced); a negative one is always applied (never below zero for its
+   * connection). Releasing a connection (release, releaseNode, reapDeadNodes) drops its count.
+   */
+  reserveSubscriptions(deltas: readonly SubscriptionDelta[], maxPerUser: number): Promise<SubscriptionVerdict[]>;
+  /** The subscriptions a user's admitted connections hold together, across the cluster. */
+  subscriptionsOf(userId: string): Promise<number>;
+}

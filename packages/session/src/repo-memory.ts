@@ -1,4 +1,4 @@
-import { refusal, type AdmissionLimits, type AdmissionRequest, type AdmissionResult } from './admission.js';
+import { refusal, type AdmissionLimits, type AdmissionRequest, type AdmissionResult, type SubscriptionDelta, type SubscriptionVerdict } from './admission.js';
 import {
   ATTEMPT_HOLD_MS,
   ATTEMPT_STALE_MS,
@@ -50,6 +50,8 @@ export class MemorySessionRepo implements SessionRepo {
   private readonly revocations = new Map<string, { atMs: number; expiresAt: number }>();
   /** The revocation log: key → latest `atMs`, in the order last revoked (so the oldest are trimmed first). */
   private readonly revocationLog = new Map<string, number>();
+  /** Subscription counts per user: the total and each admitted connection's share. */
+  private readonly subCounts = new Map<string, { total: number; readonly byConn: Map<string, number> }>();
   private lastGcMs = 0;
 
   constructor(
@@ -259,6 +261,7 @@ export class MemorySessionRepo implements SessionRepo {
     const req = this.conns.get(connId);
     if (req) {
       this.conns.delete(connId);
+      this.dropSubscriptions(req.userId, connId);
       const n = (this.perUser.get(req.userId) ?? 1) - 1;
       if (n <= 0) this.perUser.delete(req.userId);
       else this.perUser.set(req.userId, n);
@@ -268,6 +271,45 @@ export class MemorySessionRepo implements SessionRepo {
 
   count(): Promise<number> {
     return Promise.resolve(this.conns.size);
+  }
+
+  reserveSubscriptions(deltas: readonly SubscriptionDelta[], maxPerUser: number): Promise<SubscriptionVerdict[]> {
+    const out: SubscriptionVerdict[] = [];
+    for (const d of deltas) {
+      const req = this.conns.get(d.connId);
+      if (!req) {
+        out.push(d.delta > 0 ? 'not_admitted' : 'ok');
+        continue;
+      }
+      const counts = this.subCounts.get(req.userId) ?? { total: 0, byConn: new Map<string, number>() };
+      const held = counts.byConn.get(d.connId) ?? 0;
+      if (d.delta > 0 && !d.force && counts.total + d.delta > maxPerUser) {
+        out.push('over_cap');
+        continue;
+      }
+      const delta = Math.max(d.delta, -held);
+      counts.total += delta;
+      if (held + delta > 0) counts.byConn.set(d.connId, held + delta);
+      else counts.byConn.delete(d.connId);
+      if (counts.total > 0) this.subCounts.set(req.userId, counts);
+      else this.subCounts.delete(req.userId);
+      out.push('ok');
+    }
+    return Promise.resolve(out);
+  }
+
+  subscriptionsOf(userId: string): Promise<number> {
+    return Promise.resolve(this.subCounts.get(userId)?.total ?? 0);
+  }
+
+  /** A released connection's subscriptions stop counting for its user. */
+  private dropSubscriptions(userId: string, connId: string): void {
+    const counts = this.subCounts.get(userId);
+    const held = counts?.byConn.get(connId);
+    if (!counts || held === undefined) return;
+    counts.byConn.delete(connId);
+    counts.total -= held;
+    if (counts.total <= 0) this.subCounts.delete(userId);
   }
 
   heartbeat(nodeId: string, nowMs: number): Promise<void> {

@@ -2,11 +2,12 @@
  * The SessionRepo in Redis. Users are JSON strings (`SET NX`); sessions are hashes with a sliding TTL
  * (`_` = owner, `sub:<key>` = subscription, `pos:<key>` = checkpointed position); failed logins
  * are small hashes with a TTL; admission is atomic in Lua over keys that share the `{adm}` hash tag,
- * so it also runs on a Redis Cluster (one slot).
+ * so it also runs on a Redis Cluster (one slot). So are the per-user subscription counts (`sc:<user>`, a
+ * hash connId → count, and `st:<user>`, their total), dropped with the connection's admission.
  */
 import type { Cluster, Redis } from 'ioredis';
 import { isPlainObject } from '@switchboard/core';
-import type { AdmissionLimits, AdmissionRequest, AdmissionResult, AdmissionRule } from './admission.js';
+import type { AdmissionLimits, AdmissionRequest, AdmissionResult, AdmissionRule, SubscriptionDelta, SubscriptionVerdict } from './admission.js';
 import { refusal } from './admission.js';
 import { ATTEMPT_HOLD_MS, ATTEMPT_STALE_MS, type AttemptReservation, type CheckpointEntry, type FailureState, type LockoutPolicy, type RevocationEntry, type SessionRecord, type SessionRepo, type StoredSubscription, type UserRecord } from './repo.js';
 
@@ -26,6 +27,7 @@ const ADM = {
   node: (n: string) => `sb:{adm}:n:${n}`,
   rateUser: (u: string) => `sb:{adm}:ru:${u}`,
   rateIp: (ip: string) => `sb:{adm}:ri:${ip}`,
+  subTotal: (u: string) => `sb:{adm}:st:${u}`,
 };
 
 const ADMIT = `
@@ -54,6 +56,14 @@ if perIp > 0 then redis.call('ZADD', KEYS[5], now, ARGV[1]); redis.call('PEXPIRE
 return 'ok'
 `;
 
+// A released connection's subscriptions stop counting for its user (inlined where connections are released).
+const DROP_SUBS_CALL = (user: string, connId: string) => `
+local held = tonumber(redis.call('HGET', 'sb:{adm}:sc:' .. ${user}, ${connId}) or '0')
+if held > 0 then
+  redis.call('HDEL', 'sb:{adm}:sc:' .. ${user}, ${connId})
+  if redis.call('DECRBY', 'sb:{adm}:st:' .. ${user}, held) <= 0 then redis.call('DEL', 'sb:{adm}:st:' .. ${user}) end
+end`;
+
 // Releases one connection; its user and node are read from the conns hash, so the keys are built here
 // (all under the {adm} tag, hence in the same slot as KEYS[1]).
 const RELEASE = `
@@ -65,6 +75,7 @@ local node = string.sub(member, sep + 1)
 redis.call('SREM', 'sb:{adm}:u:' .. user, ARGV[1])
 redis.call('SREM', 'sb:{adm}:n:' .. node, ARGV[1])
 redis.call('HDEL', KEYS[1], ARGV[1])
+${DROP_SUBS_CALL('user', 'ARGV[1]')}
 return 1
 `;
 
@@ -86,14 +97,47 @@ for _, node in ipairs(nodes) do
     local member = redis.call('HGET', KEYS[2], connId)
     if member then
       local sep = string.find(member, '\\31', 1, true)
-      redis.call('SREM', 'sb:{adm}:u:' .. string.sub(member, 1, sep - 1), connId)
+      local user = string.sub(member, 1, sep - 1)
+      redis.call('SREM', 'sb:{adm}:u:' .. user, connId)
       redis.call('HDEL', KEYS[2], connId)
+      ${DROP_SUBS_CALL('user', 'connId')}
     end
   end
   redis.call('DEL', nodeKey)
   redis.call('ZREM', KEYS[1], node)
   table.insert(out, node)
   table.insert(out, #conns)
+end
+return out
+`;
+
+// Applies subscription deltas in order (repo.ts reserveSubscriptions); each connection's user is read from
+// the conns hash, so its count keys are built here (under the {adm} tag, in the same slot as KEYS[1]).
+const RESERVE_SUBS = `
+-- KEYS: conns. ARGV: max per user, then (connId, delta, force 0|1) per delta.
+local max = tonumber(ARGV[1])
+local out = {}
+for i = 2, #ARGV, 3 do
+  local connId = ARGV[i]
+  local delta = tonumber(ARGV[i + 1])
+  local member = redis.call('HGET', KEYS[1], connId)
+  if not member then
+    if delta > 0 then table.insert(out, 'not_admitted') else table.insert(out, 'ok') end
+  else
+    local user = string.sub(member, 1, string.find(member, '\\31', 1, true) - 1)
+    local counts = 'sb:{adm}:sc:' .. user
+    local totalKey = 'sb:{adm}:st:' .. user
+    local total = tonumber(redis.call('GET', totalKey) or '0')
+    if delta > 0 and ARGV[i + 2] ~= '1' and total + delta > max then
+      table.insert(out, 'over_cap')
+    else
+      local held = tonumber(redis.call('HGET', counts, connId) or '0')
+      if delta < -held then delta = -held end
+      if held + delta > 0 then redis.call('HSET', counts, connId, held + delta) else redis.call('HDEL', counts, connId) end
+      if total + delta > 0 then redis.call('SET', totalKey, total + delta) else redis.call('DEL', totalKey) end
+      table.insert(out, 'ok')
+    end
+  end
 end
 return out
 `;
@@ -188,6 +232,7 @@ type Scripted = Client & {
   sbAttemptFailed(...args: (string | number)[]): Promise<[number, number]>;
   sbAdmit(...args: (string | number)[]): Promise<string>;
   sbRelease(...args: (string | number)[]): Promise<number>;
+  sbReserveSubs(...args: (string | number)[]): Promise<string[]>;
   sbReap(...args: (string | number)[]): Promise<(string | number)[]>;
   sbTouch(...args: (string | number)[]): Promise<string[] | null>;
   sbPutIfExists(...args: (string | number)[]): Promise<number>;
@@ -241,6 +286,7 @@ export class RedisSessionRepo implements SessionRepo {
     const scripts: [string, number, string][] = [
       ['sbAdmit', 6, ADMIT],
       ['sbRelease', 1, RELEASE],
+      ['sbReserveSubs', 1, RESERVE_SUBS],
       ['sbReap', 2, REAP],
       ['sbTouch', 1, TOUCH],
       ['sbPutIfExists', 1, PUT_IF_EXISTS],
@@ -379,6 +425,17 @@ export class RedisSessionRepo implements SessionRepo {
 
   count(): Promise<number> {
     return this.r.hlen(ADM.conns);
+  }
+
+  async reserveSubscriptions(deltas: readonly SubscriptionDelta[], maxPerUser: number): Promise<SubscriptionVerdict[]> {
+    if (deltas.length === 0) return [];
+    const args: (string | number)[] = [maxPerUser];
+    for (const d of deltas) args.push(d.connId, d.delta, d.force ? 1 : 0);
+    return (await this.r.sbReserveSubs(ADM.conns, ...args)) as SubscriptionVerdict[];
+  }
+
+  async subscriptionsOf(userId: string): Promise<number> {
+    return Number((await this.r.get(ADM.subTotal(userId))) ?? 0);
   }
 
   async heartbeat(nodeId: string, nowMs: number): Promise<void> {

@@ -236,5 +236,97 @@ export function runRepoContract(name: string, make: RepoFactory): void {
       expect((await repo.admit(req('u', 1, 'silent'))).ok).toBe(true);
       expect(await repo.reapDeadNodes(20_000, Date.now() + 25_000)).toEqual([{ node: 'silent', released: 1 }]);
     });
+
+    // Per-user subscription caps across the cluster (counts per admitted connection).
+
+    it('counts subscriptions per user over all its connections and nodes, refusing what would pass the cap', async () => {
+      const [a, b, other] = [req('u', 1, 'n1'), req('u', 2, 'n2'), req('v', 1, 'n1')];
+      for (const r of [a, b, other]) expect((await repo.admit(r)).ok).toBe(true);
+      expect(await repo.reserveSubscriptions([{ connId: a.connId, delta: 3 }], 5)).toEqual(['ok']);
+      expect(await repo.reserveSubscriptions([{ connId: b.connId, delta: 2 }], 5)).toEqual(['ok']);
+      expect(await repo.subscriptionsOf('u')).toBe(5);
+      // Full: one more on either connection is refused, nothing counted; another user is not affected.
+      expect(await repo.reserveSubscriptions([{ connId: b.connId, delta: 1 }, { connId: a.connId, delta: 1 }, { connId: other.connId, delta: 5 }], 5)).toEqual([
+        'over_cap',
+        'over_cap',
+        'ok',
+      ]);
+      expect(await repo.subscriptionsOf('u')).toBe(5);
+      expect(await repo.subscriptionsOf('v')).toBe(5);
+      // A delta that does not fit whole is refused whole.
+      expect(await repo.reserveSubscriptions([{ connId: a.connId, delta: -1 }, { connId: b.connId, delta: 2 }, { connId: b.connId, delta: 1 }], 5)).toEqual([
+        'ok',
+        'over_cap',
+        'ok',
+      ]);
+      expect(await repo.subscriptionsOf('u')).toBe(5);
+      // Negative deltas always apply, and never take a connection below zero (nor its user's other ones).
+      expect(await repo.reserveSubscriptions([{ connId: b.connId, delta: -10 }], 5)).toEqual(['ok']);
+      expect(await repo.subscriptionsOf('u')).toBe(2);
+      expect(await repo.reserveSubscriptions([{ connId: b.connId, delta: 3 }], 5)).toEqual(['ok']);
+      expect(await repo.subscriptionsOf('u')).toBe(5);
+    });
+
+    it('counts forced subscriptions (a resume restores them) past the cap; a later reservation waits until the user is under it', async () => {
+      const a = req('u', 1);
+      await repo.admit(a);
+      expect(await repo.reserveSubscriptions([{ connId: a.connId, delta: 4 }], 4)).toEqual(['ok']);
+      expect(await repo.reserveSubscriptions([{ connId: a.connId, delta: 3, force: true }], 4)).toEqual(['ok']);
+      expect(await repo.subscriptionsOf('u')).toBe(7);
+      expect(await repo.reserveSubscriptions([{ connId: a.connId, delta: -3 }, { connId: a.connId, delta: 1 }], 4)).toEqual(['ok', 'over_cap']);
+      expect(await repo.reserveSubscriptions([{ connId: a.connId, delta: -1 }, { connId: a.connId, delta: 1 }], 4)).toEqual(['ok', 'ok']);
+    });
+
+    it('counts nothing for a connection that is not admitted; its negative deltas are no-ops', async () => {
+      expect(await repo.reserveSubscriptions([{ connId: 'n1:ghost', delta: 1 }, { connId: 'n1:ghost', delta: -1 }], 5)).toEqual(['not_admitted', 'ok']);
+      expect(await repo.reserveSubscriptions([], 5)).toEqual([]);
+      const a = req('u', 1);
+      await repo.admit(a);
+      await repo.reserveSubscriptions([{ connId: a.connId, delta: 2 }], 5);
+      await repo.release(a.connId);
+      expect(await repo.reserveSubscriptions([{ connId: a.connId, delta: 1 }], 5)).toEqual(['not_admitted']);
+      expect(await repo.subscriptionsOf('u')).toBe(0);
+    });
+
+    it('drops a connection\'s subscriptions when it is released, its node shuts down or is reaped', async () => {
+      const now = Date.now();
+      await repo.heartbeat('alive', now);
+      await repo.heartbeat('dead', now - 30_000);
+      const [closing, leaving, dead] = [req('u', 1, 'alive'), req('u', 2, 'leaving'), req('u', 3, 'dead')];
+      for (const r of [closing, leaving, dead]) await repo.admit(r);
+      expect(await repo.reserveSubscriptions([closing, leaving, dead].map((r) => ({ connId: r.connId, delta: 2 })), 6)).toEqual(['ok', 'ok', 'ok']);
+      expect(await repo.reserveSubscriptions([{ connId: closing.connId, delta: 1 }], 6)).toEqual(['over_cap']);
+      await repo.release(closing.connId);
+      expect(await repo.subscriptionsOf('u')).toBe(4);
+      expect(await repo.releaseNode('leaving')).toBe(1);
+      expect(await repo.subscriptionsOf('u')).toBe(2);
+      expect(await repo.reapDeadNodes(20_000, now)).toEqual([{ node: 'dead', released: 1 }]);
+      expect(await repo.subscriptionsOf('u')).toBe(0);
+      const fresh = req('u', 4, 'alive');
+      await repo.admit(fresh);
+      expect(await repo.reserveSubscriptions([{ connId: fresh.connId, delta: 6 }], 6)).toEqual(['ok']);
+    });
+
+    it('concurrent reservations from many connections on several nodes never pass the cap', async () => {
+      const r = await make({ ...limits, maxConnectionsPerUser: 100, maxConnectionsTotal: 100, newConnectionsPerUserPerMin: 0 });
+      try {
+        const conns = Array.from({ length: 30 }, (_, i) => req('crowd', i, `node${i % 3}`));
+        for (const c of conns) expect((await r.admit(c)).ok).toBe(true);
+        // 30 connections × 4 single reservations and 10 batches of 3, all at once, against a cap of 17.
+        const singles = conns.flatMap((c) => Array.from({ length: 4 }, () => r.reserveSubscriptions([{ connId: c.connId, delta: 1 }], 17)));
+        const batches = conns.slice(0, 10).map((c, i) => r.reserveSubscriptions([{ connId: c.connId, delta: 2 }, { connId: conns[i + 10]!.connId, delta: 1 }], 17));
+        const verdicts = (await Promise.all([...singles, ...batches])).flat();
+        const granted = [...verdicts.slice(0, singles.length).map((v) => (v === 'ok' ? 1 : 0))];
+        const batchVerdicts = verdicts.slice(singles.length);
+        for (let i = 0; i < batchVerdicts.length; i++) if (batchVerdicts[i] === 'ok') granted.push(i % 2 === 0 ? 2 : 1);
+        const total = granted.reduce<number>((a, b) => a + b, 0);
+        expect(total).toBeLessThanOrEqual(17);
+        expect(total).toBeGreaterThanOrEqual(16);
+        expect(await r.subscriptionsOf('crowd')).toBe(total);
+        expect(verdicts.every((v) => v === 'ok' || v === 'over_cap')).toBe(true);
+      } finally {
+        await r.close();
+      }
+    });
   });
 }

@@ -1,5 +1,5 @@
 import type { StreamPosition } from '@switchboard/core';
-import type { Admission } from './admission.js';
+import type { Admission, SubscriptionCounts } from './admission.js';
 
 /** A user as stored (only the session service ever reads `passwordHash`). */
 export interface UserRecord {
@@ -57,7 +57,7 @@ export interface LockoutPolicy {
 }
 
 /** The session service's state (DESIGN §2 `SessionRepo`): memory and Redis implementations. */
-export interface SessionRepo extends Admission {
+export interface SessionRepo extends Admission, SubscriptionCounts {
   /** False when the name is taken. */
   createUser(user: UserRecord): Promise<boolean>;
   getUser(name: string): Promise<UserRecord | null>;
