@@ -1,5 +1,5 @@
 import type { StreamPosition } from '@switchboard/core';
-import type { AdmissionRequest, AdmissionResult } from './admission.js';
+import type { AdmissionRequest, AdmissionResult, SubscriptionDelta, SubscriptionVerdict } from './admission.js';
 import type { CheckpointEntry, StoredSubscription } from './repo.js';
 
 /** A login attempt (the address is the client's, for per-address lockout). */
@@ -88,6 +88,16 @@ export interface RevocationsPage {
   readonly more: boolean;
 }
 
+/** Most subscription deltas one {@link SessionApi.reserveSubscriptions} call may carry (edges split larger batches). */
+export const MAX_RESERVATIONS_PER_CALL = 10_000;
+
+/** A batch of subscription count changes from one edge ({@link SessionApi.reserveSubscriptions}). */
+export interface SubscriptionReservationRequest {
+  /** The cap on one user's subscriptions across the cluster (`SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_USER` of the edge). */
+  readonly maxPerUser: number;
+  readonly deltas: readonly SubscriptionDelta[];
+}
+
 /**
  * What edges ask of the session service (DESIGN §6). The all-in-one process calls the service
  * directly; edges of a cluster call it over the Rpc seam.
@@ -126,6 +136,13 @@ export interface SessionApi {
    * sockets. Without `sinceMs`, no revocations: only the clock.
    */
   revocationsSince(sinceMs?: number): Promise<RevocationsPage>;
+
+  /**
+   * Changes the subscription counts of admitted connections, in order and atomically (one call per edge
+   * tick): a positive delta is refused (`over_cap`) when its user's total across the cluster would pass
+   * the cap, unless forced (a resume's restored subscriptions); negative deltas always apply.
+   */
+  reserveSubscriptions(req: SubscriptionReservationRequest): Promise<SubscriptionVerdict[]>;
 }
 
-export type { CheckpointEntry, StoredSubscription, StreamPosition };
+export type { CheckpointEntry, StoredSubscription, StreamPosition, SubscriptionDelta, SubscriptionVerdict };

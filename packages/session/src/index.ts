@@ -6,4 +6,4 @@
 export * from './tokens.js';
 export * from './api.js';
 export * from './rpc-client.js';
-export type { AdmissionRequest, AdmissionResult, AdmissionRule } from './admission.js';
+export type { AdmissionRequest, AdmissionResult, AdmissionRule, SubscriptionDelta, SubscriptionVerdict } from './admission.js';

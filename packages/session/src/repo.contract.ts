@@ -316,7 +316,7 @@ export function runRepoContract(name: string, make: RepoFactory): void {
         const singles = conns.flatMap((c) => Array.from({ length: 4 }, () => r.reserveSubscriptions([{ connId: c.connId, delta: 1 }], 17)));
         const batches = conns.slice(0, 10).map((c, i) => r.reserveSubscriptions([{ connId: c.connId, delta: 2 }, { connId: conns[i + 10]!.connId, delta: 1 }], 17));
         const verdicts = (await Promise.all([...singles, ...batches])).flat();
-        const granted = [...verdicts.slice(0, singles.length).map((v) => (v === 'ok' ? 1 : 0))];
+        const granted: number[] = verdicts.slice(0, singles.length).map((v) => (v === 'ok' ? 1 : 0));
         const batchVerdicts = verdicts.slice(singles.length);
         for (let i = 0; i < batchVerdicts.length; i++) if (batchVerdicts[i] === 'ok') granted.push(i % 2 === 0 ? 2 : 1);
         const total = granted.reduce<number>((a, b) => a + b, 0);

@@ -2,8 +2,8 @@
  * The session service as an edge sees it: every call goes over the Rpc seam to the service's handler
  * (`rpc-handler.ts`).
  */
-import type { AdmissionResult } from './admission.js';
-import type { LoginResult, OpenSessionRequest, OpenSessionResult, ResumedSession, RevocationsPage, SessionApi, TokenCheck } from './api.js';
+import type { AdmissionResult, SubscriptionVerdict } from './admission.js';
+import type { LoginResult, OpenSessionRequest, OpenSessionResult, ResumedSession, RevocationsPage, SessionApi, SubscriptionReservationRequest, TokenCheck } from './api.js';
 import type { CheckpointEntry, StoredSubscription } from './repo.js';
 
 /** The bits of an Rpc client this module needs (structurally the bus's `RpcClient`). */
@@ -70,5 +70,9 @@ export class RpcSessionClient implements SessionApi {
 
   revocationsSince(sinceMs?: number): Promise<RevocationsPage> {
     return this.rpc.call('revocationsSince', sinceMs !== undefined ? { sinceMs } : {});
+  }
+
+  reserveSubscriptions(req: SubscriptionReservationRequest): Promise<SubscriptionVerdict[]> {
+    return this.rpc.call('reserveSubscriptions', req);
   }
 }

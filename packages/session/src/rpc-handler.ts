@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 import { SwitchboardError } from '@switchboard/core';
-import type { OpenSessionRequest, SessionApi, TokenCheck } from './api.js';
+import { MAX_SUBSCRIPTION_DELTA } from './admission.js';
+import { MAX_RESERVATIONS_PER_CALL, type OpenSessionRequest, type SessionApi, type SubscriptionReservationRequest, type TokenCheck } from './api.js';
 import type { SessionMetrics } from './metrics.js';
 import type { CheckpointEntry, StoredSubscription } from './repo.js';
 
@@ -42,6 +43,18 @@ const METHODS = {
   touchSessions: z.object({ sessionIds: z.array(id).max(100_000) }),
   releaseNode: z.object({ nodeId: id }),
   revocationsSince: z.object({ sinceMs: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() }),
+  reserveSubscriptions: z.object({
+    maxPerUser: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    deltas: z
+      .array(
+        z.object({
+          connId: id,
+          delta: z.number().int().min(-MAX_SUBSCRIPTION_DELTA).max(MAX_SUBSCRIPTION_DELTA).refine((n) => n !== 0, 'a delta is never 0'),
+          force: z.boolean().optional(),
+        }),
+      )
+      .max(MAX_RESERVATIONS_PER_CALL),
+  }),
 } as const;
 
 type Method = keyof typeof METHODS;
@@ -97,5 +110,7 @@ async function dispatch(service: SessionApi, method: string, params: unknown): P
       return service.releaseNode(p.nodeId as string);
     case 'revocationsSince':
       return service.revocationsSince(p.sinceMs as number | undefined);
+    case 'reserveSubscriptions':
+      return service.reserveSubscriptions(p as unknown as SubscriptionReservationRequest);
   }
 }

@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_TENANT, SwitchboardError, isValidTenant, type Logger } from '@switchboard/core';
-import type { AdmissionRequest, AdmissionResult } from './admission.js';
-import type { LoginRequest, LoginResult, OpenSessionRequest, OpenSessionResult, PublicUser, ResumedSession, RevocationsPage, SessionApi, TokenCheck } from './api.js';
+import type { AdmissionRequest, AdmissionResult, SubscriptionVerdict } from './admission.js';
+import type { LoginRequest, LoginResult, OpenSessionRequest, OpenSessionResult, PublicUser, ResumedSession, RevocationsPage, SessionApi, SubscriptionReservationRequest, TokenCheck } from './api.js';
 import { RevocationAnnouncer } from './announcer.js';
 import type { TokenIssuer } from './keys.js';
 import type { SessionMetrics } from './metrics.js';
@@ -319,6 +319,10 @@ export class SessionService implements SessionApi {
     const released = await this.repo.releaseNode(nodeId);
     if (released > 0) this.log.info({ node: nodeId, released }, 'edge shut down: its connections are released');
     return released;
+  }
+
+  reserveSubscriptions(req: SubscriptionReservationRequest): Promise<SubscriptionVerdict[]> {
+    return this.repo.reserveSubscriptions(req.deltas, req.maxPerUser);
   }
 
   /** Releases the connections of edges that stopped sending heartbeats. */
