@@ -17,6 +17,7 @@ import type { DialectConfigSection, DialectLimits } from './dialect-config.js';
 import type { GroupSpec, Hub, Renderer } from './hub.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { SessionGate } from './session-gate.js';
+import type { SubscriptionCaps } from './subscription-quota.js';
 import type { SystemSampler } from './system-stats.js';
 
 /** A route of a dialect: relative to its prefix on the main port, to `/` on its own port. */
@@ -170,10 +171,10 @@ export interface DialectContext {
   /** Counts a denial the dialect decided itself (e.g. `device`: outside the token's devices claim). */
   denied(reason: AuthzReason): void;
   /**
-   * Whether the connection's user may add `adding` subscriptions under the per-user cap of this edge
-   * (`SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_USER`, its connections here together); true for anonymous ones.
+   * The per-user subscription cap across the cluster (`SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_USER`): reserve
+   * before subscribing, release after unsubscribing; anonymous connections are not counted.
    */
-  userHasRoom(conn: Conn, adding: number): boolean;
+  readonly subscriptions: SubscriptionCaps;
 }
 
 /** A dialect on one edge: its request handling and renderers. `S` is its per-connection state. */

@@ -26,9 +26,10 @@ import { Inbound } from './inbound.js';
 import { KeepAlive } from './keepalive.js';
 import { Listeners, closeConn, readTls, type MountedDialect } from './listeners.js';
 import { EdgeMetrics } from './metrics.js';
-import { SessionGate, userIndexKey } from './session-gate.js';
+import { SessionGate } from './session-gate.js';
 import { RevocationPoll } from './revocation-poll.js';
 import { SessionSync } from './session-sync.js';
+import { SubscriptionQuota } from './subscription-quota.js';
 import { Sweeps } from './sweeps.js';
 import { SystemSampler } from './system-stats.js';
 import { assertNativeUws } from './uws.js';
@@ -139,6 +140,7 @@ export class EdgeServer {
       backpressureLimit: (dialect) => this.dialects.get(dialect)?.limits.maxBackpressureBytes ?? 0,
     });
     const gate = new SessionGate({ verifier: options.verifier, session: options.session, conns, logger: log, cluster: this.cluster });
+    const quota = new SubscriptionQuota({ session: options.session, conns, maxPerUser: cfg.maxSubscriptionsPerUser, logger: log });
     const sampler = new SystemSampler(() => conns.all.size);
     const policy = new ChannelPolicy(cfg.channelPolicy);
     for (const def of options.dialects ?? DIALECTS) {
@@ -181,13 +183,7 @@ export class EdgeServer {
           return false;
         },
         denied: (reason) => metrics.authzDenials.inc({ dialect: def.name, reason }),
-        userHasRoom: (conn, adding) => {
-          if (!conn.identity) return true;
-          const mine = conns.byKey(userIndexKey(conn.identity));
-          let held = 0;
-          if (mine) for (const c of mine) held += c.subs.size;
-          return held + adding <= cfg.maxSubscriptionsPerUser;
-        },
+        subscriptions: quota,
       };
       const mounted: MountedDialect = { name: def.name, def, handler: def.create(ctx), limits, metrics: dm, apps: [] };
       this.dialects.set(def.name, mounted);

@@ -5,7 +5,7 @@
  * when each is under its own backpressure limit.
  */
 import { describe, expect, it } from 'vitest';
-import { TestClient } from '@switchboard/testkit';
+import { TestClient, nextFf, sendFf } from '@switchboard/testkit';
 import { eventually, startTestNode } from './helpers.js';
 
 const from = (addr: string) => ({ headers: { 'x-forwarded-for': addr } });
@@ -63,6 +63,104 @@ describe('subscriptions per user', () => {
       await a.nextOfType('unsubscribe_response');
       b.send({ type: 'subscribe', channel: 'system', id: 'now' });
       expect(await b.nextOfType('subscribe_response')).toMatchObject({ id: 'now' });
+    } finally {
+      await n.close();
+    }
+  });
+});
+
+describe('subscriptions per user across the cluster (resume, unavailable, Fleet Freedom)', () => {
+  const limits = { maxSubscriptionsPerUser: 2, maxConnectionsPerUser: 100, newConnectionsPerUserPerMin: 0 };
+
+  it('a resumed session gets its subscriptions back even past the cap; they count until the user is under it again', async () => {
+    const n = await startTestNode(limits);
+    try {
+      const token = await n.token('resumer');
+      const first = await n.connect();
+      first.send({ type: 'auth', token });
+      const sessionId = (await first.nextOfType('auth_response')).session_id as string;
+      for (const channel of ['alerts', 'telemetry']) {
+        first.send({ type: 'subscribe', channel });
+        await first.nextOfType('subscribe_response');
+      }
+      first.ws.close();
+      await first.closed;
+      // Its count was dropped with its admission: another connection fills the cap meanwhile.
+      const other = await n.authed('resumer');
+      await eventually(async () => {
+        other.send({ type: 'subscribe', channel: 'alerts', id: 'try' });
+        const m = await other.next();
+        return m.type === 'subscribe_response';
+      }, 3000, 'the closed connection\'s subscriptions released');
+      other.send({ type: 'subscribe', channel: 'devices' });
+      await other.nextOfType('subscribe_response');
+      const resumed = await n.connect();
+      resumed.send({ type: 'auth', token, session_id: sessionId });
+      expect(await resumed.nextOfType('auth_response')).toMatchObject({ success: true, resumed: true });
+      const restored = [await resumed.nextOfType('subscribe_response'), await resumed.nextOfType('subscribe_response')];
+      expect(restored.map((r) => r.channel).sort()).toEqual(['alerts', 'telemetry']);
+      // 4 held against a cap of 2: nothing new until the user is under it.
+      resumed.send({ type: 'subscribe', channel: 'devices', id: 'over' });
+      expect(await resumed.nextOfType('error')).toMatchObject({ code: 'too_many_subscriptions', id: 'over', message: 'at most 2 subscriptions per user across the cluster' });
+      for (const channel of ['alerts', 'devices']) {
+        other.send({ type: 'unsubscribe', channel });
+        await other.nextOfType('unsubscribe_response');
+      }
+      resumed.send({ type: 'subscribe', channel: 'devices', id: 'still' });
+      expect(await resumed.nextOfType('error')).toMatchObject({ code: 'too_many_subscriptions', id: 'still' });
+      resumed.send({ type: 'unsubscribe', channel: 'alerts' });
+      await resumed.nextOfType('unsubscribe_response');
+      resumed.send({ type: 'subscribe', channel: 'devices', id: 'fits' });
+      expect(await resumed.nextOfType('subscribe_response')).toMatchObject({ id: 'fits' });
+      expect(await n.metric('switchboard_rate_limit_rejections_total', { rule: 'user_subscriptions' })).toBeGreaterThanOrEqual(2);
+    } finally {
+      await n.close();
+    }
+  });
+
+  it('a subscribe the session service cannot count is refused with `unavailable`, not allowed unbounded', async () => {
+    const n = await startTestNode(limits);
+    try {
+      const c = await n.authed('cut-off');
+      const real = n.session.reserveSubscriptions.bind(n.session);
+      n.session.reserveSubscriptions = () => Promise.reject(new Error('the session service is unavailable'));
+      c.send({ type: 'subscribe', channel: 'alerts', id: 'a' });
+      expect(await c.nextOfType('error')).toMatchObject({ code: 'unavailable', id: 'a', channel: 'alerts' });
+      n.session.reserveSubscriptions = real;
+      c.send({ type: 'subscribe', channel: 'alerts', id: 'b' });
+      expect(await c.nextOfType('subscribe_response')).toMatchObject({ id: 'b' });
+    } finally {
+      await n.close();
+    }
+  });
+
+  it('Fleet Freedom: the user\'s connections share the cap (errorCode 12, all or nothing), unsubscribing makes room, an unreachable service answers 13', async () => {
+    const n = await startTestNode({ ...limits, maxSubscriptionsPerUser: 3 });
+    try {
+      await n.session.createUser({ name: 'dispatcher', password: 'dispatcher-pass', tenant: '42' });
+      const login = async () => {
+        const c = await n.connect('/fleetfreedom');
+        await nextFf(c, 'connectionResponse');
+        sendFf(c, 'login', { reqId: 0, username: 'dispatcher', password: 'dispatcher-pass' });
+        expect(await nextFf(c, 'loginResponse')).toMatchObject({ errorCode: 0 });
+        return c;
+      };
+      const [a, b] = [await login(), await login()];
+      sendFf(a, 'subscribe', { reqId: 1, company: { id: 42 }, subscriptionTypes: ['assetGeneral', 'assetAdvanced'] });
+      expect(await nextFf(a, 'subscribeResponse')).toMatchObject({ reqId: 1, errorCode: 0 });
+      sendFf(b, 'subscribe', { reqId: 2, company: { id: 42 }, subscriptionTypes: ['providerGeneral', 'providerAdvanced'] });
+      const refused = await nextFf(b, 'subscribeResponse');
+      expect(refused).toMatchObject({ reqId: 2, errorCode: 12 });
+      expect(String(refused.message)).toContain('per user across the cluster');
+      sendFf(a, 'unsubscribe', { reqId: 3, company: { id: 42 }, subscriptionTypes: ['assetAdvanced'] });
+      expect(await nextFf(a, 'unsubscribeResponse')).toMatchObject({ reqId: 3, errorCode: 0 });
+      sendFf(b, 'subscribe', { reqId: 4, company: { id: 42 }, subscriptionTypes: ['providerGeneral', 'providerAdvanced'] });
+      expect(await nextFf(b, 'subscribeResponse')).toMatchObject({ reqId: 4, errorCode: 0 });
+      sendFf(b, 'unsubscribe', { reqId: 5, company: { id: 42 }, subscriptionTypes: ['providerAdvanced'] });
+      expect(await nextFf(b, 'unsubscribeResponse')).toMatchObject({ reqId: 5, errorCode: 0 });
+      n.session.reserveSubscriptions = () => Promise.reject(new Error('the session service is unavailable'));
+      sendFf(a, 'subscribe', { reqId: 6, company: { id: 42 }, subscriptionTypes: ['assetAdvanced'] });
+      expect(await nextFf(a, 'subscribeResponse')).toMatchObject({ reqId: 6, errorCode: 13 });
     } finally {
       await n.close();
     }

@@ -254,8 +254,7 @@ export class FleetFreedomHandler implements DialectHandler<FfState> {
       case 'subscribe':
         return this.subscribe(conn, cmd);
       case 'unsubscribe':
-        this.unsubscribe(conn, cmd);
-        return undefined;
+        return this.unsubscribe(conn, cmd);
     }
   }
 
@@ -532,8 +531,14 @@ export class FleetFreedomHandler implements DialectHandler<FfState> {
     const max = this.ctx.limits.maxSubscriptionsPerConnection;
     const held = this.subscribed(conn).length;
     if (held + fresh.length > max) return this.reply(conn, cmd, 'too_many_subscriptions', `at most ${max} subscription types per connection`);
-    if (!this.ctx.userHasRoom(conn, fresh.length))
-      return this.reply(conn, cmd, 'too_many_subscriptions', `at most ${this.ctx.config.maxSubscriptionsPerUser} subscriptions per user on this node`);
+    // Every new type of the request in one reservation (all or nothing, like the request).
+    const room = await this.ctx.subscriptions.reserve(conn, fresh.length);
+    if (conn.closed) return;
+    if (room === 'over_cap') {
+      this.ctx.metrics.rateLimited('user_subscriptions');
+      return this.reply(conn, cmd, 'too_many_subscriptions', `at most ${this.ctx.subscriptions.maxPerUser} subscriptions per user across the cluster`);
+    }
+    if (room === 'unavailable') return this.reply(conn, cmd, 'unavailable', 'the session service is unavailable; retry');
     const all = [...this.subscribed(conn), ...fresh.map((st) => st.name)];
     const answer = () => renderFfResponse('subscribe', cmd.reqId, 0, 'Subscribed', { company: { id: company }, subscriptionTypes: all });
     if (fresh.length === 0) {
@@ -566,15 +571,23 @@ export class FleetFreedomHandler implements DialectHandler<FfState> {
       // All or nothing: what this request made is undone, and the client told (again, if the first
       // answer already went out).
       for (const key of made) this.leave(conn, key);
+      void this.ctx.subscriptions.release(conn, fresh.length);
       this.reply(conn, cmd, err.code, `${err.message}; none of this request's subscriptions were made`);
     }
   }
 
-  private unsubscribe(conn: FConn, cmd: FfSubscribeCommand): void {
+  /** Drops subscription types; answered once the user's count across the cluster has room again. */
+  private async unsubscribe(conn: FConn, cmd: FfSubscribeCommand): Promise<void> {
     const company = conn.state.company!;
     if (cmd.company !== company) return this.reply(conn, cmd, 'forbidden', `company ${cmd.company} is not yours`);
     // Unsubscribing a type not subscribed is not an error: the result is the same.
-    for (const st of cmd.types) if (conn.state.parts.get(st.type)?.has(st)) this.leave(conn, st.name);
+    let dropped = 0;
+    for (const st of cmd.types)
+      if (conn.state.parts.get(st.type)?.has(st)) {
+        this.leave(conn, st.name);
+        dropped++;
+      }
+    await this.ctx.subscriptions.release(conn, dropped);
     this.reply(conn, cmd, 0, 'Unsubscribed', { company: { id: company }, subscriptionTypes: this.subscribed(conn) });
   }
 
@@ -658,8 +671,17 @@ export class FleetFreedomHandler implements DialectHandler<FfState> {
       if (o.recovered === false) notRecovered.push(key);
     };
     const failed: string[] = [];
-    for (const { st, position } of r.parts) {
+    // Counted against the user's cap but never refused by it (a resume keeps its subscriptions); when the
+    // service cannot count them they are not restored (they stay in the session for the next resume).
+    const parts = r.parts.filter(({ st }) => !conn.state.parts.get(st.type)?.has(st));
+    const counted = parts.length === 0 || (await this.ctx.subscriptions.reserve(conn, parts.length, true)) === 'ok';
+    if (conn.closed) return;
+    for (const { st, position } of parts) {
       if (conn.closed) return;
+      if (!counted) {
+        failed.push(st.name);
+        continue;
+      }
       try {
         await this.ctx.hub.subscribe(conn, st.name, this.partSpec(conn, st), position, note(st.name));
         this.track(conn, st);
@@ -668,6 +690,7 @@ export class FleetFreedomHandler implements DialectHandler<FfState> {
         if (!(err instanceof SwitchboardError)) throw err;
         this.log.warn({ err, key: st.name }, 'a subscription could not be restored');
         failed.push(st.name);
+        void this.ctx.subscriptions.release(conn, 1);
       }
     }
     for (const { type, position } of r.deleted) {

@@ -108,7 +108,25 @@ export class ValtronicsHandler implements DialectHandler<ValtronicsState> {
       return undefined;
     }
     if (n > 1) this.ctx.metrics.messagesIn.inc(n - 1);
-    return this.runBatch(conn, cmd.messages, 0);
+    // A batch's new subscriptions are reserved in one round trip (refused as a whole: then one by one).
+    const adding = this.newChannels(conn, cmd.messages);
+    if (adding < 2) return this.runBatch(conn, cmd.messages, 0);
+    return this.ctx.subscriptions.prepay(conn, adding).then(async () => {
+      await this.runBatch(conn, cmd.messages, 0);
+      await this.ctx.subscriptions.refund(conn);
+    });
+  }
+
+  /** How many channels a batch of an authenticated connection subscribes to that it does not hold yet. */
+  private newChannels(conn: VConn, messages: readonly unknown[]): number {
+    if (!conn.identity) return 0;
+    const channels = new Set<string>();
+    for (const m of messages) {
+      if (typeof m !== 'object' || m === null) continue;
+      const { type, channel } = m as { type?: unknown; channel?: unknown };
+      if (type === 'subscribe' && typeof channel === 'string' && !conn.subs.has(channel)) channels.add(channel);
+    }
+    return channels.size;
   }
 
   refuse(conn: VConn, refusal: Refusal): void {
@@ -227,8 +245,8 @@ export class ValtronicsHandler implements DialectHandler<ValtronicsState> {
     clientPositions: Readonly<Record<string, StreamPosition>> | null,
   ): Promise<void> {
     const opts = this.parseOptions(conn);
+    const commands: SubscribeCommand[] = [];
     for (const stored of subs) {
-      if (conn.closed) return;
       if (stored.dialect !== DIALECT) continue;
       const parsed = parseValtronicsMessage({ ...stored.request, type: 'subscribe' }, opts, true);
       if (!parsed.ok || parsed.command.type !== 'subscribe') {
@@ -236,28 +254,48 @@ export class ValtronicsHandler implements DialectHandler<ValtronicsState> {
         this.ctx.gate.forgetSubscription(conn, stored.key);
         continue;
       }
-      const recover = clientPositions?.[stored.key] ?? stored.position ?? null;
-      await this.subscribe(conn, { ...parsed.command, recover });
+      commands.push({ ...parsed.command, recover: clientPositions?.[stored.key] ?? stored.position ?? null });
     }
+    // Counted against the user's cap but never refused by it (a resume keeps its subscriptions); all in
+    // one round trip. Unavailable: each is refused, and stays in the session for the next resume.
+    const adding = new Set(commands.map((c) => c.channel).filter((c) => !conn.subs.has(c))).size;
+    const paid = await this.ctx.subscriptions.prepay(conn, adding, true);
+    for (const cmd of commands) {
+      if (conn.closed) return;
+      if (paid === 'ok') await this.subscribe(conn, cmd, true);
+      else this.error(conn, { code: 'unavailable', message: 'the session service is unavailable: not restored; subscribe again', id: cmd.id, requestType: 'subscribe', channel: cmd.channel });
+    }
+    await this.ctx.subscriptions.refund(conn);
   }
 
-  private async subscribe(conn: VConn, cmd: SubscribeCommand): Promise<void> {
+  /** Subscribes (or changes a subscription's filters); `restoring`: a resumed session's, never refused by the per-user cap. */
+  private async subscribe(conn: VConn, cmd: SubscribeCommand, restoring = false): Promise<void> {
     const max = this.ctx.limits.maxSubscriptionsPerConnection;
     const adding = !conn.subs.has(cmd.channel);
-    if (adding && (conn.subs.size >= max || !this.ctx.userHasRoom(conn, 1))) {
-      this.error(conn, {
-        code: 'too_many_subscriptions',
-        message: conn.subs.size >= max ? `at most ${max} subscriptions per connection` : `at most ${this.ctx.config.maxSubscriptionsPerUser} subscriptions per user on this node`,
-        id: cmd.id,
-        requestType: 'subscribe',
-        channel: cmd.channel,
-      });
+    if (adding && conn.subs.size >= max) {
+      this.error(conn, { code: 'too_many_subscriptions', message: `at most ${max} subscriptions per connection`, id: cmd.id, requestType: 'subscribe', channel: cmd.channel });
       return;
     }
     const denial = this.denial(conn, cmd);
     if (denial) {
       this.error(conn, { code: 'forbidden', message: denial, id: cmd.id, requestType: 'subscribe', channel: cmd.channel });
       return;
+    }
+    if (adding) {
+      const room = await this.ctx.subscriptions.reserve(conn, 1, restoring);
+      if (conn.closed) return;
+      if (room !== 'ok') {
+        if (room === 'over_cap') this.ctx.metrics.rateLimited('user_subscriptions');
+        this.error(conn, {
+          ...(room === 'over_cap'
+            ? { code: 'too_many_subscriptions', message: `at most ${this.ctx.subscriptions.maxPerUser} subscriptions per user across the cluster` }
+            : { code: 'unavailable', message: 'the session service is unavailable; retry' }),
+          id: cmd.id,
+          requestType: 'subscribe',
+          channel: cmd.channel,
+        });
+        return;
+      }
     }
     const local = isLocalChannel(cmd.channel);
     let frequencyMs = cmd.frequencyMs ?? 0;
@@ -288,6 +326,7 @@ export class ValtronicsHandler implements DialectHandler<ValtronicsState> {
         );
       });
     } catch (err) {
+      if (adding && !conn.subs.has(cmd.channel)) void this.ctx.subscriptions.release(conn, 1);
       if (conn.closed) return;
       if (err instanceof SwitchboardError) {
         this.error(conn, { code: err.code, message: err.message, id: cmd.id, requestType: 'subscribe', channel: cmd.channel });
@@ -345,11 +384,12 @@ export class ValtronicsHandler implements DialectHandler<ValtronicsState> {
     });
   }
 
-  private unsubscribeAll(conn: VConn, id: RequestId, channel: ValtronicsChannel): undefined {
+  /** Drops a subscription; answered once the user's count across the cluster has room again. */
+  private async unsubscribeAll(conn: VConn, id: RequestId, channel: ValtronicsChannel): Promise<void> {
     this.ctx.hub.unsubscribe(conn, channel);
     this.ctx.gate.forgetSubscription(conn, channel);
+    await this.ctx.subscriptions.release(conn, 1);
     this.ctx.send(conn, renderUnsubscribeOk(id, channel));
-    return undefined;
   }
 
   private authFailed(conn: VConn, id: RequestId, code: ErrorCode, message: string): void {
