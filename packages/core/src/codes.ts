@@ -72,7 +72,7 @@ export const ERROR_CODES = {
     doc: 'A filter key is not accepted on this channel, or its value has the wrong type (e.g. a bad `frequency`).',
   },
   not_subscribed: { http: 400, doc: '`unsubscribe` named a channel or device this connection is not subscribed to; an FME `send` came before any `open`.' },
-  too_many_subscriptions: { http: 400, doc: 'The connection already holds the maximum number of subscriptions.' },
+  too_many_subscriptions: { http: 400, doc: 'The connection already holds the maximum number of subscriptions, or its user does across the cluster.' },
   connection_limit: {
     http: 429,
     doc: 'Admission refused: the per-user or total concurrent connection limit is reached.',
