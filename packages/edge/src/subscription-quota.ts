@@ -74,8 +74,6 @@ export class SubscriptionQuota implements SubscriptionCaps {
   private queue: Pending[] = [];
   private scheduled = false;
   private inFlight = false;
-  /** Calls made (tests check that a burst is batched). */
-  calls = 0;
 
   constructor(private readonly deps: SubscriptionQuotaDeps) {
     this.maxPerUser = deps.maxPerUser;
@@ -152,7 +150,6 @@ export class SubscriptionQuota implements SubscriptionCaps {
     }
     if (live.length > 0) {
       this.inFlight = true;
-      this.calls++;
       try {
         const verdicts = await this.deps.session.reserveSubscriptions({
           maxPerUser: this.maxPerUser,

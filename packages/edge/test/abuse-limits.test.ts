@@ -118,6 +118,29 @@ describe('subscriptions per user across the cluster (resume, unavailable, Fleet 
     }
   });
 
+  it('a valtronics batch of subscribes is reserved in one call; past the cap it falls back to one by one', async () => {
+    const n = await startTestNode({ ...limits, maxSubscriptionsPerUser: 3 });
+    try {
+      const real = n.session.reserveSubscriptions.bind(n.session);
+      const calls: number[] = [];
+      n.session.reserveSubscriptions = (req) => {
+        calls.push(req.deltas.length);
+        return real(req);
+      };
+      const c = await n.authed('batcher');
+      const batch = (id: string, channels: string[]) => ({ type: 'batch', id, messages: channels.map((channel) => ({ type: 'subscribe', channel, id: `${id}-${channel}` })) });
+      c.send(batch('one', ['alerts', 'telemetry']));
+      for (let i = 0; i < 2; i++) expect(await c.nextOfType('subscribe_response')).toMatchObject({ id: expect.stringMatching(/^one-/) as string });
+      expect(calls).toEqual([1]);
+      // 2 held, 2 asked, cap 3: the batch's reservation is refused whole, then each is asked alone.
+      c.send(batch('two', ['devices', 'system']));
+      const answers = [await c.next((m) => m.id === 'two-devices'), await c.next((m) => m.id === 'two-system')];
+      expect(answers.map((m) => (m.type === 'error' ? m.code : m.type))).toEqual(['subscribe_response', 'too_many_subscriptions']);
+    } finally {
+      await n.close();
+    }
+  });
+
   it('a subscribe the session service cannot count is refused with `unavailable`, not allowed unbounded', async () => {
     const n = await startTestNode(limits);
     try {
