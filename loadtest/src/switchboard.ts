@@ -51,7 +51,8 @@ export const LOAD_SESSION_ENV: Record<string, string> = {
 export const LOAD_EDGE_ENV: Record<string, string> = {
   SWITCHBOARD_MAX_CONNECTIONS_TOTAL: '1000000',
   SWITCHBOARD_MAX_CONNECTIONS_PER_USER: '1000000',
-  // The load generator puts thousands of connections behind one user (one token per 5,000).
+  // The load generator puts thousands of connections behind one user (one token per 5,000); the edges
+  // send this cap with their reservations and the session service counts it across the cluster.
   SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_USER: '1000000',
   SWITCHBOARD_NEW_CONNECTIONS_PER_USER_PER_MIN: '0',
   SWITCHBOARD_PUBLISH_MAX_BATCH: '10000',
