@@ -77,6 +77,7 @@ export class EdgeServer {
   private readonly sweeps: Sweeps;
   private readonly sync: SessionSync;
   private readonly revocationPoll: RevocationPoll;
+  private readonly quota: SubscriptionQuota;
   private listening = false;
   private draining = false;
 
@@ -140,7 +141,7 @@ export class EdgeServer {
       backpressureLimit: (dialect) => this.dialects.get(dialect)?.limits.maxBackpressureBytes ?? 0,
     });
     const gate = new SessionGate({ verifier: options.verifier, session: options.session, conns, logger: log, cluster: this.cluster });
-    const quota = new SubscriptionQuota({ session: options.session, conns, maxPerUser: cfg.maxSubscriptionsPerUser, logger: log });
+    const quota = (this.quota = new SubscriptionQuota({ session: options.session, conns, maxPerUser: cfg.maxSubscriptionsPerUser, logger: log }));
     const sampler = new SystemSampler(() => conns.all.size);
     const policy = new ChannelPolicy(cfg.channelPolicy);
     for (const def of options.dialects ?? DIALECTS) {
@@ -319,6 +320,7 @@ export class EdgeServer {
   private closed(d: MountedDialect, conn: Conn, code: number): void {
     conn.queue = null;
     this.conns.remove(conn);
+    this.quota.closed(conn);
     this.hub.removeConnection(conn);
     d.handler.close?.(conn);
     this.metrics.connections.dec({ dialect: d.name });

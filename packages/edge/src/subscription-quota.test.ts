@@ -121,11 +121,27 @@ describe('SubscriptionQuota', () => {
     expect(await t.quota.reserve(c, 1)).toBe('over_cap');
   });
 
+  it('a closed connection stops counting here at once, and at the service once its admission is released', async () => {
+    const t = setup(2);
+    const [a, b] = [await t.open('u'), await t.open('u')];
+    expect(await t.quota.reserve(a, 2)).toBe('ok');
+    expect(await t.quota.reserve(b, 1)).toBe('over_cap');
+    const calls = t.calls();
+    a.closed = true;
+    t.quota.closed(a);
+    // Not over the cap by this edge's count any more, so the service is asked: it still counts a.
+    expect(await t.quota.reserve(b, 2)).toBe('over_cap');
+    expect(t.calls()).toBe(calls + 1);
+    await t.service.release(a.connId);
+    expect(await t.quota.reserve(b, 2)).toBe('ok');
+  });
+
   it('a connection closed before its reservation was sent costs nothing; one the service released is refused', async () => {
     const t = setup(3);
     const c = await t.open('u');
     const pending = t.quota.reserve(c, 1);
     c.closed = true;
+    t.quota.closed(c);
     expect(await pending).toBe('unavailable');
     const d = await t.open('u');
     await t.service.release(d.connId);

@@ -70,6 +70,8 @@ export class SubscriptionQuota implements SubscriptionCaps {
   readonly maxPerUser: number;
   /** What each connection holds as the service counts it, reservations in flight and credit included. */
   private readonly held = new WeakMap<Conn, number>();
+  /** The same, summed per user (its index key) over its open connections here: the O(1) pre-check. */
+  private readonly heldByUser = new Map<string, number>();
   private readonly credit = new WeakMap<Conn, number>();
   private queue: Pending[] = [];
   private scheduled = false;
@@ -101,28 +103,43 @@ export class SubscriptionQuota implements SubscriptionCaps {
   }
 
   release(conn: Conn, n: number): Promise<void> {
-    const held = this.held.get(conn) ?? 0;
-    const d = Math.min(n, held);
+    const d = Math.min(n, this.held.get(conn) ?? 0);
     // A closed connection's count goes with its admission.
     if (d <= 0 || conn.closed) return Promise.resolve();
-    this.held.set(conn, held - d);
+    this.add(conn, -d);
     return new Promise((resolve) => this.enqueue({ conn, delta: -d, force: false, done: () => resolve() }));
+  }
+
+  /** The connection closed: what it held here stops counting for its user (the service drops it with its admission). */
+  closed(conn: Conn): void {
+    const held = this.held.get(conn) ?? 0;
+    if (held > 0) this.add(conn, -held);
+    this.credit.delete(conn);
   }
 
   /** The subscriptions the connection's user holds on this edge (reservations in flight included). */
   heldHere(conn: Conn): number {
-    if (!conn.identity) return 0;
-    let sum = 0;
-    for (const c of this.deps.conns.byKey(userIndexKey(conn.identity))) sum += this.held.get(c) ?? 0;
-    return sum;
+    return conn.identity ? (this.heldByUser.get(userIndexKey(conn.identity)) ?? 0) : 0;
   }
 
   private take(conn: Conn, n: number, force: boolean): Promise<QuotaVerdict> {
-    if (n <= 0 || !counted(conn)) return Promise.resolve('ok');
+    if (n <= 0 || !counted(conn) || conn.closed) return Promise.resolve('ok');
     // The local pre-check: what this edge alone knows is over the cap needs no call.
     if (!force && this.heldHere(conn) + n > this.maxPerUser) return Promise.resolve('over_cap');
-    this.held.set(conn, (this.held.get(conn) ?? 0) + n);
+    this.add(conn, n);
     return new Promise((resolve) => this.enqueue({ conn, delta: n, force, done: resolve }));
+  }
+
+  /** Changes what a connection (and so its user) holds here; never below zero. */
+  private add(conn: Conn, delta: number): void {
+    const before = this.held.get(conn) ?? 0;
+    const after = Math.max(0, before + delta);
+    this.held.set(conn, after);
+    if (!conn.identity) return;
+    const key = userIndexKey(conn.identity);
+    const total = (this.heldByUser.get(key) ?? 0) + after - before;
+    if (total > 0) this.heldByUser.set(key, total);
+    else this.heldByUser.delete(key);
   }
 
   private enqueue(p: Pending): void {
@@ -188,7 +205,8 @@ export class SubscriptionQuota implements SubscriptionCaps {
   }
 
   private undo(p: Pending): void {
-    this.held.set(p.conn, Math.max(0, (this.held.get(p.conn) ?? 0) - p.delta));
+    // A connection closed meanwhile was already taken out of its user's count.
+    if (!p.conn.closed) this.add(p.conn, -p.delta);
   }
 }
 

@@ -112,8 +112,11 @@ export class ValtronicsHandler implements DialectHandler<ValtronicsState> {
     const adding = this.newChannels(conn, cmd.messages);
     if (adding < 2) return this.runBatch(conn, cmd.messages, 0);
     return this.ctx.subscriptions.prepay(conn, adding).then(async () => {
-      await this.runBatch(conn, cmd.messages, 0);
-      await this.ctx.subscriptions.refund(conn);
+      try {
+        await this.runBatch(conn, cmd.messages, 0);
+      } finally {
+        await this.ctx.subscriptions.refund(conn);
+      }
     });
   }
 
@@ -260,12 +263,15 @@ export class ValtronicsHandler implements DialectHandler<ValtronicsState> {
     // one round trip. Unavailable: each is refused, and stays in the session for the next resume.
     const adding = new Set(commands.map((c) => c.channel).filter((c) => !conn.subs.has(c))).size;
     const paid = await this.ctx.subscriptions.prepay(conn, adding, true);
-    for (const cmd of commands) {
-      if (conn.closed) return;
-      if (paid === 'ok') await this.subscribe(conn, cmd, true);
-      else this.error(conn, { code: 'unavailable', message: 'the session service is unavailable: not restored; subscribe again', id: cmd.id, requestType: 'subscribe', channel: cmd.channel });
+    try {
+      for (const cmd of commands) {
+        if (conn.closed) return;
+        if (paid === 'ok') await this.subscribe(conn, cmd, true);
+        else this.error(conn, { code: 'unavailable', message: 'the session service is unavailable: not restored; subscribe again', id: cmd.id, requestType: 'subscribe', channel: cmd.channel });
+      }
+    } finally {
+      await this.ctx.subscriptions.refund(conn);
     }
-    await this.ctx.subscriptions.refund(conn);
   }
 
   /** Subscribes (or changes a subscription's filters); `restoring`: a resumed session's, never refused by the per-user cap. */
