@@ -188,6 +188,49 @@ describe('subscriptions per user across the cluster (resume, unavailable, Fleet 
       await n.close();
     }
   });
+
+  it('Fleet Freedom: a ghostId resume restores its subscription types past the cap; they count', async () => {
+    const n = await startTestNode(limits);
+    try {
+      await n.session.createUser({ name: 'roamer', password: 'roamer-pass', tenant: '42' });
+      const login = async () => {
+        const c = await n.connect('/fleetfreedom');
+        await nextFf(c, 'connectionResponse');
+        sendFf(c, 'login', { reqId: 0, username: 'roamer', password: 'roamer-pass' });
+        const res = await nextFf(c, 'loginResponse');
+        expect(res).toMatchObject({ errorCode: 0 });
+        return { c, ghostId: res.ghostId as string };
+      };
+      const first = await login();
+      sendFf(first.c, 'subscribe', { reqId: 1, company: { id: 42 }, subscriptionTypes: ['assetGeneral', 'assetAdvanced'] });
+      expect(await nextFf(first.c, 'subscribeResponse')).toMatchObject({ errorCode: 0 });
+      first.c.ws.close();
+      await first.c.closed;
+      const other = (await login()).c;
+      await eventually(async () => {
+        sendFf(other, 'subscribe', { reqId: 2, company: { id: 42 }, subscriptionTypes: ['providerGeneral', 'providerAdvanced'] });
+        return (await nextFf(other, 'subscribeResponse')).errorCode === 0;
+      }, 3000, 'the closed connection\'s subscriptions released');
+      const back = await n.connect(`/fleetfreedom/${first.ghostId}`);
+      expect(await nextFf(back, 'connectionResponse')).toMatchObject({
+        errorCode: 0,
+        subscriptions: { company: { id: 42 }, subscriptionTypes: ['assetGeneral', 'assetAdvanced'] },
+      });
+      sendFf(back, 'subscribe', { reqId: 3, company: { id: 42 }, subscriptionTypes: ['userGeneral'] });
+      expect(await nextFf(back, 'subscribeResponse')).toMatchObject({ reqId: 3, errorCode: 12 });
+      sendFf(other, 'unsubscribe', { reqId: 4, company: { id: 42 }, subscriptionTypes: ['providerGeneral', 'providerAdvanced'] });
+      expect(await nextFf(other, 'unsubscribeResponse')).toMatchObject({ reqId: 4, errorCode: 0 });
+      // The two restored still count: the cap (2) is full.
+      sendFf(back, 'subscribe', { reqId: 5, company: { id: 42 }, subscriptionTypes: ['userGeneral'] });
+      expect(await nextFf(back, 'subscribeResponse')).toMatchObject({ reqId: 5, errorCode: 12 });
+      sendFf(back, 'unsubscribe', { reqId: 6, company: { id: 42 }, subscriptionTypes: ['assetAdvanced'] });
+      expect(await nextFf(back, 'unsubscribeResponse')).toMatchObject({ reqId: 6, errorCode: 0 });
+      sendFf(back, 'subscribe', { reqId: 7, company: { id: 42 }, subscriptionTypes: ['userGeneral'] });
+      expect(await nextFf(back, 'subscribeResponse')).toMatchObject({ reqId: 7, errorCode: 0 });
+    } finally {
+      await n.close();
+    }
+  });
 });
 
 describe('slow consumers', () => {
