@@ -7,6 +7,12 @@ import type { ListenerInfo } from './dialect.js';
 import type { Group, HubConnection, TopicPublisher } from './hub.js';
 import type { WebSocket } from './uws.js';
 
+/** Rate-limit strikes of a connection within a window. */
+export interface Strikes {
+  count: number;
+  windowStartMs: number;
+}
+
 /** One WebSocket connection. `S` is the dialect's own state. */
 export interface Conn<S = unknown> extends HubConnection {
   /** Cluster-unique id (`<nodeId>:<n>`): admission and admin queries use it. */
@@ -36,17 +42,17 @@ export interface Conn<S = unknown> extends HubConnection {
   tokenExpMs: number;
   /** Shared limits: the message rate bucket and abuse strikes. */
   readonly bucket: TokenBucket;
-  strikes: number;
-  strikeWindowStartMs: number;
+  /** Rate-limit strikes in the current window; null until the first (most connections never get one). */
+  strikes: Strikes | null;
   /** When the client last sent anything (application-level keep-alive). */
   lastRecvMs: number;
-  /**
-   * When uWS last reported the send buffer draining (ms; 0: never): a reader over its limit that drained
-   * nothing for a whole sweep interval has stopped reading.
-   */
+  /** When uWS last reported the send buffer draining (ms; 0: never): evidence that the client reads. */
   drainedAtMs: number;
-  /** Since when the sweeps have seen a send buffer (ms; 0: none at the last look). */
-  backlogSinceMs: number;
+  /**
+   * When the connection was last seen keeping up (ms): a drain, or an empty buffer at a sweep. A reader with a
+   * buffer that has not kept up for long enough has stopped reading.
+   */
+  keptUpAtMs: number;
   /** Work waiting while an asynchronous request runs; null when idle. */
   queue: unknown[] | null;
   readonly state: S;

@@ -65,12 +65,14 @@ export class Inbound {
   takeRate(d: InboundDialect, conn: Conn, n: number, nowMs = Date.now()): boolean {
     if (conn.bucket.take(n)) return true;
     d.metrics.rateLimited('messages_per_sec');
-    if (nowMs - conn.strikeWindowStartMs > this.o.strikeWindowMs) {
-      conn.strikeWindowStartMs = nowMs;
-      conn.strikes = 0;
+    let strikes = conn.strikes;
+    if (strikes === null) strikes = conn.strikes = { count: 0, windowStartMs: nowMs };
+    else if (nowMs - strikes.windowStartMs > this.o.strikeWindowMs) {
+      strikes.windowStartMs = nowMs;
+      strikes.count = 0;
     }
-    conn.strikes++;
-    if (this.o.closeAfterStrikes > 0 && conn.strikes >= this.o.closeAfterStrikes) this.o.close(conn, 'rate_limit_abuse');
+    strikes.count++;
+    if (this.o.closeAfterStrikes > 0 && strikes.count >= this.o.closeAfterStrikes) this.o.close(conn, 'rate_limit_abuse');
     return false;
   }
 

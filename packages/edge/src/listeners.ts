@@ -278,7 +278,8 @@ export class Listeners {
         hooks.message(d, ws.getUserData(), message, isBinary);
       },
       drain: (ws: WebSocket<Conn>) => {
-        ws.getUserData().drainedAtMs = Date.now();
+        const conn = ws.getUserData();
+        conn.drainedAtMs = conn.keptUpAtMs = Date.now();
       },
       close: (ws: WebSocket<Conn>, code: number) => {
         const conn = ws.getUserData();
@@ -336,6 +337,8 @@ export class Listeners {
         if (cap) return this.reject(res, 'unauthenticated_cap', cap.status, cap.message);
       }
       const now = Date.now();
+      // Keep this literal at 20 properties or fewer: measured with the idle bench, a 21st grew the JS heap per
+      // idle connection from 1.6 to 2.4 KB (V8 no longer keeps the object's properties in its fast layout).
       const conn: Omit<Conn, 'ws'> = {
         connId: this.hooks.nextConnId(),
         dialect: d.name,
@@ -351,11 +354,10 @@ export class Listeners {
         sessionId: null,
         tokenExpMs: dec.identity?.exp !== undefined ? dec.identity.exp * 1000 : 0,
         bucket: new TokenBucket(d.limits.messagesPerSec, d.limits.messagesBurst),
-        strikes: 0,
-        strikeWindowStartMs: 0,
+        strikes: null,
         lastRecvMs: now,
         drainedAtMs: 0,
-        backlogSinceMs: 0,
+        keptUpAtMs: now,
         queue: null,
         state: dec.state,
       };

@@ -20,6 +20,12 @@ const LARGEST_FRAME_GUESS_BYTES = 16 * 1024;
 const PRESSURE_SHARE = 1 / 8;
 const PRESSURE_TICK_MS = 25;
 
+/**
+ * Sweep intervals without a sign of reading that make a reader stalled: more than one, so that a backlog first
+ * seen at a sweep — formed anywhere in the interval before it — is not dropped early at a quarter of its limit.
+ */
+const STALL_INTERVALS = 1.5;
+
 /** A reader that stopped reading is dropped once it holds 1/this of its backpressure limit. */
 const STALLED_SHARE = 4;
 
@@ -101,15 +107,14 @@ export class Sweeps {
   private checkBackpressure(conn: Conn, now: number): number {
     const buffered = conn.ws.getBufferedAmount();
     if (buffered === 0) {
-      conn.backlogSinceMs = 0;
+      conn.keptUpAtMs = now;
       return 0;
     }
-    if (conn.backlogSinceMs === 0) conn.backlogSinceMs = now;
     const soft = this.dialects.get(conn.dialect)?.limits.maxBackpressureBytes ?? Number.POSITIVE_INFINITY;
     if (buffered <= soft) {
       // Backlogged for a whole interval without draining anything: it is not reading, and every byte more
       // is memory held for nobody (its kernel buffers are full already).
-      if (buffered > soft / STALLED_SHARE && now - conn.backlogSinceMs >= this.intervalMs && this.stalled(conn, now)) {
+      if (buffered > soft / STALLED_SHARE && now - conn.keptUpAtMs > this.intervalMs * STALL_INTERVALS) {
         this.slowConsumer(conn, now);
         return 0;
       }
@@ -153,9 +158,13 @@ export class Sweeps {
     else closeConn(conn, 'slow_consumer');
   }
 
-  /** Whether a backlogged connection drained nothing for a whole sweep interval. */
+  /**
+   * Whether a connection over its limit shows no sign of reading: no drain for {@link STALL_INTERVALS}
+   * intervals. (A backlog that formed just now with no drain yet is taken for stalled too: it is over its
+   * limit either way, and it reconnects and recovers by offset either way; only the close code differs.)
+   */
   private stalled(conn: Conn, now: number): boolean {
-    return now - conn.drainedAtMs > this.intervalMs;
+    return now - conn.drainedAtMs > this.intervalMs * STALL_INTERVALS;
   }
 
   private silence(d: MountedDialect, timeoutMs: number, now: number): void {
