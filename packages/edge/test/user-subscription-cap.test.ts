@@ -6,7 +6,7 @@
  * Freedom: abuse-limits.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import { TestClient } from '@switchboard/testkit';
+import type { TestClient } from '@switchboard/testkit';
 import { ask, keepAlive, ok, TEST_TOPICS } from './gooduncle.helpers.js';
 import { startTestNode } from './helpers.js';
 
