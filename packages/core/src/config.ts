@@ -502,7 +502,7 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_USER',
     type: 'integer',
     default: 1000,
-    doc: 'Most subscriptions the connections of one user may hold together across the cluster (valtronics channels, Fleet Freedom subscription types), counted atomically by the session service per admitted connection (anonymous connections are not counted); set the same value on every edge. A subscribe past it gets the dialect\'s `too_many_subscriptions`; one the session service cannot count is refused as `unavailable`. Subscriptions a resumed session restores are counted but never refused (the user may add more only once back under the cap).',
+    doc: 'Most subscriptions the connections of one user may hold together across the cluster (valtronics channels, Fleet Freedom subscription types, FME streams, Good Uncle live queries; not OISP devices\' own channel), counted atomically by the session service per admitted connection (anonymous connections are not counted); set the same value on every edge. A subscribe past it gets the dialect\'s `too_many_subscriptions`; one the session service cannot count is refused as `unavailable`. Subscriptions a resumed session restores are counted but never refused (the user may add more only once back under the cap).',
   }),
   authTimeoutMs: option({
     schema: int(100),

@@ -168,8 +168,7 @@ export class FmeHandler implements DialectHandler<FmeState> {
       case 'send':
         return this.send(conn, cmd.data);
       case 'close':
-        for (const name of [...conn.subs.keys()]) this.ctx.hub.unsubscribe(conn, name);
-        return undefined;
+        return this.closeStreams(conn);
       case 'admin':
         return this.admin(conn, cmd.query);
     }
@@ -201,6 +200,19 @@ export class FmeHandler implements DialectHandler<FmeState> {
       return;
     }
     if (fresh.length === 0) return;
+    // Every new stream of the `open` in one reservation, all or nothing like the per-connection cap
+    // (anonymous connections are not admitted, so not counted: see docs/dialects/fme.md).
+    const room = await this.ctx.subscriptions.reserve(conn, fresh.length);
+    if (conn.closed) return;
+    if (room === 'over_cap') {
+      this.ctx.metrics.rateLimited('user_subscriptions');
+      this.error(conn, 'too_many_subscriptions', `at most ${this.ctx.subscriptions.maxPerUser} streams per user across the cluster`, 'open');
+      return;
+    }
+    if (room === 'unavailable') {
+      this.error(conn, 'unavailable', 'the session service is unavailable; retry', 'open');
+      return;
+    }
     const existing = [...conn.subs.keys()];
     const sorted = [...existing, ...fresh].sort();
     try {
@@ -214,8 +226,22 @@ export class FmeHandler implements DialectHandler<FmeState> {
         if (conn.subs.get(name)?.spec.render?.key !== spec.render!.key) await this.ctx.hub.subscribe(conn, name, spec, null, noAnswer);
       }
     } catch (err) {
+      // The streams opened before the failure stay open (and counted); the rest go back to the user.
+      const unmade = fresh.filter((name) => !conn.subs.has(name)).length;
+      if (unmade > 0) void this.ctx.subscriptions.release(conn, unmade);
       this.failed(conn, err, 'open', 'internal_error');
     }
+  }
+
+  /**
+   * Closes every open stream. The next frame of the connection waits until the user's count across the
+   * cluster has room again (FME answers `close` with nothing).
+   */
+  private closeStreams(conn: FConn): Promise<void> | undefined {
+    const names = [...conn.subs.keys()];
+    if (names.length === 0) return undefined;
+    for (const name of names) this.ctx.hub.unsubscribe(conn, name);
+    return this.ctx.subscriptions.release(conn, names.length);
   }
 
   private async send(conn: FConn, data: string): Promise<void> {

@@ -80,6 +80,11 @@ export class GoodUncleHandler implements DialectHandler<GoodUncleState> {
   private readonly tail: string;
   private store: ObjectStore | null = null;
   private storeWarnedAtMs = -Infinity;
+  /**
+   * The live queries counted against their user's cap across the cluster: those of an upgraded session
+   * (an anonymous one is not admitted, so not counted until it upgrades). Only these are released.
+   */
+  private readonly counted = new WeakSet<LiveQuery>();
 
   constructor(private readonly ctx: DialectContext) {
     const o = goodUncleConfig.of(ctx.config);
@@ -127,8 +132,7 @@ export class GoodUncleHandler implements DialectHandler<GoodUncleState> {
       case 'subscribe':
         return this.subscribe(conn, req, r);
       case 'unsubscribe':
-        this.unsubscribe(conn, req, r);
-        return undefined;
+        return this.unsubscribe(conn, req, r);
     }
   }
 
@@ -178,11 +182,30 @@ export class GoodUncleHandler implements DialectHandler<GoodUncleState> {
       return;
     }
     const identity = res.identity;
+    if (!res.refreshed) await this.countAnonymousQueries(conn);
+    if (conn.closed) return;
     const roles = [...conn.state.roles];
     for (const role of identity.roles) if (!roles.includes(role)) roles.push(role);
     this.setRoles(conn, roles);
     const payload = { user: identity.userId, account: conn.tenant, roles };
     this.reply(conn, req, 'ok', { payloadJson: JSON.stringify(payload), passport });
+  }
+
+  /**
+   * A session just admitted under a user: the live queries it made while anonymous count from now on,
+   * never refused by the cap (they exist already; the user subscribes to nothing new until under it).
+   * If the service cannot count them they stay uncounted, as they were, bounded per connection.
+   */
+  private async countAnonymousQueries(conn: GUConn): Promise<void> {
+    const uncounted = [...conn.state.queries.values()].filter((q) => !this.counted.has(q));
+    if (uncounted.length === 0) return;
+    const v = await this.ctx.subscriptions.reserve(conn, uncounted.length, true);
+    if (v !== 'ok') {
+      this.ctx.logger.warn({ conn: conn.connId, queries: uncounted.length }, 'live queries made before the upgrade not counted: the session service is unavailable');
+      return;
+    }
+    // Requests run one at a time: none of these was dropped meanwhile (a closed connection's count goes with its admission).
+    for (const q of uncounted) this.counted.add(q);
   }
 
   private downgrade(conn: GUConn, req: RequestRef, r: Req<'downgrade'>): void {
@@ -199,7 +222,7 @@ export class GoodUncleHandler implements DialectHandler<GoodUncleState> {
     for (const q of [...conn.state.queries.values()]) {
       const topic = this.topics.get(q.topic);
       if (topic && allowed(topic.read, conn.state.roles)) continue;
-      this.dropQuery(conn, q);
+      void this.dropQuery(conn, q);
       this.fail(conn, { time: q.requestTime, echo: q.requestJson }, [
         { field: 'topic', code: 'forbidden', problem: `the session no longer has a role that reads "${q.topic}"; the subscription ended` },
       ]);
@@ -313,9 +336,25 @@ export class GoodUncleHandler implements DialectHandler<GoodUncleState> {
       return;
     }
     const max = this.ctx.limits.maxSubscriptionsPerConnection;
-    if (!conn.state.queries.has(r.key) && conn.state.queries.size >= max) {
+    const adding = !conn.state.queries.has(r.key);
+    if (adding && conn.state.queries.size >= max) {
       this.fail(conn, req, [{ field: null, code: 'too_many_subscriptions', problem: `at most ${max} subscriptions per connection` }]);
       return;
+    }
+    // Counted only for an upgraded (admitted) session; the quota answers `ok` without a call otherwise.
+    const counting = adding && conn.identity !== null && conn.admitted;
+    if (adding) {
+      const room = await this.ctx.subscriptions.reserve(conn, 1);
+      if (conn.closed) return;
+      if (room === 'over_cap') {
+        this.ctx.metrics.rateLimited('user_subscriptions');
+        this.fail(conn, req, [{ field: null, code: 'too_many_subscriptions', problem: `at most ${this.ctx.subscriptions.maxPerUser} subscriptions per user across the cluster` }]);
+        return;
+      }
+      if (room === 'unavailable') {
+        this.fail(conn, req, [{ field: null, code: 'unavailable', problem: 'the session service is unavailable; retry' }]);
+        return;
+      }
     }
     const q = new LiveQuery(conn, r.key, r.topic, r.query, req.time, req.echo, this.tail);
     const spec: GroupSpec = {
@@ -330,31 +369,35 @@ export class GoodUncleHandler implements DialectHandler<GoodUncleState> {
     try {
       await this.ctx.hub.subscribe(conn, r.key, spec, null, () => undefined);
     } catch (err) {
+      if (counting) void this.ctx.subscriptions.release(conn, 1);
       if (conn.closed) return;
       if (!(err instanceof SwitchboardError)) throw err;
       this.fail(conn, req, [{ field: null, code: err.code, problem: err.message }]);
       return;
     }
     if (conn.closed) return;
-    // Subscribing again with the same topic and query replaced the previous subscription in the hub.
-    conn.state.queries.get(r.key)?.end();
+    // Subscribing again with the same topic and query replaced the previous subscription in the hub
+    // (and takes over its place in the user's count).
+    const replaced = conn.state.queries.get(r.key);
+    replaced?.end();
+    if (counting || (replaced !== undefined && this.counted.delete(replaced))) this.counted.add(q);
     conn.state.queries.set(r.key, q);
     let snapshot: Snapshot | StoreRefusal;
     try {
       snapshot = await this.snapshot(conn.tenant, r.topic, r.query);
     } catch (err) {
-      if (conn.state.queries.get(r.key) === q) this.dropQuery(conn, q);
+      if (conn.state.queries.get(r.key) === q) void this.dropQuery(conn, q);
       this.storeUnavailable(conn, req, err, 'query');
       return;
     }
     if (conn.closed || conn.state.queries.get(r.key) !== q) return;
     if (!snapshot.ok) {
-      this.dropQuery(conn, q);
+      void this.dropQuery(conn, q);
       this.storeRefused(conn, req, snapshot);
       return;
     }
     if (q.overflowed) {
-      this.dropQuery(conn, q);
+      void this.dropQuery(conn, q);
       this.fail(conn, req, [{ field: null, code: 'unavailable', problem: 'the topic changed too fast to read the result set; retry' }]);
       return;
     }
@@ -384,20 +427,23 @@ export class GoodUncleHandler implements DialectHandler<GoodUncleState> {
     }
   }
 
-  private unsubscribe(conn: GUConn, req: RequestRef, r: Req<'unsubscribe'>): void {
+  /** Ends a live query; answered once the user's count across the cluster has room again. */
+  private async unsubscribe(conn: GUConn, req: RequestRef, r: Req<'unsubscribe'>): Promise<void> {
     const q = conn.state.queries.get(r.key);
     if (!q) {
       this.fail(conn, req, [{ field: 'query', code: 'not_subscribed', problem: `no subscription to "${r.topic}" with this query` }]);
       return;
     }
-    this.dropQuery(conn, q);
-    this.reply(conn, req, 'ok');
+    await this.dropQuery(conn, q);
+    if (!conn.closed) this.reply(conn, req, 'ok');
   }
 
-  private dropQuery(conn: GUConn, q: LiveQuery): void {
+  /** Ends a live query and gives its place in the user's count back (resolves once the service applied it). */
+  private dropQuery(conn: GUConn, q: LiveQuery): Promise<void> {
     q.end();
     conn.state.queries.delete(q.key);
     this.ctx.hub.unsubscribe(conn, q.key);
+    return this.counted.delete(q) ? this.ctx.subscriptions.release(conn, 1) : Promise.resolve();
   }
 
   // --- answers ----------------------------------------------------------------------------------
