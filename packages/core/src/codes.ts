@@ -138,7 +138,7 @@ export const CLOSE_CODES = {
   auth_failed: { code: 4003, doc: 'Too many failed `auth` attempts on one connection.' },
   slow_consumer: {
     code: 4008,
-    doc: 'The client read too slowly: its send buffer passed the backpressure limit (or, with others, the node\'s budget for all send buffers, `SWITCHBOARD_SLOW_CONSUMER_BUDGET_BYTES`), so messages would have been dropped. Reconnect and recover by offset. A client that stopped reading altogether (its buffer drained nothing for a whole sweep interval) cannot read this frame: it is dropped without one (the client sees 1006) as soon as it holds a quarter of its limit, so that its buffer is freed at once.',
+    doc: 'The client read too slowly: its send buffer passed the backpressure limit (or, with others, the node\'s budget for all send buffers, `SWITCHBOARD_SLOW_CONSUMER_BUDGET_BYTES`), so messages would have been dropped. Reconnect and recover by offset. A client that stopped reading altogether (its buffer drained nothing for one and a half check intervals) cannot read this frame: it is dropped without one (the client sees 1006) as soon as it holds a quarter of its limit, so that its buffer is freed at once.',
   },
   insufficient_state: {
     code: 4010,

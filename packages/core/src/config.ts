@@ -516,7 +516,7 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_MAX_BACKPRESSURE_BYTES',
     type: 'integer (bytes)',
     default: 1024 * 1024,
-    doc: 'Send buffer per connection; a client whose buffer passes it is closed with 4008 (slow consumer) and recovers by offset. uWS itself skips publishes only at 4× this, so the close frame still fits. A client that stopped reading (nothing drained for a whole check interval while backlogged) is dropped without a close frame at a quarter of this.',
+    doc: 'Send buffer per connection; a client whose buffer passes it is closed with 4008 (slow consumer) and recovers by offset. uWS itself skips publishes only at 4× this, so the close frame still fits. A client that stopped reading (backlogged at two checks in a row with nothing drained) is dropped without a close frame at a quarter of this.',
   }),
   slowConsumerCheckMs: option({
     schema: int(10),
