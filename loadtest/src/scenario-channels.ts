@@ -115,13 +115,20 @@ function subscriberSpec(edges: readonly SwitchboardProcess[], connections: numbe
   };
 }
 
-async function startStack(bin: string, edgeCount: number): Promise<{ redis: Awaited<ReturnType<typeof startRedis>>; session: SwitchboardProcess; edges: SwitchboardProcess[]; inspectors: Inspector[]; stop: () => Promise<void> }> {
+async function startStack(
+  bin: string,
+  edgeCount: number,
+): Promise<{ redis: Awaited<ReturnType<typeof startRedis>>; session: SwitchboardProcess; sessionInspector: Inspector | null; edges: SwitchboardProcess[]; inspectors: Inspector[]; stop: () => Promise<void> }> {
   // As dev-cluster and the manifests run it (docs/operations.md, "Redis memory per channel").
   const redis = await startRedis({ args: ['--stream-node-max-bytes', '1024'] });
-  const session = await startSwitchboard(bin, 'session', { ...LOAD_SESSION_ENV, REDIS_URL: redis.url, NODE_ID: 'channels-session' }, 20_000, 'SESSION_PORT');
+  // CHANNELS_PROFILE_SESSION=1: the session service's CPU profile over the subscribes (the profile behind a fix).
+  const sessionInsp = process.env.CHANNELS_PROFILE_SESSION ? await inspectOptions() : null;
+  const session = await startSwitchboard(bin, 'session', { ...LOAD_SESSION_ENV, REDIS_URL: redis.url, NODE_ID: 'channels-session', ...nodeOptions(sessionInsp?.nodeOptions ?? '') }, 20_000, 'SESSION_PORT');
+  const sessionInspector = sessionInsp ? await Inspector.connect(sessionInsp.port) : null;
   const edges: SwitchboardProcess[] = [];
   const inspectors: Inspector[] = [];
   const stop = async () => {
+    sessionInspector?.close();
     for (const i of inspectors) i.close();
     await Promise.all(edges.map((e) => e.stop()));
     await session.stop();
@@ -144,7 +151,7 @@ async function startStack(bin: string, edgeCount: number): Promise<{ redis: Awai
     await stop();
     throw err;
   }
-  return { redis, session, edges, inspectors, stop };
+  return { redis, session, sessionInspector, edges, inspectors, stop };
 }
 
 /** The small run: heap snapshots of one edge before and after 2 more channels per connection. */
@@ -180,7 +187,7 @@ export async function channelsScenario(
   log: (m: string) => void,
 ): Promise<ChannelsResult> {
   const stack = await startStack(o.bin, 2);
-  const { redis, session, edges, inspectors } = stack;
+  const { redis, session, sessionInspector, edges, inspectors } = stack;
   const rpid = await redisPid(redis);
   const pids: Record<string, number> = { 'edge-a': edges[0]!.child.pid!, 'edge-b': edges[1]!.child.pid!, session: session.child.pid!, redis: rpid };
   const mem: { rss: number; heap: number }[][] = edges.map(() => []);
@@ -212,8 +219,13 @@ export async function channelsScenario(
       await snap();
       const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
       const s0 = wallMs();
+      if (sessionInspector) await sessionInspector.startProfiling();
       const sub = await gen.subscribe(CHANNELS.slice(1).map((channel) => ({ channel })));
       const seconds = (wallMs() - s0) / 1000;
+      if (sessionInspector) {
+        const t = selfTimes((await sessionInspector.stopProfiling()) as Parameters<typeof selfTimes>[0]);
+        log(`channels: the session service's profile over the subscribes\n${[...t.byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([name, us]) => `${((100 * us) / t.totalUs).toFixed(1).padStart(5)} %  ${name}`).join('\n')}`);
+      }
       if (sub.failed > 0) throw new Error(`subscribes refused: ${sub.firstError}`);
       sub.latenciesMs.sort((a, b) => a - b);
       subscribe = {
