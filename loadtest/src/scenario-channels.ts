@@ -223,7 +223,11 @@ export async function channelsScenario(
       const sub = await gen.subscribe(CHANNELS.slice(1).map((channel) => ({ channel })));
       const seconds = (wallMs() - s0) / 1000;
       if (sessionInspector) {
-        const t = selfTimes((await sessionInspector.stopProfiling()) as Parameters<typeof selfTimes>[0]);
+        const profile = (await sessionInspector.stopProfiling()) as Parameters<typeof selfTimes>[0];
+        writeFileSync(process.env.CHANNELS_PROFILE_SESSION_OUT ?? 'session.cpuprofile', JSON.stringify(profile));
+        const t = selfTimes(profile);
+        const text = await (await fetch(`${session.httpUrl}/metrics`)).text();
+        log(`channels: session RPCs so far:\n${text.split('\n').filter((l) => l.startsWith('switchboard_session_rpc_duration_seconds_count') || l.startsWith('switchboard_session_rpc_duration_seconds_sum')).join('\n')}`);
         log(`channels: the session service's profile over the subscribes\n${[...t.byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([name, us]) => `${((100 * us) / t.totalUs).toFixed(1).padStart(5)} %  ${name}`).join('\n')}`);
       }
       if (sub.failed > 0) throw new Error(`subscribes refused: ${sub.firstError}`);
