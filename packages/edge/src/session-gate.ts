@@ -5,7 +5,7 @@
  * own codec; the gate also records and forgets a session's subscriptions for it.
  */
 import { DEFAULT_TENANT, SwitchboardError, type CloseCodeName, type ErrorCode, type Identity, type Logger, type StreamPosition } from '@switchboard/core';
-import type { OpenSessionResult, SessionApi, StoredSubscription, TokenCheck, TokenVerifier } from '@switchboard/session';
+import { MAX_SUBSCRIPTION_RECORDS_PER_CALL, type OpenSessionResult, type SessionApi, type StoredSubscription, type SubscriptionRecord, type TokenCheck, type TokenVerifier } from '@switchboard/session';
 import type { ClusterControl } from './cluster.js';
 import { setIdentity, type Conn, type ConnectionRegistry } from './conn.js';
 import type { DialectMetrics } from './dialect.js';
@@ -54,6 +54,12 @@ export function tokenCheckOf(identity: Identity): TokenCheck {
 /** The verify → admit → open/resume path of every dialect. */
 export class SessionGate {
   private readonly log: Logger;
+  /**
+   * Subscriptions saved and forgotten this tick, in order: one `recordSubscriptions` call carries a tick's worth
+   * from every connection (a Rpc round trip costs the session service more than the write).
+   */
+  private records: SubscriptionRecord[] = [];
+  private recordScheduled = false;
 
   constructor(private readonly deps: SessionGateDeps) {
     this.log = deps.logger.child({ component: 'session-gate' });
@@ -157,13 +163,43 @@ export class SessionGate {
   saveSubscription(conn: Conn, key: string, request: Record<string, unknown>, position: StreamPosition | null): void {
     if (conn.sessionId === null) return;
     const sub: StoredSubscription = { key, dialect: conn.dialect, request, ...(position ? { position } : {}) };
-    this.deps.session.saveSubscription(conn.sessionId, sub).catch((err: unknown) => this.log.warn({ err, key }, 'subscription not recorded in the session'));
+    this.record({ sessionId: conn.sessionId, save: sub });
   }
 
   /** Forgets a subscription of the connection's session. */
   forgetSubscription(conn: Conn, key: string): void {
     if (conn.sessionId === null) return;
-    this.deps.session.removeSubscription(conn.sessionId, key).catch((err: unknown) => this.log.warn({ err, key }, 'subscription not removed from the session'));
+    this.record({ sessionId: conn.sessionId, remove: key });
+  }
+
+  private record(r: SubscriptionRecord): void {
+    this.records.push(r);
+    this.scheduleRecords();
+  }
+
+  /**
+   * Sent after the current I/O phase, without waiting for an earlier call: a subscription the client was
+   * told about must reach its session within a tick, so that an edge killed right after still leaves it
+   * to be resumed elsewhere. (Records within one call are applied in order; calls may overlap, as the
+   * single calls they replace did.)
+   */
+  private scheduleRecords(): void {
+    if (this.recordScheduled || this.records.length === 0) return;
+    this.recordScheduled = true;
+    setImmediate(() => {
+      this.recordScheduled = false;
+      this.flushRecords();
+    });
+  }
+
+  private flushRecords(): void {
+    while (this.records.length > 0) {
+      const batch = this.records.splice(0, MAX_SUBSCRIPTION_RECORDS_PER_CALL);
+      this.deps.session.recordSubscriptions(batch).catch((err: unknown) => {
+        // Not retried: a resume then restores what the session held before (the client resubscribes the rest).
+        this.log.warn({ err, records: batch.length }, 'subscriptions not recorded in their sessions');
+      });
+    }
   }
 
   private async release(connId: string): Promise<void> {

@@ -88,6 +88,17 @@ export interface RevocationsPage {
   readonly more: boolean;
 }
 
+/** Most operations one {@link SessionApi.recordSubscriptions} call may carry (edges split larger batches). */
+export const MAX_SUBSCRIPTION_RECORDS_PER_CALL = 1000;
+
+/**
+ * One change to the subscriptions recorded in a session ({@link SessionApi.recordSubscriptions}): `save` records
+ * (or replaces) one, `remove` forgets the one under that key.
+ */
+export type SubscriptionRecord =
+  | { readonly sessionId: string; readonly save: StoredSubscription }
+  | { readonly sessionId: string; readonly remove: string };
+
 /** Most subscription deltas one {@link SessionApi.reserveSubscriptions} call may carry (edges split larger batches). */
 export const MAX_RESERVATIONS_PER_CALL = 10_000;
 
@@ -122,6 +133,11 @@ export interface SessionApi {
   resumeSession(sessionId: string): Promise<ResumedSession | null>;
   saveSubscription(sessionId: string, sub: StoredSubscription): Promise<void>;
   removeSubscription(sessionId: string, key: string): Promise<void>;
+  /**
+   * Saves and removes recorded subscriptions of many sessions in one call, applied in the order given (an
+   * edge batches what its connections subscribed and unsubscribed within one tick).
+   */
+  recordSubscriptions(records: readonly SubscriptionRecord[]): Promise<void>;
   checkpoint(entries: readonly CheckpointEntry[]): Promise<void>;
   /** Renews a session's sliding expiry (on disconnect). */
   touchSession(sessionId: string): Promise<void>;

@@ -3,7 +3,7 @@
  * (`rpc-handler.ts`).
  */
 import type { AdmissionResult, SubscriptionVerdict } from './admission.js';
-import type { LoginResult, OpenSessionRequest, OpenSessionResult, ResumedSession, RevocationsPage, SessionApi, SubscriptionReservationRequest, TokenCheck } from './api.js';
+import type { LoginResult, OpenSessionRequest, OpenSessionResult, ResumedSession, RevocationsPage, SessionApi, SubscriptionRecord, SubscriptionReservationRequest, TokenCheck } from './api.js';
 import type { CheckpointEntry, StoredSubscription } from './repo.js';
 
 /** The bits of an Rpc client this module needs (structurally the bus's `RpcClient`). */
@@ -54,6 +54,9 @@ export class RpcSessionClient implements SessionApi {
   }
   async removeSubscription(sessionId: string, key: string): Promise<void> {
     await this.rpc.call('removeSubscription', { sessionId, key });
+  }
+  async recordSubscriptions(records: readonly SubscriptionRecord[]): Promise<void> {
+    await this.rpc.call('recordSubscriptions', { records });
   }
   async checkpoint(entries: readonly CheckpointEntry[]): Promise<void> {
     await this.rpc.call('checkpoint', { entries });

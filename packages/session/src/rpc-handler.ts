@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { SwitchboardError } from '@switchboard/core';
 import { MAX_SUBSCRIPTION_DELTA } from './admission.js';
-import { MAX_RESERVATIONS_PER_CALL, type OpenSessionRequest, type SessionApi, type SubscriptionReservationRequest, type TokenCheck } from './api.js';
+import { MAX_RESERVATIONS_PER_CALL, MAX_SUBSCRIPTION_RECORDS_PER_CALL, type OpenSessionRequest, type SubscriptionRecord, type SessionApi, type SubscriptionReservationRequest, type TokenCheck } from './api.js';
 import type { SessionMetrics } from './metrics.js';
 import type { CheckpointEntry, StoredSubscription } from './repo.js';
 
@@ -38,6 +38,11 @@ const METHODS = {
   resumeSession: z.object({ sessionId: id }),
   saveSubscription: z.object({ sessionId: id, sub: subscription }),
   removeSubscription: z.object({ sessionId: id, key: z.string().min(1).max(256) }),
+  recordSubscriptions: z.object({
+    records: z
+      .array(z.union([z.object({ sessionId: id, save: subscription }), z.object({ sessionId: id, remove: z.string().min(1).max(256) })]))
+      .max(MAX_SUBSCRIPTION_RECORDS_PER_CALL),
+  }),
   checkpoint: z.object({ entries: z.array(z.object({ sessionId: id, key: z.string().min(1).max(256), position })).max(100_000) }),
   touchSession: z.object({ sessionId: id }),
   touchSessions: z.object({ sessionIds: z.array(id).max(100_000) }),
@@ -100,6 +105,8 @@ async function dispatch(service: SessionApi, method: string, params: unknown): P
       return service.saveSubscription(p.sessionId as string, p.sub as StoredSubscription);
     case 'removeSubscription':
       return service.removeSubscription(p.sessionId as string, p.key as string);
+    case 'recordSubscriptions':
+      return service.recordSubscriptions(p.records as SubscriptionRecord[]);
     case 'checkpoint':
       return service.checkpoint(p.entries as CheckpointEntry[]);
     case 'touchSession':

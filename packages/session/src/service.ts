@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_TENANT, SwitchboardError, isValidTenant, type Logger } from '@switchboard/core';
 import type { AdmissionRequest, AdmissionResult, SubscriptionVerdict } from './admission.js';
-import type { LoginRequest, LoginResult, OpenSessionRequest, OpenSessionResult, PublicUser, ResumedSession, RevocationsPage, SessionApi, SubscriptionReservationRequest, TokenCheck } from './api.js';
+import type { LoginRequest, LoginResult, OpenSessionRequest, OpenSessionResult, PublicUser, ResumedSession, RevocationsPage, SessionApi, SubscriptionRecord, SubscriptionReservationRequest, TokenCheck } from './api.js';
 import { RevocationAnnouncer } from './announcer.js';
 import type { TokenIssuer } from './keys.js';
 import type { SessionMetrics } from './metrics.js';
@@ -301,6 +301,11 @@ export class SessionService implements SessionApi {
 
   removeSubscription(sessionId: string, key: string): Promise<void> {
     return this.repo.removeSubscription(sessionId, key);
+  }
+
+  async recordSubscriptions(records: readonly SubscriptionRecord[]): Promise<void> {
+    // Issued together: the repo's one connection (or the memory repo) applies them in this order.
+    await Promise.all(records.map((r) => ('save' in r ? this.repo.putSubscription(r.sessionId, r.save) : this.repo.removeSubscription(r.sessionId, r.remove))));
   }
 
   checkpoint(entries: readonly CheckpointEntry[]): Promise<void> {
