@@ -47,7 +47,7 @@ describe('SessionGate: subscriptions recorded in sessions', () => {
 
   it('a connection without a session records nothing', async () => {
     const t = gate();
-    t.g.saveSubscription({ ...conn(1), sessionId: null } as unknown as Conn, 'alerts', {}, null);
+    t.g.saveSubscription({ ...conn(1), sessionId: null }, 'alerts', {}, null);
     await tick();
     expect(t.calls).toHaveLength(0);
   });
