@@ -36,6 +36,15 @@ export function userIndexKey(identity: Identity): string {
   return `user:${identity.tenant ?? DEFAULT_TENANT}/${identity.userId}`;
 }
 
+/**
+ * Who a connection is counted as by admission and the per-user subscription cap: the user name within its
+ * tenant, so a user of one tenant never uses up the limits of a namesake in another. The separator cannot
+ * appear in a token's `sub` (printable characters only); default-tenant users keep their plain name.
+ */
+export function admissionUserOf(identity: Identity): string {
+  return identity.tenant === undefined || identity.tenant === DEFAULT_TENANT ? identity.userId : `${identity.tenant}\x1e${identity.userId}`;
+}
+
 /** When a token expires, in ms (0 when it has no `exp`). */
 function tokenExpMs(identity: Identity): number {
   return identity.exp !== undefined ? identity.exp * 1000 : 0;
@@ -107,7 +116,7 @@ export class SessionGate {
   async admit(conn: Conn, metrics: DialectMetrics, identity: Identity, wantedSessionId?: string, exclusive = wantedSessionId !== undefined): Promise<GateResult> {
     let admitted;
     try {
-      admitted = await this.deps.session.admit({ userId: identity.userId, connId: conn.connId, nodeId: this.deps.conns.nodeId, ip: conn.ip });
+      admitted = await this.deps.session.admit({ userId: admissionUserOf(identity), connId: conn.connId, nodeId: this.deps.conns.nodeId, ip: conn.ip });
     } catch (err) {
       this.log.warn({ err }, 'admission unavailable');
       if (conn.closed) return { ok: false, code: 'gone' };

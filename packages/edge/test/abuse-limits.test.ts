@@ -67,6 +67,25 @@ describe('subscriptions per user', () => {
       await n.close();
     }
   });
+
+  it('a namesake in another tenant is another user: its own connections and subscriptions, not the first one\'s', async () => {
+    const n = await startTestNode({ maxSubscriptionsPerUser: 1, maxConnectionsPerUser: 1, newConnectionsPerUserPerMin: 0 });
+    try {
+      const acme = await n.authed('alice', '/ws', { tenant: 'acme' });
+      acme.send({ type: 'subscribe', channel: 'alerts' });
+      await acme.nextOfType('subscribe_response');
+      // Same name, other tenant: admitted, and with a subscription of its own.
+      const globex = await n.authed('alice', '/ws', { tenant: 'globex' });
+      globex.send({ type: 'subscribe', channel: 'alerts', id: 'mine' });
+      expect(await globex.nextOfType('subscribe_response')).toMatchObject({ id: 'mine' });
+      // Within one tenant the limits still hold: a second connection of acme's alice is refused.
+      const again = await n.connect('/ws');
+      again.send({ type: 'auth', token: await n.token('alice', { tenant: 'acme' }) });
+      expect(await again.nextOfType('auth_response')).toMatchObject({ success: false, error: 'connection_limit' });
+    } finally {
+      await n.close();
+    }
+  });
 });
 
 describe('subscriptions per user across the cluster (resume, unavailable, Fleet Freedom)', () => {

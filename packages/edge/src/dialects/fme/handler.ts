@@ -28,6 +28,7 @@ import { ADMIN_ROLE } from '../../channel-admin.js';
 import type { Conn } from '../../conn.js';
 import type { DialectContext, DialectHandler, Frame, NormalizedPublish, Refusal, UpgradeDecision, UpgradeRequest } from '../../dialect.js';
 import { SENDER_ATTR, type GroupSpec, type Renderer } from '../../hub.js';
+import { admissionUserOf } from '../../session-gate.js';
 import { fmeConfig } from './config.js';
 
 /** The dialect's name: in channel names, metrics and config. */
@@ -103,7 +104,7 @@ export class FmeHandler implements DialectHandler<FmeState> {
   private async admit(conn: FConn): Promise<void> {
     let res;
     try {
-      res = await this.ctx.session.admit({ userId: conn.identity!.userId, connId: conn.connId, nodeId: this.ctx.conns.nodeId, ip: conn.ip });
+      res = await this.ctx.session.admit({ userId: admissionUserOf(conn.identity!), connId: conn.connId, nodeId: this.ctx.conns.nodeId, ip: conn.ip });
     } catch (err) {
       this.ctx.logger.warn({ err }, 'fme admission unavailable');
       this.error(conn, 'unavailable', 'the session service is unavailable; reconnect later');
