@@ -131,8 +131,6 @@ export interface SessionApi {
    * and resumes through {@link openSession} with the returned user.
    */
   resumeSession(sessionId: string): Promise<ResumedSession | null>;
-  saveSubscription(sessionId: string, sub: StoredSubscription): Promise<void>;
-  removeSubscription(sessionId: string, key: string): Promise<void>;
   /**
    * Saves and removes recorded subscriptions of many sessions in one call, applied in the order given (an
    * edge batches what its connections subscribed and unsubscribed within one tick).

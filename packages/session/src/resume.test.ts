@@ -32,7 +32,7 @@ describe('resumeSession', () => {
     await service.createUser({ name: 'dispatcher', password: 'correct horse', roles: ['ops'], tenant: '42' });
     const login = await service.login({ username: 'dispatcher', password: 'correct horse', ip: '10.0.0.1' });
     if (!login.ok) throw new Error(login.message);
-    await service.saveSubscription(login.sessionId, { key: 'assetGeneral', dialect: 'fleetfreedom', request: { company: 42 }, position: { epoch: 'e', offset: 3 } });
+    await service.recordSubscriptions([{ sessionId: login.sessionId, save: { key: 'assetGeneral', dialect: 'fleetfreedom', request: { company: 42 }, position: { epoch: 'e', offset: 3 } } }]);
     for (const api of [service, client]) {
       const before = Date.now();
       const s = await api.resumeSession(login.sessionId);

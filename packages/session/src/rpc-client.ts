@@ -4,7 +4,7 @@
  */
 import type { AdmissionResult, SubscriptionVerdict } from './admission.js';
 import type { LoginResult, OpenSessionRequest, OpenSessionResult, ResumedSession, RevocationsPage, SessionApi, SubscriptionRecord, SubscriptionReservationRequest, TokenCheck } from './api.js';
-import type { CheckpointEntry, StoredSubscription } from './repo.js';
+import type { CheckpointEntry } from './repo.js';
 
 /** The bits of an Rpc client this module needs (structurally the bus's `RpcClient`). */
 export interface RpcCaller {
@@ -48,12 +48,6 @@ export class RpcSessionClient implements SessionApi {
   }
   resumeSession(sessionId: string): Promise<ResumedSession | null> {
     return this.rpc.call('resumeSession', { sessionId });
-  }
-  async saveSubscription(sessionId: string, sub: StoredSubscription): Promise<void> {
-    await this.rpc.call('saveSubscription', { sessionId, sub });
-  }
-  async removeSubscription(sessionId: string, key: string): Promise<void> {
-    await this.rpc.call('removeSubscription', { sessionId, key });
   }
   async recordSubscriptions(records: readonly SubscriptionRecord[]): Promise<void> {
     await this.rpc.call('recordSubscriptions', { records });

@@ -101,10 +101,11 @@ async function dispatch(service: SessionApi, method: string, params: unknown): P
       return service.logout(p as unknown as TokenCheck);
     case 'resumeSession':
       return service.resumeSession(p.sessionId as string);
+    // The single-record calls of edges older than `recordSubscriptions`, served during a rolling upgrade.
     case 'saveSubscription':
-      return service.saveSubscription(p.sessionId as string, p.sub as StoredSubscription);
+      return service.recordSubscriptions([{ sessionId: p.sessionId as string, save: p.sub as StoredSubscription }]);
     case 'removeSubscription':
-      return service.removeSubscription(p.sessionId as string, p.key as string);
+      return service.recordSubscriptions([{ sessionId: p.sessionId as string, remove: p.key as string }]);
     case 'recordSubscriptions':
       return service.recordSubscriptions(p.records as SubscriptionRecord[]);
     case 'checkpoint':

@@ -31,11 +31,11 @@ describe('SessionService.openSession: resumed', () => {
     const first = await svc.openSession({ userId: 'dora', roles: [], sessionId: login.sessionId });
     expect(first).toMatchObject({ sessionId: login.sessionId, resumed: false, continued: true, subscriptions: [] });
     // It subscribes; the next connection gets that subscription back: that is a resume.
-    await svc.saveSubscription(login.sessionId, sub);
+    await svc.recordSubscriptions([{ sessionId: login.sessionId, save: sub }]);
     const second = await svc.openSession({ userId: 'dora', roles: [], sessionId: login.sessionId });
     expect(second).toMatchObject({ sessionId: login.sessionId, resumed: true, continued: true, subscriptions: [sub] });
     // Unsubscribed from everything: nothing comes back, so nothing is resumed.
-    await svc.removeSubscription(login.sessionId, 'telemetry');
+    await svc.recordSubscriptions([{ sessionId: login.sessionId, remove: 'telemetry' }]);
     expect(await svc.openSession({ userId: 'dora', roles: [], sessionId: login.sessionId })).toMatchObject({ sessionId: login.sessionId, resumed: false });
     expect(await outcomes()).toEqual({ new: 1, continued: 2, resumed: 1 });
   });
@@ -44,7 +44,7 @@ describe('SessionService.openSession: resumed', () => {
     const { svc } = service();
     const mine = await svc.openSession({ userId: 'erin', roles: [], tenant: 'acme' });
     expect(mine.resumed).toBe(false);
-    await svc.saveSubscription(mine.sessionId, sub);
+    await svc.recordSubscriptions([{ sessionId: mine.sessionId, save: sub }]);
     for (const req of [{ userId: 'frank' }, { userId: 'erin', tenant: 'globex' }]) {
       const other = await svc.openSession({ ...req, roles: [], sessionId: mine.sessionId });
       expect(other).toMatchObject({ resumed: false, continued: false });

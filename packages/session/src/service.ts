@@ -11,7 +11,7 @@ import { RevocationAnnouncer } from './announcer.js';
 import type { TokenIssuer } from './keys.js';
 import type { SessionMetrics } from './metrics.js';
 import { dummyHash, hashPassword, passwordPolicyProblem, verifyPassword, MAX_PASSWORD_LENGTH } from './passwords.js';
-import type { AttemptReservation, CheckpointEntry, LockoutPolicy, SessionRepo, StoredSubscription } from './repo.js';
+import type { AttemptReservation, CheckpointEntry, LockoutPolicy, SessionRepo } from './repo.js';
 import type { TokenClaims } from './tokens.js';
 
 /** User names: what may appear in a token `sub` and a Redis key. */
@@ -293,14 +293,6 @@ export class SessionService implements SessionApi {
     const from = Math.max(sinceMs, nowMs - this.revocationTtlSec * 1000);
     const rows = await this.repo.revocationsSince(from, REVOCATIONS_PAGE + 1);
     return { nowMs, revocations: rows.slice(0, REVOCATIONS_PAGE), more: rows.length > REVOCATIONS_PAGE };
-  }
-
-  saveSubscription(sessionId: string, sub: StoredSubscription): Promise<void> {
-    return this.repo.putSubscription(sessionId, sub);
-  }
-
-  removeSubscription(sessionId: string, key: string): Promise<void> {
-    return this.repo.removeSubscription(sessionId, key);
   }
 
   async recordSubscriptions(records: readonly SubscriptionRecord[]): Promise<void> {

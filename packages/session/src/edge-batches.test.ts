@@ -1,11 +1,13 @@
 /**
- * Per-user subscription caps over the Rpc seam (`reserveSubscriptions`): one call carries an edge's
- * deltas of a tick, the service answers per delta, and the handler refuses malformed or oversized batches.
+ * An edge's batched subscription calls over the Rpc seam. Per-user subscription caps (`reserveSubscriptions`):
+ * one call carries an edge's deltas of a tick, the service answers per delta. Subscriptions recorded in
+ * sessions (`recordSubscriptions`): a tick's saves and removes from every connection in one call, applied in
+ * the order given. The handler refuses malformed or oversized batches of either before the service sees them.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryRpc } from '@switchboard/bus';
 import { createLogger, createMetricsRegistry, loadConfig } from '@switchboard/core';
-import { MAX_RESERVATIONS_PER_CALL, type SessionApi } from './api.js';
+import { MAX_RESERVATIONS_PER_CALL, MAX_SUBSCRIPTION_RECORDS_PER_CALL, type SessionApi } from './api.js';
 import { hmacIssuer } from './keys.js';
 import { MemorySessionRepo } from './repo-memory.js';
 import { sessionRpcHandler } from './rpc-handler.js';
@@ -58,5 +60,44 @@ describe('reserveSubscriptions over Rpc', () => {
     ];
     const handler = sessionRpcHandler(service, service.metrics);
     for (const params of bad) await expect(handler('reserveSubscriptions', params)).rejects.toMatchObject({ code: 'invalid_message' });
+  });
+});
+
+const sub = (key: string, channel = key) => ({ key, dialect: 'valtronics', request: { channel } });
+
+describe('recordSubscriptions over Rpc', () => {
+  it('applies the saves and removes of several sessions in one call, in order', async () => {
+    const a = await client.openSession({ userId: 'ann', roles: [] });
+    const b = await client.openSession({ userId: 'bob', roles: [] });
+    await client.recordSubscriptions([
+      { sessionId: a.sessionId, save: sub('alerts') },
+      { sessionId: b.sessionId, save: sub('telemetry') },
+      { sessionId: a.sessionId, save: sub('devices') },
+      // Unsubscribed within the same tick, then subscribed again with another request: the last one holds.
+      { sessionId: a.sessionId, remove: 'alerts' },
+      { sessionId: b.sessionId, remove: 'telemetry' },
+      { sessionId: b.sessionId, save: sub('telemetry', 'telemetry-2') },
+      // A session that does not exist (expired): nothing is created for it.
+      { sessionId: 'no-such-session', save: sub('alerts') },
+    ]);
+    const ra = await client.resumeSession(a.sessionId);
+    const rb = await client.resumeSession(b.sessionId);
+    expect(ra?.subscriptions.map((s) => s.key)).toEqual(['devices']);
+    expect(rb?.subscriptions).toEqual([sub('telemetry', 'telemetry-2')]);
+    expect(await client.resumeSession('no-such-session')).toBeNull();
+  });
+
+  it('refuses malformed and oversized batches', async () => {
+    const bad: unknown[] = [
+      { records: [{ sessionId: 's' }] },
+      { records: [{ sessionId: '', remove: 'k' }] },
+      { records: [{ sessionId: 's', remove: '' }] },
+      { records: [{ sessionId: 's', save: { key: 'k' } }] },
+      { records: Array.from({ length: MAX_SUBSCRIPTION_RECORDS_PER_CALL + 1 }, () => ({ sessionId: 's', remove: 'k' })) },
+      {},
+      null,
+    ];
+    const handler = sessionRpcHandler(service, service.metrics);
+    for (const params of bad) await expect(handler('recordSubscriptions', params)).rejects.toMatchObject({ code: 'invalid_message' });
   });
 });
