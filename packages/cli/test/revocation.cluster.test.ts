@@ -5,31 +5,18 @@
  * session resumed on one edge closes its socket on the other; /readyz of an edge and of the session
  * service turns 503 within a second of Redis stopping to answer, and 200 again when it answers.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLOSE_CODES, DEV_ADMIN_TOKEN } from '@switchboard/core';
+import { CLOSE_CODES } from '@switchboard/core';
 import { TestClient, startRedis, startSwitchboard, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
-
-const BIN = join(import.meta.dirname, '..', 'bin', 'switchboard.js');
-const PASSWORD = 'correct horse battery';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { BIN, PASSWORD, adminCall as adminOf, clusterEnv, login, sleep } from './cluster-helpers.js';
 
 let redis: RedisServer;
 let session: SwitchboardProcess;
 let a: SwitchboardProcess;
 let b: SwitchboardProcess;
 
-function env(nodeId: string): Record<string, string> {
-  return {
-    REDIS_URL: redis.url,
-    REDIS_CLUSTER: '0',
-    NODE_ID: nodeId,
-    SWITCHBOARD_SESSION_URL: session?.httpUrl ?? 'http://127.0.0.1:1',
-    SWITCHBOARD_SHARDS: '8',
-    SWITCHBOARD_NEW_CONNECTIONS_PER_USER_PER_MIN: '0',
-    SWITCHBOARD_DRAIN_MS: '100',
-  };
-}
+const env = (nodeId: string) => clusterEnv(redis.url, nodeId, session?.httpUrl);
+const adminCall = (method: string, path: string, body?: unknown) => adminOf(session, method, path, body);
 
 beforeAll(async () => {
   redis = await startRedis();
@@ -41,21 +28,6 @@ afterAll(async () => {
   for (const p of [a, b, session]) await p?.stop('SIGKILL');
   await redis?.stop();
 });
-
-async function adminCall(method: string, path: string, body?: unknown): Promise<number> {
-  const res = await fetch(`${session.httpUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return res.status;
-}
-
-async function login(edge: SwitchboardProcess, username: string): Promise<{ token: string; session_id: string }> {
-  const res = await fetch(`${edge.httpUrl}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD }) });
-  expect(res.status).toBe(200);
-  return (await res.json()) as { token: string; session_id: string };
-}
 
 async function connect(edge: SwitchboardProcess, token: string, sessionId?: string): Promise<{ c: TestClient; res: Record<string, unknown> }> {
   const c = await TestClient.connect(`${edge.wsUrl}/ws`);

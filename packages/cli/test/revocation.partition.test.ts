@@ -9,20 +9,18 @@
  *   feed's `MAXLEN ~` or the history TTL would): only B's poll of the session service's revocation log
  *   can close it. A user who logged in again after a password change stays connected.
  */
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keys, shardOf } from '@switchboard/bus';
-import { CLOSE_CODES, DEV_ADMIN_TOKEN } from '@switchboard/core';
+import { CLOSE_CODES } from '@switchboard/core';
 import { CONTROL_CHANNEL } from '@switchboard/edge';
-import { TestClient, startRedis, startSwitchboard, startTcpProxy, type RedisServer, type SwitchboardProcess, type TcpProxy } from '@switchboard/testkit';
+import { startRedis, startSwitchboard, startTcpProxy, type RedisServer, type SwitchboardProcess, type TcpProxy, type TestClient } from '@switchboard/testkit';
+import { BIN, PASSWORD, adminCall as adminOf, authedClient as connect, clusterEnv, login, sleep } from './cluster-helpers.js';
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'switchboard.js');
-const PASSWORD = 'correct horse battery';
+/** The shards of `clusterEnv`. */
 const SHARDS = 8;
 /** How long the cut lasts: longer than an Rpc deadline, so B's polls during it fail. */
 const CUT_MS = 7000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface World {
   readonly redis: RedisServer;
@@ -42,17 +40,7 @@ afterEach(async () => {
   world = null;
 });
 
-function env(redisUrl: string, nodeId: string, sessionUrl: string): Record<string, string> {
-  return {
-    REDIS_URL: redisUrl,
-    REDIS_CLUSTER: '0',
-    NODE_ID: nodeId,
-    SWITCHBOARD_SESSION_URL: sessionUrl,
-    SWITCHBOARD_SHARDS: String(SHARDS),
-    SWITCHBOARD_NEW_CONNECTIONS_PER_USER_PER_MIN: '0',
-    SWITCHBOARD_DRAIN_MS: '100',
-  };
-}
+const env = (redisUrl: string, nodeId: string, sessionUrl: string) => clusterEnv(redisUrl, nodeId, sessionUrl);
 
 async function startWorld(): Promise<World> {
   const redis = await startRedis();
@@ -66,27 +54,7 @@ async function startWorld(): Promise<World> {
   return world;
 }
 
-async function adminCall(w: World, method: string, path: string, body?: unknown): Promise<number> {
-  const res = await fetch(`${w.session.httpUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${DEV_ADMIN_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return res.status;
-}
-
-async function login(edge: SwitchboardProcess, username: string): Promise<{ token: string; session_id: string }> {
-  const res = await fetch(`${edge.httpUrl}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD }) });
-  expect(res.status).toBe(200);
-  return (await res.json()) as { token: string; session_id: string };
-}
-
-async function connect(edge: SwitchboardProcess, token: string): Promise<TestClient> {
-  const c = await TestClient.connect(`${edge.wsUrl}/ws`);
-  c.send({ type: 'auth', token });
-  expect(await c.nextOfType('auth_response', 8000)).toMatchObject({ success: true });
-  return c;
-}
+const adminCall = (w: World, method: string, path: string, body?: unknown) => adminOf(w.session, method, path, body);
 
 /** When `c` closes, ms after `from`, and with which code; null when still open at `deadline`. */
 async function closedBy(c: TestClient, from: number, deadline: number): Promise<{ code: number; afterMs: number } | null> {

@@ -4,14 +4,13 @@
  * cap (`SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_USER`); unsubscribing or closing on one edge makes room on
  * another; the counts of an edge killed with SIGKILL are freed once the session service reaps it.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEV_ADMIN_TOKEN } from '@switchboard/core';
-import { TestClient, startRedis, startSwitchboard, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
+import type { TestClient} from '@switchboard/testkit';
+import { startRedis, startSwitchboard, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
+import { BIN, authedClient as connect, clusterEnv, sleep } from './cluster-helpers.js';
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'switchboard.js');
 const CAP = 3;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let redis: RedisServer;
 let session: SwitchboardProcess;
@@ -19,18 +18,7 @@ let a: SwitchboardProcess;
 let b: SwitchboardProcess;
 
 function env(nodeId: string): Record<string, string> {
-  return {
-    REDIS_URL: redis.url,
-    REDIS_CLUSTER: '0',
-    NODE_ID: nodeId,
-    SWITCHBOARD_SESSION_URL: session?.httpUrl ?? 'http://127.0.0.1:1',
-    SWITCHBOARD_SHARDS: '8',
-    SWITCHBOARD_NEW_CONNECTIONS_PER_USER_PER_MIN: '0',
-    SWITCHBOARD_DRAIN_MS: '100',
-    SWITCHBOARD_HEARTBEAT_SEC: '1',
-    SESSION_NODE_DEAD_SEC: '2',
-    SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_USER: String(CAP),
-  };
+  return clusterEnv(redis.url, nodeId, session?.httpUrl, { SWITCHBOARD_HEARTBEAT_SEC: '1', SESSION_NODE_DEAD_SEC: '2', SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_USER: String(CAP) });
 }
 
 /** Only the session service takes SESSION_* options; only edges the subscription cap (they send it). */
@@ -63,13 +51,6 @@ async function token(sub: string): Promise<string> {
   });
   expect(res.status).toBe(200);
   return ((await res.json()) as { token: string }).token;
-}
-
-async function connect(edge: SwitchboardProcess, tok: string): Promise<TestClient> {
-  const c = await TestClient.connect(`${edge.wsUrl}/ws`);
-  c.send({ type: 'auth', token: tok });
-  expect(await c.nextOfType('auth_response', 8000)).toMatchObject({ success: true });
-  return c;
 }
 
 let seq = 0;
