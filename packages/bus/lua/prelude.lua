@@ -41,6 +41,85 @@ local function announce_message(meta, feed, channel, maxlen, epoch, offset, wid,
   if announced(meta) < offset then redis.call('HSET', meta, 'a', offset) end
 end
 
+-- Run entries. The messages of one channel written by one script run take consecutive offsets and write
+-- ids (<stamp>-<index>, index one up per message), so they are stored and announced as runs: one
+-- history entry and one feed entry per run of at most `limit` messages (ARGV of the scripts; 1 writes
+-- one entry per message) and about RUN_BYTES of payload (or one larger message). One XADD per run
+-- instead of two per message is most of what a publish costs Redis; the byte bound keeps what
+-- `MAXLEN ~` (feed) and the history's trim bound in memory what it was with one message per entry.
+--   history entry <first>-0: w (write id of the first), then p (payload) per message
+--   feed entry: c (channel), o (first offset), e (epoch), w, then p per message
+-- Message i of an entry has offset first+i and write id <stamp>-<index+i>. A run of one message keeps
+-- the single-message layouts (history: p, w; feed: c, o, e, p, w), which readers of every version read.
+local RUN_BYTES = 16384
+
+-- An open run of `channel`'s messages for the history `hist` (keeping `size` messages; 0: none) and the
+-- shard feed `feed` (nil: not announced). run_add, run_flush.
+local function run_new(hist, size, feed, maxlen, channel, epoch, limit)
+  return { hist = hist, size = size, feed = feed, maxlen = maxlen, channel = channel, epoch = epoch, limit = limit, n = 0, bytes = 0 }
+end
+
+-- Writes the open run: its history entry (trimmed so that at least `size` messages stay: the oldest
+-- entry kept may start up to limit-1 messages before them), then its feed entry.
+local function run_flush(r)
+  if r.n == 0 then return end
+  local p = r.p
+  if r.hist and r.size > 0 then
+    local minid = math.max(r.next_offset - r.size - r.limit + 1, 0)
+    if r.n == 1 then
+      redis.call('XADD', r.hist, 'MINID', '~', minid, r.first .. '-0', 'p', p[1], 'w', r.wid)
+    else
+      local f = { 'w', r.wid }
+      for i = 1, r.n do f[#f + 1] = 'p'; f[#f + 1] = p[i] end
+      redis.call('XADD', r.hist, 'MINID', '~', minid, r.first .. '-0', unpack(f))
+    end
+  end
+  if r.feed then
+    if r.n == 1 then
+      redis.call('XADD', r.feed, 'MAXLEN', '~', r.maxlen, '*', 'c', r.channel, 'o', r.first, 'e', r.epoch, 'p', p[1], 'w', r.wid)
+    else
+      local f = { 'c', r.channel, 'o', r.first, 'e', r.epoch, 'w', r.wid }
+      for i = 1, r.n do f[#f + 1] = 'p'; f[#f + 1] = p[i] end
+      redis.call('XADD', r.feed, 'MAXLEN', '~', r.maxlen, '*', unpack(f))
+    end
+  end
+  r.n = 0
+  r.bytes = 0
+  r.p = nil
+end
+
+-- Adds the message at `offset` with write id <stamp>-<idx> to the open run, first closing it when the
+-- message does not follow its last one (offset and index one up, same stamp). A message without a write
+-- id (stamp nil: written before write ids existed) is a run of its own.
+local function run_add(r, offset, stamp, idx, payload)
+  if r.n > 0 and (stamp == nil or stamp ~= r.stamp or idx ~= r.next_idx or offset ~= r.next_offset) then run_flush(r) end
+  if r.n == 0 then
+    r.first = offset
+    r.stamp = stamp
+    r.wid = ''
+    if stamp then r.wid = stamp .. '-' .. idx end
+    r.p = {}
+  end
+  r.n = r.n + 1
+  r.p[r.n] = payload
+  r.bytes = r.bytes + #payload
+  r.next_offset = offset + 1
+  if stamp then r.next_idx = idx + 1 end
+  if stamp == nil or r.n >= r.limit or r.bytes >= RUN_BYTES then run_flush(r) end
+end
+
+-- The entry of history `hist` that holds `offset` (its id, fields and first offset), or nil when no
+-- entry does (trimmed, expired, or a hole).
+local function history_entry_at(hist, offset)
+  local e = redis.call('XREVRANGE', hist, offset .. '-0', '-', 'COUNT', 1)[1]
+  if not e then return nil end
+  local first = tonumber(string.match(e[1], '^(%d+)'))
+  local n = 0
+  for j = 1, #e[2], 2 do if e[2][j] == 'p' then n = n + 1 end end
+  if first + n - 1 < offset then return nil end
+  return e[1], e[2], first
+end
+
 -- Appends one message at `offset` of `epoch` with write id `wid`: the history entry <offset>-0 (when the
 -- channel keeps history), then — unless `announce` is false — its announcement. The feed entry is
 -- written last: Redis does not undo a script's earlier writes when a later command fails, and a feed

@@ -6,15 +6,17 @@
 -- (shard feed entry); the channel's last offset (and announced top) is written once per run, its TTLs
 -- renewed once. Replicated publishing passes 0 and announces with announce.lua once enough replicas
 -- have the messages.
--- Redis work per message is one XADD to the history and one to the feed (plus GET/SET with a key):
--- the offset is counted here and written once per run, because each redis.call costs about as much
--- as the command itself.
--- KEYS[1] sb:{s}:feed shard feed, fields c (channel), o (offset), e (epoch), p (payload), w (write id)
+-- Redis work is one history entry and one feed entry per run of up to ARGV[6] messages (run_add), plus
+-- GET/SET per message with a key: the offset is counted here and written once per run, because each
+-- redis.call costs about as much as the command itself.
+-- KEYS[1] sb:{s}:feed shard feed (entries as run_flush writes them)
 -- KEYS[2j], KEYS[2j+1] of the j-th run: sb:{s}:meta:<channel> hash {e = epoch, o = last offset,
--- a = last announced offset}, sb:{s}:h:<channel> history stream (entry id <offset>-0, fields p, w)
+-- a = last announced offset}, sb:{s}:h:<channel> history stream (entries as run_flush writes them)
 -- ARGV[1] history size  ARGV[2] TTL seconds  ARGV[3] feed MAXLEN  ARGV[4] announce (1/0)
--- ARGV[5] idempotency window seconds; then per run: channel, idempotency key prefix
--- (sb:{s}:idem:<channel>:), message count n, then n pairs: idempotency key ('' for none), payload
+-- ARGV[5] idempotency window seconds  ARGV[6] most messages per entry; then per run: channel,
+-- idempotency key prefix (sb:{s}:idem:<channel>:), message count n, keyed (1/0), then n pairs:
+-- idempotency key ('' for none), payload — or, when no message of the run has a key (keyed 0), the n
+-- payloads alone
 -- Returns { write stamp, { per run: { epoch, first new offset, { index, offset, epoch } per duplicate } } };
 -- the new messages of a run take consecutive offsets from its first new offset, in order; write ids are
 -- <stamp>-1, <stamp>-2, … over the whole call.
@@ -23,38 +25,58 @@ local ttl = tonumber(ARGV[2])
 local maxlen = ARGV[3]
 local announce = ARGV[4] == '1'
 local window = tonumber(ARGV[5])
-local feed = KEYS[1]
+local limit = tonumber(ARGV[6])
+local announced_to = nil
+if announce then announced_to = KEYS[1] end
 local stamp = write_stamp()
 local written = 0
 local replies = {}
-local a = 6
+local a = 7
 for k = 2, #KEYS, 2 do
   local meta, hist = KEYS[k], KEYS[k + 1]
-  local channel, prefix, count = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
-  a = a + 3
+  local channel, prefix, count, keyed = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3] == '1'
+  a = a + 4
   local m = redis.call('HMGET', meta, 'e', 'o')
   local epoch = m[1]
   local offset = 0
   if epoch then offset = tonumber(m[2]) else epoch = ensure_epoch(meta, hist, ttl) end
   local first = offset + 1
   local dups = {}
+  local keyed_at = {}
+  local seen = {}
+  local run = run_new(hist, size, announced_to, maxlen, channel, epoch, limit)
   for i = 1, count do
-    local key, payload = ARGV[a], ARGV[a + 1]
-    a = a + 2
+    local key, payload = '', nil
+    if keyed then
+      key, payload = ARGV[a], ARGV[a + 1]
+      a = a + 2
+    else
+      payload = ARGV[a]
+      a = a + 1
+    end
     local prev = nil
-    if key ~= '' then prev = redis.call('GET', prefix .. key) end
+    if key ~= '' then
+      -- A key given twice in one call: its first message is not remembered in Redis yet (see below).
+      local o = seen[key]
+      if o then prev = epoch .. ' ' .. o else prev = redis.call('GET', prefix .. key) end
+    end
     if prev then
       local sp = string.find(prev, ' ', 1, true)
       dups[#dups + 1] = { i, tonumber(string.sub(prev, sp + 1)), string.sub(prev, 1, sp - 1) }
     else
       offset = offset + 1
       written = written + 1
-      local wid = stamp .. '-' .. written
-      if size > 0 then redis.call('XADD', hist, 'MAXLEN', '~', size, offset .. '-0', 'p', payload, 'w', wid) end
-      if announce then redis.call('XADD', feed, 'MAXLEN', '~', maxlen, '*', 'c', channel, 'o', offset, 'e', epoch, 'p', payload, 'w', wid) end
-      if key ~= '' then redis.call('SET', prefix .. key, epoch .. ' ' .. offset, 'EX', window) end
+      run_add(run, offset, stamp, written, payload)
+      if key ~= '' then
+        seen[key] = offset
+        keyed_at[#keyed_at + 1] = key
+        keyed_at[#keyed_at + 1] = offset
+      end
     end
   end
+  run_flush(run)
+  -- Keys are remembered once their messages are written: a key never names a message that is not.
+  for j = 1, #keyed_at, 2 do redis.call('SET', prefix .. keyed_at[j], epoch .. ' ' .. keyed_at[j + 1], 'EX', window) end
   if offset >= first then
     -- The announced top only moves up: every offset taken before this run is at or below it.
     if announce then redis.call('HSET', meta, 'o', offset, 'a', offset) else redis.call('HSET', meta, 'o', offset) end

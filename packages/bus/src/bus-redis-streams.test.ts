@@ -119,6 +119,14 @@ describe('Redis Streams bus specifics', () => {
       expect(p1.offset).toBe(1);
       const batch = await bus.publishBatch([2, 3].map((i) => ({ channel: 'repl', attrs: {}, data: String(i) })));
       expect(batch.map((p) => p.offset)).toEqual([2, 3]);
+      // Announced once replicated, as one feed entry for the run (offsets 2 and 3 of one script run).
+      const raw = new Redis(master.url);
+      const feed = (await raw.xrange(keys.feed(shardOf('repl', 16)), '-', '+')) as [string, string[]][];
+      raw.disconnect();
+      expect(feed.map(([, f]) => [f[3], f.filter((x) => x === 'p').length])).toEqual([
+        ['1', 1],
+        ['2', 2],
+      ]);
       replica.pause();
       const started = Date.now();
       const err = await bus.publish({ channel: 'repl', attrs: {}, data: '4' }).catch((e: unknown) => e);
@@ -178,6 +186,90 @@ describe('Redis Streams bus specifics', () => {
     expect(ids.map((id) => id.split('-')[1])).toEqual(['1', '2']);
     expect(batch).toHaveLength(2);
     await bus.close();
+  });
+
+  it('announces a run of a channel\'s messages in one feed entry (at most 64 messages or about 16 KB), read back message by message', async () => {
+    await flushStandalone();
+    const bus = await RedisStreamsBus.connect(options(redis.url, false));
+    const pub = await RedisStreamsBus.connect(options(redis.url, false));
+    const r = new Redis(redis.url);
+    try {
+      const col = new Collector(bus);
+      await bus.subscribe('runs');
+      const feed = keys.feed(shardOf('runs', 16));
+      const entries = async () => ((await r.xrange(feed, '-', '+')) as [string, string[]][]).length;
+      // 200 messages of one channel in one script run: ceil(200 / 64) entries instead of 200.
+      const big = await pub.publishBatch(Array.from({ length: 200 }, (_, i) => ({ channel: 'runs', attrs: { i }, data: String(i) })));
+      expect(big.map((p) => p.offset)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+      await col.waitFor(200);
+      expect(await entries()).toBe(4);
+      expect(col.got.map((e) => [e.offset, e.data, e.attrs.i])).toEqual(Array.from({ length: 200 }, (_, i) => [i + 1, String(i), i]));
+      // Each message keeps its own write id (<stamp>-1 … <stamp>-200), the same as in the history.
+      const live = col.got.map((e) => e.writeId!);
+      expect(new Set(live.map((id) => id.split('-')[0])).size).toBe(1);
+      expect(live.map((id) => Number(id.split('-')[1]))).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+      const hist = await bus.history('runs', { epoch: big[0]!.epoch, offset: 190 });
+      expect(hist.messages.map((e) => e.writeId)).toEqual(live.slice(190));
+      expect(hist.messages.map((e) => e.offset)).toEqual(Array.from({ length: 10 }, (_, i) => 191 + i));
+      // The history holds runs too (one entry per 64 messages at most), trimmed to keep historySize (10).
+      expect(await r.xlen(keys.history(shardOf('runs', 16), 'runs'))).toBeLessThanOrEqual(4);
+      expect((await bus.history('runs', { epoch: big[0]!.epoch, offset: 189 })).recovered).toBe(false);
+      // Large payloads: an entry closes once it holds about 16 KB (4 messages of 5 KB here).
+      const before = await entries();
+      await pub.publishBatch(Array.from({ length: 10 }, (_, i) => ({ channel: 'runs', attrs: {}, data: `"${String(i).repeat(5000)}"` })));
+      await col.waitFor(210);
+      expect((await entries()) - before).toBe(3);
+      expect(col.got.slice(200).map((e) => e.offset)).toEqual(Array.from({ length: 10 }, (_, i) => 201 + i));
+      // A duplicate in the middle takes no offset: the new messages around it still share one entry.
+      const first = await pub.publish({ channel: 'runs', attrs: {}, data: '"k"', idempotencyKey: 'k1' });
+      await col.waitFor(211);
+      const mid = await entries();
+      const mixed = await pub.publishBatch([
+        { channel: 'runs', attrs: {}, data: '"x"' },
+        { channel: 'runs', attrs: {}, data: '"k again"', idempotencyKey: 'k1' },
+        { channel: 'runs', attrs: {}, data: '"y"' },
+      ]);
+      expect(mixed.map((p) => [p.offset, p.duplicate ?? false])).toEqual([
+        [first.offset + 1, false],
+        [first.offset, true],
+        [first.offset + 2, false],
+      ]);
+      await col.waitFor(213);
+      expect((await entries()) - mid).toBe(1);
+      expect(col.got.slice(211).map((e) => [e.offset, e.data])).toEqual([
+        [first.offset + 1, '"x"'],
+        [first.offset + 2, '"y"'],
+      ]);
+      expect(await metricValue(bus, 'switchboard_bus_messages_read_total')).toBe(213);
+    } finally {
+      r.disconnect();
+      await bus.close();
+      await pub.close();
+    }
+  });
+
+  it('with entryMessages 1, every message has a history entry and a feed entry of its own (the layout edges built before run entries read)', async () => {
+    await flushStandalone();
+    const pub = await RedisStreamsBus.connect(options(redis.url, false, { entryMessages: 1 }));
+    const bus = await RedisStreamsBus.connect(options(redis.url, false));
+    const r = new Redis(redis.url);
+    try {
+      const col = new Collector(bus);
+      await bus.subscribe('single');
+      const s = shardOf('single', 16);
+      const res = await pub.publishBatch(Array.from({ length: 5 }, (_, i) => ({ channel: 'single', attrs: {}, data: String(i) })));
+      await col.waitFor(5);
+      const feed = (await r.xrange(keys.feed(s), '-', '+')) as [string, string[]][];
+      expect(feed.map(([, f]) => [f[0], f[2], f[4], f[6], f[8], f.length])).toEqual(res.map((p) => ['c', 'o', 'e', 'p', 'w', 10]));
+      expect(feed.map(([, f]) => f[3])).toEqual(['1', '2', '3', '4', '5']);
+      const hist = (await r.xrange(keys.history(s, 'single'), '-', '+')) as [string, string[]][];
+      expect(hist.map(([id, f]) => [id, f[0], f[2]])).toEqual(res.map((p) => [`${p.offset}-0`, 'p', 'w']));
+      expect(col.got.map((e) => e.data)).toEqual(['0', '1', '2', '3', '4']);
+    } finally {
+      r.disconnect();
+      await bus.close();
+      await pub.close();
+    }
   });
 
   it('reads only the shards it has interest in, and adjusts the read set without losing messages', async () => {

@@ -52,7 +52,16 @@ export interface RedisStreamsBusOptions extends HistoryOptions {
   readonly replicaTimeoutMs?: number;
   /** How long a publish's idempotency key is remembered (default {@link DEFAULT_IDEMPOTENCY_WINDOW_SEC}). */
   readonly idempotencyWindowSec?: number;
+  /**
+   * Most messages of a channel's run stored in one history entry and announced in one feed entry
+   * (default {@link DEFAULT_ENTRY_MESSAGES}); 1 writes one entry per message, which edges of every
+   * earlier version read (a rolling upgrade from one).
+   */
+  readonly entryMessages?: number;
 }
+
+/** Messages per history and feed entry when the options name no other count. */
+export const DEFAULT_ENTRY_MESSAGES = 64;
 
 /** How often the bus checks that every master it writes to answers (readiness). */
 const HEALTH_EVERY_MS = 200;
@@ -179,6 +188,60 @@ function assertChannel(channel: string): void {
   if (err) throw err;
 }
 
+/** True when a feed field is the one-letter name `code` (a byte). */
+function isField(b: Buffer, code: number): boolean {
+  return b.length === 1 && b[0] === code;
+}
+
+/** A run entry names each payload `p` (fields `from`, from+2, …: 8 in a feed entry, 2 in a history entry). */
+function runMarkersOk(f: readonly Buffer[], from = 8): boolean {
+  for (let p = from; p < f.length; p += 2) if (!isField(f[p]!, 0x70)) return false;
+  return true;
+}
+
+/**
+ * The messages after `since` up to `top` in history entries (run_flush's layouts: `p, w` for one message
+ * at the entry's offset; `w, p, p, …` for a run from it), or null unless they are exactly
+ * since+1 … top, each readable: a history we cannot read whole is not ours to replay with a hole.
+ */
+function historyMessages(channel: string, epoch: string, since: number, top: number, entries: readonly [Buffer, Buffer[]][]): Envelope[] | null {
+  const messages: Envelope[] = [];
+  let next = since + 1;
+  for (const [idBuf, f] of entries) {
+    const id = idBuf.toString();
+    const first = Number(id.slice(0, id.indexOf('-')));
+    if (!Number.isSafeInteger(first) || f.length < 2) return null;
+    const run = isField(f[0]!, 0x77);
+    let stamp: string | undefined;
+    let index = 0;
+    if (run) {
+      const wid = f[1]!.toString();
+      const dash = wid.indexOf('-');
+      stamp = wid.slice(0, dash);
+      index = Number(wid.slice(dash + 1));
+      if (dash <= 0 || !Number.isSafeInteger(index) || f.length < 4 || !runMarkersOk(f, 2)) return null;
+    } else if (!isField(f[0]!, 0x70)) return null;
+    const count = run ? (f.length - 2) >> 1 : 1;
+    for (let i = 0; i < count; i++) {
+      const offset = first + i;
+      if (offset <= since) continue;
+      if (offset > top) break;
+      if (offset !== next) return null;
+      const payload = decodePayload(run ? f[3 + 2 * i]! : f[1]!);
+      if (!payload) return null;
+      // Single entries carry their write id in field w (absent on entries written before write ids existed).
+      const writeId = run ? `${stamp}-${index + i}` : f[2] && isField(f[2], 0x77) && f[3] ? f[3].toString() : undefined;
+      messages.push(
+        writeId !== undefined
+          ? { channel, offset, epoch, ts: payload.ts, attrs: payload.attrs, data: payload.data, writeId }
+          : { channel, offset, epoch, ts: payload.ts, attrs: payload.attrs, data: payload.data },
+      );
+      next++;
+    }
+  }
+  return next === top + 1 ? messages : null;
+}
+
 class BusMetrics {
   readonly readLag: Histogram;
   readonly gaps: Counter;
@@ -214,7 +277,7 @@ class BusMetrics {
       help: 'Redis reconnections of the bus connections.',
       registers,
     });
-    this.read = new Counter({ name: 'switchboard_bus_messages_read_total', help: 'Feed entries delivered to the hub.', registers });
+    this.read = new Counter({ name: 'switchboard_bus_messages_read_total', help: 'Messages read from the shard feeds and delivered to the hub.', registers });
     this.replicaWaits = new Counter({
       name: 'switchboard_bus_replica_waits_total',
       help: 'Publish script runs that waited for replicas (SWITCHBOARD_PUBLISH_MIN_REPLICAS), by outcome (replicated, not_replicated).',
@@ -223,7 +286,7 @@ class BusMetrics {
     });
     this.skipped = new Counter({
       name: 'switchboard_bus_messages_skipped_total',
-      help: 'Feed entries read but skipped (channels of a read shard this node has no interest in).',
+      help: 'Messages read from the shard feeds but skipped (channels of a read shard this node has no interest in, or unreadable).',
       registers,
     });
   }
@@ -420,11 +483,16 @@ export class RedisStreamsBus implements Bus {
     const minReplicas = o.minReplicas ?? 0;
     const args: (string | Buffer | number)[] = [keys.feed(s)];
     for (const run of runs) args.push(keys.meta(s, run.channel), keys.history(s, run.channel));
-    args.push(o.historySize, o.historyTtlSec, o.feedMaxLen, minReplicas === 0 ? 1 : 0, o.idempotencyWindowSec ?? DEFAULT_IDEMPOTENCY_WINDOW_SEC);
+    const entryMessages = o.entryMessages ?? DEFAULT_ENTRY_MESSAGES;
+    args.push(o.historySize, o.historyTtlSec, o.feedMaxLen, minReplicas === 0 ? 1 : 0, o.idempotencyWindowSec ?? DEFAULT_IDEMPOTENCY_WINDOW_SEC, entryMessages);
     for (const run of runs) {
       // The idempotency keys share the channel's hash tag, so the script stays in one Cluster slot.
-      args.push(run.channel, keys.idempotency(s, run.channel, ''), run.items.length);
-      for (const it of run.items) args.push(it.req.idempotencyKey ?? '', encodePayload({ ts: it.ts, attrs: it.req.attrs, data: it.req.data }));
+      // Without idempotency keys (the common case) a message is one argument: half the arguments to send.
+      let keyed = false;
+      for (const it of run.items) if (it.req.idempotencyKey !== undefined) keyed = true;
+      args.push(run.channel, keys.idempotency(s, run.channel, ''), run.items.length, keyed ? 1 : 0);
+      if (keyed) for (const it of run.items) args.push(it.req.idempotencyKey ?? '', encodePayload({ ts: it.ts, attrs: it.req.attrs, data: it.req.data }));
+      else for (const it of run.items) args.push(encodePayload({ ts: it.ts, attrs: it.req.attrs, data: it.req.data }));
     }
     const script = shardScript('publish', runs.length);
     if (minReplicas === 0) return toResults(runs, (await this.main[script]!(...args)) as PublishReply);
@@ -441,7 +509,7 @@ export class RedisStreamsBus implements Bus {
     // Announce, per channel, up to the last message of its run in the channel's current epoch
     // (duplicates of an earlier, unannounced publish included: they are replicated by now too).
     const announceKeys: string[] = [];
-    const announceArgs: (string | number)[] = [o.feedMaxLen];
+    const announceArgs: (string | number)[] = [o.feedMaxLen, entryMessages];
     for (let j = 0; j < runs.length; j++) {
       const epoch = String(reply[1][j]![0]);
       let upTo = 0;
@@ -546,25 +614,8 @@ export class RedisStreamsBus implements Bus {
     const epoch = epochBuf.toString();
     const position = { epoch, offset: Number(top) };
     if (Number(recovered) !== 1) return { recovered: false, messages: [], position };
-    const messages: Envelope[] = [];
-    for (const [idBuf, fields] of entries) {
-      const payload = fields[1] ? decodePayload(fields[1]) : null;
-      // An entry we cannot read means the history is not ours to replay: report it, never skip it.
-      if (!payload) return { recovered: false, messages: [], position };
-      const id = idBuf.toString();
-      // Fields p (payload) and w (the write id; absent on entries written before write ids existed).
-      const writeId = fields[2]?.toString() === 'w' && fields[3] ? fields[3].toString() : undefined;
-      messages.push({
-        channel,
-        offset: Number(id.slice(0, id.indexOf('-'))),
-        epoch,
-        ts: payload.ts,
-        attrs: payload.attrs,
-        data: payload.data,
-        ...(writeId !== undefined ? { writeId } : {}),
-      });
-    }
-    return { recovered: true, messages, position };
+    const messages = historyMessages(channel, epoch, since.offset, position.offset, entries);
+    return messages ? { recovered: true, messages, position } : { recovered: false, messages: [], position };
   }
 
   /**
@@ -758,7 +809,11 @@ export class RedisStreamsBus implements Bus {
     }
   }
 
-  /** Turns an XREAD reply into envelopes of interested channels, in order, and delivers them. */
+  /**
+   * Turns an XREAD reply into envelopes of interested channels, in order, and delivers them. An entry is
+   * one message (fields c, o, e, p, w as append_message writes them; 8 without the write id) or a run of
+   * a channel's consecutive messages from one script run (c, o, e, w, then p per message: feed_add).
+   */
   private ingest(lane: Lane, reply: [Buffer, [Buffer, Buffer[]][]][]): void {
     const batch: Envelope[] = [];
     let skipped = 0;
@@ -769,28 +824,59 @@ export class RedisStreamsBus implements Bus {
       let lastId: string | null = null;
       for (const [idBuf, f] of entries) {
         lastId = idBuf.toString();
-        // Fields as written by append_message: c, channel, o, offset, e, epoch, p, payload, w, write id
-        // (entries written before write ids existed have 8 fields).
-        if (f.length !== 10 && f.length !== 8) {
+        const run = f.length >= 10 && isField(f[6]!, 0x77);
+        if (!run && f.length !== 10 && f.length !== 8) {
           skipped++;
           continue;
         }
         const channel = f[1]!.toString();
         if (!this.interest.has(channel)) {
-          skipped++;
+          skipped += run ? (f.length - 8) >> 1 : 1;
           continue;
         }
-        const payload = decodePayload(f[7]!);
         const offset = Number(f[3]!.toString());
         const epoch = f[5]!.toString();
-        if (!payload || !Number.isSafeInteger(offset) || offset < 0 || epoch.length === 0 || epoch.length > 64) {
-          skipped++;
+        if (!Number.isSafeInteger(offset) || offset < 0 || epoch.length === 0 || epoch.length > 64) {
+          skipped += run ? (f.length - 8) >> 1 : 1;
           this.log.warn({ shard, id: lastId }, 'unreadable feed entry skipped');
           continue;
         }
-        if (payload.ts < oldestTs) oldestTs = payload.ts;
-        const env: Envelope = { channel, offset, epoch, ts: payload.ts, attrs: payload.attrs, data: payload.data };
-        batch.push(f.length === 10 ? { ...env, writeId: f[9]!.toString() } : env);
+        if (!run) {
+          const payload = decodePayload(f[7]!);
+          if (!payload) {
+            skipped++;
+            this.log.warn({ shard, id: lastId }, 'unreadable feed entry skipped');
+            continue;
+          }
+          if (payload.ts < oldestTs) oldestTs = payload.ts;
+          batch.push(
+            f.length === 10
+              ? { channel, offset, epoch, ts: payload.ts, attrs: payload.attrs, data: payload.data, writeId: f[9]!.toString() }
+              : { channel, offset, epoch, ts: payload.ts, attrs: payload.attrs, data: payload.data },
+          );
+          continue;
+        }
+        // A run: write ids <stamp>-<index + i>, payloads at 9, 11, …; an entry not laid out so is not ours.
+        const wid = f[7]!.toString();
+        const dash = wid.indexOf('-');
+        const stamp = wid.slice(0, dash);
+        const index = Number(wid.slice(dash + 1));
+        if (dash <= 0 || !Number.isSafeInteger(index) || !runMarkersOk(f)) {
+          skipped += (f.length - 8) >> 1;
+          this.log.warn({ shard, id: lastId }, 'unreadable feed entry skipped');
+          continue;
+        }
+        for (let i = 0, p = 9; p < f.length; i++, p += 2) {
+          const payload = decodePayload(f[p]!);
+          // A message we cannot read is skipped alone: the hub repairs the hole from the history.
+          if (!payload) {
+            skipped++;
+            this.log.warn({ shard, id: lastId, offset: offset + i }, 'unreadable message of a feed entry skipped');
+            continue;
+          }
+          if (payload.ts < oldestTs) oldestTs = payload.ts;
+          batch.push({ channel, offset: offset + i, epoch, ts: payload.ts, attrs: payload.attrs, data: payload.data, writeId: `${stamp}-${index + i}` });
+        }
       }
       if (lastId !== null && lane.shards.has(shard)) lane.shards.set(shard, lastId);
     }

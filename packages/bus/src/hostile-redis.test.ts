@@ -100,6 +100,34 @@ describe('hostile entries in Redis', () => {
     expect(Object.prototype).not.toHaveProperty('polluted');
   });
 
+  it('run entries (several messages of a channel in one entry) that are not laid out as ours are skipped; an unreadable message inside a run is skipped alone', async () => {
+    const feed = keys.feed(shardOf(CHANNEL, SHARDS));
+    const first = await publisher.publish({ channel: CHANNEL, attrs: {}, data: '{"r":0}' });
+    const ok = (n: number) => packr.pack([Date.now(), {}, `{"r":${n}}`]);
+    const run = (wid: string, ...rest: (Buffer | string)[]) => ['c', CHANNEL, 'o', String(first.offset + 1), 'e', first.epoch, 'w', wid, ...rest];
+    const hostile: (Buffer | string)[][] = [
+      run('1-1', 'p', ok(1), 'q', ok(2)),
+      run('no-write-id', 'p', ok(1), 'p', ok(2)),
+      run('-1', 'p', ok(1), 'p', ok(2)),
+      run('1-1', 'p', ok(1), 'p', ok(2)).map((v, i) => (i === 3 ? 'NaN' : v)),
+    ];
+    const before = await skippedTotal();
+    const count = delivered.length;
+    for (const fields of hostile) await raw.xadd(feed, '*', ...fields);
+    // A well-formed run whose middle payload is garbage: its neighbours arrive, the garbage is counted.
+    await raw.xadd(feed, '*', ...run('7-1', 'p', ok(1), 'p', Buffer.alloc(1000, 0x91), 'p', ok(3)));
+    const last = await publisher.publish({ channel: CHANNEL, attrs: {}, data: '{"r":9}' });
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && !delivered.some((e) => e.offset === last.offset && e.data === '{"r":9}')) await sleep(20);
+    const got = delivered.slice(count).map((e) => [e.offset, e.data, e.writeId]);
+    expect(got).toContainEqual([first.offset + 1, '{"r":1}', '7-1']);
+    expect(got).toContainEqual([first.offset + 3, '{"r":3}', '7-3']);
+    expect(got.filter((g) => g[0] === first.offset + 2)).toEqual([]);
+    expect(got.at(-1)?.[1]).toBe('{"r":9}');
+    // 2 messages in each of the 4 malformed runs and the garbage message.
+    expect(await skippedTotal()).toBeGreaterThanOrEqual(before + 9);
+  });
+
   it('a history holding an entry that is not ours is reported as not recovered, never replayed with a hole', async () => {
     const channel = 'valtronics:default:telemetry';
     const p1 = await publisher.publish({ channel, attrs: {}, data: '{"n":1}' });
@@ -111,5 +139,38 @@ describe('hostile entries in Redis', () => {
     const res = await bus.history(channel, { epoch: p1.epoch, offset: 0 });
     expect(res.recovered).toBe(false);
     expect(res.messages).toEqual([]);
+  });
+
+  it('a history run entry (several messages in one entry) that is not laid out as ours, or holds a payload that is not, is not recovered', async () => {
+    const ok = (n: number) => packr.pack([Date.now(), {}, `{"h":${n}}`]);
+    const cases: (Buffer | string)[][] = [
+      ['w', '5-1', 'p', ok(1), 'p', Buffer.alloc(2000, 0x91)],
+      ['w', '5-1', 'p', ok(1), 'q', ok(2)],
+      ['w', 'nope', 'p', ok(1), 'p', ok(2)],
+      ['x', '5-1', 'p', ok(1), 'p', ok(2)],
+    ];
+    for (const [k, fields] of cases.entries()) {
+      const channel = `valtronics:default:hist${k}`;
+      const p1 = await publisher.publish({ channel, attrs: {}, data: '{"h":0}' });
+      const s = shardOf(channel, SHARDS);
+      await raw.xadd(keys.history(s, channel), `${p1.offset + 1}-0`, ...fields);
+      await raw.hset(keys.meta(s, channel), 'o', p1.offset + 2, 'a', p1.offset + 2);
+      const res = await bus.history(channel, { epoch: p1.epoch, offset: p1.offset });
+      expect([k, res.recovered, res.messages]).toEqual([k, false, []]);
+    }
+    // The same entry laid out as ours is read back message by message, from the middle of the run too.
+    const channel = 'valtronics:default:histok';
+    const p1 = await publisher.publish({ channel, attrs: {}, data: '{"h":0}' });
+    const s = shardOf(channel, SHARDS);
+    await raw.xadd(keys.history(s, channel), `${p1.offset + 1}-0`, 'w', '5-1', 'p', ok(1), 'p', ok(2), 'p', ok(3));
+    await raw.hset(keys.meta(s, channel), 'o', p1.offset + 3, 'a', p1.offset + 3);
+    const whole = await bus.history(channel, { epoch: p1.epoch, offset: p1.offset });
+    expect(whole.messages.map((m) => [m.offset, m.data, m.writeId])).toEqual([
+      [p1.offset + 1, '{"h":1}', '5-1'],
+      [p1.offset + 2, '{"h":2}', '5-2'],
+      [p1.offset + 3, '{"h":3}', '5-3'],
+    ]);
+    const tail = await bus.history(channel, { epoch: p1.epoch, offset: p1.offset + 1 });
+    expect(tail.messages.map((m) => m.offset)).toEqual([p1.offset + 2, p1.offset + 3]);
   });
 });

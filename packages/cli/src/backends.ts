@@ -41,6 +41,7 @@ export async function createBus(config: Config, logger: Logger, registry: Regist
     ...shared,
     blockMs: config.busBlockMs,
     readCount: config.busReadCount,
+    entryMessages: config.busEntryMessages,
     minReplicas: config.publishMinReplicas,
     replicaTimeoutMs: config.publishReplicaTimeoutMs,
     idempotencyWindowSec: config.idempotencyWindowSec,

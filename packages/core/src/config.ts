@@ -160,6 +160,13 @@ export const CONFIG_SPEC = {
     default: 2000,
     doc: 'How long an edge blocks in one XREAD when nothing arrives.',
   }),
+  busEntryMessages: option({
+    schema: int(1, 256),
+    env: 'SWITCHBOARD_BUS_ENTRY_MESSAGES',
+    type: 'integer',
+    default: 64,
+    doc: 'Most messages of one channel written by one publish call that share a history entry and a feed entry (also bounded by ~16 KB of payload): one XADD per run instead of two per message. 1 writes one entry per message, the only layout that edges built before run entries read: set it during a rolling upgrade from such edges and remove it once every edge runs a build with run entries.',
+  }),
   busReadCount: option({
     schema: int(1, 100_000),
     env: 'SWITCHBOARD_BUS_READ_COUNT',
