@@ -148,7 +148,7 @@ function clusterSection(c, sio) {
   if (c.atHalf) lines.push(`- **At 50 % of it** (${fmt(c.atHalf.rate)} msg/s): p50 ${ms(c.atHalf.p50Ms)} ms, p99 ${ms(c.atHalf.p99Ms)} ms publish→client, lost ${fmt(c.atHalf.lost)}.`);
   lines.push(
     `- **Publish through one Redis**, bus API, no HTTP: ${fmt(c.busPublishPerSec)} msg/s one message per Lua call (256 in flight); ${c.busBatchPublishPerSec ? fmt(c.busBatchPublishPerSec) : '–'} msg/s in batches of 100 of one channel (\`publishBatch\`, one Lua call per batch, 16 in flight).`,
-    `- **Redis's own XADD** (\`redis-benchmark -c 50 -P 16\`, same server, same payload): ${fmt(c.redisXaddPerSec)} req/s — our single path reaches ${fmt((100 * c.busPublishPerSec) / c.redisXaddPerSec, 1)} % of it, the batched path ${c.busBatchPublishPerSec ? fmt((100 * c.busBatchPublishPerSec) / c.redisXaddPerSec, 1) : '–'} %. Each of our messages is two XADDs (history and feed) plus the offset, inside one atomic script.`,
+    `- **Redis's own XADD** (\`redis-benchmark -c 50 -P 16\`, same server, same payload): ${fmt(c.redisXaddPerSec)} req/s — our single path reaches ${fmt((100 * c.busPublishPerSec) / c.redisXaddPerSec, 1)} % of it, the batched path ${c.busBatchPublishPerSec ? fmt((100 * c.busBatchPublishPerSec) / c.redisXaddPerSec, 1) : '–'} %. A run of one channel's messages from one publish call is one history entry and one feed entry (up to 64 messages or ~16 KB) plus the offset, inside one atomic script.`,
     '',
   );
   if (sio) lines.push(systemBlock(sio, 'Peer: Socket.IO 4 + `@socket.io/redis-streams-adapter` on 2 nodes + Redis, same subscribers, publishing through node A:'));
@@ -410,7 +410,7 @@ function redisSection(r) {
     `One edge and a session service publishing through one Redis master, then through a 3-master Redis Cluster; no subscribers.`,
     `Closed-loop drivers (as fast as acknowledgements come back), ${r.channels} channels, ~${r.payloadBytes}-byte payloads, ${r.seconds} s each.`,
     `Redis's own rate in the same run: \`redis-benchmark\` XADD (50 clients, pipeline 16, same payload) on the single master: **${fmt(r.xaddPerSec)} req/s**,`,
-    `${fmt(r.xaddRedisCpuUsPerOp, 2)} µs of Redis CPU per XADD. Each of our messages is two XADDs (history and feed) plus its offset in one script.`,
+    `${fmt(r.xaddRedisCpuUsPerOp, 2)} µs of Redis CPU per XADD. A run of one channel's messages from one publish call is one history entry and one feed entry (up to 64 messages or ~16 KB) plus its offset, in one script.`,
     '',
     '| Redis | driver | msg/s acknowledged | vs XADD | server CPU-s (per process) | Redis CPU µs per message |',
     '| --- | --- | ---: | ---: | --- | ---: |',

@@ -272,6 +272,29 @@ describe('Redis Streams bus specifics', () => {
     }
   });
 
+  it('publishes that arrive while two flushes are in flight go out together once one answers', async () => {
+    await flushStandalone();
+    const pub = await RedisStreamsBus.connect(options(redis.url, false));
+    const admin = new Redis(redis.url);
+    try {
+      // Redis holds every script for 300 ms: the first two flushes stay in flight.
+      await admin.client('PAUSE', 300, 'WRITE');
+      const pending: Promise<{ offset: number }>[] = [];
+      for (let i = 0; i < 50; i++) {
+        pending.push(pub.publish({ channel: 'gated', attrs: {}, data: String(i) }));
+        // Each publish in a turn of the event loop of its own: ungated, each would be a flush of its own.
+        await new Promise((r) => setImmediate(r));
+      }
+      const res = await Promise.all(pending);
+      expect(res.map((p) => p.offset)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      // One feed entry for each of the two flushes in flight, and one for the 48 that waited.
+      expect(await admin.xlen(keys.feed(shardOf('gated', 16)))).toBe(3);
+    } finally {
+      admin.disconnect();
+      await pub.close();
+    }
+  });
+
   it('reads only the shards it has interest in, and adjusts the read set without losing messages', async () => {
     await flushStandalone();
     const bus = await RedisStreamsBus.connect(options(redis.url, false, { blockMs: 5000 }));

@@ -94,6 +94,15 @@ type ScriptClient = RedisClient & {
   sbHistoryBuffer(...args: (string | Buffer | number)[]): Promise<[Buffer, number, number, [Buffer, Buffer[]][]]>;
 };
 
+/**
+ * Flushes whose script calls may be in flight at once (acknowledged by the master). Publishes that
+ * arrive meanwhile wait for one to answer and then go out together: under load a flush carries what
+ * arrived during a round trip (longer runs, fewer script calls and socket writes for Redis and the
+ * edge), and an idle bus still flushes in the next turn of the event loop. Replicated publishing
+ * (a flush waits for `WAIT`) is not gated, so one slow replica acknowledgement delays no other flush.
+ */
+const MAX_FLUSHES_IN_FLIGHT = 2;
+
 /** Most messages per publish script call: bounds the time one script holds Redis. */
 const SCRIPT_MESSAGES = 256;
 
@@ -306,6 +315,17 @@ export class RedisStreamsBus implements Bus {
   private closed = false;
   private queue: QueuedPublish[] = [];
   private flushScheduled = false;
+  /** Flushes whose script calls have not all answered (gated by {@link MAX_FLUSHES_IN_FLIGHT}). */
+  private flushesInFlight = 0;
+  /** A flush is due once one in flight answers. */
+  private flushWaiting = false;
+  private readonly afterFlush = (): void => {
+    this.flushesInFlight--;
+    if (this.flushWaiting) {
+      this.flushWaiting = false;
+      if (this.queue.length > 0) this.scheduleFlush();
+    }
+  };
   private readonly historyLimit: string;
   private lastHealthyMs = 0;
   private readonly healthTimer: NodeJS.Timeout;
@@ -413,6 +433,10 @@ export class RedisStreamsBus implements Bus {
    */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
+    if (this.flushesInFlight >= MAX_FLUSHES_IN_FLIGHT && (this.options.minReplicas ?? 0) === 0) {
+      this.flushWaiting = true;
+      return;
+    }
     this.flushScheduled = true;
     setImmediate(() => this.flush());
   }
@@ -421,6 +445,8 @@ export class RedisStreamsBus implements Bus {
     this.flushScheduled = false;
     const items = this.queue;
     this.queue = [];
+    if (items.length === 0) return;
+    const calls: Promise<unknown>[] = [];
     // Grouped by shard, then by channel in order of first arrival (order kept within a channel).
     const byShard = new Map<number, Map<string, QueuedPublish[]>>();
     for (const it of items) {
@@ -439,7 +465,7 @@ export class RedisStreamsBus implements Bus {
         for (let c = 0; c < list.length; c += SCRIPT_MESSAGES) {
           const items = list.length <= SCRIPT_MESSAGES ? list : list.slice(c, c + SCRIPT_MESSAGES);
           if (n > 0 && (n + items.length > SCRIPT_MESSAGES || runs.length === SCRIPT_CHANNELS)) {
-            this.settle(runs, this.append(s, runs));
+            calls.push(this.settle(runs, this.append(s, runs)));
             runs = [];
             n = 0;
           }
@@ -447,12 +473,15 @@ export class RedisStreamsBus implements Bus {
           n += items.length;
         }
       }
-      if (runs.length > 0) this.settle(runs, this.append(s, runs));
+      if (runs.length > 0) calls.push(this.settle(runs, this.append(s, runs)));
     }
+    this.flushesInFlight++;
+    void Promise.all(calls).then(this.afterFlush);
   }
 
-  private settle(runs: readonly PublishRun[], done: Promise<PublishResult[][]>): void {
-    done.then(
+  /** Answers the publishes of `runs` when `done` settles; the returned promise never rejects. */
+  private settle(runs: readonly PublishRun[], done: Promise<PublishResult[][]>): Promise<void> {
+    return done.then(
       (results) => {
         for (let j = 0; j < runs.length; j++) {
           const items = runs[j]!.items;
