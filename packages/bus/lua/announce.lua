@@ -10,6 +10,7 @@
 -- Returns per channel the announced top afterwards, or -1 when the epoch had changed.
 local tops = {}
 local limit = tonumber(ARGV[2])
+local run = run_new(KEYS[1], ARGV[1], limit)
 local a = 3
 for k = 2, #KEYS, 2 do
   local meta, hist = KEYS[k], KEYS[k + 1]
@@ -22,7 +23,7 @@ for k = 2, #KEYS, 2 do
     if upto >= from then
       local start = history_entry_at(hist, from)
       if start then
-        local run = run_new(nil, 0, KEYS[1], ARGV[1], channel, epoch, limit)
+        run_start(run, hist, 0, channel, epoch)
         for _, entry in ipairs(redis.call('XRANGE', hist, start, upto .. '-0')) do
           local first = tonumber(string.match(entry[1], '^(%d+)'))
           local f = entry[2]

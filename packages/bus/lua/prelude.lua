@@ -53,31 +53,47 @@ end
 -- the single-message layouts (history: p, w; feed: c, o, e, p, w), which readers of every version read.
 local RUN_BYTES = 16384
 
--- An open run of `channel`'s messages for the history `hist` (keeping `size` messages; 0: none) and the
--- shard feed `feed` (nil: not announced). run_add, run_flush.
-local function run_new(hist, size, feed, maxlen, channel, epoch, limit)
-  return { hist = hist, size = size, feed = feed, maxlen = maxlen, channel = channel, epoch = epoch, limit = limit, n = 0, bytes = 0 }
+-- The run state of one script call, reused for each channel (run_start): a script writes many channels and
+-- a table per channel costs more than the fields. `feed` nil: messages are not announced. run_add,
+-- run_flush.
+local function run_new(feed, maxlen, limit)
+  return { feed = feed, maxlen = maxlen, limit = limit, n = 0, bytes = 0, p = {}, size = 0 }
 end
 
--- Writes the open run: its history entry (trimmed so that at least `size` messages stay: the oldest
--- entry kept may start up to limit-1 messages before them), then its feed entry.
+-- Starts the runs of `channel` (history `hist` keeping `size` messages, 0: none) in `epoch`.
+local function run_start(r, hist, size, channel, epoch)
+  r.hist = hist
+  r.size = size
+  r.channel = channel
+  r.epoch = epoch
+end
+
+-- The history trim after writing up to offset `last`: entries before the returned id go, so that at least
+-- `size` messages stay whole (the entry holding the oldest of them may start up to limit-1 before it).
+local function history_minid(last, size, limit)
+  return math.max(last - size - limit + 1, 0)
+end
+
+-- One message in the single-message layouts: its history entry (`size` 0: none) and, when `feed` is
+-- given, its feed entry.
+local function write_single(hist, size, limit, feed, maxlen, channel, epoch, offset, wid, payload)
+  if size > 0 then redis.call('XADD', hist, 'MINID', '~', history_minid(offset, size, limit), offset .. '-0', 'p', payload, 'w', wid) end
+  if feed then redis.call('XADD', feed, 'MAXLEN', '~', maxlen, '*', 'c', channel, 'o', offset, 'e', epoch, 'p', payload, 'w', wid) end
+end
+
+-- Writes the open run: its history entry, then its feed entry.
 local function run_flush(r)
   if r.n == 0 then return end
   local p = r.p
-  if r.hist and r.size > 0 then
-    local minid = math.max(r.next_offset - r.size - r.limit + 1, 0)
-    if r.n == 1 then
-      redis.call('XADD', r.hist, 'MINID', '~', minid, r.first .. '-0', 'p', p[1], 'w', r.wid)
-    else
+  if r.n == 1 then
+    write_single(r.hist, r.size, r.limit, r.feed, r.maxlen, r.channel, r.epoch, r.first, r.wid, p[1])
+  else
+    if r.size > 0 then
       local f = { 'w', r.wid }
       for i = 1, r.n do f[#f + 1] = 'p'; f[#f + 1] = p[i] end
-      redis.call('XADD', r.hist, 'MINID', '~', minid, r.first .. '-0', unpack(f))
+      redis.call('XADD', r.hist, 'MINID', '~', history_minid(r.next_offset - 1, r.size, r.limit), r.first .. '-0', unpack(f))
     end
-  end
-  if r.feed then
-    if r.n == 1 then
-      redis.call('XADD', r.feed, 'MAXLEN', '~', r.maxlen, '*', 'c', r.channel, 'o', r.first, 'e', r.epoch, 'p', p[1], 'w', r.wid)
-    else
+    if r.feed then
       local f = { 'c', r.channel, 'o', r.first, 'e', r.epoch, 'w', r.wid }
       for i = 1, r.n do f[#f + 1] = 'p'; f[#f + 1] = p[i] end
       redis.call('XADD', r.feed, 'MAXLEN', '~', r.maxlen, '*', unpack(f))
@@ -85,7 +101,6 @@ local function run_flush(r)
   end
   r.n = 0
   r.bytes = 0
-  r.p = nil
 end
 
 -- Adds the message at `offset` with write id <stamp>-<idx> to the open run, first closing it when the
@@ -98,7 +113,6 @@ local function run_add(r, offset, stamp, idx, payload)
     r.stamp = stamp
     r.wid = ''
     if stamp then r.wid = stamp .. '-' .. idx end
-    r.p = {}
   end
   r.n = r.n + 1
   r.p[r.n] = payload

@@ -29,6 +29,7 @@ local limit = tonumber(ARGV[6])
 local announced_to = nil
 if announce then announced_to = KEYS[1] end
 local stamp = write_stamp()
+local run = run_new(announced_to, maxlen, limit)
 local written = 0
 local replies = {}
 local a = 7
@@ -42,41 +43,54 @@ for k = 2, #KEYS, 2 do
   if epoch then offset = tonumber(m[2]) else epoch = ensure_epoch(meta, hist, ttl) end
   local first = offset + 1
   local dups = {}
-  local keyed_at = {}
-  local seen = {}
-  local run = run_new(hist, size, announced_to, maxlen, channel, epoch, limit)
-  for i = 1, count do
-    local key, payload = '', nil
-    if keyed then
-      key, payload = ARGV[a], ARGV[a + 1]
-      a = a + 2
-    else
-      payload = ARGV[a]
-      a = a + 1
-    end
-    local prev = nil
-    if key ~= '' then
-      -- A key given twice in one call: its first message is not remembered in Redis yet (see below).
-      local o = seen[key]
-      if o then prev = epoch .. ' ' .. o else prev = redis.call('GET', prefix .. key) end
-    end
-    if prev then
-      local sp = string.find(prev, ' ', 1, true)
-      dups[#dups + 1] = { i, tonumber(string.sub(prev, sp + 1)), string.sub(prev, 1, sp - 1) }
-    else
-      offset = offset + 1
-      written = written + 1
-      run_add(run, offset, stamp, written, payload)
+  if count == 1 and not keyed then
+    -- One message without a key (each of many channels published once): no run bookkeeping.
+    local payload = ARGV[a]
+    a = a + 1
+    offset = offset + 1
+    written = written + 1
+    write_single(hist, size, limit, announced_to, maxlen, channel, epoch, offset, stamp .. '-' .. written, payload)
+  else
+    -- Keys of this call's new messages: remembered (SET) after the run is written; `seen` catches a key
+    -- given twice in one call. Only runs with keys need them.
+    local keyed_at, seen = nil, nil
+    if keyed then keyed_at, seen = {}, {} end
+    run_start(run, hist, size, channel, epoch)
+    for i = 1, count do
+      local key, payload = '', nil
+      if keyed then
+        key, payload = ARGV[a], ARGV[a + 1]
+        a = a + 2
+      else
+        payload = ARGV[a]
+        a = a + 1
+      end
+      local prev = nil
       if key ~= '' then
-        seen[key] = offset
-        keyed_at[#keyed_at + 1] = key
-        keyed_at[#keyed_at + 1] = offset
+        -- A key given twice in one call: its first message is not remembered in Redis yet (see below).
+        local o = seen[key]
+        if o then prev = epoch .. ' ' .. o else prev = redis.call('GET', prefix .. key) end
+      end
+      if prev then
+        local sp = string.find(prev, ' ', 1, true)
+        dups[#dups + 1] = { i, tonumber(string.sub(prev, sp + 1)), string.sub(prev, 1, sp - 1) }
+      else
+        offset = offset + 1
+        written = written + 1
+        run_add(run, offset, stamp, written, payload)
+        if key ~= '' then
+          seen[key] = offset
+          keyed_at[#keyed_at + 1] = key
+          keyed_at[#keyed_at + 1] = offset
+        end
       end
     end
+    run_flush(run)
+    -- Keys are remembered once their messages are written: a key never names a message that is not.
+    if keyed then
+      for j = 1, #keyed_at, 2 do redis.call('SET', prefix .. keyed_at[j], epoch .. ' ' .. keyed_at[j + 1], 'EX', window) end
+    end
   end
-  run_flush(run)
-  -- Keys are remembered once their messages are written: a key never names a message that is not.
-  for j = 1, #keyed_at, 2 do redis.call('SET', prefix .. keyed_at[j], epoch .. ' ' .. keyed_at[j + 1], 'EX', window) end
   if offset >= first then
     -- The announced top only moves up: every offset taken before this run is at or below it.
     if announce then redis.call('HSET', meta, 'o', offset, 'a', offset) else redis.call('HSET', meta, 'o', offset) end
