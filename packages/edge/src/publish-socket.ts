@@ -78,10 +78,9 @@ export function mountPublishSocket(app: TemplatedApp, deps: PublishSocketDeps): 
  * Queues an answer (JSON text). The acks of one bus flush resolve in one turn, so they are written
  * together: the first schedules a microtask that runs after the others were queued, and sends them all in
  * one cork (one write instead of one per ack). Order is kept: every answer of a socket goes through this
- * queue.
+ * queue. The publisher is the one read when the frame came: the socket may have closed since.
  */
-function reply(ws: WebSocket<Publisher>, text: string): void {
-  const p = ws.getUserData();
+function reply(ws: WebSocket<Publisher>, p: Publisher, text: string): void {
   if (p.closed) return;
   p.out.push(text);
   if (p.out.length === 1) queueMicrotask(() => flushReplies(ws, p));
@@ -97,39 +96,47 @@ function flushReplies(ws: WebSocket<Publisher>, p: Publisher): void {
 }
 
 /** An error answer, with the frame's `id` first when it had one. */
-function replyError(ws: WebSocket<Publisher>, id: string | number | undefined, body: Record<string, unknown>): void {
-  reply(ws, JSON.stringify(id === undefined ? body : { id, ...body }));
+function replyError(ws: WebSocket<Publisher>, p: Publisher, id: string | number | undefined, body: Record<string, unknown>): void {
+  reply(ws, p, JSON.stringify(id === undefined ? body : { id, ...body }));
 }
 
 function onFrame(deps: PublishSocketDeps, ws: WebSocket<Publisher>, message: ArrayBuffer, isBinary: boolean): void {
+  const pub = ws.getUserData();
   if (isBinary) {
-    replyError(ws, undefined, { error: 'invalid_message', message: 'frames are JSON text' });
+    replyError(ws, pub, undefined, { error: 'invalid_message', message: 'frames are JSON text' });
     return;
   }
   // Copied out of uWS's buffer by decoding, as the frame is only valid during this call.
   const parsed = parseJsonGuarded(Buffer.from(message).toString('utf8'), deps.limits.maxDepth + 3);
   if (!parsed.ok) {
-    replyError(ws, undefined, { error: parsed.code, message: parsed.message });
+    replyError(ws, pub, undefined, { error: parsed.code, message: parsed.message });
     return;
   }
   const raw = parsed.value;
   const id = isPlainObject(raw) && (typeof raw.id === 'string' || typeof raw.id === 'number') ? raw.id : undefined;
-  const p = parsePublishValue(raw, ws.getUserData().parse);
+  const p = parsePublishValue(raw, pub.parse);
   if (!p.ok) {
     if (p.denied) deps.metrics.authzDenials.inc({ dialect: 'api', reason: p.denied });
-    replyError(ws, id, { error: p.code, message: p.message, ...(p.index !== undefined ? { index: p.index } : {}) });
+    replyError(ws, pub, id, { error: p.code, message: p.message, ...(p.index !== undefined ? { index: p.index } : {}) });
     return;
   }
   const failed = (err: unknown) => {
     deps.logger.warn({ err }, 'socket publish failed');
     const f = publishFailure(err);
-    replyError(ws, id, { error: f.code, message: f.message, ...f.extra });
+    replyError(ws, pub, id, { error: f.code, message: f.message, ...f.extra });
   };
-  if (p.batch) deps.bus.publishBatch(p.requests).then((results) => acknowledge(deps, ws, p, id, results), failed);
-  else deps.bus.publish(p.requests[0]!).then((result) => acknowledge(deps, ws, p, id, [result]), failed);
+  if (p.batch) deps.bus.publishBatch(p.requests).then((results) => acknowledge(deps, ws, pub, p, id, results), failed);
+  else deps.bus.publish(p.requests[0]!).then((result) => acknowledge(deps, ws, pub, p, id, [result]), failed);
 }
 
-function acknowledge(deps: PublishSocketDeps, ws: WebSocket<Publisher>, p: Extract<ParsedPublish, { ok: true }>, id: string | number | undefined, results: readonly PublishResult[]): void {
+function acknowledge(
+  deps: PublishSocketDeps,
+  ws: WebSocket<Publisher>,
+  pub: Publisher,
+  p: Extract<ParsedPublish, { ok: true }>,
+  id: string | number | undefined,
+  results: readonly PublishResult[],
+): void {
   deps.metrics.published.inc({ source: 'socket' }, results.length);
-  reply(ws, renderPublishAnswer(p.names, results, p.batch, id));
+  reply(ws, pub, renderPublishAnswer(p.names, results, p.batch, id));
 }

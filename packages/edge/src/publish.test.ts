@@ -56,6 +56,16 @@ describe('parsePublishValue', () => {
     expect(p).toEqual({ ok: false, code: 'invalid_message', message: 'messages[2]: "a b" does not make a valid channel name', index: 2 });
   });
 
+  it('each message of a batch goes to its own tenant, each checked against the key', () => {
+    const scoped: PublishParseOptions = { ...opts, scope: { tenants: new Set(['a', 'b']), channels: null } };
+    const p = parsePublishValue({ dialect: 'one', tenant: 'b', messages: [{ channel: 'x', data: 1 }, { tenant: 'a', channel: 'x', data: 2 }, { channel: 'x', data: 3 }] }, scoped);
+    expect(p).toMatchObject({ ok: true, requests: [{ channel: 'one:b:x' }, { channel: 'one:a:x' }, { channel: 'one:b:x' }] });
+    const denied = parsePublishValue({ dialect: 'one', tenant: 'a', messages: [{ channel: 'x', data: 1 }, { tenant: 'c', channel: 'x', data: 2 }] }, scoped);
+    expect(denied).toMatchObject({ ok: false, code: 'forbidden', denied: 'tenant', index: 1 });
+    const invalid = parsePublishValue({ dialect: 'one', messages: [{ tenant: 'a', channel: 'x', data: 1 }, { tenant: 'a:b', channel: 'x', data: 2 }] }, scoped);
+    expect(invalid).toMatchObject({ ok: false, code: 'invalid_message', index: 1 });
+  });
+
   it('an idempotency key is set only where one is given', () => {
     const p = parsePublishValue({ dialect: 'one', messages: [{ channel: 'a', data: 1, idempotency_key: 'k1' }, { channel: 'a', data: 2 }] }, opts);
     if (!p.ok) throw new Error(p.message);

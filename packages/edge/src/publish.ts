@@ -55,7 +55,7 @@ function resolveTenant(given: unknown, scope: KeyScope): string | Fail {
   return { ok: false, code: 'invalid_message', message: 'this API key covers several tenants: name one in "tenant"' };
 }
 
-/** What the messages of one body share: the body's defaults, and the last dialect's normaliser. */
+/** What the messages of one body share: the body's defaults, the last dialect's normaliser and tenant. */
 interface BodyContext {
   readonly dialect: unknown;
   readonly tenant: unknown;
@@ -64,10 +64,13 @@ interface BodyContext {
   /** The messages of a batch almost always name one dialect: its normaliser is looked up once. */
   lastDialect: string | undefined;
   lastNormalize: ReturnType<PublishNormalizer>;
+  /** And one tenant: the last `tenant` value given (or inherited) and what it resolved to. */
+  lastTenantGiven: unknown;
+  lastTenant: string | Fail | undefined;
 }
 
 function bodyContext(dialect: unknown, tenant: unknown, idempotencyKey: string | undefined, normalizer: PublishNormalizer): BodyContext {
-  return { dialect, tenant, idempotencyKey, normalizer, lastDialect: undefined, lastNormalize: undefined };
+  return { dialect, tenant, idempotencyKey, normalizer, lastDialect: undefined, lastNormalize: undefined, lastTenantGiven: undefined, lastTenant: undefined };
 }
 
 function parseOne(value: unknown, inherited: BodyContext, scope: KeyScope): { ok: true; req: PublishRequest; name: string } | Fail {
@@ -80,7 +83,12 @@ function parseOne(value: unknown, inherited: BodyContext, scope: KeyScope): { ok
   }
   const normalize = inherited.lastNormalize;
   if (!normalize) return { ok: false, code: 'unknown_channel', message: `no dialect "${dialect.slice(0, 32)}" takes publishes` };
-  const tenant = resolveTenant(value.tenant ?? inherited.tenant, scope);
+  const given = value.tenant ?? inherited.tenant;
+  if (inherited.lastTenant === undefined || given !== inherited.lastTenantGiven) {
+    inherited.lastTenant = resolveTenant(given, scope);
+    inherited.lastTenantGiven = given;
+  }
+  const tenant = inherited.lastTenant;
   if (typeof tenant !== 'string') return tenant;
   const channel = value.channel;
   if (typeof channel !== 'string') return { ok: false, code: 'invalid_message', message: '"channel" must be a string' };
