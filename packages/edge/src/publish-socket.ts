@@ -37,8 +37,30 @@ export interface PublishSocketDeps {
   draining(): boolean;
 }
 
+/**
+ * Counts acknowledged messages into `published{source="socket"}` once per turn instead of once per frame
+ * (a frame is often one message): the acks of one bus flush resolve in one turn.
+ */
+class PublishedCount {
+  private unreported = 0;
+
+  constructor(private readonly metrics: EdgeMetrics) {}
+
+  add(messages: number): void {
+    if (this.unreported === 0) queueMicrotask(this.report);
+    this.unreported += messages;
+  }
+
+  private readonly report = (): void => {
+    const messages = this.unreported;
+    this.unreported = 0;
+    this.metrics.published.inc({ source: 'socket' }, messages);
+  };
+}
+
 /** Mounts the persistent publish channel on an app. */
 export function mountPublishSocket(app: TemplatedApp, deps: PublishSocketDeps): void {
+  const count = new PublishedCount(deps.metrics);
   app.ws<Publisher>(PUBLISH_SOCKET_PATH, {
     maxPayloadLength: deps.limits.publishMaxBodyBytes,
     idleTimeout: 120,
@@ -67,7 +89,7 @@ export function mountPublishSocket(app: TemplatedApp, deps: PublishSocketDeps): 
       const parse: PublishParseOptions = { maxDepth: deps.limits.maxDepth, maxBatch: deps.limits.publishMaxBatch, scope, normalizer: deps.normalizer };
       res.upgrade<Publisher>({ parse, closed: false, out: [] }, key, '', extensions, context);
     },
-    message: (ws: WebSocket<Publisher>, message: ArrayBuffer, isBinary: boolean) => onFrame(deps, ws, message, isBinary),
+    message: (ws: WebSocket<Publisher>, message: ArrayBuffer, isBinary: boolean) => onFrame(deps, count, ws, message, isBinary),
     close: (ws: WebSocket<Publisher>) => {
       ws.getUserData().closed = true;
     },
@@ -100,7 +122,7 @@ function replyError(ws: WebSocket<Publisher>, p: Publisher, id: string | number 
   reply(ws, p, JSON.stringify(id === undefined ? body : { id, ...body }));
 }
 
-function onFrame(deps: PublishSocketDeps, ws: WebSocket<Publisher>, message: ArrayBuffer, isBinary: boolean): void {
+function onFrame(deps: PublishSocketDeps, count: PublishedCount, ws: WebSocket<Publisher>, message: ArrayBuffer, isBinary: boolean): void {
   const pub = ws.getUserData();
   if (isBinary) {
     replyError(ws, pub, undefined, { error: 'invalid_message', message: 'frames are JSON text' });
@@ -125,18 +147,18 @@ function onFrame(deps: PublishSocketDeps, ws: WebSocket<Publisher>, message: Arr
     const f = publishFailure(err);
     replyError(ws, pub, id, { error: f.code, message: f.message, ...f.extra });
   };
-  if (p.batch) deps.bus.publishBatch(p.requests).then((results) => acknowledge(deps, ws, pub, p, id, results), failed);
-  else deps.bus.publish(p.requests[0]!).then((result) => acknowledge(deps, ws, pub, p, id, [result]), failed);
+  if (p.batch) deps.bus.publishBatch(p.requests).then((results) => acknowledge(count, ws, pub, p, id, results), failed);
+  else deps.bus.publish(p.requests[0]!).then((result) => acknowledge(count, ws, pub, p, id, [result]), failed);
 }
 
 function acknowledge(
-  deps: PublishSocketDeps,
+  count: PublishedCount,
   ws: WebSocket<Publisher>,
   pub: Publisher,
   p: Extract<ParsedPublish, { ok: true }>,
   id: string | number | undefined,
   results: readonly PublishResult[],
 ): void {
-  deps.metrics.published.inc({ source: 'socket' }, results.length);
+  count.add(results.length);
   reply(ws, pub, renderPublishAnswer(p.names, results, p.batch, id));
 }
