@@ -27,3 +27,30 @@ describe('channel namespace', () => {
     expect(() => busChannel('valtronics', 'a', 'x y')).toThrow(/not a valid channel/);
   });
 });
+
+describe('the channel name caches', () => {
+  it('never let an invalid name through, however the valid ones before it were split', () => {
+    // A cache keyed by the joined name would answer these from the first call's entry.
+    expect(busChannel('va', 'acme', 'x:y')).toBe('va:acme:x:y');
+    expect(() => busChannel('va:acme', 'x', 'y')).toThrow(/not a valid dialect/);
+    expect(() => busChannel('va', 'acme:x', 'y')).toThrow(/not a valid tenant/);
+    for (let i = 0; i < 2; i++) {
+      expect(() => busChannel('va', 'acme', 'x y')).toThrow(/not a valid channel/);
+      expect(channelNameError('va:acme:x y')).toMatchObject({ code: 'invalid_message' });
+    }
+  });
+
+  it('stay right past their bound: earlier names again, invalid names still refused', () => {
+    for (let i = 0; i < 10_000; i++) {
+      expect(busChannel('va', `t${i % 7}`, `n${i}`)).toBe(`va:t${i % 7}:n${i}`);
+      if (i % 1000 === 0) {
+        expect(() => busChannel('va', `t${i % 7}`, `n${i}{x}`)).toThrow(/not a valid channel/);
+        expect(channelNameError(`va:t:{${i}}`)).toMatchObject({ code: 'invalid_message' });
+        expect(busChannel('va', 't0', 'n0')).toBe('va:t0:n0');
+      }
+    }
+    expect(busChannel('va', 't1', 'n1')).toBe('va:t1:n1');
+    expect(() => busChannel('va', 't1', 'x'.repeat(256))).toThrow(/not a valid channel/);
+    expect(channelNameError('x'.repeat(256))).toMatchObject({ code: 'invalid_message' });
+  });
+});

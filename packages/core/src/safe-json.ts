@@ -1,7 +1,12 @@
 import type { ErrorCode } from './codes.js';
 
-/** Keys that must never reach an object merge or a property lookup chain. */
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/**
+ * Keys that must never reach an object merge or a property lookup chain: `__proto__`, `constructor`,
+ * `prototype` (compared inline in {@link walk}, which runs for every key of every published message).
+ */
+function isForbiddenKey(key: string): boolean {
+  return key === '__proto__' || key === 'constructor' || key === 'prototype';
+}
 
 /** Outcome of a guarded parse: the value, or a registered error code and a message. */
 export type GuardResult<T> =
@@ -23,16 +28,23 @@ export function checkJsonValue(
 function walk(value: unknown, depth: number, maxDepth: number): { code: ErrorCode; message: string } | null {
   if (value === null || typeof value !== 'object') return null;
   if (depth >= maxDepth) return { code: 'too_deep', message: `payload nests deeper than ${maxDepth} levels` };
+  // Indexed loops, and no call for a scalar member: this walk runs over every published payload.
   if (Array.isArray(value)) {
-    for (const item of value) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (item === null || typeof item !== 'object') continue;
       const err = walk(item, depth + 1, maxDepth);
       if (err) return err;
     }
     return null;
   }
-  for (const key of Object.keys(value)) {
-    if (FORBIDDEN_KEYS.has(key)) return { code: 'forbidden_key', message: `key "${key}" is not allowed` };
-    const err = walk((value as Record<string, unknown>)[key], depth + 1, maxDepth);
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (isForbiddenKey(key)) return { code: 'forbidden_key', message: `key "${key}" is not allowed` };
+    const member = (value as Record<string, unknown>)[key];
+    if (member === null || typeof member !== 'object') continue;
+    const err = walk(member, depth + 1, maxDepth);
     if (err) return err;
   }
   return null;

@@ -4,13 +4,13 @@
  * `await` (`guard`), and writes are corked (`sendJson`, `sendText`).
  */
 import { isPlainObject, parseJsonGuarded, type Logger } from '@switchboard/core';
-import type { Bus } from '@switchboard/bus';
+import type { Bus, PublishResult } from '@switchboard/bus';
 import type { SessionApi, TokenVerifier } from '@switchboard/session';
 import type { Registry } from 'prom-client';
 import type { ApiKeys } from './api-keys.js';
-import { guard, readBody, sendError, sendJson, sendText } from './http.js';
+import { guard, readBodyText, sendError, sendJson, sendText } from './http.js';
 import type { EdgeMetrics } from './metrics.js';
-import { parsePublishBody, publishFailure, type PublishNormalizer } from './publish.js';
+import { parsePublishBody, publishFailure, renderPublishAnswer, type PublishNormalizer } from './publish.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
 /** What the HTTP routes need. */
@@ -63,12 +63,12 @@ function login(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
     sendError(res, g, 'unsupported_media_type', 'body must be application/json');
     return;
   }
-  readBody(
+  readBodyText(
     res,
     g,
     16 * 1024,
     (body) => {
-      const parsed = parseJsonGuarded(body.toString('utf8'), 4);
+      const parsed = parseJsonGuarded(body, 4);
       if (!parsed.ok || !isPlainObject(parsed.value)) {
         sendError(res, g, parsed.ok ? 'invalid_message' : parsed.code, parsed.ok ? 'body must be a JSON object' : parsed.message);
         return;
@@ -144,12 +144,12 @@ function publish(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
     sendError(res, g, 'message_too_large', `body is larger than ${max} bytes`);
     return;
   }
-  readBody(
+  readBodyText(
     res,
     g,
     max,
     (body) => {
-      const parsed = parsePublishBody(body.toString('utf8'), {
+      const parsed = parsePublishBody(body, {
         maxDepth: deps.limits.maxDepth,
         maxBatch: deps.limits.publishMaxBatch,
         scope,
@@ -161,20 +161,17 @@ function publish(deps: HttpApiDeps, res: HttpResponse, req: HttpRequest): void {
         sendError(res, g, parsed.code, parsed.message, parsed.index !== undefined ? { index: parsed.index } : {});
         return;
       }
-      const bus = deps.bus;
-      const pending = parsed.batch ? bus.publishBatch(parsed.requests) : bus.publish(parsed.requests[0]!).then((p) => [p]);
-      pending.then(
-        (positions) => {
-          deps.metrics.published.inc({ source: 'api' }, positions.length);
-          const results = positions.map((p, i) => ({ channel: parsed.names[i]!, offset: p.offset, epoch: p.epoch, ...(p.duplicate ? { duplicate: true } : {}) }));
-          sendJson(res, g, 200, parsed.batch ? { results } : results[0]);
-        },
-        (err: unknown) => {
-          deps.logger.warn({ err }, 'publish failed');
-          const f = publishFailure(err);
-          sendError(res, g, f.code, f.message, f.extra);
-        },
-      );
+      const acknowledged = (positions: PublishResult[]) => {
+        deps.metrics.published.inc({ source: 'api' }, positions.length);
+        sendText(res, g, 200, renderPublishAnswer(parsed.names, positions, parsed.batch), 'application/json');
+      };
+      const failed = (err: unknown) => {
+        deps.logger.warn({ err }, 'publish failed');
+        const f = publishFailure(err);
+        sendError(res, g, f.code, f.message, f.extra);
+      };
+      if (parsed.batch) deps.bus.publishBatch(parsed.requests).then(acknowledged, failed);
+      else deps.bus.publish(parsed.requests[0]!).then((p) => acknowledged([p]), failed);
     },
     () => sendError(res, g, 'message_too_large', `body is larger than ${max} bytes`),
   );

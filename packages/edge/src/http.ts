@@ -67,6 +67,34 @@ export function readBody(
   onBody: (body: Buffer) => void,
   onTooLarge: () => void,
 ): void {
+  collectBody(res, g, maxBytes, (earlier, last, size) => onBody(earlier.length === 0 ? Buffer.from(last.slice(0)) : joinChunks(earlier, last, size)), onTooLarge);
+}
+
+/**
+ * Reads a request body up to `maxBytes` as UTF-8 text, like {@link readBody}. A body of one chunk (the
+ * usual case) is decoded straight out of uWS's chunk: no copy of its bytes before the string is made.
+ */
+export function readBodyText(
+  res: HttpResponse,
+  g: Guarded,
+  maxBytes: number,
+  onBody: (text: string) => void,
+  onTooLarge: () => void,
+): void {
+  collectBody(res, g, maxBytes, (earlier, last, size) => onBody((earlier.length === 0 ? Buffer.from(last) : joinChunks(earlier, last, size)).toString('utf8')), onTooLarge);
+}
+
+/**
+ * Collects a body: every chunk but the last is copied as it comes; `onEnd` gets those and the last chunk,
+ * which is valid only during that call.
+ */
+function collectBody(
+  res: HttpResponse,
+  g: Guarded,
+  maxBytes: number,
+  onEnd: (earlier: readonly Buffer[], last: ArrayBuffer, size: number) => void,
+  onTooLarge: () => void,
+): void {
   const chunks: Buffer[] = [];
   let size = 0;
   let done = false;
@@ -78,10 +106,15 @@ export function readBody(
       onTooLarge();
       return;
     }
-    chunks.push(Buffer.from(chunk.slice(0)));
-    if (isLast) {
-      done = true;
-      onBody(Buffer.concat(chunks, size));
+    if (!isLast) {
+      chunks.push(Buffer.from(chunk.slice(0)));
+      return;
     }
+    done = true;
+    onEnd(chunks, chunk, size);
   });
+}
+
+function joinChunks(earlier: readonly Buffer[], last: ArrayBuffer, size: number): Buffer {
+  return Buffer.concat([...earlier, Buffer.from(last)], size);
 }

@@ -9,9 +9,9 @@
  */
 import { isPlainObject, parseJsonGuarded, type Logger } from '@switchboard/core';
 import type { Bus, PublishResult } from '@switchboard/bus';
-import type { ApiKeys, KeyScope } from './api-keys.js';
+import type { ApiKeys } from './api-keys.js';
 import type { EdgeMetrics } from './metrics.js';
-import { parsePublishValue, publishFailure, type PublishNormalizer } from './publish.js';
+import { parsePublishValue, publishFailure, renderPublishAnswer, type ParsedPublish, type PublishNormalizer, type PublishParseOptions } from './publish.js';
 import { uWS, type TemplatedApp, type WebSocket } from './uws.js';
 
 /** The path of the persistent publish channel on the main listener. */
@@ -19,7 +19,8 @@ export const PUBLISH_SOCKET_PATH = '/api/publish/ws';
 
 /** A publishing connection. */
 interface Publisher {
-  readonly scope: KeyScope;
+  /** How its frames are checked: made once per connection, not per frame. */
+  readonly parse: PublishParseOptions;
   closed: boolean;
   /** Answers waiting for this turn's flush (one cork and write for all of them). */
   out: string[];
@@ -36,8 +37,30 @@ export interface PublishSocketDeps {
   draining(): boolean;
 }
 
+/**
+ * Counts acknowledged messages into `published{source="socket"}` once per turn instead of once per frame
+ * (a frame is often one message): the acks of one bus flush resolve in one turn.
+ */
+class PublishedCount {
+  private unreported = 0;
+
+  constructor(private readonly metrics: EdgeMetrics) {}
+
+  add(messages: number): void {
+    if (this.unreported === 0) queueMicrotask(this.report);
+    this.unreported += messages;
+  }
+
+  private readonly report = (): void => {
+    const messages = this.unreported;
+    this.unreported = 0;
+    this.metrics.published.inc({ source: 'socket' }, messages);
+  };
+}
+
 /** Mounts the persistent publish channel on an app. */
 export function mountPublishSocket(app: TemplatedApp, deps: PublishSocketDeps): void {
+  const count = new PublishedCount(deps.metrics);
   app.ws<Publisher>(PUBLISH_SOCKET_PATH, {
     maxPayloadLength: deps.limits.publishMaxBodyBytes,
     idleTimeout: 120,
@@ -63,9 +86,10 @@ export function mountPublishSocket(app: TemplatedApp, deps: PublishSocketDeps): 
       }
       // No subprotocol is spoken: answer none, whatever the client offers.
       void protocol;
-      res.upgrade<Publisher>({ scope, closed: false, out: [] }, key, '', extensions, context);
+      const parse: PublishParseOptions = { maxDepth: deps.limits.maxDepth, maxBatch: deps.limits.publishMaxBatch, scope, normalizer: deps.normalizer };
+      res.upgrade<Publisher>({ parse, closed: false, out: [] }, key, '', extensions, context);
     },
-    message: (ws: WebSocket<Publisher>, message: ArrayBuffer, isBinary: boolean) => onFrame(deps, ws, message, isBinary),
+    message: (ws: WebSocket<Publisher>, message: ArrayBuffer, isBinary: boolean) => onFrame(deps, count, ws, message, isBinary),
     close: (ws: WebSocket<Publisher>) => {
       ws.getUserData().closed = true;
     },
@@ -73,14 +97,14 @@ export function mountPublishSocket(app: TemplatedApp, deps: PublishSocketDeps): 
 }
 
 /**
- * Queues an answer. The acks of one bus flush resolve in one turn, so they are written together: the
- * first schedules a microtask that runs after the others were queued, and sends them all in one cork
- * (one write instead of one per ack). Order is kept: every answer of a socket goes through this queue.
+ * Queues an answer (JSON text). The acks of one bus flush resolve in one turn, so they are written
+ * together: the first schedules a microtask that runs after the others were queued, and sends them all in
+ * one cork (one write instead of one per ack). Order is kept: every answer of a socket goes through this
+ * queue. The publisher is the one read when the frame came: the socket may have closed since.
  */
-function reply(ws: WebSocket<Publisher>, body: Record<string, unknown>): void {
-  const p = ws.getUserData();
+function reply(ws: WebSocket<Publisher>, p: Publisher, text: string): void {
   if (p.closed) return;
-  p.out.push(JSON.stringify(body));
+  p.out.push(text);
   if (p.out.length === 1) queueMicrotask(() => flushReplies(ws, p));
 }
 
@@ -93,37 +117,48 @@ function flushReplies(ws: WebSocket<Publisher>, p: Publisher): void {
   });
 }
 
-function onFrame(deps: PublishSocketDeps, ws: WebSocket<Publisher>, message: ArrayBuffer, isBinary: boolean): void {
+/** An error answer, with the frame's `id` first when it had one. */
+function replyError(ws: WebSocket<Publisher>, p: Publisher, id: string | number | undefined, body: Record<string, unknown>): void {
+  reply(ws, p, JSON.stringify(id === undefined ? body : { id, ...body }));
+}
+
+function onFrame(deps: PublishSocketDeps, count: PublishedCount, ws: WebSocket<Publisher>, message: ArrayBuffer, isBinary: boolean): void {
+  const pub = ws.getUserData();
   if (isBinary) {
-    reply(ws, { error: 'invalid_message', message: 'frames are JSON text' });
+    replyError(ws, pub, undefined, { error: 'invalid_message', message: 'frames are JSON text' });
     return;
   }
   // Copied out of uWS's buffer by decoding, as the frame is only valid during this call.
   const parsed = parseJsonGuarded(Buffer.from(message).toString('utf8'), deps.limits.maxDepth + 3);
   if (!parsed.ok) {
-    reply(ws, { error: parsed.code, message: parsed.message });
+    replyError(ws, pub, undefined, { error: parsed.code, message: parsed.message });
     return;
   }
   const raw = parsed.value;
   const id = isPlainObject(raw) && (typeof raw.id === 'string' || typeof raw.id === 'number') ? raw.id : undefined;
-  const withId = (body: Record<string, unknown>) => (id === undefined ? body : { id, ...body });
-  const p = parsePublishValue(raw, { maxDepth: deps.limits.maxDepth, maxBatch: deps.limits.publishMaxBatch, scope: ws.getUserData().scope, normalizer: deps.normalizer });
+  const p = parsePublishValue(raw, pub.parse);
   if (!p.ok) {
     if (p.denied) deps.metrics.authzDenials.inc({ dialect: 'api', reason: p.denied });
-    reply(ws, withId({ error: p.code, message: p.message, ...(p.index !== undefined ? { index: p.index } : {}) }));
+    replyError(ws, pub, id, { error: p.code, message: p.message, ...(p.index !== undefined ? { index: p.index } : {}) });
     return;
   }
-  const pending: Promise<PublishResult[]> = p.batch ? deps.bus.publishBatch(p.requests) : deps.bus.publish(p.requests[0]!).then((r) => [r]);
-  pending.then(
-    (results) => {
-      deps.metrics.published.inc({ source: 'socket' }, results.length);
-      const out = results.map((r, i) => ({ channel: p.names[i]!, offset: r.offset, epoch: r.epoch, ...(r.duplicate ? { duplicate: true } : {}) }));
-      reply(ws, withId(p.batch ? { results: out } : out[0]!));
-    },
-    (err: unknown) => {
-      deps.logger.warn({ err }, 'socket publish failed');
-      const f = publishFailure(err);
-      reply(ws, withId({ error: f.code, message: f.message, ...f.extra }));
-    },
-  );
+  const failed = (err: unknown) => {
+    deps.logger.warn({ err }, 'socket publish failed');
+    const f = publishFailure(err);
+    replyError(ws, pub, id, { error: f.code, message: f.message, ...f.extra });
+  };
+  if (p.batch) deps.bus.publishBatch(p.requests).then((results) => acknowledge(count, ws, pub, p, id, results), failed);
+  else deps.bus.publish(p.requests[0]!).then((result) => acknowledge(count, ws, pub, p, id, [result]), failed);
+}
+
+function acknowledge(
+  count: PublishedCount,
+  ws: WebSocket<Publisher>,
+  pub: Publisher,
+  p: Extract<ParsedPublish, { ok: true }>,
+  id: string | number | undefined,
+  results: readonly PublishResult[],
+): void {
+  count.add(results.length);
+  reply(ws, pub, renderPublishAnswer(p.names, results, p.batch, id));
 }

@@ -3,7 +3,7 @@
  * `{dialect?, tenant?, messages:[…]}`. The channel is named as the dialect's own clients know it; the
  * dialect normalises the payload, and the edge builds the bus channel `<dialect>:<tenant>:<name>`.
  */
-import { NotReplicatedError } from '@switchboard/bus';
+import { NotReplicatedError, type PublishResult } from '@switchboard/bus';
 import { DEFAULT_TENANT, SwitchboardError, busChannel, type AuthzReason, idempotencyKeyError, isPlainObject, isValidTenant, parseJsonGuarded, type AttrValue, type ErrorCode, type PublishRequest } from '@switchboard/core';
 import type { KeyScope } from './api-keys.js';
 import type { NormalizedPublish } from './dialect.js';
@@ -25,56 +25,79 @@ export type ParsedPublish =
 
 type Fail = { ok: false; code: ErrorCode; message: string; denied?: AuthzReason };
 
-function parseAttrs(value: unknown): { ok: true; attrs: Record<string, AttrValue> } | { ok: false; message: string } {
-  if (value === undefined) return { ok: true, attrs: {} };
-  if (!isPlainObject(value)) return { ok: false, message: '"attrs" must be an object' };
+/** The attrs of a message, or the reason they are refused (a string). */
+function parseAttrs(value: unknown): Record<string, AttrValue> | string {
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) return '"attrs" must be an object';
   const keys = Object.keys(value);
-  if (keys.length > MAX_ATTRS) return { ok: false, message: `at most ${MAX_ATTRS} attrs` };
+  if (keys.length > MAX_ATTRS) return `at most ${MAX_ATTRS} attrs`;
   const attrs: Record<string, AttrValue> = {};
   for (const k of keys) {
-    if (!ATTR_KEY_RE.test(k)) return { ok: false, message: `attr name "${k.slice(0, 64)}" is not an identifier` };
+    if (!ATTR_KEY_RE.test(k)) return `attr name "${k.slice(0, 64)}" is not an identifier`;
     const v = value[k];
     if (typeof v === 'string' && v.length <= MAX_ATTR_STRING) attrs[k] = v;
     else if ((typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean') attrs[k] = v;
-    else return { ok: false, message: `attr "${k}" must be a string (≤ ${MAX_ATTR_STRING} chars), number or boolean` };
+    else return `attr "${k}" must be a string (≤ ${MAX_ATTR_STRING} chars), number or boolean`;
   }
-  return { ok: true, attrs };
+  return attrs;
 }
 
-/** The tenant a message goes to: as given, or the key's only tenant, or `default` for an unscoped key. */
-function resolveTenant(given: unknown, scope: KeyScope): { ok: true; tenant: string } | Fail {
+/** The tenant a message goes to (a string): as given, or the key's only tenant, or `default` for an unscoped key. */
+function resolveTenant(given: unknown, scope: KeyScope): string | Fail {
   if (given !== undefined) {
     if (!isValidTenant(given)) return { ok: false, code: 'invalid_message', message: '"tenant" must be a tenant name (letters, digits, "_", ".", "@", "-")' };
     if (scope.tenants !== null && !scope.tenants.has(given))
       return { ok: false, code: 'forbidden', message: `this API key may not publish to tenant "${given}"`, denied: 'tenant' };
-    return { ok: true, tenant: given };
+    return given;
   }
-  if (scope.tenants === null) return { ok: true, tenant: DEFAULT_TENANT };
-  if (scope.tenants.size === 1) return { ok: true, tenant: [...scope.tenants][0]! };
+  if (scope.tenants === null) return DEFAULT_TENANT;
+  if (scope.tenants.size === 1) return [...scope.tenants][0]!;
   return { ok: false, code: 'invalid_message', message: 'this API key covers several tenants: name one in "tenant"' };
 }
 
-function parseOne(
-  value: unknown,
-  inherited: { dialect: unknown; tenant: unknown; idempotencyKey?: string },
-  scope: KeyScope,
-  normalizer: PublishNormalizer,
-): { ok: true; req: PublishRequest; name: string } | Fail {
+/** What the messages of one body share: the body's defaults, the last dialect's normaliser and tenant. */
+interface BodyContext {
+  readonly dialect: unknown;
+  readonly tenant: unknown;
+  readonly idempotencyKey: string | undefined;
+  readonly normalizer: PublishNormalizer;
+  /** The messages of a batch almost always name one dialect: its normaliser is looked up once. */
+  lastDialect: string | undefined;
+  lastNormalize: ReturnType<PublishNormalizer>;
+  /** And one tenant: the last `tenant` value given (or inherited) and what it resolved to. */
+  lastTenantGiven: unknown;
+  lastTenant: string | Fail | undefined;
+}
+
+function bodyContext(dialect: unknown, tenant: unknown, idempotencyKey: string | undefined, normalizer: PublishNormalizer): BodyContext {
+  return { dialect, tenant, idempotencyKey, normalizer, lastDialect: undefined, lastNormalize: undefined, lastTenantGiven: undefined, lastTenant: undefined };
+}
+
+function parseOne(value: unknown, inherited: BodyContext, scope: KeyScope): { ok: true; req: PublishRequest; name: string } | Fail {
   if (!isPlainObject(value)) return { ok: false, code: 'invalid_message', message: 'a message must be an object' };
   const dialect = value.dialect ?? inherited.dialect ?? DEFAULT_PUBLISH_DIALECT;
   if (typeof dialect !== 'string') return { ok: false, code: 'invalid_message', message: '"dialect" must be a string' };
-  const normalize = normalizer(dialect);
+  if (dialect !== inherited.lastDialect) {
+    inherited.lastNormalize = inherited.normalizer(dialect);
+    inherited.lastDialect = dialect;
+  }
+  const normalize = inherited.lastNormalize;
   if (!normalize) return { ok: false, code: 'unknown_channel', message: `no dialect "${dialect.slice(0, 32)}" takes publishes` };
-  const tenant = resolveTenant(value.tenant ?? inherited.tenant, scope);
-  if (!tenant.ok) return tenant;
+  const given = value.tenant ?? inherited.tenant;
+  if (inherited.lastTenant === undefined || given !== inherited.lastTenantGiven) {
+    inherited.lastTenant = resolveTenant(given, scope);
+    inherited.lastTenantGiven = given;
+  }
+  const tenant = inherited.lastTenant;
+  if (typeof tenant !== 'string') return tenant;
   const channel = value.channel;
   if (typeof channel !== 'string') return { ok: false, code: 'invalid_message', message: '"channel" must be a string' };
   const attrs = parseAttrs(value.attrs);
-  if (!attrs.ok) return { ok: false, code: 'invalid_message', message: attrs.message };
+  if (typeof attrs === 'string') return { ok: false, code: 'invalid_message', message: attrs };
   if (value.data === undefined) return { ok: false, code: 'invalid_message', message: 'missing "data"' };
   const idem = value.idempotency_key ?? inherited.idempotencyKey;
   if (idem !== undefined && idempotencyKeyError(idem)) return { ok: false, code: 'invalid_message', message: idempotencyKeyError(idem)!.message };
-  const n = normalize(channel, attrs.attrs, value.data);
+  const n = normalize(channel, attrs, value.data);
   if (!n.ok) return n;
   if (scope.channels !== null) {
     const named = `${dialect}:${n.name}`;
@@ -83,11 +106,13 @@ function parseOne(
   }
   let bus: string;
   try {
-    bus = busChannel(dialect, tenant.tenant, n.name);
+    bus = busChannel(dialect, tenant, n.name);
   } catch {
     return { ok: false, code: 'invalid_message', message: `"${channel.slice(0, 64)}" does not make a valid channel name` };
   }
-  return { ok: true, req: { channel: bus, attrs: n.attrs, data: n.data, ...(typeof idem === 'string' ? { idempotencyKey: idem } : {}) }, name: channel };
+  const req: { -readonly [K in keyof PublishRequest]: PublishRequest[K] } = { channel: bus, attrs: n.attrs, data: n.data };
+  if (typeof idem === 'string') req.idempotencyKey = idem;
+  return { ok: true, req, name: channel };
 }
 
 /** Options of {@link parsePublishBody} and {@link parsePublishValue}. */
@@ -120,9 +145,9 @@ export function parsePublishValue(body: unknown, opts: PublishParseOptions): Par
     if (body.messages.length > opts.maxBatch) return { ok: false, code: 'batch_too_large', message: `at most ${opts.maxBatch} messages per request` };
     const requests: PublishRequest[] = [];
     const names: string[] = [];
-    const inherited = { dialect: body.dialect, tenant: body.tenant };
+    const inherited = bodyContext(body.dialect, body.tenant, undefined, opts.normalizer);
     for (let i = 0; i < body.messages.length; i++) {
-      const one = parseOne(body.messages[i], inherited, opts.scope, opts.normalizer);
+      const one = parseOne(body.messages[i], inherited, opts.scope);
       if (!one.ok) return { ...one, message: `messages[${i}]: ${one.message}`, index: i };
       requests.push(one.req);
       names.push(one.name);
@@ -130,9 +155,52 @@ export function parsePublishValue(body: unknown, opts: PublishParseOptions): Par
     return { ok: true, batch: true, requests, names };
   }
   // The `Idempotency-Key` header names a single publish's key (a body field wins).
-  const one = parseOne(body, { dialect: undefined, tenant: undefined, ...(opts.idempotencyKey !== undefined ? { idempotencyKey: opts.idempotencyKey } : {}) }, opts.scope, opts.normalizer);
+  const one = parseOne(body, bodyContext(undefined, undefined, opts.idempotencyKey, opts.normalizer), opts.scope);
   if (!one.ok) return one;
   return { ok: true, batch: false, requests: [one.req], names: [one.name] };
+}
+
+/** The last channel name and epoch serialised by {@link renderPublishAnswer}: answers repeat them. */
+let lastName = '';
+let lastNameJson = '""';
+let lastEpoch = '';
+let lastEpochJson = '""';
+
+/**
+ * The answer to an acknowledged publish: `{id?, channel, offset, epoch, duplicate?}`, or for a batch
+ * `{id?, results: [{channel, offset, epoch, duplicate?}, …]}` (`id` only on the publish socket), as
+ * `JSON.stringify` would write it. Written directly: a batch names the same channel and epoch over and
+ * over (and so do the answers of single publishes one after another), so each is serialised once instead
+ * of building an object per message to serialise.
+ */
+export function renderPublishAnswer(names: readonly string[], positions: readonly PublishResult[], batch: boolean, id?: string | number): string {
+  let out = id === undefined ? '{' : `{"id":${JSON.stringify(id)},`;
+  if (batch) out += '"results":[';
+  for (let i = 0; i < positions.length; i++) {
+    const p = positions[i]!;
+    // Only what the bus promises (a number and a string) is written by hand.
+    if (typeof p.offset !== 'number' || typeof p.epoch !== 'string') return renderPublishAnswerSlowly(names, positions, batch, id);
+    const name = names[i]!;
+    if (name !== lastName) {
+      lastNameJson = JSON.stringify(name);
+      lastName = name;
+    }
+    if (p.epoch !== lastEpoch) {
+      lastEpochJson = JSON.stringify(p.epoch);
+      lastEpoch = p.epoch;
+    }
+    if (batch) out += i === 0 ? '{' : ',{';
+    out += `"channel":${lastNameJson},"offset":${JSON.stringify(p.offset)},"epoch":${lastEpochJson}`;
+    if (p.duplicate) out += ',"duplicate":true';
+    if (batch) out += '}';
+  }
+  return batch ? `${out}]}` : `${out}}`;
+}
+
+function renderPublishAnswerSlowly(names: readonly string[], positions: readonly PublishResult[], batch: boolean, id?: string | number): string {
+  const results = positions.map((p, i) => ({ channel: names[i], offset: p.offset, epoch: p.epoch, ...(p.duplicate ? { duplicate: true } : {}) }));
+  const body = batch ? { results } : results[0];
+  return JSON.stringify(id === undefined ? body : { id, ...body });
 }
 
 /**

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestNode, type TestNode } from './helpers.js';
 
@@ -57,6 +58,32 @@ describe('POST /api/publish', () => {
       expect(typeof r.body.message).toBe('string');
     });
   }
+
+  it('reads a body that arrives in pieces, split inside a UTF-8 character, whole', async () => {
+    const c = await node.authed('pieces');
+    c.send({ type: 'subscribe', channel: 'alerts', severity: 'warning' });
+    await c.nextOfType('subscribe_response');
+    const body = Buffer.from(JSON.stringify({ channel: 'alerts', attrs: { severity: 'warning' }, data: { title: 'café überall' } }));
+    const cut = body.indexOf(Buffer.from('é')) + 1;
+    const url = new URL(node.httpUrl);
+    const socket = connect(Number(url.port), url.hostname);
+    const answer = new Promise<string>((resolve, reject) => {
+      let text = '';
+      socket.on('data', (d: Buffer) => {
+        text += d.toString('utf8');
+        if (/\r\n\r\n[\s\S]*\}$/.test(text)) resolve(text);
+      });
+      socket.on('error', reject);
+    });
+    socket.write(`POST /api/publish HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer ${node.config.apiKeys[0]}\r\ncontent-length: ${body.length}\r\n\r\n`);
+    socket.write(body.subarray(0, cut));
+    await new Promise((r) => setTimeout(r, 100));
+    socket.write(body.subarray(cut));
+    expect(await answer).toMatch(/^HTTP\/1\.1 200[\s\S]*"channel":"alerts","offset":\d+/);
+    socket.destroy();
+    const [alert] = await c.take(1, (m) => m.type === 'alert');
+    expect(alert).toMatchObject({ title: 'café überall' });
+  });
 
   it('an idempotency key makes a retry safe: the first position comes back, marked duplicate, delivered once', async () => {
     const c = await node.authed('idem');

@@ -46,6 +46,17 @@ describe('persistent publish channel', () => {
     expect(new Set(offsets).size).toBe(N);
   });
 
+  it('counts every acknowledged message in switchboard_published_total{source="socket"}', async () => {
+    const counted = async () => (await node.registry.getSingleMetric('switchboard_published_total')!.get()).values.find((v) => v.labels.source === 'socket')?.value ?? 0;
+    const before = await counted();
+    const p = await publisher();
+    for (let i = 0; i < 20; i++) p.send({ id: i, channel: 'alerts', data: { n: i } });
+    p.send({ id: 'batch', messages: [{ channel: 'alerts', data: { n: 'a' } }, { channel: 'alerts', data: { n: 'b' } }] });
+    p.send({ id: 'bad', channel: 'system', data: {} });
+    expect(await p.take(22, () => true)).toHaveLength(22);
+    expect((await counted()) - before).toBe(22);
+  });
+
   it('answers errors in the publish API form and keeps the socket open; idempotency keys and tenant scopes hold', async () => {
     const p = await publisher('acme-key-0123456789');
     p.send('not json');

@@ -12,6 +12,8 @@ export interface NormalizedPublish {
 }
 
 const RESERVED_FIELDS = new Set(['type', 'channel', 'offset', 'epoch']);
+const ALERT_KEYS = ['device_id', 'severity', 'alert_type'] as const;
+const DEVICE_KEYS = ['device_id', 'status'] as const;
 
 function attrFromData(data: Record<string, unknown>, key: string): AttrValue | undefined {
   const v = data[key];
@@ -19,10 +21,23 @@ function attrFromData(data: Record<string, unknown>, key: string): AttrValue | u
 }
 
 /**
+ * True when `JSON.stringify(value)` is exactly the text of a copy of its own properties (what the slow
+ * path serialises): an ordinary object, as `JSON.parse` makes them, without a `toJSON` of its own.
+ */
+function serialisesAsCopy(value: Record<string, unknown>): boolean {
+  return Object.getPrototypeOf(value) === Object.prototype && typeof value.toJSON !== 'function';
+}
+
+function hasReservedField(data: Record<string, unknown>): boolean {
+  return Object.hasOwn(data, 'type') || Object.hasOwn(data, 'channel') || Object.hasOwn(data, 'offset') || Object.hasOwn(data, 'epoch');
+}
+
+/**
  * Checks and normalises a publish to a valtronics channel. For `alerts` and `devices` the attrs that
  * filters use (`device_id`, `severity`, `alert_type`, `status`) and the message fields are made
  * consistent: an attr missing is taken from the data (`status` from `new_status`), a field missing in
- * the data is taken from the attrs. For `telemetry` the data is the metrics map.
+ * the data is taken from the attrs. For `telemetry` the data is the metrics map. The attrs returned are
+ * `attrs` itself when nothing was added to them.
  */
 export function normalizeValtronicsPublish(
   channel: ValtronicsChannel,
@@ -35,29 +50,44 @@ export function normalizeValtronicsPublish(
   if (!isPlainObject(data)) return { ok: false, code: 'invalid_message', message: `"data" must be a JSON object for "${channel}"` };
   const guard = checkJsonValue(data, maxDepth);
   if (guard) return { ok: false, ...guard };
-  const outAttrs: Record<string, AttrValue> = { ...attrs };
+  // Copied on the first attr taken from the data, so that a publish that adds none allocates nothing.
+  let outAttrs: Record<string, AttrValue> | null = null;
   if (channel === 'telemetry') {
-    const fromData = attrFromData(data, 'device_id');
-    if (outAttrs.device_id === undefined && fromData !== undefined) outAttrs.device_id = fromData;
-    if (outAttrs.device_id === undefined)
-      return { ok: false, code: 'invalid_message', message: 'telemetry needs attrs.device_id' };
-    const metrics = Object.prototype.hasOwnProperty.call(data, 'telemetry') && isPlainObject(data.telemetry) ? data.telemetry : data;
+    if (attrs.device_id === undefined) {
+      const fromData = attrFromData(data, 'device_id');
+      if (fromData === undefined) return { ok: false, code: 'invalid_message', message: 'telemetry needs attrs.device_id' };
+      outAttrs = { ...attrs, device_id: fromData };
+    }
+    const metrics = Object.hasOwn(data, 'telemetry') && isPlainObject(data.telemetry) ? data.telemetry : data;
+    // The metrics as they are when there is no device_id to drop: the same text as the copy below.
+    if (!Object.hasOwn(metrics, 'device_id') && serialisesAsCopy(metrics)) return { ok: true, value: { attrs: outAttrs ?? attrs, data: JSON.stringify(metrics) } };
     const copy: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(metrics)) if (k !== 'device_id') copy[k] = v;
-    return { ok: true, value: { attrs: outAttrs, data: JSON.stringify(copy) } };
+    return { ok: true, value: { attrs: outAttrs ?? attrs, data: JSON.stringify(copy) } };
   }
-  const keys = channel === 'alerts' ? ['device_id', 'severity', 'alert_type'] : ['device_id', 'status'];
+  const keys = channel === 'alerts' ? ALERT_KEYS : DEVICE_KEYS;
+  // Whether a field of the attrs goes into the data (then the data is rebuilt, those fields first).
+  let fills = false;
+  for (const key of keys) {
+    const dataKey = key === 'status' ? 'new_status' : key;
+    if ((outAttrs ?? attrs)[key] === undefined) {
+      const fromData = attrFromData(data, dataKey);
+      if (fromData !== undefined) (outAttrs ??= { ...attrs })[key] = fromData;
+    }
+    if ((outAttrs ?? attrs)[key] !== undefined && data[dataKey] === undefined) fills = true;
+  }
+  const finalAttrs = outAttrs ?? attrs;
+  if (channel === 'devices' && finalAttrs.device_id === undefined)
+    return { ok: false, code: 'invalid_message', message: 'device status updates need attrs.device_id' };
+  // Nothing to add and nothing to drop: the data's own text is the rebuilt object's.
+  if (!fills && !hasReservedField(data) && serialisesAsCopy(data)) return { ok: true, value: { attrs: finalAttrs, data: JSON.stringify(data) } };
   const merged: Record<string, unknown> = {};
   for (const key of keys) {
     const dataKey = key === 'status' ? 'new_status' : key;
-    const fromData = attrFromData(data, dataKey);
-    if (outAttrs[key] === undefined && fromData !== undefined) outAttrs[key] = fromData;
-    if (outAttrs[key] !== undefined && data[dataKey] === undefined) merged[dataKey] = outAttrs[key];
+    if (finalAttrs[key] !== undefined && data[dataKey] === undefined) merged[dataKey] = finalAttrs[key];
   }
-  if (channel === 'devices' && outAttrs.device_id === undefined)
-    return { ok: false, code: 'invalid_message', message: 'device status updates need attrs.device_id' };
   for (const [k, v] of Object.entries(data)) if (!RESERVED_FIELDS.has(k)) merged[k] = v;
-  return { ok: true, value: { attrs: outAttrs, data: JSON.stringify(merged) } };
+  return { ok: true, value: { attrs: finalAttrs, data: JSON.stringify(merged) } };
 }
 
 
