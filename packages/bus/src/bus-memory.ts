@@ -62,7 +62,10 @@ export class MemoryBroker {
     const env: Envelope = { channel: req.channel, offset: st.offset, epoch: st.epoch, ts: nowMs, attrs: req.attrs, data: req.data };
     if (this.options.historySize > 0) {
       st.history.push(env);
-      if (st.history.length > this.options.historySize) st.history.splice(0, st.history.length - this.options.historySize);
+      // Trimmed a quarter past its size, not on every message: a splice copies the whole history, and
+      // history() never reaches back further than historySize anyway.
+      const keep = this.options.historySize;
+      if (st.history.length > keep + (keep >> 2)) st.history.splice(0, st.history.length - keep);
     }
     for (const node of this.nodes) node.offer(env);
     return env;
@@ -199,7 +202,7 @@ export class MemoryBus implements Bus {
     if (since.offset === st.offset) return Promise.resolve({ recovered: true, messages: [], position: top });
     const oldest = st.history[0]?.offset ?? st.offset + 1;
     const missing = st.offset - since.offset;
-    if (since.offset + 1 < oldest || missing > limit)
+    if (since.offset + 1 < oldest || missing > limit || missing > this.broker.options.historySize)
       return Promise.resolve({ recovered: false, messages: [], position: top });
     const messages = st.history.slice(since.offset + 1 - oldest);
     return Promise.resolve({ recovered: true, messages, position: top });
