@@ -106,7 +106,9 @@ it('every acknowledged write has exactly one event, and every event its write, a
   expect(failed).toBeGreaterThan(0);
   expect(acked.length).toBeGreaterThanOrEqual(ackedAtKill + 300);
 
-  // The channel's history: one epoch, offsets 1..top without a hole.
+  // The channel's history: one epoch, offsets 1..top without a hole. The bus's own connection comes back
+  // on its own schedule (it fails fast while away, by design): ask once it is ready again.
+  while (!bus.ready() && Date.now() < deadline + 10_000) await sleep(20);
   const top = await bus.position(CHANNEL);
   const hist = await bus.history(CHANNEL, { epoch: top.epoch, offset: 0 }, 100_000);
   expect(hist.recovered).toBe(true);
