@@ -276,6 +276,78 @@ describe('Hub: subscriptions by id, several apps, render context, binary frames'
     expect(a.ws.received).toEqual(['1:*:a', '2:*:b']);
   });
 
+  it("a group's first app losing its members hands the place to the next; each app is published to while it has members", async () => {
+    const t = setup();
+    const [second, third] = [new FakeApp(), new FakeApp()];
+    const a = t.conn();
+    const b = t.conn(second);
+    const b2 = t.conn(second);
+    const c = t.conn(third);
+    for (const conn of [a, b, b2, c]) await t.hub.subscribe(conn, 's', t.spec(), null, () => {});
+    const sent = () => [t.app.published.length, second.published.length, third.published.length];
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'a' });
+    await t.tick();
+    expect(sent()).toEqual([1, 1, 1]);
+    t.hub.removeConnection(a);
+    t.hub.removeConnection(b);
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'b' });
+    await t.tick();
+    expect(sent()).toEqual([1, 2, 2]);
+    t.hub.removeConnection(c);
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'c' });
+    await t.tick();
+    expect(sent()).toEqual([1, 3, 2]);
+    // The first app comes back after the others: published to again, once per message.
+    const a2 = t.conn();
+    await t.hub.subscribe(a2, 's', t.spec(), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'd' });
+    await t.tick();
+    expect(sent()).toEqual([2, 4, 2]);
+    expect(b2.ws.received).toEqual(['1:*:a', '2:*:b', '3:*:c', '4:*:d']);
+    expect(a2.ws.received).toEqual(['4:*:d']);
+    expect(c.ws.received).toEqual(['1:*:a', '2:*:b']);
+  });
+
+  it("a channel's groups come and go in any order: each is found again, slots stay shared, every open group is delivered to", async () => {
+    const t = setup();
+    const [a, b, c, d] = [t.conn(), t.conn(), t.conn(), t.conn()];
+    // Two open groups (one projected), one filtered group sharing the unprojected slot.
+    await t.hub.subscribe(a, 's', t.spec(), null, () => {});
+    await t.hub.subscribe(b, 's', t.spec({}, ['x']), null, () => {});
+    await t.hub.subscribe(c, 's', t.spec({ device_id: ['1'] }), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'm1' });
+    await t.tick();
+    expect(t.app.published).toHaveLength(3);
+    expect(t.renders()).toBe(2);
+    // The first open group goes: the projected one still gets every message.
+    t.hub.removeConnection(a);
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'm2' });
+    await t.tick();
+    expect(b.ws.received).toEqual(['1:x:m1', '2:x:m2']);
+    expect(c.ws.received).toEqual(['1:*:m1', '2:*:m2']);
+    // Back to one group, then a second again: the new member joins the existing group, not a new one.
+    t.hub.removeConnection(c);
+    await t.hub.subscribe(d, 's', t.spec({}, ['x']), null, () => {});
+    const published = t.app.published.length;
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'm3' });
+    await t.tick();
+    expect(t.app.published.length - published).toBe(1);
+    expect(d.ws.received).toEqual(['3:x:m3']);
+    expect(t.hub.channelStats().get('ch')).toBe(2);
+    // An unprojected group next to it gets a slot of its own; a filtered one shares that slot.
+    await t.hub.subscribe(a, 's2', t.spec(), null, () => {});
+    await t.hub.subscribe(c, 's2', t.spec({ device_id: ['1'] }), null, () => {});
+    const renders = t.renders();
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'm4' });
+    await t.tick();
+    expect(t.renders() - renders).toBe(2);
+    expect(a.ws.received).toEqual(['1:*:m1', '4:*:m4']);
+    expect(c.ws.received).toEqual(['1:*:m1', '2:*:m2', '4:*:m4']);
+    expect(b.ws.received).toEqual(['1:x:m1', '2:x:m2', '3:x:m3', '4:x:m4']);
+    for (const conn of [a, b, c, d]) t.hub.removeConnection(conn);
+    expect(t.hub.channelStats().has('ch')).toBe(false);
+  });
+
   it('groups with different render keys never share a frame; the renderer gets the group context', async () => {
     const app = new FakeApp();
     const broker = new MemoryBroker({ historySize: 10, historyTtlSec: 60 });

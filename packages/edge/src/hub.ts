@@ -92,9 +92,11 @@ export interface SubscribeOutcome {
 /**
  * Idle memory: a node holds many quiet channels with one subscriber each (devices, users), so per-channel
  * state allocates nothing it does not use. V8 gives an array its first push room for 17 elements and an
- * empty Map or Set a table of its own, a few hundred bytes per channel in all: lists start as shared
- * frozen empties and get an exact-size array with their first element ({@link append}), maps are created
- * on first use, and keys are built flat (`join`) rather than as trees of concatenated strings.
+ * empty Map or Set a table of its own, a few hundred bytes per channel in all: what usually holds one
+ * thing (a channel's groups, its first open group, a group's members and app) holds it as is, and a list
+ * or map only from the second; lists start as shared frozen empties and get an exact-size array with
+ * their first element ({@link append}); group and slot keys are channel-scoped and kept only by channels
+ * with several groups (one group is compared by its spec), built flat (`join`) when they are.
  */
 const NO_GROUPS: Group[] = Object.freeze([]) as unknown as Group[];
 const NO_STRINGS: string[] = Object.freeze([]) as unknown as string[];
@@ -128,10 +130,7 @@ class RenderSlot {
   binary = false;
   refs = 0;
 
-  constructor(
-    readonly key: string,
-    readonly render: Renderer,
-  ) {}
+  constructor(readonly render: Renderer) {}
 
   frameFor(env: Envelope): Frame | null {
     if (this.env !== env) {
@@ -144,8 +143,13 @@ class RenderSlot {
 }
 
 let nextGroupId = 0;
-const NO_APPS: TopicPublisher[] = Object.freeze([]) as unknown as TopicPublisher[];
-const NO_COUNTS: number[] = Object.freeze([]) as unknown as number[];
+
+/** Members of a group on apps other than its first (rare: a node with several listeners). */
+interface OtherApps {
+  readonly apps: TopicPublisher[];
+  /** Members per entry of {@link apps} (parallel arrays). */
+  readonly counts: number[];
+}
 
 /** Subscribers of one (dialect, channel, filter, projection, frequency): one uWS topic. */
 export class Group {
@@ -162,20 +166,23 @@ export class Group {
   readonly keyValues: ReadonlySet<string>;
   /** Conflation buffer, keyed by the `conflateBy` attribute. */
   pending: Map<string, Envelope> | null = null;
+  timer: NodeJS.Timeout | null = null;
   /**
    * The group's connections, used only off the hot path (gap handling, admin queries) and for the sender
-   * check: the only one in {@link solo} (most groups of quiet channels have one), a Set from the second.
+   * check: the only one as is (most groups of quiet channels have one), a Set from the second.
    */
-  private solo: HubConnection | null = null;
-  private many: Set<HubConnection> | null = null;
-  /** The apps its members' sockets belong to: one publish per app per message (usually one app). */
-  apps: TopicPublisher[] = NO_APPS;
-  /** Members per entry of {@link apps} (parallel arrays: a Map per group would cost more than the group). */
-  private appMembers: number[] = NO_COUNTS;
-  timer: NodeJS.Timeout | null = null;
+  private members: HubConnection | Set<HubConnection> | null = null;
+  /**
+   * The app its members' sockets belong to (one publish per app per message): fields, not an array, for
+   * the usual single app — two arrays per group cost more than the rest of an idle channel's group.
+   */
+  app: TopicPublisher | null = null;
+  /** Members in {@link app}. */
+  private appMembers = 0;
+  /** Members on further apps; null when all are on {@link app}. */
+  otherApps: OtherApps | null = null;
 
   constructor(
-    readonly key: string,
     readonly spec: GroupSpec,
     readonly slot: RenderSlot,
     readonly channel: ChannelState,
@@ -194,61 +201,81 @@ export class Group {
 
   /** Whether `conn` is a member (O(1), allocation-free: the hot path asks it for a message's sender). */
   hasMember(conn: HubConnection): boolean {
-    return this.many !== null ? this.many.has(conn) : this.solo === conn;
+    const m = this.members;
+    return m === conn || (m instanceof Set && m.has(conn));
   }
 
   /** Adds a member (the caller counts {@link size}). */
   addMember(conn: HubConnection): void {
-    if (this.many !== null) this.many.add(conn);
-    else if (this.solo === null) this.solo = conn;
-    else {
-      this.many = new Set([this.solo, conn]);
-      this.solo = null;
-    }
+    const m = this.members;
+    if (m === null) this.members = conn;
+    else if (m instanceof Set) m.add(conn);
+    else if (m !== conn) this.members = new Set([m, conn]);
   }
 
   /** Removes a member. */
   removeMember(conn: HubConnection): void {
-    if (this.many !== null) this.many.delete(conn);
-    else if (this.solo === conn) this.solo = null;
+    const m = this.members;
+    if (m === conn) this.members = null;
+    else if (m instanceof Set) m.delete(conn);
   }
 
   /** Appends the members to `out`. */
   collectMembers(out: HubConnection[]): void {
-    if (this.many !== null) for (const m of this.many) out.push(m);
-    else if (this.solo !== null) out.push(this.solo);
+    const m = this.members;
+    if (m instanceof Set) for (const c of m) out.push(c);
+    else if (m !== null) out.push(m);
   }
 
-  /** Counts a member of `app`; the app joins {@link apps} with its first member. */
+  /** Counts a member of `app`; the app is published to from its first member. */
   addApp(app: TopicPublisher): void {
-    const i = this.apps.indexOf(app);
-    if (i >= 0) {
-      this.appMembers[i]!++;
+    if (this.app === app) {
+      this.appMembers++;
       return;
     }
-    this.apps = append(this.apps, app);
-    this.appMembers = append(this.appMembers, 1);
+    if (this.app === null) {
+      this.app = app;
+      this.appMembers = 1;
+      return;
+    }
+    const o = (this.otherApps ??= { apps: [], counts: [] });
+    const i = o.apps.indexOf(app);
+    if (i >= 0) o.counts[i]!++;
+    else {
+      o.apps.push(app);
+      o.counts.push(1);
+    }
   }
 
-  /** Uncounts a member of `app`; the app leaves {@link apps} with its last member. */
+  /** Uncounts a member of `app`; the app is no longer published to after its last member. */
   removeApp(app: TopicPublisher): void {
-    const i = this.apps.indexOf(app);
-    if (i < 0) return;
-    if (--this.appMembers[i]! > 0) return;
-    if (this.apps.length === 1) {
-      this.apps = NO_APPS;
-      this.appMembers = NO_COUNTS;
+    if (this.app === app) {
+      if (--this.appMembers > 0) return;
+      // Another app's members take the first place.
+      const o = this.otherApps;
+      if (o === null) this.app = null;
+      else {
+        this.app = o.apps.shift()!;
+        this.appMembers = o.counts.shift()!;
+        if (o.apps.length === 0) this.otherApps = null;
+      }
       return;
     }
-    this.apps.splice(i, 1);
-    this.appMembers.splice(i, 1);
+    const o = this.otherApps;
+    if (o === null) return;
+    const i = o.apps.indexOf(app);
+    if (i < 0 || --o.counts[i]! > 0) return;
+    o.apps.splice(i, 1);
+    o.counts.splice(i, 1);
+    if (o.apps.length === 0) this.otherApps = null;
   }
 
   /** Publishes a frame to the group's topic in every app it has members in (null: nothing). */
   publish(frame: Frame | null, binary: boolean): void {
-    if (frame === null) return;
-    const apps = this.apps;
-    for (let a = 0; a < apps.length; a++) apps[a]!.publish(this.topic, frame, binary, false);
+    if (frame === null || this.app === null) return;
+    this.app.publish(this.topic, frame, binary, false);
+    const o = this.otherApps;
+    if (o !== null) for (let a = 0; a < o.apps.length; a++) o.apps[a]!.publish(this.topic, frame, binary, false);
   }
 
   /** True when the attributes pass every matcher. */
@@ -276,11 +303,23 @@ interface PendingJoin {
   readonly at: StreamPosition;
 }
 
+/** The groups of a channel that has more than one, by group key, and their render slots by slot key. */
+interface ChannelGroups {
+  readonly byKey: Map<string, Group>;
+  readonly slots: Map<string, RenderSlot>;
+}
+
 /** Per-channel state on this node. */
 class ChannelState {
-  /** Every group of the channel (gap handling, stats). Dispatch reads {@link open} and {@link byAttr}. */
-  groups: Group[] = NO_GROUPS;
-  /** Groups without a filter: every message goes to each of them. */
+  /**
+   * Every group of the channel (lookups, gap handling, stats): the only one as is — most channels have
+   * one, and a channel needs no key strings or maps for it — and by key from the second. Dispatch reads
+   * {@link solo}, {@link open} and {@link byAttr}.
+   */
+  groups: Group | ChannelGroups | null = null;
+  /** The first group without a filter (every message goes to it); further ones are in {@link open}. */
+  solo: Group | null = null;
+  /** Groups without a filter after {@link solo}. */
   open: Group[] = NO_GROUPS;
   /**
    * Filtered groups indexed by their key attribute and each accepted value of it: a message visits only
@@ -320,6 +359,33 @@ class ChannelState {
   ) {}
 }
 
+/** The groups of a channel, as a list (off the hot path). */
+function groupsOf(ch: ChannelState): Group[] {
+  const held = ch.groups;
+  return held === null ? [] : held instanceof Group ? [held] : [...held.byKey.values()];
+}
+
+/** What tells a channel's groups apart (channel-scoped: the channel is not part of it). */
+function groupKey(spec: GroupSpec): string {
+  return [
+    spec.dialect,
+    filterKey(spec.filter),
+    projectionKey(spec),
+    spec.frequencyMs,
+    spec.conflateBy ?? '',
+    spec.render?.key ?? '',
+  ].join('|');
+}
+
+/** What tells a channel's render slots apart (channel-scoped). */
+function slotKey(spec: GroupSpec): string {
+  return [spec.dialect, projectionKey(spec), spec.render?.key ?? ''].join('|');
+}
+
+function projectionKey(spec: GroupSpec): string {
+  return spec.projection ? spec.projection.join(',') : '*';
+}
+
 /** Canonical text of a filter: sorted attributes and values. */
 function filterKey(filter: Filter): string {
   const attrs = Object.keys(filter).sort();
@@ -348,8 +414,7 @@ const REPAIR_ATTEMPTS = 5;
 /** The node's fan-out: groups, topics, interest in bus channels, recovery and conflation. */
 export class Hub {
   private readonly channels = new Map<string, ChannelState>();
-  private readonly groups = new Map<string, Group>();
-  private readonly slots = new Map<string, RenderSlot>();
+  private groupCount = 0;
   private readonly locals = new Map<string, () => Envelope>();
   private readonly bus: Bus;
   private readonly metrics: EdgeMetrics;
@@ -468,6 +533,8 @@ export class Hub {
       const from = env.attrs[SENDER_ATTR];
       const sender = from === undefined ? undefined : this.sender(from);
       const before = deliveries;
+      const solo = ch.solo;
+      if (solo !== null) deliveries += this.deliver(solo, env, sender);
       const open = ch.open;
       for (let i = 0; i < open.length; i++) deliveries += this.deliver(open[i]!, env, sender);
       const indexed = ch.indexedAttrs;
@@ -510,8 +577,7 @@ export class Hub {
       this.publishExcept(g, sender, frame, slot.binary);
       return g.size - 1;
     }
-    const apps = g.apps;
-    for (let a = 0; a < apps.length; a++) apps[a]!.publish(g.topic, frame, slot.binary, false);
+    g.publish(frame, slot.binary);
     return g.size;
   }
 
@@ -651,7 +717,7 @@ export class Hub {
     const out = new Map<string, number>();
     for (const [name, ch] of this.channels) {
       let n = 0;
-      for (const g of ch.groups) n += g.size;
+      for (const g of groupsOf(ch)) n += g.size;
       if (n > 0) out.set(name, n);
     }
     return out;
@@ -682,7 +748,7 @@ export class Hub {
 
   /** Stops conflation and local-channel timers. */
   close(): void {
-    for (const g of this.groups.values()) if (g.timer) clearInterval(g.timer);
+    for (const ch of this.channels.values()) for (const g of groupsOf(ch)) if (g.timer) clearInterval(g.timer);
   }
 
   /**
@@ -729,7 +795,7 @@ export class Hub {
     this.metrics.gapRepairs.inc({ outcome: 'insufficient_state' });
     this.log.warn({ channel: ch.name, since }, 'gap older than the history: subscribers must resubscribe');
     const members: HubConnection[] = [];
-    for (const g of ch.groups) g.collectMembers(members);
+    for (const g of groupsOf(ch)) g.collectMembers(members);
     // Continue from what arrives next; those who stay (none, when the edge closes them) see no gap.
     const next = waiting[0];
     ch.last = next ? { epoch: next.epoch, offset: next.offset - 1 } : null;
@@ -751,7 +817,7 @@ export class Hub {
     this.metrics.epochRollbacks.inc();
     this.log.warn({ channel: ch.name, epoch, why }, 'epoch lost acknowledged messages: abandoning it');
     const members: HubConnection[] = [];
-    for (const g of ch.groups) g.collectMembers(members);
+    for (const g of groupsOf(ch)) g.collectMembers(members);
     for (const conn of members) this.options.onInsufficientState?.(conn, ch.name);
     ch.joins = null;
     this.bus.abandonEpoch(ch.name, epoch).then(
@@ -792,13 +858,16 @@ export class Hub {
    * own socket (uWS skips the publishing socket, still one native fan-out), in any other app as usual.
    */
   private publishExcept(g: Group, sender: HubConnection, frame: Frame, binary: boolean): void {
-    const apps = g.apps;
+    if (g.app === null) return;
+    this.publishExceptIn(g.app, g, sender, frame, binary);
+    const o = g.otherApps;
+    if (o !== null) for (let a = 0; a < o.apps.length; a++) this.publishExceptIn(o.apps[a]!, g, sender, frame, binary);
+  }
+
+  private publishExceptIn(app: TopicPublisher, g: Group, sender: HubConnection, frame: Frame, binary: boolean): void {
     const ws = sender.ws;
-    for (let a = 0; a < apps.length; a++) {
-      const app = apps[a]!;
-      if (app === sender.app && ws.publish !== undefined) ws.publish(g.topic, frame, binary, false);
-      else app.publish(g.topic, frame, binary, false);
-    }
+    if (app === sender.app && ws.publish !== undefined) ws.publish(g.topic, frame, binary, false);
+    else app.publish(g.topic, frame, binary, false);
   }
 
   /** Hands a message to a channel's taps; a failing tap is logged and never stops the others. */
@@ -906,32 +975,40 @@ export class Hub {
     this.maybeDropChannel(ch);
   }
 
+  /** The channel's group for `spec`, created (with its render slot, unless one is shared) when new. */
   private group(ch: ChannelState, spec: GroupSpec): Group {
-    const projKey = spec.projection ? spec.projection.join(',') : '*';
-    const renderKey = spec.render?.key ?? '';
-    const key = [
-      spec.dialect,
-      spec.channel,
-      filterKey(spec.filter),
-      projKey,
-      spec.frequencyMs,
-      spec.conflateBy ?? '',
-      renderKey,
-    ].join('|');
-    let g = this.groups.get(key);
-    if (g) return g;
-    const slotKey = [spec.dialect, spec.channel, projKey, renderKey].join('|');
-    let slot = this.slots.get(slotKey);
-    if (!slot) {
-      slot = new RenderSlot(slotKey, this.options.renderer(spec));
-      this.slots.set(slotKey, slot);
+    const key = groupKey(spec);
+    const held = ch.groups;
+    if (held instanceof Group) {
+      if (groupKey(held.spec) === key) return held;
+    } else if (held !== null) {
+      const g = held.byKey.get(key);
+      if (g) return g;
     }
+    const sk = slotKey(spec);
+    let slot: RenderSlot | undefined;
+    if (held instanceof Group) {
+      if (slotKey(held.spec) === sk) slot = held.slot;
+    } else if (held !== null) slot = held.slots.get(sk);
+    slot ??= new RenderSlot(this.options.renderer(spec));
     slot.refs++;
-    g = new Group(key, spec, slot, ch);
-    this.groups.set(key, g);
-    ch.groups = append(ch.groups, g);
+    const g = new Group(spec, slot, ch);
+    if (held === null) ch.groups = g;
+    else {
+      // The second group: from now on the channel's groups and slots are found by key.
+      const many =
+        held instanceof Group
+          ? (ch.groups = {
+              byKey: new Map([[groupKey(held.spec), held]]),
+              slots: new Map([[slotKey(held.spec), held.slot]]),
+            })
+          : held;
+      many.byKey.set(key, g);
+      many.slots.set(sk, slot);
+    }
     indexGroup(ch, g);
-    this.metrics.groups.set(this.groups.size);
+    this.groupCount++;
+    this.metrics.groups.set(this.groupCount);
     if (ch.local !== null) this.startLocalTimer(g, ch.local, spec.frequencyMs);
     else if (spec.frequencyMs > 0) this.startConflation(g, spec.frequencyMs);
     return g;
@@ -969,15 +1046,23 @@ export class Hub {
     if (g.timer) clearInterval(g.timer);
     g.timer = null;
     g.pending = null;
-    this.groups.delete(g.key);
-    unindexGroup(g.channel, g);
-    g.channel.groups = remove(g.channel.groups, g, NO_GROUPS);
-    if (--g.slot.refs === 0) this.slots.delete(g.slot.key);
-    this.metrics.groups.set(this.groups.size);
+    const ch = g.channel;
+    unindexGroup(ch, g);
+    const lastOfSlot = --g.slot.refs === 0;
+    const held = ch.groups;
+    if (held === g) ch.groups = null;
+    else if (held !== null && !(held instanceof Group)) {
+      held.byKey.delete(groupKey(g.spec));
+      if (lastOfSlot) held.slots.delete(slotKey(g.spec));
+      // Back to one group: held as is again.
+      if (held.byKey.size === 1) ch.groups = held.byKey.values().next().value!;
+    }
+    this.groupCount--;
+    this.metrics.groups.set(this.groupCount);
   }
 
   private maybeDropChannel(ch: ChannelState): void {
-    if (ch.holders > 0 || ch.groups.length > 0 || ch.recovering.length > 0) return;
+    if (ch.holders > 0 || ch.groups !== null || ch.recovering.length > 0) return;
     if (this.channels.get(ch.name) !== ch) return;
     this.channels.delete(ch.name);
     this.metrics.channels.set(this.channels.size);
@@ -992,7 +1077,8 @@ export class Hub {
 /** Adds a group to its channel's dispatch index (open list, or under each value of its key attribute). */
 function indexGroup(ch: ChannelState, g: Group): void {
   if (g.keyAttr === null) {
-    ch.open = append(ch.open, g);
+    if (ch.solo === null) ch.solo = g;
+    else ch.open = append(ch.open, g);
     return;
   }
   ch.byAttr ??= new Map();
@@ -1011,7 +1097,13 @@ function indexGroup(ch: ChannelState, g: Group): void {
 /** Removes a group from its channel's dispatch index. */
 function unindexGroup(ch: ChannelState, g: Group): void {
   if (g.keyAttr === null) {
-    ch.open = remove(ch.open, g, NO_GROUPS);
+    if (ch.solo !== g) ch.open = remove(ch.open, g, NO_GROUPS);
+    else if (ch.open.length === 0) ch.solo = null;
+    else {
+      // The next open group takes the first place (the order of delivery among groups is kept).
+      ch.solo = ch.open[0]!;
+      ch.open = remove(ch.open, ch.solo, NO_GROUPS);
+    }
     return;
   }
   if (ch.byAttr === null) return;
