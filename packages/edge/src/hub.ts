@@ -272,10 +272,15 @@ export class Group {
 
   /** Publishes a frame to the group's topic in every app it has members in (null: nothing). */
   publish(frame: Frame | null, binary: boolean): void {
-    if (frame === null || this.app === null) return;
-    this.app.publish(this.topic, frame, binary, false);
-    const o = this.otherApps;
-    if (o !== null) for (let a = 0; a < o.apps.length; a++) o.apps[a]!.publish(this.topic, frame, binary, false);
+    if (frame === null) return;
+    if (this.app !== null) this.app.publish(this.topic, frame, binary, false);
+    if (this.otherApps !== null) this.publishToOtherApps(frame, binary);
+  }
+
+  /** Publishes a frame to the group's topic in the apps after the first. */
+  publishToOtherApps(frame: Frame, binary: boolean): void {
+    const apps = this.otherApps!.apps;
+    for (let a = 0; a < apps.length; a++) apps[a]!.publish(this.topic, frame, binary, false);
   }
 
   /** True when the attributes pass every matcher. */
@@ -577,7 +582,9 @@ export class Hub {
       this.publishExcept(g, sender, frame, slot.binary);
       return g.size - 1;
     }
-    g.publish(frame, slot.binary);
+    const app = g.app;
+    if (app !== null) app.publish(g.topic, frame, slot.binary, false);
+    if (g.otherApps !== null) g.publishToOtherApps(frame, slot.binary);
     return g.size;
   }
 
