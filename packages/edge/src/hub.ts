@@ -100,8 +100,6 @@ export interface SubscribeOutcome {
  */
 const NO_GROUPS: Group[] = Object.freeze([]) as unknown as Group[];
 const NO_STRINGS: string[] = Object.freeze([]) as unknown as string[];
-const NO_VALUES: ReadonlySet<string> = new Set();
-const NO_MATCHERS: readonly (readonly [string, ReadonlySet<string>])[] = Object.freeze([]);
 
 /** `list` with `x` added: a new one-element array when `list` is empty (never pushes onto a shared empty). */
 function append<T>(list: T[], x: T): T[] {
@@ -151,19 +149,25 @@ interface OtherApps {
   readonly counts: number[];
 }
 
+/** A group's filter, as the hot path reads it. */
+interface GroupFilter {
+  /** Attribute name and accepted values (as strings). */
+  readonly matchers: readonly (readonly [string, ReadonlySet<string>])[];
+  /**
+   * The attribute the channel indexes the group by: the one with the fewest accepted values (the most
+   * selective; ties by name).
+   */
+  readonly keyAttr: string;
+  /** The accepted values of {@link keyAttr} (distinct). */
+  readonly keyValues: ReadonlySet<string>;
+}
+
 /** Subscribers of one (dialect, channel, filter, projection, frequency): one uWS topic. */
 export class Group {
   readonly topic: string;
   size = 0;
-  /** Attribute name and accepted values (as strings); empty accepts everything. */
-  readonly matchers: readonly (readonly [string, ReadonlySet<string>])[];
-  /**
-   * The attribute the channel indexes this group by: the one with the fewest accepted values (the most
-   * selective; ties by name). Null for a group without a filter.
-   */
-  readonly keyAttr: string | null;
-  /** The accepted values of {@link keyAttr} (distinct). */
-  readonly keyValues: ReadonlySet<string>;
+  /** Null for a group without a filter (one field, not three, on every unfiltered group). */
+  readonly filter: GroupFilter | null;
   /** Conflation buffer, keyed by the `conflateBy` attribute. */
   pending: Map<string, Envelope> | null = null;
   timer: NodeJS.Timeout | null = null;
@@ -189,14 +193,15 @@ export class Group {
   ) {
     this.topic = `g${(nextGroupId++).toString(36)}`;
     const entries = Object.entries(spec.filter);
-    this.matchers =
-      entries.length === 0 ? NO_MATCHERS : entries.map(([attr, values]) => [attr, new Set(values)] as const);
-    let best: readonly [string, ReadonlySet<string>] | null = null;
-    for (const m of this.matchers)
-      if (best === null || m[1].size < best[1].size || (m[1].size === best[1].size && m[0] < best[0]))
-        best = m;
-    this.keyAttr = best === null ? null : best[0];
-    this.keyValues = best === null ? NO_VALUES : best[1];
+    if (entries.length === 0) {
+      this.filter = null;
+      return;
+    }
+    const matchers = entries.map(([attr, values]) => [attr, new Set(values)] as const);
+    let best = matchers[0]!;
+    for (const m of matchers)
+      if (m[1].size < best[1].size || (m[1].size === best[1].size && m[0] < best[0])) best = m;
+    this.filter = { matchers, keyAttr: best[0], keyValues: best[1] };
   }
 
   /** Whether `conn` is a member (O(1), allocation-free: the hot path asks it for a message's sender). */
@@ -285,7 +290,8 @@ export class Group {
 
   /** True when the attributes pass every matcher. */
   matches(attrs: Attrs): boolean {
-    const m = this.matchers;
+    if (this.filter === null) return true;
+    const m = this.filter.matchers;
     for (let i = 0; i < m.length; i++) {
       const [attr, values] = m[i]!;
       const v = attrs[attr];
@@ -308,10 +314,42 @@ interface PendingJoin {
   readonly at: StreamPosition;
 }
 
+/** A channel's filtered groups by key attribute and value. */
+interface ChannelIndex {
+  readonly byAttr: Map<string, Map<string, Group[]>>;
+  /** The keys of {@link byAttr}, as an array for the hot loop. */
+  attrs: string[];
+}
+
 /** The groups of a channel that has more than one, by group key, and their render slots by slot key. */
 interface ChannelGroups {
   readonly byKey: Map<string, Group>;
   readonly slots: Map<string, RenderSlot>;
+}
+
+/** Per-channel state that few channels have: one field of {@link ChannelState} for all of it. */
+class ChannelRare {
+  /** Node-internal readers of the channel (the cluster control plane), null when none. */
+  taps: ((env: Envelope) => void)[] | null = null;
+  /**
+   * Subscribers whose replay reached further than this node has dispatched (its bus reader lags the
+   * history they were served from): they join their topics once dispatch passes their position, so
+   * nothing up to it reaches them twice. Null when none.
+   */
+  joins: PendingJoin[] | null = null;
+  /** An epoch found to reuse offsets: its messages are never delivered again (see `abandon`). */
+  abandoned: string | null = null;
+}
+
+/** The channel's {@link ChannelRare}, created when first needed. */
+function rareOf(ch: ChannelState): ChannelRare {
+  return (ch.rare ??= new ChannelRare());
+}
+
+/** Drops the channel's {@link ChannelRare} once it holds nothing. */
+function settleRare(ch: ChannelState): void {
+  const r = ch.rare;
+  if (r !== null && r.taps === null && r.joins === null && r.abandoned === null) ch.rare = null;
 }
 
 /** Per-channel state on this node. */
@@ -319,7 +357,7 @@ class ChannelState {
   /**
    * Every group of the channel (lookups, gap handling, stats): the only one as is — most channels have
    * one, and a channel needs no key strings or maps for it — and by key from the second. Dispatch reads
-   * {@link solo}, {@link open} and {@link byAttr}.
+   * {@link solo}, {@link open} and {@link index}.
    */
   groups: Group | ChannelGroups | null = null;
   /** The first group without a filter (every message goes to it); further ones are in {@link open}. */
@@ -327,13 +365,11 @@ class ChannelState {
   /** Groups without a filter after {@link solo}. */
   open: Group[] = NO_GROUPS;
   /**
-   * Filtered groups indexed by their key attribute and each accepted value of it: a message visits only
+   * Filtered groups (null when none) indexed by their key attribute and each accepted value of it: a message visits only
    * the groups its own value of that attribute names, so its cost does not grow with the number of
    * groups that do not match (10,000 per-device groups cost one lookup, not 10,000 matches).
    */
-  byAttr: Map<string, Map<string, Group[]>> | null = null;
-  /** The keys of {@link byAttr}, as an array for the hot loop. */
-  indexedAttrs: string[] = NO_STRINGS;
+  index: ChannelIndex | null = null;
   /** Subscriptions in groups plus subscribes in progress: interest is dropped when it reaches 0. */
   holders = 0;
   interest: Promise<void> | null = null;
@@ -345,16 +381,8 @@ class ChannelState {
   recovering: Recovering[] = NO_RECOVERING;
   /** While a gap is being filled from history, live messages of the channel wait here. */
   repair: Envelope[] | null = null;
-  /** Node-internal readers of the channel (the cluster control plane), null when none. */
-  taps: ((env: Envelope) => void)[] | null = null;
-  /**
-   * Subscribers whose replay reached further than this node has dispatched (its bus reader lags the
-   * history they were served from): they join their topics once dispatch passes their position, so
-   * nothing up to it reaches them twice. Null when none.
-   */
-  joins: PendingJoin[] | null = null;
-  /** An epoch found to reuse offsets: its messages are never delivered again (see `abandon`). */
-  abandoned: string | null = null;
+  /** What few channels have (taps, pending joins, an abandoned epoch): null when none of it. */
+  rare: ChannelRare | null = null;
   /** Whether {@link last} changed since the hub's last `takeMoved()` (the channel is in its moved list). */
   moved = false;
 
@@ -468,12 +496,16 @@ export class Hub {
       this.maybeDropChannel(ch);
       throw err;
     }
-    (ch.taps ??= []).push(handler);
+    (rareOf(ch).taps ??= []).push(handler);
     return () => {
-      const i = ch.taps?.indexOf(handler) ?? -1;
+      const taps = ch.rare?.taps;
+      const i = taps?.indexOf(handler) ?? -1;
       if (i < 0) return;
-      ch.taps!.splice(i, 1);
-      if (ch.taps!.length === 0) ch.taps = null;
+      taps!.splice(i, 1);
+      if (taps!.length === 0) {
+        ch.rare!.taps = null;
+        settleRare(ch);
+      }
       ch.holders--;
       this.maybeDropChannel(ch);
     };
@@ -520,7 +552,7 @@ export class Hub {
             this.startRepair(ch, last, env);
             continue;
           }
-        } else if (env.epoch === ch.abandoned) {
+        } else if (ch.rare !== null && env.epoch === ch.rare.abandoned) {
           continue;
         } else if (env.offset !== 1) {
           // A new epoch that does not start at 1: its beginning is missing.
@@ -531,10 +563,11 @@ export class Hub {
       ch.last = env;
       if (!ch.moved) this.markMoved(ch);
       dispatched++;
-      if (ch.joins !== null) this.admitJoins(ch, env);
+      const rare = ch.rare;
+      if (rare !== null && rare.joins !== null) this.admitJoins(ch, rare, env);
       const rec = ch.recovering;
       for (let r = 0; r < rec.length; r++) rec[r]!.buffer.push(env);
-      if (ch.taps !== null) this.runTaps(ch.taps, env);
+      if (rare !== null && rare.taps !== null) this.runTaps(rare.taps, env);
       const from = env.attrs[SENDER_ATTR];
       const sender = from === undefined ? undefined : this.sender(from);
       const before = deliveries;
@@ -542,17 +575,18 @@ export class Hub {
       if (solo !== null) deliveries += this.deliver(solo, env, sender);
       const open = ch.open;
       for (let i = 0; i < open.length; i++) deliveries += this.deliver(open[i]!, env, sender);
-      const indexed = ch.indexedAttrs;
+      const index = ch.index;
+      const indexed = index === null ? NO_STRINGS : index.attrs;
       for (let k = 0; k < indexed.length; k++) {
         const attr = indexed[k]!;
         const v = env.attrs[attr];
         if (v === undefined) continue;
-        const list = ch.byAttr!.get(attr)!.get(typeof v === 'string' ? v : String(v));
+        const list = index!.byAttr.get(attr)!.get(typeof v === 'string' ? v : String(v));
         if (list === undefined) continue;
         for (let i = 0; i < list.length; i++) {
           const g = list[i]!;
           // The index matched the key attribute; a group filtering on more checks the rest.
-          if (g.matchers.length > 1 && !g.matches(env.attrs)) continue;
+          if (g.filter!.matchers.length > 1 && !g.matches(env.attrs)) continue;
           deliveries += this.deliver(g, env, sender);
         }
       }
@@ -819,14 +853,15 @@ export class Hub {
    * name. Every edge that notices does the same; only the first changes the channel.
    */
   private abandon(ch: ChannelState, epoch: string, why: string): void {
-    if (ch.abandoned === epoch) return;
-    ch.abandoned = epoch;
+    const rare = rareOf(ch);
+    if (rare.abandoned === epoch) return;
+    rare.abandoned = epoch;
     this.metrics.epochRollbacks.inc();
     this.log.warn({ channel: ch.name, epoch, why }, 'epoch lost acknowledged messages: abandoning it');
     const members: HubConnection[] = [];
     for (const g of groupsOf(ch)) g.collectMembers(members);
     for (const conn of members) this.options.onInsufficientState?.(conn, ch.name);
-    ch.joins = null;
+    rare.joins = null;
     this.bus.abandonEpoch(ch.name, epoch).then(
       (pos) => {
         if (this.channels.get(ch.name) === ch && ch.last !== null && ch.last.epoch === epoch)
@@ -842,16 +877,17 @@ export class Hub {
   }
 
   /** Subscribers waiting for dispatch to pass their position join their topics before `env` is published. */
-  private admitJoins(ch: ChannelState, env: Envelope): void {
+  private admitJoins(ch: ChannelState, rare: ChannelRare, env: Envelope): void {
     const waiting: PendingJoin[] = [];
-    for (const j of ch.joins!) {
+    for (const j of rare.joins!) {
       if (env.epoch === j.at.epoch && env.offset <= j.at.offset) {
         waiting.push(j);
         continue;
       }
       if (!j.conn.closed) j.conn.ws.subscribe(j.group.topic);
     }
-    ch.joins = waiting.length > 0 ? waiting : null;
+    rare.joins = waiting.length > 0 ? waiting : null;
+    settleRare(ch);
   }
 
   /** The local connection named by a message's {@link SENDER_ATTR}, if it is on this node. */
@@ -951,7 +987,7 @@ export class Hub {
       for (const frame of frames) conn.ws.send(frame, typeof frame !== 'string', false);
       if (!defer) conn.ws.subscribe(group.topic);
     });
-    if (defer) (ch.joins ??= []).push({ conn, group, at: upTo });
+    if (defer) (rareOf(ch).joins ??= []).push({ conn, group, at: upTo });
     group.size++;
     group.addMember(conn);
     group.addApp(conn.app);
@@ -966,10 +1002,13 @@ export class Hub {
     if (!group) return;
     conn.subs.delete(subId);
     if (socketOpen) conn.ws.unsubscribe(group.topic);
-    const ch0 = group.channel;
-    if (ch0.joins !== null) {
-      ch0.joins = ch0.joins.filter((j) => j.conn !== conn || j.group !== group);
-      if (ch0.joins.length === 0) ch0.joins = null;
+    const rare = group.channel.rare;
+    if (rare !== null && rare.joins !== null) {
+      rare.joins = rare.joins.filter((j) => j.conn !== conn || j.group !== group);
+      if (rare.joins.length === 0) {
+        rare.joins = null;
+        settleRare(group.channel);
+      }
     }
     group.size--;
     group.removeMember(conn);
@@ -1081,20 +1120,21 @@ export class Hub {
   }
 }
 
-/** Adds a group to its channel's dispatch index (open list, or under each value of its key attribute). */
+/** Adds a group to its channel's dispatch index (open groups, or under each value of its key attribute). */
 function indexGroup(ch: ChannelState, g: Group): void {
-  if (g.keyAttr === null) {
+  const f = g.filter;
+  if (f === null) {
     if (ch.solo === null) ch.solo = g;
     else ch.open = append(ch.open, g);
     return;
   }
-  ch.byAttr ??= new Map();
-  let byValue = ch.byAttr.get(g.keyAttr);
+  const index = (ch.index ??= { byAttr: new Map<string, Map<string, Group[]>>(), attrs: NO_STRINGS });
+  let byValue = index.byAttr.get(f.keyAttr);
   if (!byValue) {
-    ch.byAttr.set(g.keyAttr, (byValue = new Map<string, Group[]>()));
-    ch.indexedAttrs = [...ch.byAttr.keys()];
+    index.byAttr.set(f.keyAttr, (byValue = new Map<string, Group[]>()));
+    index.attrs = [...index.byAttr.keys()];
   }
-  for (const value of g.keyValues) {
+  for (const value of f.keyValues) {
     const list = byValue.get(value);
     if (list) list.push(g);
     else byValue.set(value, [g]);
@@ -1103,7 +1143,8 @@ function indexGroup(ch: ChannelState, g: Group): void {
 
 /** Removes a group from its channel's dispatch index. */
 function unindexGroup(ch: ChannelState, g: Group): void {
-  if (g.keyAttr === null) {
+  const f = g.filter;
+  if (f === null) {
     if (ch.solo !== g) ch.open = remove(ch.open, g, NO_GROUPS);
     else if (ch.open.length === 0) ch.solo = null;
     else {
@@ -1113,10 +1154,11 @@ function unindexGroup(ch: ChannelState, g: Group): void {
     }
     return;
   }
-  if (ch.byAttr === null) return;
-  const byValue = ch.byAttr.get(g.keyAttr);
+  const index = ch.index;
+  if (index === null) return;
+  const byValue = index.byAttr.get(f.keyAttr);
   if (!byValue) return;
-  for (const value of g.keyValues) {
+  for (const value of f.keyValues) {
     const list = byValue.get(value);
     if (!list) continue;
     const i = list.indexOf(g);
@@ -1124,9 +1166,9 @@ function unindexGroup(ch: ChannelState, g: Group): void {
     if (list.length === 0) byValue.delete(value);
   }
   if (byValue.size === 0) {
-    ch.byAttr.delete(g.keyAttr);
-    ch.indexedAttrs = ch.byAttr.size === 0 ? NO_STRINGS : [...ch.byAttr.keys()];
-    if (ch.byAttr.size === 0) ch.byAttr = null;
+    index.byAttr.delete(f.keyAttr);
+    if (index.byAttr.size === 0) ch.index = null;
+    else index.attrs = [...index.byAttr.keys()];
   }
 }
 
