@@ -327,8 +327,13 @@ interface ChannelGroups {
   readonly slots: Map<string, RenderSlot>;
 }
 
-/** Per-channel state that few channels have: one field of {@link ChannelState} for all of it. */
+/**
+ * Per-channel state that few channels have, or have for a moment (a subscribe in progress): one field of
+ * {@link ChannelState} for all of it.
+ */
 class ChannelRare {
+  /** Subscribes in progress, collecting live messages while they fetch positions or history. */
+  recovering: Recovering[] = NO_RECOVERING;
   /** Node-internal readers of the channel (the cluster control plane), null when none. */
   taps: ((env: Envelope) => void)[] | null = null;
   /**
@@ -339,6 +344,8 @@ class ChannelRare {
   joins: PendingJoin[] | null = null;
   /** An epoch found to reuse offsets: its messages are never delivered again (see `abandon`). */
   abandoned: string | null = null;
+  /** The sample of a node-local channel (its groups publish on timers); null for a bus channel. */
+  local: (() => Envelope) | null = null;
 }
 
 /** The channel's {@link ChannelRare}, created when first needed. */
@@ -349,7 +356,8 @@ function rareOf(ch: ChannelState): ChannelRare {
 /** Drops the channel's {@link ChannelRare} once it holds nothing. */
 function settleRare(ch: ChannelState): void {
   const r = ch.rare;
-  if (r !== null && r.taps === null && r.joins === null && r.abandoned === null) ch.rare = null;
+  if (r !== null && r.recovering.length === 0 && r.taps === null && r.joins === null && r.abandoned === null && r.local === null)
+    ch.rare = null;
 }
 
 /** Per-channel state on this node. */
@@ -378,18 +386,24 @@ class ChannelState {
    * a replaced subscription, and the write id that tells a redelivery from a reused offset.
    */
   last: (StreamPosition & { readonly writeId?: string }) | null = null;
-  recovering: Recovering[] = NO_RECOVERING;
   /** While a gap is being filled from history, live messages of the channel wait here. */
   repair: Envelope[] | null = null;
-  /** What few channels have (taps, pending joins, an abandoned epoch): null when none of it. */
+  /** What few channels have (subscribes in progress, taps, pending joins, …): null when none of it. */
   rare: ChannelRare | null = null;
   /** Whether {@link last} changed since the hub's last `takeMoved()` (the channel is in its moved list). */
   moved = false;
 
   constructor(
     readonly name: string,
-    readonly local: (() => Envelope) | null,
-  ) {}
+    local: (() => Envelope) | null,
+  ) {
+    if (local !== null) rareOf(this).local = local;
+  }
+
+  /** The sample of a node-local channel; null for a bus channel. */
+  get local(): (() => Envelope) | null {
+    return this.rare === null ? null : this.rare.local;
+  }
 }
 
 /** The groups of a channel, as a list (off the hot path). */
@@ -564,10 +578,12 @@ export class Hub {
       if (!ch.moved) this.markMoved(ch);
       dispatched++;
       const rare = ch.rare;
-      if (rare !== null && rare.joins !== null) this.admitJoins(ch, rare, env);
-      const rec = ch.recovering;
-      for (let r = 0; r < rec.length; r++) rec[r]!.buffer.push(env);
-      if (rare !== null && rare.taps !== null) this.runTaps(rare.taps, env);
+      if (rare !== null) {
+        if (rare.joins !== null) this.admitJoins(ch, rare, env);
+        const rec = rare.recovering;
+        for (let r = 0; r < rec.length; r++) rec[r]!.buffer.push(env);
+        if (rare.taps !== null) this.runTaps(rare.taps, env);
+      }
       const from = env.attrs[SENDER_ATTR];
       const sender = from === undefined ? undefined : this.sender(from);
       const before = deliveries;
@@ -689,7 +705,8 @@ export class Hub {
     const rec: Recovering = { buffer: [] };
     try {
       await this.ensureInterest(ch);
-      ch.recovering = append(ch.recovering, rec);
+      const rare = rareOf(ch);
+      rare.recovering = append(rare.recovering, rec);
       let base: StreamPosition;
       let replay: Envelope[] = [];
       let recovered: boolean | undefined;
@@ -737,7 +754,11 @@ export class Hub {
         respond(recovered === undefined ? { position, replayed } : { position, recovered, replayed }),
       );
     } finally {
-      ch.recovering = remove(ch.recovering, rec, NO_RECOVERING);
+      const rare = ch.rare;
+      if (rare !== null) {
+        rare.recovering = remove(rare.recovering, rec, NO_RECOVERING);
+        settleRare(ch);
+      }
     }
   }
 
@@ -1108,7 +1129,7 @@ export class Hub {
   }
 
   private maybeDropChannel(ch: ChannelState): void {
-    if (ch.holders > 0 || ch.groups !== null || ch.recovering.length > 0) return;
+    if (ch.holders > 0 || ch.groups !== null || (ch.rare !== null && ch.rare.recovering.length > 0)) return;
     if (this.channels.get(ch.name) !== ch) return;
     this.channels.delete(ch.name);
     this.metrics.channels.set(this.channels.size);
