@@ -1,9 +1,10 @@
 /**
  * The fan-out hot path. Subscribers are grouped by (dialect, channel, filter, projection, frequency);
- * every group is one uWS topic. A bus message is matched and rendered once per group and handed to
- * `app.publish`, so the loop over subscribers runs in native code: JS work per message is O(groups),
- * never O(subscribers). Nothing here allocates a closure, spreads, stringifies or logs per subscriber,
- * and metrics are recorded once per batch.
+ * every group with more than one member is one uWS topic. A bus message is matched and rendered once
+ * per group and handed to `app.publish`, so the loop over subscribers runs in native code: JS work per
+ * message is O(groups), never O(subscribers). A group's only member gets the frame by `ws.send` instead
+ * (no topic: a quiet node holds many one-subscriber channels) until a second joins. Nothing here
+ * allocates a closure, spreads, stringifies or logs per subscriber, and metrics are recorded once per batch.
  */
 import {
   SwitchboardError,
@@ -162,7 +163,7 @@ interface GroupFilter {
   readonly keyValues: ReadonlySet<string>;
 }
 
-/** Subscribers of one (dialect, channel, filter, projection, frequency): one uWS topic. */
+/** Subscribers of one (dialect, channel, filter, projection, frequency): one uWS topic from its second member. */
 export class Group {
   readonly topic: string;
   size = 0;
@@ -185,6 +186,15 @@ export class Group {
   private appMembers = 0;
   /** Members on further apps; null when all are on {@link app}. */
   otherApps: OtherApps | null = null;
+  /**
+   * Whether the group delivers through its uWS topic. A group starts without one: its only member gets
+   * frames by `ws.send` ({@link direct}), which spares the native topic (hundreds of bytes per idle
+   * one-subscriber channel). Its second member moves it to the topic for good (the first member
+   * subscribes to it then); conflated and local groups, published by timers, always use it.
+   */
+  viaTopic = false;
+  /** The member frames are sent to while the group has no topic; null before it joins (or after it left). */
+  direct: HubConnection | null = null;
 
   constructor(
     readonly spec: GroupSpec,
@@ -477,6 +487,11 @@ export class Hub {
   bytesSinceSweep = 0;
   /** Channels whose position changed since the last {@link takeMoved}. */
   private movedList: ChannelState[] = [];
+  /** The socket whose direct frames are queued ({@link sendDirect}), null when none are. */
+  private runConn: HubConnection | null = null;
+  private readonly runFrames: Frame[] = [];
+  private readonly runBinary: boolean[] = [];
+  private runLength = 0;
 
   constructor(private readonly options: HubOptions) {
     this.bus = options.bus;
@@ -608,6 +623,7 @@ export class Hub {
       }
       bytes += (deliveries - before) * env.data.length;
     }
+    if (this.runConn !== null) this.flushRun();
     if (dispatched > 0) {
       this.metrics.fanoutMessages.inc(dispatched);
       this.metrics.fanoutLatency.observe(Math.max(0, wallClockMs() - batch[0]!.ts) / 1000);
@@ -619,6 +635,42 @@ export class Hub {
     }
   };
 
+  /**
+   * Queues a frame for a group's only member. Consecutive frames for one socket are written under one
+   * cork (one write, as a topic's would be) when the run ends: at a frame for another socket, before any
+   * topic publish, tap or close, and at the end of the batch. Order is exactly that of the calls.
+   */
+  private sendDirect(conn: HubConnection, frame: Frame, binary: boolean): void {
+    if (this.runConn !== conn) {
+      if (this.runConn !== null) this.flushRun();
+      this.runConn = conn;
+    }
+    const n = this.runLength++;
+    this.runFrames[n] = frame;
+    this.runBinary[n] = binary;
+  }
+
+  /** Writes the queued run of direct frames. */
+  private flushRun(): void {
+    const conn = this.runConn!;
+    if (!conn.closed) {
+      if (this.runLength === 1) conn.ws.send(this.runFrames[0]!, this.runBinary[0], false);
+      else conn.ws.cork(this.sendRun);
+    }
+    const frames = this.runFrames;
+    for (let i = 0; i < this.runLength; i++) frames[i] = '';
+    this.runLength = 0;
+    this.runConn = null;
+  }
+
+  /** The cork callback of {@link flushRun} (bound once: no closure per run). */
+  private readonly sendRun = (): void => {
+    const ws = this.runConn!.ws;
+    const frames = this.runFrames;
+    const binary = this.runBinary;
+    for (let i = 0; i < this.runLength; i++) ws.send(frames[i]!, binary[i], false);
+  };
+
   /** Hands one message to one matching group: one render (shared per slot) and one publish per app. */
   private deliver(g: Group, env: Envelope, sender: HubConnection | undefined): number {
     if (g.pending !== null) {
@@ -628,6 +680,14 @@ export class Hub {
     const slot = g.slot;
     const frame = slot.frameFor(env);
     if (frame === null) return 0;
+    if (!g.viaTopic) {
+      const m = g.direct;
+      if (m === null || m === sender || m.closed) return 0;
+      this.sendDirect(m, frame, slot.binary);
+      return 1;
+    }
+    // A topic publish may reach a socket with direct frames waiting: those go first.
+    if (this.runConn !== null) this.flushRun();
     if (sender !== undefined && g.hasMember(sender)) {
       this.publishExcept(g, sender, frame, slot.binary);
       return g.size - 1;
@@ -876,6 +936,8 @@ export class Hub {
   private abandon(ch: ChannelState, epoch: string, why: string): void {
     const rare = rareOf(ch);
     if (rare.abandoned === epoch) return;
+    // Its subscribers are closed below: what was dispatched to them before goes first.
+    if (this.runConn !== null) this.flushRun();
     rare.abandoned = epoch;
     this.metrics.epochRollbacks.inc();
     this.log.warn({ channel: ch.name, epoch, why }, 'epoch lost acknowledged messages: abandoning it');
@@ -905,7 +967,7 @@ export class Hub {
         waiting.push(j);
         continue;
       }
-      if (!j.conn.closed) j.conn.ws.subscribe(j.group.topic);
+      if (!j.conn.closed) join(j.conn, j.group);
     }
     rare.joins = waiting.length > 0 ? waiting : null;
     settleRare(ch);
@@ -936,6 +998,8 @@ export class Hub {
 
   /** Hands a message to a channel's taps; a failing tap is logged and never stops the others. */
   private runTaps(taps: readonly ((env: Envelope) => void)[], env: Envelope): void {
+    // A tap may close a connection: what was dispatched to it before goes first.
+    if (this.runConn !== null) this.flushRun();
     for (const tap of taps) {
       try {
         tap(env);
@@ -1003,10 +1067,12 @@ export class Hub {
       last !== null &&
       last.epoch === upTo.epoch &&
       last.offset < upTo.offset;
+    // The second member: the group moves to its topic before this one joins it.
+    if (!group.viaTopic && group.size > 0) toTopic(group);
     conn.ws.cork(() => {
       respond(frames.length);
       for (const frame of frames) conn.ws.send(frame, typeof frame !== 'string', false);
-      if (!defer) conn.ws.subscribe(group.topic);
+      if (!defer) join(conn, group);
     });
     if (defer) (rareOf(ch).joins ??= []).push({ conn, group, at: upTo });
     group.size++;
@@ -1022,7 +1088,8 @@ export class Hub {
     const group = conn.subs.get(subId);
     if (!group) return;
     conn.subs.delete(subId);
-    if (socketOpen) conn.ws.unsubscribe(group.topic);
+    if (group.direct === conn) group.direct = null;
+    if (socketOpen && group.viaTopic) conn.ws.unsubscribe(group.topic);
     const rare = group.channel.rare;
     if (rare !== null && rare.joins !== null) {
       rare.joins = rare.joins.filter((j) => j.conn !== conn || j.group !== group);
@@ -1076,8 +1143,13 @@ export class Hub {
     indexGroup(ch, g);
     this.groupCount++;
     this.metrics.groups.set(this.groupCount);
-    if (ch.local !== null) this.startLocalTimer(g, ch.local, spec.frequencyMs);
-    else if (spec.frequencyMs > 0) this.startConflation(g, spec.frequencyMs);
+    if (ch.local !== null) {
+      g.viaTopic = true;
+      this.startLocalTimer(g, ch.local, spec.frequencyMs);
+    } else if (spec.frequencyMs > 0) {
+      g.viaTopic = true;
+      this.startConflation(g, spec.frequencyMs);
+    }
     return g;
   }
 
@@ -1139,6 +1211,24 @@ export class Hub {
         .catch((err: unknown) => this.log.warn({ err, channel: ch.name }, 'bus unsubscribe failed'));
     }
   }
+}
+
+/** A member starts receiving a group's frames: through its topic, or directly while it has none. */
+function join(conn: HubConnection, g: Group): void {
+  if (g.viaTopic) conn.ws.subscribe(g.topic);
+  else g.direct = conn;
+}
+
+/**
+ * Moves a group to its uWS topic for good (its second member is joining). Nothing of the first member's
+ * is pending here (direct frames are written by the end of each batch), so what it gets next through the
+ * topic follows what it got directly; a first member still waiting for its join subscribes when admitted.
+ */
+function toTopic(g: Group): void {
+  g.viaTopic = true;
+  const first = g.direct;
+  g.direct = null;
+  if (first !== null && !first.closed) first.ws.subscribe(g.topic);
 }
 
 /** Adds a group to its channel's dispatch index (open groups, or under each value of its key attribute). */
