@@ -101,6 +101,19 @@ describe('hub: the sender of a message is excluded', () => {
     expect(await t.deliveries()).toBe(3);
   });
 
+  it("a group's only member that sent the message gets nothing of it (sent directly, no topic), others' messages yes", async () => {
+    const t = setup();
+    const app = new FakeApp();
+    const only = t.conn(app);
+    await t.hub.subscribe(only, 's', t.spec('ch'), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: { [SENDER_ATTR]: only.id }, data: 'mine' });
+    await t.publisher.publish({ channel: 'ch', attrs: { [SENDER_ATTR]: 'edge-b:9' }, data: 'theirs' });
+    await t.tick();
+    expect(only.ws.received).toEqual(['theirs']);
+    expect(app.publishes).toBe(0);
+    expect(await t.deliveries()).toBe(1);
+  });
+
   it('a sender that is not a member of the group, or not on this node, excludes no one', async () => {
     const t = setup();
     const app = new FakeApp();

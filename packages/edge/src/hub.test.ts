@@ -10,16 +10,27 @@ import { EdgeMetrics } from './metrics.js';
 
 class FakeApp implements TopicPublisher {
   readonly published: { topic: string; message: Frame }[] = [];
+  /** Frames sent to single sockets of this app (a group's only member, replays). */
+  readonly sent: Frame[] = [];
   readonly topics = new Map<string, Set<FakeSocket>>();
   publish(topic: string, message: Frame): boolean {
     this.published.push({ topic, message });
     for (const s of this.topics.get(topic) ?? []) s.received.push(message);
     return true;
   }
+  /** Writes handed to uWS: topic publishes plus single-socket sends (one per group per message either way). */
+  get writes(): number {
+    return this.published.length + this.sent.length;
+  }
+  clear(): void {
+    this.published.length = 0;
+    this.sent.length = 0;
+  }
 }
 
 class FakeSocket implements HubSocket {
   readonly received: Frame[] = [];
+  corks = 0;
   constructor(private readonly app: FakeApp) {}
   subscribe(topic: string): boolean {
     let set = this.app.topics.get(topic);
@@ -32,9 +43,11 @@ class FakeSocket implements HubSocket {
   }
   send(message: Frame): number {
     this.received.push(message);
+    this.app.sent.push(message);
     return 1;
   }
   cork(cb: () => void): unknown {
+    this.corks++;
     cb();
     return this;
   }
@@ -89,16 +102,16 @@ describe('Hub', () => {
       const s = i % 3 === 0 ? t.spec() : i % 3 === 1 ? t.spec({ device_id: ['1'] }) : t.spec({ device_id: ['1'] }, ['a']);
       await t.hub.subscribe(conns[i]!, 'sub', s, null, () => {});
     }
-    t.app.published.length = 0;
+    t.app.clear();
     await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: '{"a":1}' });
     await t.tick();
-    expect(t.app.published).toHaveLength(3);
+    expect(t.app.writes).toBe(3);
     // Two groups share the unprojected slot: two renders for three groups.
     expect(t.renders()).toBe(2);
     expect(conns.every((c) => c.ws.received.length === 1)).toBe(true);
     await t.publisher.publish({ channel: 'ch', attrs: { device_id: 2 }, data: '{"a":2}' });
     await t.tick();
-    expect(t.app.published).toHaveLength(4);
+    expect(t.app.writes).toBe(4);
     expect(conns.filter((c) => c.ws.received.length === 2)).toHaveLength(34);
   });
 
@@ -169,7 +182,7 @@ describe('Hub', () => {
     expect(t.hub.channelStats().size).toBe(0);
     await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'x' });
     await t.tick();
-    expect(t.app.published).toHaveLength(0);
+    expect(t.app.writes).toBe(0);
     await t.hub.subscribe(a, 'sub', t.spec(), null, () => {});
     await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'y' });
     await t.tick();
@@ -186,12 +199,12 @@ describe('Hub: groups indexed by filter attribute', () => {
     await t.hub.subscribe(all, 'sub', t.spec(), null, () => {});
     const pair = t.conn();
     await t.hub.subscribe(pair, 'sub', t.spec({ device_id: ['5', '6'], severity: ['critical'] }), null, () => {});
-    t.app.published.length = 0;
+    t.app.clear();
     const before = t.renders();
     await t.publisher.publish({ channel: 'ch', attrs: { device_id: 5, severity: 'info' }, data: 'x' });
     await t.tick();
     // The device-5 group and the unfiltered one; the pair group filters on severity too and declines.
-    expect(t.app.published).toHaveLength(2);
+    expect(t.app.writes).toBe(2);
     expect(t.renders() - before).toBe(1);
     expect(conns[5]!.ws.received).toEqual(['1:*:x']);
     expect(conns[6]!.ws.received).toEqual([]);
@@ -266,7 +279,7 @@ describe('Hub: subscriptions by id, several apps, render context, binary frames'
     await t.hub.subscribe(b, 's', t.spec(), null, () => {});
     await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'a' });
     await t.tick();
-    expect(t.app.published).toHaveLength(1);
+    expect(t.app.writes).toBe(1);
     expect(other.published).toHaveLength(1);
     expect(b.ws.received).toEqual(['1:*:a']);
     t.hub.removeConnection(b);
@@ -274,6 +287,78 @@ describe('Hub: subscriptions by id, several apps, render context, binary frames'
     await t.tick();
     expect(other.published).toHaveLength(1);
     expect(a.ws.received).toEqual(['1:*:a', '2:*:b']);
+  });
+
+  it("a group's first app losing its members hands the place to the next; each app is published to while it has members", async () => {
+    const t = setup();
+    const [second, third] = [new FakeApp(), new FakeApp()];
+    const a = t.conn();
+    const b = t.conn(second);
+    const b2 = t.conn(second);
+    const c = t.conn(third);
+    for (const conn of [a, b, b2, c]) await t.hub.subscribe(conn, 's', t.spec(), null, () => {});
+    const sent = () => [t.app.published.length, second.published.length, third.published.length];
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'a' });
+    await t.tick();
+    expect(sent()).toEqual([1, 1, 1]);
+    t.hub.removeConnection(a);
+    t.hub.removeConnection(b);
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'b' });
+    await t.tick();
+    expect(sent()).toEqual([1, 2, 2]);
+    t.hub.removeConnection(c);
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'c' });
+    await t.tick();
+    expect(sent()).toEqual([1, 3, 2]);
+    // The first app comes back after the others: published to again, once per message.
+    const a2 = t.conn();
+    await t.hub.subscribe(a2, 's', t.spec(), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'd' });
+    await t.tick();
+    expect(sent()).toEqual([2, 4, 2]);
+    expect(b2.ws.received).toEqual(['1:*:a', '2:*:b', '3:*:c', '4:*:d']);
+    expect(a2.ws.received).toEqual(['4:*:d']);
+    expect(c.ws.received).toEqual(['1:*:a', '2:*:b']);
+  });
+
+  it("a channel's groups come and go in any order: each is found again, slots stay shared, every open group is delivered to", async () => {
+    const t = setup();
+    const [a, b, c, d] = [t.conn(), t.conn(), t.conn(), t.conn()];
+    // Two open groups (one projected), one filtered group sharing the unprojected slot.
+    await t.hub.subscribe(a, 's', t.spec(), null, () => {});
+    await t.hub.subscribe(b, 's', t.spec({}, ['x']), null, () => {});
+    await t.hub.subscribe(c, 's', t.spec({ device_id: ['1'] }), null, () => {});
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'm1' });
+    await t.tick();
+    expect(t.app.writes).toBe(3);
+    expect(t.renders()).toBe(2);
+    // The first open group goes: the projected one still gets every message.
+    t.hub.removeConnection(a);
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'm2' });
+    await t.tick();
+    expect(b.ws.received).toEqual(['1:x:m1', '2:x:m2']);
+    expect(c.ws.received).toEqual(['1:*:m1', '2:*:m2']);
+    // Back to one group, then a second again: the new member joins the existing group, not a new one.
+    t.hub.removeConnection(c);
+    await t.hub.subscribe(d, 's', t.spec({}, ['x']), null, () => {});
+    const writes = t.app.writes;
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'm3' });
+    await t.tick();
+    expect(t.app.writes - writes).toBe(1);
+    expect(d.ws.received).toEqual(['3:x:m3']);
+    expect(t.hub.channelStats().get('ch')).toBe(2);
+    // An unprojected group next to it gets a slot of its own; a filtered one shares that slot.
+    await t.hub.subscribe(a, 's2', t.spec(), null, () => {});
+    await t.hub.subscribe(c, 's2', t.spec({ device_id: ['1'] }), null, () => {});
+    const renders = t.renders();
+    await t.publisher.publish({ channel: 'ch', attrs: { device_id: 1 }, data: 'm4' });
+    await t.tick();
+    expect(t.renders() - renders).toBe(2);
+    expect(a.ws.received).toEqual(['1:*:m1', '4:*:m4']);
+    expect(c.ws.received).toEqual(['1:*:m1', '2:*:m2', '4:*:m4']);
+    expect(b.ws.received).toEqual(['1:x:m1', '2:x:m2', '3:x:m3', '4:x:m4']);
+    for (const conn of [a, b, c, d]) t.hub.removeConnection(conn);
+    expect(t.hub.channelStats().has('ch')).toBe(false);
   });
 
   it('groups with different render keys never share a frame; the renderer gets the group context', async () => {
@@ -302,7 +387,7 @@ describe('Hub: subscriptions by id, several apps, render context, binary frames'
     expect(merged.ws.received).toEqual(['assetMerged:x']);
     expect(deleted.ws.received).toEqual(['assetDeleted:x']);
     expect(binary.ws.received).toEqual([new Uint8Array([1])]);
-    expect(app.published).toHaveLength(3);
+    expect(app.writes).toBe(3);
   });
 
   it('a renderer may decline a message: nothing is sent for it, live or replayed, and replayed counts what was sent', async () => {
@@ -324,7 +409,7 @@ describe('Hub: subscriptions by id, several apps, render context, binary frames'
     for (const n of [1, 2, 3, 4]) await publisher.publish({ channel: 'ch', attrs: {}, data: String(n) });
     await new Promise((r) => setTimeout(r, 5));
     expect(live.ws.received).toEqual(['even:2', 'even:4']);
-    expect(app.published).toHaveLength(2);
+    expect(app.writes).toBe(2);
     const late: HubConnection & { ws: FakeSocket } = { ws: new FakeSocket(app), app, closed: false, subs: new Map() };
     let replayed = -1;
     await hub.subscribe(late, 's', { ...spec, render: { key: 'late', context: null } }, start, (o) => (replayed = o.replayed));
@@ -440,6 +525,24 @@ describe('Hub: a subscriber joins live delivery where its replay ended', () => {
     expect(d.ws.received).toEqual([]);
     expect(a.ws.received).toEqual(['1', '2', '3', '4', '5', '6']);
   });
+  it("a group's only member whose replay is ahead of this node's reader gets direct frames only after it", async () => {
+    const t = laggingSetup();
+    const a = t.conn();
+    await t.hub.subscribe(a, 's', { ...t.spec, render: { key: 'a', context: null } }, null, () => {});
+    const epoch = (await t.publisher.position('ch')).epoch;
+    t.lag.lagging = true;
+    for (let i = 1; i <= 5; i++) await t.publisher.publish({ channel: 'ch', attrs: {}, data: String(i) });
+    const b = t.conn();
+    await t.hub.subscribe(b, 's', t.spec, { epoch, offset: 0 }, (o) => expect(o).toMatchObject({ recovered: true, replayed: 5 }));
+    expect(b.ws.received).toEqual(['1', '2', '3', '4', '5']);
+    t.lag.release();
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: '6' });
+    await t.tick();
+    expect(b.ws.received).toEqual(['1', '2', '3', '4', '5', '6']);
+    expect(a.ws.received).toEqual(['1', '2', '3', '4', '5', '6']);
+    // Both groups have one member each: no topic was published to.
+    expect(t.app.published).toHaveLength(0);
+  });
 });
 
 describe('Hub: an offset reused within an epoch (the backend lost acknowledged writes)', () => {
@@ -501,7 +604,7 @@ describe('Hub taps (node-internal readers)', () => {
     await t.tick();
     await t.tick();
     expect(got).toEqual(['2:a', '3:lost', '4:b']);
-    expect(t.app.published).toHaveLength(0);
+    expect(t.app.writes).toBe(0);
     untap();
     await t.publisher.publish({ channel: 'ctl', attrs: {}, data: 'after' });
     await t.tick();
@@ -572,5 +675,65 @@ describe('Hub gap handling', () => {
     expect(t.insufficient).toEqual(['ch', 'ch']);
     // Nothing after the gap was delivered as if it were contiguous.
     expect(a.ws.received).toEqual(['1:*:a']);
+  });
+});
+
+describe("Hub: a group's only member gets frames by ws.send, and the group moves to its topic for good with a second", () => {
+  it('no message is missed or doubled, and order holds, when the second member joins while messages flow', async () => {
+    const t = setup();
+    const a = t.conn();
+    await t.hub.subscribe(a, 's', t.spec(), null, () => {});
+    for (let i = 1; i <= 3; i++) await t.publisher.publish({ channel: 'ch', attrs: {}, data: `m${i}` });
+    await t.tick();
+    expect(a.ws.received).toEqual(['1:*:m1', '2:*:m2', '3:*:m3']);
+    expect(t.app.published).toHaveLength(0);
+    const b = t.conn();
+    let from = -1;
+    const joining = t.hub.subscribe(b, 's', t.spec(), null, (o) => (from = o.position!.offset));
+    for (let i = 4; i <= 6; i++) await t.publisher.publish({ channel: 'ch', attrs: {}, data: `m${i}` });
+    await joining;
+    for (let i = 7; i <= 9; i++) await t.publisher.publish({ channel: 'ch', attrs: {}, data: `m${i}` });
+    await t.tick();
+    const frames = (first: number) => Array.from({ length: 9 - first + 1 }, (_, k) => `${first + k}:*:m${first + k}`);
+    expect(a.ws.received).toEqual(frames(1));
+    expect(from).toBeGreaterThanOrEqual(3);
+    expect(b.ws.received).toEqual(frames(from + 1));
+    // On the topic now: one publish per message, and it stays there when it is down to one member again.
+    expect(t.hub.unsubscribe(a, 's')).toBe(true);
+    t.app.clear();
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'm10' });
+    await t.tick();
+    expect([t.app.published.length, t.app.sent.length]).toEqual([1, 0]);
+    expect(b.ws.received.at(-1)).toBe('10:*:m10');
+    expect(a.ws.received).toHaveLength(9);
+  });
+
+  it("one socket's frames of a batch keep their order across direct and topic groups; a run of direct frames is one cork", async () => {
+    const t = setup();
+    const a = t.conn();
+    const other = t.conn();
+    await t.hub.subscribe(a, 'one', { ...t.spec(), channel: 'c1' }, null, () => {});
+    await t.hub.subscribe(a, 'two', { ...t.spec(), channel: 'c2' }, null, () => {});
+    await t.hub.subscribe(other, 'two', { ...t.spec(), channel: 'c2' }, null, () => {});
+    const [p1, p2] = [await t.publisher.position('c1'), await t.publisher.position('c2')];
+    const env = (channel: string, p: { epoch: string; offset: number }, n: number): Envelope => ({ channel, epoch: p.epoch, offset: p.offset + n, ts: Date.now(), attrs: {}, data: `${channel}.${n}` });
+    const corks = a.ws.corks;
+    t.hub.dispatch([env('c1', p1, 1), env('c1', p1, 2), env('c2', p2, 1), env('c1', p1, 3), env('c2', p2, 2), env('c1', p1, 4)]);
+    expect(a.ws.received).toEqual([`${p1.offset + 1}:*:c1.1`, `${p1.offset + 2}:*:c1.2`, `${p2.offset + 1}:*:c2.1`, `${p1.offset + 3}:*:c1.3`, `${p2.offset + 2}:*:c2.2`, `${p1.offset + 4}:*:c1.4`]);
+    expect(other.ws.received).toEqual([`${p2.offset + 1}:*:c2.1`, `${p2.offset + 2}:*:c2.2`]);
+    // One cork per run of direct frames: c1.1 and c1.2 together, then c1.3, then c1.4.
+    expect(a.ws.corks - corks).toBe(3);
+  });
+
+  it('a closed only member gets nothing, and a group whose only member left is gone', async () => {
+    const t = setup();
+    const a = t.conn();
+    await t.hub.subscribe(a, 's', t.spec(), null, () => {});
+    a.closed = true;
+    await t.publisher.publish({ channel: 'ch', attrs: {}, data: 'x' });
+    await t.tick();
+    expect(a.ws.received).toEqual([]);
+    t.hub.removeConnection(a);
+    expect(t.hub.channelStats().has('ch')).toBe(false);
   });
 });

@@ -1,9 +1,10 @@
 /**
  * The fan-out hot path. Subscribers are grouped by (dialect, channel, filter, projection, frequency);
- * every group is one uWS topic. A bus message is matched and rendered once per group and handed to
- * `app.publish`, so the loop over subscribers runs in native code: JS work per message is O(groups),
- * never O(subscribers). Nothing here allocates a closure, spreads, stringifies or logs per subscriber,
- * and metrics are recorded once per batch.
+ * every group with more than one member is one uWS topic. A bus message is matched and rendered once
+ * per group and handed to `app.publish`, so the loop over subscribers runs in native code: JS work per
+ * message is O(groups), never O(subscribers). A group's only member gets the frame by `ws.send` instead
+ * (no topic: a quiet node holds many one-subscriber channels) until a second joins. Nothing here
+ * allocates a closure, spreads, stringifies or logs per subscriber, and metrics are recorded once per batch.
  */
 import {
   SwitchboardError,
@@ -92,14 +93,14 @@ export interface SubscribeOutcome {
 /**
  * Idle memory: a node holds many quiet channels with one subscriber each (devices, users), so per-channel
  * state allocates nothing it does not use. V8 gives an array its first push room for 17 elements and an
- * empty Map or Set a table of its own, a few hundred bytes per channel in all: lists start as shared
- * frozen empties and get an exact-size array with their first element ({@link append}), maps are created
- * on first use, and keys are built flat (`join`) rather than as trees of concatenated strings.
+ * empty Map or Set a table of its own, a few hundred bytes per channel in all: what usually holds one
+ * thing (a channel's groups, its first open group, a group's members and app) holds it as is, and a list
+ * or map only from the second; lists start as shared frozen empties and get an exact-size array with
+ * their first element ({@link append}); group and slot keys are channel-scoped and kept only by channels
+ * with several groups (one group is compared by its spec), built flat (`join`) when they are.
  */
 const NO_GROUPS: Group[] = Object.freeze([]) as unknown as Group[];
 const NO_STRINGS: string[] = Object.freeze([]) as unknown as string[];
-const NO_VALUES: ReadonlySet<string> = new Set();
-const NO_MATCHERS: readonly (readonly [string, ReadonlySet<string>])[] = Object.freeze([]);
 
 /** `list` with `x` added: a new one-element array when `list` is empty (never pushes onto a shared empty). */
 function append<T>(list: T[], x: T): T[] {
@@ -128,10 +129,7 @@ class RenderSlot {
   binary = false;
   refs = 0;
 
-  constructor(
-    readonly key: string,
-    readonly render: Renderer,
-  ) {}
+  constructor(readonly render: Renderer) {}
 
   frameFor(env: Envelope): Frame | null {
     if (this.env !== env) {
@@ -144,116 +142,166 @@ class RenderSlot {
 }
 
 let nextGroupId = 0;
-const NO_APPS: TopicPublisher[] = Object.freeze([]) as unknown as TopicPublisher[];
-const NO_COUNTS: number[] = Object.freeze([]) as unknown as number[];
 
-/** Subscribers of one (dialect, channel, filter, projection, frequency): one uWS topic. */
+/** Members of a group on apps other than its first (rare: a node with several listeners). */
+interface OtherApps {
+  readonly apps: TopicPublisher[];
+  /** Members per entry of {@link apps} (parallel arrays). */
+  readonly counts: number[];
+}
+
+/** A group's filter, as the hot path reads it. */
+interface GroupFilter {
+  /** Attribute name and accepted values (as strings). */
+  readonly matchers: readonly (readonly [string, ReadonlySet<string>])[];
+  /**
+   * The attribute the channel indexes the group by: the one with the fewest accepted values (the most
+   * selective; ties by name).
+   */
+  readonly keyAttr: string;
+  /** The accepted values of {@link keyAttr} (distinct). */
+  readonly keyValues: ReadonlySet<string>;
+}
+
+/** Subscribers of one (dialect, channel, filter, projection, frequency): one uWS topic from its second member. */
 export class Group {
   readonly topic: string;
   size = 0;
-  /** Attribute name and accepted values (as strings); empty accepts everything. */
-  readonly matchers: readonly (readonly [string, ReadonlySet<string>])[];
-  /**
-   * The attribute the channel indexes this group by: the one with the fewest accepted values (the most
-   * selective; ties by name). Null for a group without a filter.
-   */
-  readonly keyAttr: string | null;
-  /** The accepted values of {@link keyAttr} (distinct). */
-  readonly keyValues: ReadonlySet<string>;
+  /** Null for a group without a filter (one field, not three, on every unfiltered group). */
+  readonly filter: GroupFilter | null;
   /** Conflation buffer, keyed by the `conflateBy` attribute. */
   pending: Map<string, Envelope> | null = null;
+  timer: NodeJS.Timeout | null = null;
   /**
    * The group's connections, used only off the hot path (gap handling, admin queries) and for the sender
-   * check: the only one in {@link solo} (most groups of quiet channels have one), a Set from the second.
+   * check: the only one as is (most groups of quiet channels have one), a Set from the second.
    */
-  private solo: HubConnection | null = null;
-  private many: Set<HubConnection> | null = null;
-  /** The apps its members' sockets belong to: one publish per app per message (usually one app). */
-  apps: TopicPublisher[] = NO_APPS;
-  /** Members per entry of {@link apps} (parallel arrays: a Map per group would cost more than the group). */
-  private appMembers: number[] = NO_COUNTS;
-  timer: NodeJS.Timeout | null = null;
+  private members: HubConnection | Set<HubConnection> | null = null;
+  /**
+   * The app its members' sockets belong to (one publish per app per message): fields, not an array, for
+   * the usual single app — two arrays per group cost more than the rest of an idle channel's group.
+   */
+  app: TopicPublisher | null = null;
+  /** Members in {@link app}. */
+  private appMembers = 0;
+  /** Members on further apps; null when all are on {@link app}. */
+  otherApps: OtherApps | null = null;
+  /**
+   * Whether the group delivers through its uWS topic. A group starts without one: its only member gets
+   * frames by `ws.send` ({@link direct}), which spares the native topic (hundreds of bytes per idle
+   * one-subscriber channel). Its second member moves it to the topic for good (the first member
+   * subscribes to it then); conflated and local groups, published by timers, always use it.
+   */
+  viaTopic = false;
+  /** The member frames are sent to while the group has no topic; null before it joins (or after it left). */
+  direct: HubConnection | null = null;
 
   constructor(
-    readonly key: string,
     readonly spec: GroupSpec,
     readonly slot: RenderSlot,
     readonly channel: ChannelState,
   ) {
     this.topic = `g${(nextGroupId++).toString(36)}`;
     const entries = Object.entries(spec.filter);
-    this.matchers =
-      entries.length === 0 ? NO_MATCHERS : entries.map(([attr, values]) => [attr, new Set(values)] as const);
-    let best: readonly [string, ReadonlySet<string>] | null = null;
-    for (const m of this.matchers)
-      if (best === null || m[1].size < best[1].size || (m[1].size === best[1].size && m[0] < best[0]))
-        best = m;
-    this.keyAttr = best === null ? null : best[0];
-    this.keyValues = best === null ? NO_VALUES : best[1];
+    if (entries.length === 0) {
+      this.filter = null;
+      return;
+    }
+    const matchers = entries.map(([attr, values]) => [attr, new Set(values)] as const);
+    let best = matchers[0]!;
+    for (const m of matchers)
+      if (m[1].size < best[1].size || (m[1].size === best[1].size && m[0] < best[0])) best = m;
+    this.filter = { matchers, keyAttr: best[0], keyValues: best[1] };
   }
 
   /** Whether `conn` is a member (O(1), allocation-free: the hot path asks it for a message's sender). */
   hasMember(conn: HubConnection): boolean {
-    return this.many !== null ? this.many.has(conn) : this.solo === conn;
+    const m = this.members;
+    return m === conn || (m instanceof Set && m.has(conn));
   }
 
   /** Adds a member (the caller counts {@link size}). */
   addMember(conn: HubConnection): void {
-    if (this.many !== null) this.many.add(conn);
-    else if (this.solo === null) this.solo = conn;
-    else {
-      this.many = new Set([this.solo, conn]);
-      this.solo = null;
-    }
+    const m = this.members;
+    if (m === null) this.members = conn;
+    else if (m instanceof Set) m.add(conn);
+    else if (m !== conn) this.members = new Set([m, conn]);
   }
 
   /** Removes a member. */
   removeMember(conn: HubConnection): void {
-    if (this.many !== null) this.many.delete(conn);
-    else if (this.solo === conn) this.solo = null;
+    const m = this.members;
+    if (m === conn) this.members = null;
+    else if (m instanceof Set) m.delete(conn);
   }
 
   /** Appends the members to `out`. */
   collectMembers(out: HubConnection[]): void {
-    if (this.many !== null) for (const m of this.many) out.push(m);
-    else if (this.solo !== null) out.push(this.solo);
+    const m = this.members;
+    if (m instanceof Set) for (const c of m) out.push(c);
+    else if (m !== null) out.push(m);
   }
 
-  /** Counts a member of `app`; the app joins {@link apps} with its first member. */
+  /** Counts a member of `app`; the app is published to from its first member. */
   addApp(app: TopicPublisher): void {
-    const i = this.apps.indexOf(app);
-    if (i >= 0) {
-      this.appMembers[i]!++;
+    if (this.app === app) {
+      this.appMembers++;
       return;
     }
-    this.apps = append(this.apps, app);
-    this.appMembers = append(this.appMembers, 1);
+    if (this.app === null) {
+      this.app = app;
+      this.appMembers = 1;
+      return;
+    }
+    const o = (this.otherApps ??= { apps: [], counts: [] });
+    const i = o.apps.indexOf(app);
+    if (i >= 0) o.counts[i]!++;
+    else {
+      o.apps.push(app);
+      o.counts.push(1);
+    }
   }
 
-  /** Uncounts a member of `app`; the app leaves {@link apps} with its last member. */
+  /** Uncounts a member of `app`; the app is no longer published to after its last member. */
   removeApp(app: TopicPublisher): void {
-    const i = this.apps.indexOf(app);
-    if (i < 0) return;
-    if (--this.appMembers[i]! > 0) return;
-    if (this.apps.length === 1) {
-      this.apps = NO_APPS;
-      this.appMembers = NO_COUNTS;
+    if (this.app === app) {
+      if (--this.appMembers > 0) return;
+      // Another app's members take the first place.
+      const o = this.otherApps;
+      if (o === null) this.app = null;
+      else {
+        this.app = o.apps.shift()!;
+        this.appMembers = o.counts.shift()!;
+        if (o.apps.length === 0) this.otherApps = null;
+      }
       return;
     }
-    this.apps.splice(i, 1);
-    this.appMembers.splice(i, 1);
+    const o = this.otherApps;
+    if (o === null) return;
+    const i = o.apps.indexOf(app);
+    if (i < 0 || --o.counts[i]! > 0) return;
+    o.apps.splice(i, 1);
+    o.counts.splice(i, 1);
+    if (o.apps.length === 0) this.otherApps = null;
   }
 
   /** Publishes a frame to the group's topic in every app it has members in (null: nothing). */
   publish(frame: Frame | null, binary: boolean): void {
     if (frame === null) return;
-    const apps = this.apps;
+    if (this.app !== null) this.app.publish(this.topic, frame, binary, false);
+    if (this.otherApps !== null) this.publishToOtherApps(frame, binary);
+  }
+
+  /** Publishes a frame to the group's topic in the apps after the first. */
+  publishToOtherApps(frame: Frame, binary: boolean): void {
+    const apps = this.otherApps!.apps;
     for (let a = 0; a < apps.length; a++) apps[a]!.publish(this.topic, frame, binary, false);
   }
 
   /** True when the attributes pass every matcher. */
   matches(attrs: Attrs): boolean {
-    const m = this.matchers;
+    if (this.filter === null) return true;
+    const m = this.filter.matchers;
     for (let i = 0; i < m.length; i++) {
       const [attr, values] = m[i]!;
       const v = attrs[attr];
@@ -276,31 +324,26 @@ interface PendingJoin {
   readonly at: StreamPosition;
 }
 
-/** Per-channel state on this node. */
-class ChannelState {
-  /** Every group of the channel (gap handling, stats). Dispatch reads {@link open} and {@link byAttr}. */
-  groups: Group[] = NO_GROUPS;
-  /** Groups without a filter: every message goes to each of them. */
-  open: Group[] = NO_GROUPS;
-  /**
-   * Filtered groups indexed by their key attribute and each accepted value of it: a message visits only
-   * the groups its own value of that attribute names, so its cost does not grow with the number of
-   * groups that do not match (10,000 per-device groups cost one lookup, not 10,000 matches).
-   */
-  byAttr: Map<string, Map<string, Group[]>> | null = null;
+/** A channel's filtered groups by key attribute and value. */
+interface ChannelIndex {
+  readonly byAttr: Map<string, Map<string, Group[]>>;
   /** The keys of {@link byAttr}, as an array for the hot loop. */
-  indexedAttrs: string[] = NO_STRINGS;
-  /** Subscriptions in groups plus subscribes in progress: interest is dropped when it reaches 0. */
-  holders = 0;
-  interest: Promise<void> | null = null;
-  /**
-   * Last envelope dispatched (or the baseline position): continuity and duplicate checks, the position of
-   * a replaced subscription, and the write id that tells a redelivery from a reused offset.
-   */
-  last: (StreamPosition & { readonly writeId?: string }) | null = null;
+  attrs: string[];
+}
+
+/** The groups of a channel that has more than one, by group key, and their render slots by slot key. */
+interface ChannelGroups {
+  readonly byKey: Map<string, Group>;
+  readonly slots: Map<string, RenderSlot>;
+}
+
+/**
+ * Per-channel state that few channels have, or have for a moment (a subscribe in progress): one field of
+ * {@link ChannelState} for all of it.
+ */
+class ChannelRare {
+  /** Subscribes in progress, collecting live messages while they fetch positions or history. */
   recovering: Recovering[] = NO_RECOVERING;
-  /** While a gap is being filled from history, live messages of the channel wait here. */
-  repair: Envelope[] | null = null;
   /** Node-internal readers of the channel (the cluster control plane), null when none. */
   taps: ((env: Envelope) => void)[] | null = null;
   /**
@@ -311,13 +354,93 @@ class ChannelState {
   joins: PendingJoin[] | null = null;
   /** An epoch found to reuse offsets: its messages are never delivered again (see `abandon`). */
   abandoned: string | null = null;
+  /** The sample of a node-local channel (its groups publish on timers); null for a bus channel. */
+  local: (() => Envelope) | null = null;
+}
+
+/** The channel's {@link ChannelRare}, created when first needed. */
+function rareOf(ch: ChannelState): ChannelRare {
+  return (ch.rare ??= new ChannelRare());
+}
+
+/** Drops the channel's {@link ChannelRare} once it holds nothing. */
+function settleRare(ch: ChannelState): void {
+  const r = ch.rare;
+  if (r !== null && r.recovering.length === 0 && r.taps === null && r.joins === null && r.abandoned === null && r.local === null)
+    ch.rare = null;
+}
+
+/** Per-channel state on this node. */
+class ChannelState {
+  /**
+   * Every group of the channel (lookups, gap handling, stats): the only one as is — most channels have
+   * one, and a channel needs no key strings or maps for it — and by key from the second. Dispatch reads
+   * {@link solo}, {@link open} and {@link index}.
+   */
+  groups: Group | ChannelGroups | null = null;
+  /** The first group without a filter (every message goes to it); further ones are in {@link open}. */
+  solo: Group | null = null;
+  /** Groups without a filter after {@link solo}. */
+  open: Group[] = NO_GROUPS;
+  /**
+   * Filtered groups (null when none) indexed by their key attribute and each accepted value of it: a message visits only
+   * the groups its own value of that attribute names, so its cost does not grow with the number of
+   * groups that do not match (10,000 per-device groups cost one lookup, not 10,000 matches).
+   */
+  index: ChannelIndex | null = null;
+  /** Subscriptions in groups plus subscribes in progress: interest is dropped when it reaches 0. */
+  holders = 0;
+  interest: Promise<void> | null = null;
+  /**
+   * Last envelope dispatched (or the baseline position): continuity and duplicate checks, the position of
+   * a replaced subscription, and the write id that tells a redelivery from a reused offset.
+   */
+  last: (StreamPosition & { readonly writeId?: string }) | null = null;
+  /** While a gap is being filled from history, live messages of the channel wait here. */
+  repair: Envelope[] | null = null;
+  /** What few channels have (subscribes in progress, taps, pending joins, …): null when none of it. */
+  rare: ChannelRare | null = null;
   /** Whether {@link last} changed since the hub's last `takeMoved()` (the channel is in its moved list). */
   moved = false;
 
   constructor(
     readonly name: string,
-    readonly local: (() => Envelope) | null,
-  ) {}
+    local: (() => Envelope) | null,
+  ) {
+    if (local !== null) rareOf(this).local = local;
+  }
+
+  /** The sample of a node-local channel; null for a bus channel. */
+  get local(): (() => Envelope) | null {
+    return this.rare === null ? null : this.rare.local;
+  }
+}
+
+/** The groups of a channel, as a list (off the hot path). */
+function groupsOf(ch: ChannelState): Group[] {
+  const held = ch.groups;
+  return held === null ? [] : held instanceof Group ? [held] : [...held.byKey.values()];
+}
+
+/** What tells a channel's groups apart (channel-scoped: the channel is not part of it). */
+function groupKey(spec: GroupSpec): string {
+  return [
+    spec.dialect,
+    filterKey(spec.filter),
+    projectionKey(spec),
+    spec.frequencyMs,
+    spec.conflateBy ?? '',
+    spec.render?.key ?? '',
+  ].join('|');
+}
+
+/** What tells a channel's render slots apart (channel-scoped). */
+function slotKey(spec: GroupSpec): string {
+  return [spec.dialect, projectionKey(spec), spec.render?.key ?? ''].join('|');
+}
+
+function projectionKey(spec: GroupSpec): string {
+  return spec.projection ? spec.projection.join(',') : '*';
 }
 
 /** Canonical text of a filter: sorted attributes and values. */
@@ -348,8 +471,7 @@ const REPAIR_ATTEMPTS = 5;
 /** The node's fan-out: groups, topics, interest in bus channels, recovery and conflation. */
 export class Hub {
   private readonly channels = new Map<string, ChannelState>();
-  private readonly groups = new Map<string, Group>();
-  private readonly slots = new Map<string, RenderSlot>();
+  private groupCount = 0;
   private readonly locals = new Map<string, () => Envelope>();
   private readonly bus: Bus;
   private readonly metrics: EdgeMetrics;
@@ -365,6 +487,11 @@ export class Hub {
   bytesSinceSweep = 0;
   /** Channels whose position changed since the last {@link takeMoved}. */
   private movedList: ChannelState[] = [];
+  /** The socket whose direct frames are queued ({@link sendDirect}), null when none are. */
+  private runConn: HubConnection | null = null;
+  private readonly runFrames: Frame[] = [];
+  private readonly runBinary: boolean[] = [];
+  private runLength = 0;
 
   constructor(private readonly options: HubOptions) {
     this.bus = options.bus;
@@ -398,12 +525,16 @@ export class Hub {
       this.maybeDropChannel(ch);
       throw err;
     }
-    (ch.taps ??= []).push(handler);
+    (rareOf(ch).taps ??= []).push(handler);
     return () => {
-      const i = ch.taps?.indexOf(handler) ?? -1;
+      const taps = ch.rare?.taps;
+      const i = taps?.indexOf(handler) ?? -1;
       if (i < 0) return;
-      ch.taps!.splice(i, 1);
-      if (ch.taps!.length === 0) ch.taps = null;
+      taps!.splice(i, 1);
+      if (taps!.length === 0) {
+        ch.rare!.taps = null;
+        settleRare(ch);
+      }
       ch.holders--;
       this.maybeDropChannel(ch);
     };
@@ -450,7 +581,7 @@ export class Hub {
             this.startRepair(ch, last, env);
             continue;
           }
-        } else if (env.epoch === ch.abandoned) {
+        } else if (ch.rare !== null && env.epoch === ch.rare.abandoned) {
           continue;
         } else if (env.offset !== 1) {
           // A new epoch that does not start at 1: its beginning is missing.
@@ -461,31 +592,38 @@ export class Hub {
       ch.last = env;
       if (!ch.moved) this.markMoved(ch);
       dispatched++;
-      if (ch.joins !== null) this.admitJoins(ch, env);
-      const rec = ch.recovering;
-      for (let r = 0; r < rec.length; r++) rec[r]!.buffer.push(env);
-      if (ch.taps !== null) this.runTaps(ch.taps, env);
+      const rare = ch.rare;
+      if (rare !== null) {
+        if (rare.joins !== null) this.admitJoins(ch, rare, env);
+        const rec = rare.recovering;
+        for (let r = 0; r < rec.length; r++) rec[r]!.buffer.push(env);
+        if (rare.taps !== null) this.runTaps(rare.taps, env);
+      }
       const from = env.attrs[SENDER_ATTR];
       const sender = from === undefined ? undefined : this.sender(from);
       const before = deliveries;
+      const solo = ch.solo;
+      if (solo !== null) deliveries += this.deliver(solo, env, sender);
       const open = ch.open;
       for (let i = 0; i < open.length; i++) deliveries += this.deliver(open[i]!, env, sender);
-      const indexed = ch.indexedAttrs;
+      const index = ch.index;
+      const indexed = index === null ? NO_STRINGS : index.attrs;
       for (let k = 0; k < indexed.length; k++) {
         const attr = indexed[k]!;
         const v = env.attrs[attr];
         if (v === undefined) continue;
-        const list = ch.byAttr!.get(attr)!.get(typeof v === 'string' ? v : String(v));
+        const list = index!.byAttr.get(attr)!.get(typeof v === 'string' ? v : String(v));
         if (list === undefined) continue;
         for (let i = 0; i < list.length; i++) {
           const g = list[i]!;
           // The index matched the key attribute; a group filtering on more checks the rest.
-          if (g.matchers.length > 1 && !g.matches(env.attrs)) continue;
+          if (g.filter!.matchers.length > 1 && !g.matches(env.attrs)) continue;
           deliveries += this.deliver(g, env, sender);
         }
       }
       bytes += (deliveries - before) * env.data.length;
     }
+    if (this.runConn !== null) this.flushRun();
     if (dispatched > 0) {
       this.metrics.fanoutMessages.inc(dispatched);
       this.metrics.fanoutLatency.observe(Math.max(0, wallClockMs() - batch[0]!.ts) / 1000);
@@ -497,6 +635,42 @@ export class Hub {
     }
   };
 
+  /**
+   * Queues a frame for a group's only member. Consecutive frames for one socket are written under one
+   * cork (one write, as a topic's would be) when the run ends: at a frame for another socket, before any
+   * topic publish, tap or close, and at the end of the batch. Order is exactly that of the calls.
+   */
+  private sendDirect(conn: HubConnection, frame: Frame, binary: boolean): void {
+    if (this.runConn !== conn) {
+      if (this.runConn !== null) this.flushRun();
+      this.runConn = conn;
+    }
+    const n = this.runLength++;
+    this.runFrames[n] = frame;
+    this.runBinary[n] = binary;
+  }
+
+  /**
+   * Writes the queued run of direct frames, under a cork even when it is one frame: one write per run, as
+   * a topic's drain does it (the many-channels scenario measured the same deliveries/s as with topics).
+   */
+  private flushRun(): void {
+    const conn = this.runConn!;
+    if (!conn.closed) conn.ws.cork(this.sendRun);
+    const frames = this.runFrames;
+    for (let i = 0; i < this.runLength; i++) frames[i] = '';
+    this.runLength = 0;
+    this.runConn = null;
+  }
+
+  /** The cork callback of {@link flushRun} (bound once: no closure per run). */
+  private readonly sendRun = (): void => {
+    const ws = this.runConn!.ws;
+    const frames = this.runFrames;
+    const binary = this.runBinary;
+    for (let i = 0; i < this.runLength; i++) ws.send(frames[i]!, binary[i], false);
+  };
+
   /** Hands one message to one matching group: one render (shared per slot) and one publish per app. */
   private deliver(g: Group, env: Envelope, sender: HubConnection | undefined): number {
     if (g.pending !== null) {
@@ -506,12 +680,21 @@ export class Hub {
     const slot = g.slot;
     const frame = slot.frameFor(env);
     if (frame === null) return 0;
+    if (!g.viaTopic) {
+      const m = g.direct;
+      if (m === null || m === sender || m.closed) return 0;
+      this.sendDirect(m, frame, slot.binary);
+      return 1;
+    }
+    // A topic publish may reach a socket with direct frames waiting: those go first.
+    if (this.runConn !== null) this.flushRun();
     if (sender !== undefined && g.hasMember(sender)) {
       this.publishExcept(g, sender, frame, slot.binary);
       return g.size - 1;
     }
-    const apps = g.apps;
-    for (let a = 0; a < apps.length; a++) apps[a]!.publish(g.topic, frame, slot.binary, false);
+    const app = g.app;
+    if (app !== null) app.publish(g.topic, frame, slot.binary, false);
+    if (g.otherApps !== null) g.publishToOtherApps(frame, slot.binary);
     return g.size;
   }
 
@@ -582,7 +765,8 @@ export class Hub {
     const rec: Recovering = { buffer: [] };
     try {
       await this.ensureInterest(ch);
-      ch.recovering = append(ch.recovering, rec);
+      const rare = rareOf(ch);
+      rare.recovering = append(rare.recovering, rec);
       let base: StreamPosition;
       let replay: Envelope[] = [];
       let recovered: boolean | undefined;
@@ -630,7 +814,11 @@ export class Hub {
         respond(recovered === undefined ? { position, replayed } : { position, recovered, replayed }),
       );
     } finally {
-      ch.recovering = remove(ch.recovering, rec, NO_RECOVERING);
+      const rare = ch.rare;
+      if (rare !== null) {
+        rare.recovering = remove(rare.recovering, rec, NO_RECOVERING);
+        settleRare(ch);
+      }
     }
   }
 
@@ -651,7 +839,7 @@ export class Hub {
     const out = new Map<string, number>();
     for (const [name, ch] of this.channels) {
       let n = 0;
-      for (const g of ch.groups) n += g.size;
+      for (const g of groupsOf(ch)) n += g.size;
       if (n > 0) out.set(name, n);
     }
     return out;
@@ -682,7 +870,7 @@ export class Hub {
 
   /** Stops conflation and local-channel timers. */
   close(): void {
-    for (const g of this.groups.values()) if (g.timer) clearInterval(g.timer);
+    for (const ch of this.channels.values()) for (const g of groupsOf(ch)) if (g.timer) clearInterval(g.timer);
   }
 
   /**
@@ -729,7 +917,7 @@ export class Hub {
     this.metrics.gapRepairs.inc({ outcome: 'insufficient_state' });
     this.log.warn({ channel: ch.name, since }, 'gap older than the history: subscribers must resubscribe');
     const members: HubConnection[] = [];
-    for (const g of ch.groups) g.collectMembers(members);
+    for (const g of groupsOf(ch)) g.collectMembers(members);
     // Continue from what arrives next; those who stay (none, when the edge closes them) see no gap.
     const next = waiting[0];
     ch.last = next ? { epoch: next.epoch, offset: next.offset - 1 } : null;
@@ -746,14 +934,17 @@ export class Hub {
    * name. Every edge that notices does the same; only the first changes the channel.
    */
   private abandon(ch: ChannelState, epoch: string, why: string): void {
-    if (ch.abandoned === epoch) return;
-    ch.abandoned = epoch;
+    const rare = rareOf(ch);
+    if (rare.abandoned === epoch) return;
+    // Its subscribers are closed below: what was dispatched to them before goes first.
+    if (this.runConn !== null) this.flushRun();
+    rare.abandoned = epoch;
     this.metrics.epochRollbacks.inc();
     this.log.warn({ channel: ch.name, epoch, why }, 'epoch lost acknowledged messages: abandoning it');
     const members: HubConnection[] = [];
-    for (const g of ch.groups) g.collectMembers(members);
+    for (const g of groupsOf(ch)) g.collectMembers(members);
     for (const conn of members) this.options.onInsufficientState?.(conn, ch.name);
-    ch.joins = null;
+    rare.joins = null;
     this.bus.abandonEpoch(ch.name, epoch).then(
       (pos) => {
         if (this.channels.get(ch.name) === ch && ch.last !== null && ch.last.epoch === epoch)
@@ -769,16 +960,17 @@ export class Hub {
   }
 
   /** Subscribers waiting for dispatch to pass their position join their topics before `env` is published. */
-  private admitJoins(ch: ChannelState, env: Envelope): void {
+  private admitJoins(ch: ChannelState, rare: ChannelRare, env: Envelope): void {
     const waiting: PendingJoin[] = [];
-    for (const j of ch.joins!) {
+    for (const j of rare.joins!) {
       if (env.epoch === j.at.epoch && env.offset <= j.at.offset) {
         waiting.push(j);
         continue;
       }
-      if (!j.conn.closed) j.conn.ws.subscribe(j.group.topic);
+      if (!j.conn.closed) join(j.conn, j.group);
     }
-    ch.joins = waiting.length > 0 ? waiting : null;
+    rare.joins = waiting.length > 0 ? waiting : null;
+    settleRare(ch);
   }
 
   /** The local connection named by a message's {@link SENDER_ATTR}, if it is on this node. */
@@ -792,17 +984,22 @@ export class Hub {
    * own socket (uWS skips the publishing socket, still one native fan-out), in any other app as usual.
    */
   private publishExcept(g: Group, sender: HubConnection, frame: Frame, binary: boolean): void {
-    const apps = g.apps;
+    if (g.app === null) return;
+    this.publishExceptIn(g.app, g, sender, frame, binary);
+    const o = g.otherApps;
+    if (o !== null) for (let a = 0; a < o.apps.length; a++) this.publishExceptIn(o.apps[a]!, g, sender, frame, binary);
+  }
+
+  private publishExceptIn(app: TopicPublisher, g: Group, sender: HubConnection, frame: Frame, binary: boolean): void {
     const ws = sender.ws;
-    for (let a = 0; a < apps.length; a++) {
-      const app = apps[a]!;
-      if (app === sender.app && ws.publish !== undefined) ws.publish(g.topic, frame, binary, false);
-      else app.publish(g.topic, frame, binary, false);
-    }
+    if (app === sender.app && ws.publish !== undefined) ws.publish(g.topic, frame, binary, false);
+    else app.publish(g.topic, frame, binary, false);
   }
 
   /** Hands a message to a channel's taps; a failing tap is logged and never stops the others. */
   private runTaps(taps: readonly ((env: Envelope) => void)[], env: Envelope): void {
+    // A tap may close a connection: what was dispatched to it before goes first.
+    if (this.runConn !== null) this.flushRun();
     for (const tap of taps) {
       try {
         tap(env);
@@ -870,12 +1067,14 @@ export class Hub {
       last !== null &&
       last.epoch === upTo.epoch &&
       last.offset < upTo.offset;
+    // The second member: the group moves to its topic before this one joins it.
+    if (!group.viaTopic && group.size > 0) toTopic(group);
     conn.ws.cork(() => {
       respond(frames.length);
       for (const frame of frames) conn.ws.send(frame, typeof frame !== 'string', false);
-      if (!defer) conn.ws.subscribe(group.topic);
+      if (!defer) join(conn, group);
     });
-    if (defer) (ch.joins ??= []).push({ conn, group, at: upTo });
+    if (defer) (rareOf(ch).joins ??= []).push({ conn, group, at: upTo });
     group.size++;
     group.addMember(conn);
     group.addApp(conn.app);
@@ -889,11 +1088,15 @@ export class Hub {
     const group = conn.subs.get(subId);
     if (!group) return;
     conn.subs.delete(subId);
-    if (socketOpen) conn.ws.unsubscribe(group.topic);
-    const ch0 = group.channel;
-    if (ch0.joins !== null) {
-      ch0.joins = ch0.joins.filter((j) => j.conn !== conn || j.group !== group);
-      if (ch0.joins.length === 0) ch0.joins = null;
+    if (group.direct === conn) group.direct = null;
+    if (socketOpen && group.viaTopic) conn.ws.unsubscribe(group.topic);
+    const rare = group.channel.rare;
+    if (rare !== null && rare.joins !== null) {
+      rare.joins = rare.joins.filter((j) => j.conn !== conn || j.group !== group);
+      if (rare.joins.length === 0) {
+        rare.joins = null;
+        settleRare(group.channel);
+      }
     }
     group.size--;
     group.removeMember(conn);
@@ -906,34 +1109,47 @@ export class Hub {
     this.maybeDropChannel(ch);
   }
 
+  /** The channel's group for `spec`, created (with its render slot, unless one is shared) when new. */
   private group(ch: ChannelState, spec: GroupSpec): Group {
-    const projKey = spec.projection ? spec.projection.join(',') : '*';
-    const renderKey = spec.render?.key ?? '';
-    const key = [
-      spec.dialect,
-      spec.channel,
-      filterKey(spec.filter),
-      projKey,
-      spec.frequencyMs,
-      spec.conflateBy ?? '',
-      renderKey,
-    ].join('|');
-    let g = this.groups.get(key);
-    if (g) return g;
-    const slotKey = [spec.dialect, spec.channel, projKey, renderKey].join('|');
-    let slot = this.slots.get(slotKey);
-    if (!slot) {
-      slot = new RenderSlot(slotKey, this.options.renderer(spec));
-      this.slots.set(slotKey, slot);
+    const key = groupKey(spec);
+    const held = ch.groups;
+    if (held instanceof Group) {
+      if (groupKey(held.spec) === key) return held;
+    } else if (held !== null) {
+      const g = held.byKey.get(key);
+      if (g) return g;
     }
+    const sk = slotKey(spec);
+    let slot: RenderSlot | undefined;
+    if (held instanceof Group) {
+      if (slotKey(held.spec) === sk) slot = held.slot;
+    } else if (held !== null) slot = held.slots.get(sk);
+    slot ??= new RenderSlot(this.options.renderer(spec));
     slot.refs++;
-    g = new Group(key, spec, slot, ch);
-    this.groups.set(key, g);
-    ch.groups = append(ch.groups, g);
+    const g = new Group(spec, slot, ch);
+    if (held === null) ch.groups = g;
+    else {
+      // The second group: from now on the channel's groups and slots are found by key.
+      const many =
+        held instanceof Group
+          ? (ch.groups = {
+              byKey: new Map([[groupKey(held.spec), held]]),
+              slots: new Map([[slotKey(held.spec), held.slot]]),
+            })
+          : held;
+      many.byKey.set(key, g);
+      many.slots.set(sk, slot);
+    }
     indexGroup(ch, g);
-    this.metrics.groups.set(this.groups.size);
-    if (ch.local !== null) this.startLocalTimer(g, ch.local, spec.frequencyMs);
-    else if (spec.frequencyMs > 0) this.startConflation(g, spec.frequencyMs);
+    this.groupCount++;
+    this.metrics.groups.set(this.groupCount);
+    if (ch.local !== null) {
+      g.viaTopic = true;
+      this.startLocalTimer(g, ch.local, spec.frequencyMs);
+    } else if (spec.frequencyMs > 0) {
+      g.viaTopic = true;
+      this.startConflation(g, spec.frequencyMs);
+    }
     return g;
   }
 
@@ -969,15 +1185,23 @@ export class Hub {
     if (g.timer) clearInterval(g.timer);
     g.timer = null;
     g.pending = null;
-    this.groups.delete(g.key);
-    unindexGroup(g.channel, g);
-    g.channel.groups = remove(g.channel.groups, g, NO_GROUPS);
-    if (--g.slot.refs === 0) this.slots.delete(g.slot.key);
-    this.metrics.groups.set(this.groups.size);
+    const ch = g.channel;
+    unindexGroup(ch, g);
+    const lastOfSlot = --g.slot.refs === 0;
+    const held = ch.groups;
+    if (held === g) ch.groups = null;
+    else if (held !== null && !(held instanceof Group)) {
+      held.byKey.delete(groupKey(g.spec));
+      if (lastOfSlot) held.slots.delete(slotKey(g.spec));
+      // Back to one group: held as is again.
+      if (held.byKey.size === 1) ch.groups = held.byKey.values().next().value!;
+    }
+    this.groupCount--;
+    this.metrics.groups.set(this.groupCount);
   }
 
   private maybeDropChannel(ch: ChannelState): void {
-    if (ch.holders > 0 || ch.groups.length > 0 || ch.recovering.length > 0) return;
+    if (ch.holders > 0 || ch.groups !== null || (ch.rare !== null && ch.rare.recovering.length > 0)) return;
     if (this.channels.get(ch.name) !== ch) return;
     this.channels.delete(ch.name);
     this.metrics.channels.set(this.channels.size);
@@ -989,19 +1213,39 @@ export class Hub {
   }
 }
 
-/** Adds a group to its channel's dispatch index (open list, or under each value of its key attribute). */
+/** A member starts receiving a group's frames: through its topic, or directly while it has none. */
+function join(conn: HubConnection, g: Group): void {
+  if (g.viaTopic) conn.ws.subscribe(g.topic);
+  else g.direct = conn;
+}
+
+/**
+ * Moves a group to its uWS topic for good (its second member is joining). Nothing of the first member's
+ * is pending here (direct frames are written by the end of each batch), so what it gets next through the
+ * topic follows what it got directly; a first member still waiting for its join subscribes when admitted.
+ */
+function toTopic(g: Group): void {
+  g.viaTopic = true;
+  const first = g.direct;
+  g.direct = null;
+  if (first !== null && !first.closed) first.ws.subscribe(g.topic);
+}
+
+/** Adds a group to its channel's dispatch index (open groups, or under each value of its key attribute). */
 function indexGroup(ch: ChannelState, g: Group): void {
-  if (g.keyAttr === null) {
-    ch.open = append(ch.open, g);
+  const f = g.filter;
+  if (f === null) {
+    if (ch.solo === null) ch.solo = g;
+    else ch.open = append(ch.open, g);
     return;
   }
-  ch.byAttr ??= new Map();
-  let byValue = ch.byAttr.get(g.keyAttr);
+  const index = (ch.index ??= { byAttr: new Map<string, Map<string, Group[]>>(), attrs: NO_STRINGS });
+  let byValue = index.byAttr.get(f.keyAttr);
   if (!byValue) {
-    ch.byAttr.set(g.keyAttr, (byValue = new Map<string, Group[]>()));
-    ch.indexedAttrs = [...ch.byAttr.keys()];
+    index.byAttr.set(f.keyAttr, (byValue = new Map<string, Group[]>()));
+    index.attrs = [...index.byAttr.keys()];
   }
-  for (const value of g.keyValues) {
+  for (const value of f.keyValues) {
     const list = byValue.get(value);
     if (list) list.push(g);
     else byValue.set(value, [g]);
@@ -1010,14 +1254,22 @@ function indexGroup(ch: ChannelState, g: Group): void {
 
 /** Removes a group from its channel's dispatch index. */
 function unindexGroup(ch: ChannelState, g: Group): void {
-  if (g.keyAttr === null) {
-    ch.open = remove(ch.open, g, NO_GROUPS);
+  const f = g.filter;
+  if (f === null) {
+    if (ch.solo !== g) ch.open = remove(ch.open, g, NO_GROUPS);
+    else if (ch.open.length === 0) ch.solo = null;
+    else {
+      // The next open group takes the first place (the order of delivery among groups is kept).
+      ch.solo = ch.open[0]!;
+      ch.open = remove(ch.open, ch.solo, NO_GROUPS);
+    }
     return;
   }
-  if (ch.byAttr === null) return;
-  const byValue = ch.byAttr.get(g.keyAttr);
+  const index = ch.index;
+  if (index === null) return;
+  const byValue = index.byAttr.get(f.keyAttr);
   if (!byValue) return;
-  for (const value of g.keyValues) {
+  for (const value of f.keyValues) {
     const list = byValue.get(value);
     if (!list) continue;
     const i = list.indexOf(g);
@@ -1025,9 +1277,9 @@ function unindexGroup(ch: ChannelState, g: Group): void {
     if (list.length === 0) byValue.delete(value);
   }
   if (byValue.size === 0) {
-    ch.byAttr.delete(g.keyAttr);
-    ch.indexedAttrs = ch.byAttr.size === 0 ? NO_STRINGS : [...ch.byAttr.keys()];
-    if (ch.byAttr.size === 0) ch.byAttr = null;
+    index.byAttr.delete(f.keyAttr);
+    if (index.byAttr.size === 0) ch.index = null;
+    else index.attrs = [...index.byAttr.keys()];
   }
 }
 

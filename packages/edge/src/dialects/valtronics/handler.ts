@@ -47,6 +47,19 @@ export interface ValtronicsState {
 
 type VConn = Conn<ValtronicsState>;
 
+/**
+ * Idle memory: a subscription's group keeps its spec, so what the spec points to is shared where it can
+ * be — one empty filter, one render key per channel name, one renderer per channel name without a
+ * projection — rather than allocated per subscription (a quiet node holds one group per subscription).
+ */
+const NO_FILTER: Filter = Object.freeze({});
+const RENDER_KEYS: Readonly<Record<ValtronicsChannel, { readonly key: string; readonly context: ValtronicsChannel }>> = {
+  telemetry: { key: 'telemetry', context: 'telemetry' },
+  alerts: { key: 'alerts', context: 'alerts' },
+  devices: { key: 'devices', context: 'devices' },
+  system: { key: 'system', context: 'system' },
+};
+
 /** Route (relative to the prefix) → the channel the endpoint is scoped to. */
 const ENDPOINTS: Readonly<Record<string, ValtronicsChannel | null>> = {
   '/': null,
@@ -76,6 +89,8 @@ function narrowedFilters(spec: GroupSpec, devices: readonly string[]): Record<st
 export class ValtronicsHandler implements DialectHandler<ValtronicsState> {
   private readonly opts: { maxBatch: number; maxAuthFailures: number; systemIntervalMs: number };
   private readonly cache = new ParsedDataCache();
+  /** Renderers of subscriptions without a projection, by channel name (shared: they hold no state of their own). */
+  private readonly plainRenderers = new Map<ValtronicsChannel, Renderer>();
   private systemSeq = 0;
   private readonly systemEpoch = randomBytes(6).toString('base64url');
 
@@ -140,7 +155,13 @@ export class ValtronicsHandler implements DialectHandler<ValtronicsState> {
     const channel = spec.render!.context as ValtronicsChannel;
     const projection = spec.projection;
     const cache = this.cache;
-    return (env: Envelope) => renderValtronicsUpdate(channel, env, projection, cache);
+    if (projection !== null) return (env: Envelope) => renderValtronicsUpdate(channel, env, projection, cache);
+    let plain = this.plainRenderers.get(channel);
+    if (plain === undefined) {
+      plain = (env: Envelope) => renderValtronicsUpdate(channel, env, null, cache);
+      this.plainRenderers.set(channel, plain);
+    }
+    return plain;
   }
 
   normalizePublish(name: string, attrs: Readonly<Record<string, string | number | boolean>>, data: unknown): NormalizedPublish {
@@ -310,11 +331,11 @@ export class ValtronicsHandler implements DialectHandler<ValtronicsState> {
     const spec: GroupSpec = {
       dialect: DIALECT,
       channel: local ? SYSTEM_CHANNEL : busChannel(DIALECT, conn.tenant, cmd.channel),
-      filter: cmd.filter,
+      filter: Object.keys(cmd.filter).length === 0 ? NO_FILTER : cmd.filter,
       projection: cmd.projection,
       frequencyMs,
       conflateBy: local ? null : 'device_id',
-      render: { key: cmd.channel, context: cmd.channel },
+      render: RENDER_KEYS[cmd.channel],
     };
     let subscribedAt: StreamPosition | null | undefined;
     try {
