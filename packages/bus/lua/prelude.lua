@@ -34,10 +34,15 @@ local function announced(meta)
   return tonumber(redis.call('HGET', meta, 'o'))
 end
 
--- Announces one message at `offset` of `epoch` with write id `wid`: the shard feed entry (c, o, e, p, w),
--- and the announced top moves up to it (never down: announcements of one channel may come out of order).
-local function announce_message(meta, feed, channel, maxlen, epoch, offset, wid, payload)
+-- The shard feed entry of one message (c, o, e, p, w): the single-message layout every reader reads.
+local function feed_single(feed, maxlen, channel, epoch, offset, wid, payload)
   redis.call('XADD', feed, 'MAXLEN', '~', maxlen, '*', 'c', channel, 'o', offset, 'e', epoch, 'p', payload, 'w', wid)
+end
+
+-- Announces one message at `offset` of `epoch` with write id `wid`: its feed entry, and the announced
+-- top moves up to it (never down: announcements of one channel may come out of order).
+local function announce_message(meta, feed, channel, maxlen, epoch, offset, wid, payload)
+  feed_single(feed, maxlen, channel, epoch, offset, wid, payload)
   if announced(meta) < offset then redis.call('HSET', meta, 'a', offset) end
 end
 
@@ -78,7 +83,7 @@ end
 -- given, its feed entry.
 local function write_single(hist, size, limit, feed, maxlen, channel, epoch, offset, wid, payload)
   if size > 0 then redis.call('XADD', hist, 'MINID', '~', history_minid(offset, size, limit), offset .. '-0', 'p', payload, 'w', wid) end
-  if feed then redis.call('XADD', feed, 'MAXLEN', '~', maxlen, '*', 'c', channel, 'o', offset, 'e', epoch, 'p', payload, 'w', wid) end
+  if feed then feed_single(feed, maxlen, channel, epoch, offset, wid, payload) end
 end
 
 -- Writes the open run: its history entry, then its feed entry.
@@ -122,8 +127,8 @@ local function run_add(r, offset, stamp, idx, payload)
   if stamp == nil or r.n >= r.limit or r.bytes >= RUN_BYTES then run_flush(r) end
 end
 
--- The entry of history `hist` that holds `offset` (its id, fields and first offset), or nil when no
--- entry does (trimmed, expired, or a hole).
+-- The id of the entry of history `hist` that holds `offset` (a run entry may start before it), or nil
+-- when no entry does (trimmed, expired, or a hole).
 local function history_entry_at(hist, offset)
   local e = redis.call('XREVRANGE', hist, offset .. '-0', '-', 'COUNT', 1)[1]
   if not e then return nil end
@@ -131,7 +136,7 @@ local function history_entry_at(hist, offset)
   local n = 0
   for j = 1, #e[2], 2 do if e[2][j] == 'p' then n = n + 1 end end
   if first + n - 1 < offset then return nil end
-  return e[1], e[2], first
+  return e[1]
 end
 
 -- Appends one message at `offset` of `epoch` with write id `wid`: the history entry <offset>-0 (when the

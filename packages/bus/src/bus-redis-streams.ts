@@ -202,6 +202,16 @@ function isField(b: Buffer, code: number): boolean {
   return b.length === 1 && b[0] === code;
 }
 
+/**
+ * The first write id of a run entry (`<stamp>-<index>`; message i has `<stamp>-<index+i>`), split; null
+ * when it is not one.
+ */
+function splitWriteId(wid: string): { stamp: string; index: number } | null {
+  const dash = wid.indexOf('-');
+  const index = Number(wid.slice(dash + 1));
+  return dash > 0 && Number.isSafeInteger(index) ? { stamp: wid.slice(0, dash), index } : null;
+}
+
 /** A run entry names each payload `p` (fields `from`, from+2, …: 8 in a feed entry, 2 in a history entry). */
 function runMarkersOk(f: readonly Buffer[], from = 8): boolean {
   for (let p = from; p < f.length; p += 2) if (!isField(f[p]!, 0x70)) return false;
@@ -220,26 +230,18 @@ function historyMessages(channel: string, epoch: string, since: number, top: num
     const id = idBuf.toString();
     const first = Number(id.slice(0, id.indexOf('-')));
     if (!Number.isSafeInteger(first) || f.length < 2) return null;
-    const run = isField(f[0]!, 0x77);
-    let stamp: string | undefined;
-    let index = 0;
-    if (run) {
-      const wid = f[1]!.toString();
-      const dash = wid.indexOf('-');
-      stamp = wid.slice(0, dash);
-      index = Number(wid.slice(dash + 1));
-      if (dash <= 0 || !Number.isSafeInteger(index) || f.length < 4 || !runMarkersOk(f, 2)) return null;
-    } else if (!isField(f[0]!, 0x70)) return null;
-    const count = run ? (f.length - 2) >> 1 : 1;
+    const run = isField(f[0]!, 0x77) ? splitWriteId(f[1]!.toString()) : null;
+    if (run !== null ? f.length < 4 || !runMarkersOk(f, 2) : !isField(f[0]!, 0x70)) return null;
+    const count = run !== null ? (f.length - 2) >> 1 : 1;
     for (let i = 0; i < count; i++) {
       const offset = first + i;
       if (offset <= since) continue;
       if (offset > top) break;
       if (offset !== next) return null;
-      const payload = decodePayload(run ? f[3 + 2 * i]! : f[1]!);
+      const payload = decodePayload(run !== null ? f[3 + 2 * i]! : f[1]!);
       if (!payload) return null;
       // Single entries carry their write id in field w (absent on entries written before write ids existed).
-      const writeId = run ? `${stamp}-${index + i}` : f[2] && isField(f[2], 0x77) && f[3] ? f[3].toString() : undefined;
+      const writeId = run !== null ? `${run.stamp}-${run.index + i}` : f[2] && isField(f[2], 0x77) && f[3] ? f[3].toString() : undefined;
       messages.push(
         writeId !== undefined
           ? { channel, offset, epoch, ts: payload.ts, attrs: payload.attrs, data: payload.data, writeId }
@@ -476,6 +478,7 @@ export class RedisStreamsBus implements Bus {
       if (runs.length > 0) calls.push(this.settle(runs, this.append(s, runs)));
     }
     this.flushesInFlight++;
+    // settle() answers every publish and never rejects, so this only counts the flush down.
     void Promise.all(calls).then(this.afterFlush);
   }
 
@@ -520,8 +523,10 @@ export class RedisStreamsBus implements Bus {
       let keyed = false;
       for (const it of run.items) if (it.req.idempotencyKey !== undefined) keyed = true;
       args.push(run.channel, keys.idempotency(s, run.channel, ''), run.items.length, keyed ? 1 : 0);
-      if (keyed) for (const it of run.items) args.push(it.req.idempotencyKey ?? '', encodePayload({ ts: it.ts, attrs: it.req.attrs, data: it.req.data }));
-      else for (const it of run.items) args.push(encodePayload({ ts: it.ts, attrs: it.req.attrs, data: it.req.data }));
+      for (const it of run.items) {
+        if (keyed) args.push(it.req.idempotencyKey ?? '');
+        args.push(encodePayload({ ts: it.ts, attrs: it.req.attrs, data: it.req.data }));
+      }
     }
     const script = shardScript('publish', runs.length);
     if (minReplicas === 0) return toResults(runs, (await this.main[script]!(...args)) as PublishReply);
@@ -841,7 +846,7 @@ export class RedisStreamsBus implements Bus {
   /**
    * Turns an XREAD reply into envelopes of interested channels, in order, and delivers them. An entry is
    * one message (fields c, o, e, p, w as append_message writes them; 8 without the write id) or a run of
-   * a channel's consecutive messages from one script run (c, o, e, w, then p per message: feed_add).
+   * a channel's consecutive messages from one script run (c, o, e, w, then p per message: run_flush).
    */
   private ingest(lane: Lane, reply: [Buffer, [Buffer, Buffer[]][]][]): void {
     const batch: Envelope[] = [];
@@ -886,11 +891,8 @@ export class RedisStreamsBus implements Bus {
           continue;
         }
         // A run: write ids <stamp>-<index + i>, payloads at 9, 11, …; an entry not laid out so is not ours.
-        const wid = f[7]!.toString();
-        const dash = wid.indexOf('-');
-        const stamp = wid.slice(0, dash);
-        const index = Number(wid.slice(dash + 1));
-        if (dash <= 0 || !Number.isSafeInteger(index) || !runMarkersOk(f)) {
+        const first = splitWriteId(f[7]!.toString());
+        if (first === null || !runMarkersOk(f)) {
           skipped += (f.length - 8) >> 1;
           this.log.warn({ shard, id: lastId }, 'unreadable feed entry skipped');
           continue;
@@ -904,7 +906,7 @@ export class RedisStreamsBus implements Bus {
             continue;
           }
           if (payload.ts < oldestTs) oldestTs = payload.ts;
-          batch.push({ channel, offset: offset + i, epoch, ts: payload.ts, attrs: payload.attrs, data: payload.data, writeId: `${stamp}-${index + i}` });
+          batch.push({ channel, offset: offset + i, epoch, ts: payload.ts, attrs: payload.attrs, data: payload.data, writeId: `${first.stamp}-${first.index + i}` });
         }
       }
       if (lastId !== null && lane.shards.has(shard)) lane.shards.set(shard, lastId);

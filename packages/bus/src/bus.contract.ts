@@ -279,6 +279,17 @@ export function runBusContract(name: string, makeWorld: () => Promise<BusWorld>)
       expect(ok.messages).toHaveLength(world.historySize);
     });
 
+    it('reaches back exactly historySize messages, whatever a backend keeps beyond them', async () => {
+      const bus = await world.node();
+      const n = world.historySize + 2;
+      for (let i = 1; i <= n; i++) await bus.publish(msg('c.reach', i));
+      const pos = await bus.position('c.reach');
+      expect((await bus.history('c.reach', { epoch: pos.epoch, offset: 1 })).recovered).toBe(false);
+      const ok = await bus.history('c.reach', { epoch: pos.epoch, offset: 2 });
+      expect(ok.recovered).toBe(true);
+      expect(ok.messages.map((m) => m.offset)).toEqual(Array.from({ length: world.historySize }, (_, i) => i + 3));
+    });
+
     it('gives a new epoch when the backend lost the channel, so old positions are not recovered', async () => {
       const bus = await world.node();
       await bus.publish(msg('c.lost', 1));
