@@ -126,7 +126,7 @@ function stepsTable(steps, fanout) {
   ];
   for (const s of steps) {
     lines.push(
-      `| ${fmt(s.rate)} | ${fmt(fanout)} | ${fmt(s.deliveredPerSec)} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${ms(s.maxMs)} | ${fmt(s.lost)} | ${fmt(s.duplicatesOrReordered)} | ${cpuCell(s.cpuSec)} | ${genCell(s)} | ${s.sustained ? 'yes' : s.fellBehind ? 'no (publisher behind)' : 'no'} |`,
+      `| ${fmt(s.rate)} | ${fmt(fanout)} | ${fmt(s.deliveredPerSec)} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${ms(s.maxMs)} | ${fmt(s.lost)} | ${fmt(s.duplicatesOrReordered)} | ${cpuCell(s.cpuSec)} | ${genCell(s)} | ${s.sustained ? (s.retry ? 'yes (second try)' : 'yes') : s.fellBehind ? 'no (publisher behind)' : 'no'}${!s.sustained && s.retry ? ' (second try)' : ''} |`,
     );
   }
   return lines;
@@ -501,6 +501,7 @@ const doc = [
   '',
   `Generator: ${load.generatorProcesses} worker processes on the same machine; a step counts as sustained when nothing was lost,`,
   `duplicated or reordered, the publisher kept its rate and the p99 stayed under ${load.lagLimitsMs ? `${load.lagLimitsMs.default} ms (${load.lagLimitsMs['10000+']} ms from 10 000 subscribers)` : 'the lag limit'}.`,
+  `A rate fails when two steps at it in a row are not sustained (every system gets the second try; both are in the tables).`,
   `Server CPU is read from \`/proc/<pid>/stat\` of`,
   'the server processes (Redis included where used); RSS from `/proc/<pid>/status`.',
   '',

@@ -1,13 +1,14 @@
 /**
  * The load generator's own machinery, which the figures rest on: the keep-alive HTTP client (responses
  * read whole, by length and chunked, one connection reused), the rate publisher (one message per request
- * keeps a rate above one tick's worth of slots, and says so when it cannot), and heap snapshot summaries.
+ * keeps a rate above one tick's worth of slots, and says so when it cannot), the staircase (a second try at a
+ * failing rate, midpoints, halving), and heap snapshot summaries.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeepAlivePool } from '../src/http-raw.js';
-import { publishAtRate } from '../src/generator.js';
+import { maxSustained, publishAtRate, staircase, type StepResult } from '../src/generator.js';
 import { growth, summarise } from '../src/inspector.js';
 import { moduleOf, selfTimes } from '../src/cpuprofile-top.js';
 
@@ -124,5 +125,52 @@ describe('heap and CPU profile summaries', () => {
     expect(s.byModule.get('@switchboard/edge')).toBe(20);
     expect(s.byModule.get('ioredis')).toBe(5);
     expect(moduleOf('node:net', 'x')).toBe('node internals');
+  });
+});
+
+describe('staircase', () => {
+  /** A step at `rate` that is sustained when `holds(rate, tryNumber)` says so. */
+  const fake = (holds: (rate: number, attempt: number) => boolean) => {
+    const attempts = new Map<number, number>();
+    const calls: number[] = [];
+    const step = (rate: number): Promise<StepResult> => {
+      const n = (attempts.get(rate) ?? 0) + 1;
+      attempts.set(rate, n);
+      calls.push(rate);
+      const sustained = holds(rate, n);
+      return Promise.resolve({ rate, sent: rate, expected: rate, delivered: rate, lost: 0, duplicatesOrReordered: 0, deliveredPerSec: rate, p50Ms: 1, p99Ms: sustained ? 1 : 999, maxMs: 1, cpuSec: {}, generatorCpuSec: 0, durationSec: 1, rssBytes: {}, fellBehind: false, sustained });
+    };
+    return { step, calls };
+  };
+
+  it('tries a failing rate a second time, and counts it when the second try holds', async () => {
+    // 400 collapses once, then holds; 800 never holds.
+    const f = fake((rate, attempt) => rate < 400 || (rate === 400 && attempt === 2));
+    const steps = await staircase([100, 200, 400, 800], f.step, 0);
+    expect(f.calls).toEqual([100, 200, 400, 400, 800, 800]);
+    expect(steps.map((s) => [s.rate, s.sustained, s.retry ?? false])).toEqual([
+      [100, true, false],
+      [200, true, false],
+      [400, false, false],
+      [400, true, true],
+      [800, false, false],
+      [800, false, true],
+    ]);
+    expect(maxSustained(steps)?.rate).toBe(400);
+  });
+
+  it('narrows between the last rate held and the first failed, each midpoint with its second try', async () => {
+    const f = fake((rate) => rate <= 600);
+    const steps = await staircase([200, 400, 800], f.step, 2);
+    // 800 fails twice; 600 holds; 700 fails twice.
+    expect(f.calls).toEqual([200, 400, 800, 800, 600, 700, 700]);
+    expect(maxSustained(steps)?.rate).toBe(600);
+  });
+
+  it('halves a first rate that fails, and with tries = 1 gives up on a rate at its first failure', async () => {
+    const f = fake((rate) => rate <= 250);
+    const steps = await staircase([1000], f.step, 0, 1);
+    expect(f.calls).toEqual([1000, 500, 250]);
+    expect(maxSustained(steps)?.rate).toBe(250);
   });
 });
