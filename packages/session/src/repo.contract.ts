@@ -55,6 +55,31 @@ export function runRepoContract(name: string, make: RepoFactory): void {
       expect(s!.expiresAt).toBeGreaterThan(Date.now() + 50_000);
     });
 
+    it('takes a checkpoint of hundreds of sessions at once: each position lands where its subscription is, none brings a removed one back', async () => {
+      const sessions = 300;
+      for (let i = 0; i < sessions; i++) {
+        await repo.createSession({ id: `cp-${i}`, userId: `u${i}`, roles: [] }, 60);
+        await repo.putSubscription(`cp-${i}`, { key: 'a', dialect: 'valtronics', request: { channel: 'a' } });
+        // Every third session has no subscription `b`: its checkpoint of `b` must not create one.
+        if (i % 3 !== 0) await repo.putSubscription(`cp-${i}`, { key: 'b', dialect: 'valtronics', request: { channel: 'b' } });
+      }
+      const entries = [];
+      for (let i = 0; i < sessions; i++) {
+        entries.push({ sessionId: `cp-${i}`, key: 'a', position: { epoch: 'ea', offset: i } });
+        entries.push({ sessionId: `cp-${i}`, key: 'b', position: { epoch: 'eb', offset: 1000 + i } });
+      }
+      entries.push({ sessionId: 'cp-missing', key: 'a', position: { epoch: 'ea', offset: 1 } });
+      await repo.checkpoint(entries);
+      for (let i = 0; i < sessions; i++) {
+        const s = await repo.touchSession(`cp-${i}`, 60);
+        const byKey = new Map(s!.subscriptions.map((x) => [x.key, x.position]));
+        expect(byKey.get('a')).toEqual({ epoch: 'ea', offset: i });
+        if (i % 3 === 0) expect(byKey.has('b')).toBe(false);
+        else expect(byKey.get('b')).toEqual({ epoch: 'eb', offset: 1000 + i });
+      }
+      expect(await repo.touchSession('cp-missing', 60)).toBeNull();
+    });
+
     it('finds a session by its id alone, with its user, roles and tenant (what resumeSession relies on)', async () => {
       await repo.createSession({ id: 'ghost-1', userId: 'dispatcher@acme', roles: ['ops'], tenant: '42' }, 60);
       await repo.createSession({ id: 'ghost-2', userId: 'plain', roles: [] }, 60);
