@@ -33,6 +33,10 @@ export const ERROR_CODES = {
     doc: 'The payload contains a `__proto__`, `constructor` or `prototype` key, which is never accepted.',
   },
   batch_too_large: { http: 400, doc: 'A `batch` holds more messages than the limit (50 by default).' },
+  too_many_in_flight: {
+    http: 429,
+    doc: 'A publish socket already has `SWITCHBOARD_PUBLISH_SOCKET_MAX_IN_FLIGHT` messages (20,000 by default) waiting for their acknowledgements: nothing of this frame was published. Wait for acknowledgements before sending more, then send it again (with idempotency keys it is published once).',
+  },
   rate_limited: {
     http: 429,
     doc: 'A rate limit was exceeded: messages per second on a connection, or new connections per minute for a user or address. The metric label `rule` says which.',
@@ -138,7 +142,7 @@ export const CLOSE_CODES = {
   auth_failed: { code: 4003, doc: 'Too many failed `auth` attempts on one connection.' },
   slow_consumer: {
     code: 4008,
-    doc: 'The client read too slowly: its send buffer passed the backpressure limit (or, with others, the node\'s budget for all send buffers, `SWITCHBOARD_SLOW_CONSUMER_BUDGET_BYTES`), so messages would have been dropped. Reconnect and recover by offset. A client that stopped reading altogether (its buffer drained nothing for one and a half check intervals) cannot read this frame: it is dropped without one (the client sees 1006) as soon as it holds a quarter of its limit, so that its buffer is freed at once.',
+    doc: 'The client read too slowly: its send buffer passed the backpressure limit (or, with others, the node\'s budget for all send buffers, `SWITCHBOARD_SLOW_CONSUMER_BUDGET_BYTES`), so messages would have been dropped. Reconnect and recover by offset. A publish socket whose publisher does not read its acknowledgements gets it when they pass four times the limit, instead of losing any (what it sent since its last acknowledgement read may or may not be published: resend it with idempotency keys). A client that stopped reading altogether (its buffer drained nothing for one and a half check intervals) cannot read this frame: it is dropped without one (the client sees 1006) as soon as it holds a quarter of its limit, so that its buffer is freed at once.',
   },
   insufficient_state: {
     code: 4010,

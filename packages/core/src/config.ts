@@ -595,6 +595,13 @@ export const CONFIG_SPEC = {
     default: 1000,
     doc: 'Most messages in one batch publish request.',
   }),
+  publishSocketMaxInFlight: option({
+    schema: int(1),
+    env: 'SWITCHBOARD_PUBLISH_SOCKET_MAX_IN_FLIGHT',
+    type: 'integer',
+    default: 20_000,
+    doc: 'Most messages one publish socket (`/api/publish/ws`) may have waiting for their acknowledgements. A frame that would pass it is refused whole with `too_many_in_flight` (nothing of it is published): a publisher faster than the bus cannot fill the edge\'s memory. `switchboard publish --stdin` keeps at most 10,000 in flight.',
+  }),
   drainMs: option({
     schema: int(0),
     env: 'SWITCHBOARD_DRAIN_MS',

@@ -63,7 +63,11 @@ export const FLEETFREEDOM_WIRE_CODES = {
       doc: 'A merge or remove carried a `v` that is not the stored one at the parts it touches; nothing changed and the answer carries the stored object.',
       from: ['version_conflict', 'already_exists'],
     },
-    rateLimited: { code: 10, doc: 'Too many messages per second on this connection (metric `switchboard_rate_limit_rejections_total{rule}`).', from: ['rate_limited'] },
+    rateLimited: {
+      code: 10,
+      doc: 'Too many messages per second on this connection (metric `switchboard_rate_limit_rejections_total{rule}`), or too many unacknowledged publishes.',
+      from: ['rate_limited', 'too_many_in_flight'],
+    },
     tooLarge: { code: 11, doc: 'The frame, or the object it would make, is larger than the limit.', from: ['message_too_large'] },
     limitReached: {
       code: 12,

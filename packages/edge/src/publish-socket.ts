@@ -6,8 +6,14 @@
  * `{"id","results":[…]}` — or refused with `{"id","error","message"}`. Frames are not held for each
  * other's acknowledgements: many are in flight, the bus coalesces them, and acks of one channel come back
  * in the order its frames were sent. An idempotency key per message makes a retry after a reconnect safe.
+ *
+ * Flow control: uWS cannot stop reading a WebSocket, so a publisher faster than the bus is held back by
+ * refusal — a frame that would take the socket past `publishSocketMaxInFlight` unacknowledged messages is
+ * answered `too_many_in_flight` and nothing of it is published — and a publisher that does not read its
+ * acknowledgements is closed with 4008 (`slow_consumer`) when they pass the socket's backpressure limit,
+ * where uWS would start dropping them silently.
  */
-import { isPlainObject, parseJsonGuarded, type Logger } from '@switchboard/core';
+import { CLOSE_CODES, isPlainObject, parseJsonGuarded, type Logger } from '@switchboard/core';
 import type { Bus, PublishResult } from '@switchboard/bus';
 import type { ApiKeys } from './api-keys.js';
 import type { EdgeMetrics } from './metrics.js';
@@ -24,6 +30,10 @@ interface Publisher {
   closed: boolean;
   /** Answers waiting for this turn's flush (one cork and write for all of them). */
   out: string[];
+  /** Messages handed to the bus and not acknowledged yet. */
+  inFlight: number;
+  /** Unread acknowledgements past this many bytes close the socket (uWS would drop what follows). */
+  readonly ackLimitBytes: number;
 }
 
 /** What the publish socket needs. */
@@ -33,7 +43,13 @@ export interface PublishSocketDeps {
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
   readonly normalizer: PublishNormalizer;
-  readonly limits: { readonly maxDepth: number; readonly publishMaxBatch: number; readonly publishMaxBodyBytes: number; readonly maxBackpressureBytes: number };
+  readonly limits: {
+    readonly maxDepth: number;
+    readonly publishMaxBatch: number;
+    readonly publishMaxBodyBytes: number;
+    readonly maxBackpressureBytes: number;
+    readonly publishSocketMaxInFlight: number;
+  };
   draining(): boolean;
 }
 
@@ -61,11 +77,14 @@ class PublishedCount {
 /** Mounts the persistent publish channel on an app. */
 export function mountPublishSocket(app: TemplatedApp, deps: PublishSocketDeps): void {
   const count = new PublishedCount(deps.metrics);
+  const ackLimitBytes = deps.limits.maxBackpressureBytes * 4;
   app.ws<Publisher>(PUBLISH_SOCKET_PATH, {
     maxPayloadLength: deps.limits.publishMaxBodyBytes,
     idleTimeout: 120,
     sendPingsAutomatically: true,
-    maxBackpressure: deps.limits.maxBackpressureBytes * 4,
+    // No uWS limit (it would drop acknowledgements silently): flushReplies closes the socket past ackLimitBytes,
+    // so its buffer holds at most that plus one turn's acknowledgements (bounded by the in-flight limit).
+    maxBackpressure: 0,
     closeOnBackpressureLimit: 0,
     compression: uWS.DISABLED,
     upgrade: (res, req, context) => {
@@ -87,7 +106,7 @@ export function mountPublishSocket(app: TemplatedApp, deps: PublishSocketDeps): 
       // No subprotocol is spoken: answer none, whatever the client offers.
       void protocol;
       const parse: PublishParseOptions = { maxDepth: deps.limits.maxDepth, maxBatch: deps.limits.publishMaxBatch, scope, normalizer: deps.normalizer };
-      res.upgrade<Publisher>({ parse, closed: false, out: [] }, key, '', extensions, context);
+      res.upgrade<Publisher>({ parse, closed: false, out: [], inFlight: 0, ackLimitBytes }, key, '', extensions, context);
     },
     message: (ws: WebSocket<Publisher>, message: ArrayBuffer, isBinary: boolean) => onFrame(deps, count, ws, message, isBinary),
     close: (ws: WebSocket<Publisher>) => {
@@ -112,6 +131,12 @@ function flushReplies(ws: WebSocket<Publisher>, p: Publisher): void {
   const out = p.out;
   p.out = [];
   if (p.closed) return;
+  if (ws.getBufferedAmount() > p.ackLimitBytes) {
+    // The publisher stopped reading its acknowledgements: closing is the only way not to lose any silently.
+    p.closed = true;
+    ws.end(CLOSE_CODES.slow_consumer.code, 'slow_consumer');
+    return;
+  }
   ws.cork(() => {
     for (let i = 0; i < out.length; i++) ws.send(out[i]!, false, false);
   });
@@ -142,7 +167,18 @@ function onFrame(deps: PublishSocketDeps, count: PublishedCount, ws: WebSocket<P
     replyError(ws, pub, id, { error: p.code, message: p.message, ...(p.index !== undefined ? { index: p.index } : {}) });
     return;
   }
+  const messages = p.requests.length;
+  if (pub.inFlight + messages > deps.limits.publishSocketMaxInFlight) {
+    deps.metrics.errors.inc({ dialect: 'api', code: 'too_many_in_flight' });
+    replyError(ws, pub, id, {
+      error: 'too_many_in_flight',
+      message: `${pub.inFlight} messages of this socket are waiting for their acknowledgements (at most ${deps.limits.publishSocketMaxInFlight}): nothing of this frame was published; send it again once acknowledgements came`,
+    });
+    return;
+  }
+  pub.inFlight += messages;
   const failed = (err: unknown) => {
+    pub.inFlight -= messages;
     deps.logger.warn({ err }, 'socket publish failed');
     const f = publishFailure(err);
     replyError(ws, pub, id, { error: f.code, message: f.message, ...f.extra });
@@ -159,6 +195,7 @@ function acknowledge(
   id: string | number | undefined,
   results: readonly PublishResult[],
 ): void {
+  pub.inFlight -= p.requests.length;
   count.add(results.length);
   reply(ws, pub, renderPublishAnswer(p.names, results, p.batch, id));
 }

@@ -1,4 +1,4 @@
-import { MemoryBroker, type MemoryBus } from '@switchboard/bus';
+import { MemoryBroker, type Bus, type MemoryBus } from '@switchboard/bus';
 import { createLogger, createMetricsRegistry, loadConfig, type Config, type ConfigOverrides } from '@switchboard/core';
 import { createJwtVerifier } from '@switchboard/session';
 import { MemorySessionRepo, createSessionService, hmacIssuer, type SessionService } from '@switchboard/session/service';
@@ -41,6 +41,8 @@ export async function startTestNode(
     broker?: MemoryBroker;
     /** Wraps the node's memory object stores (a test that needs a store's answers to take time). */
     wrapStore?: (store: ObjectStore) => ObjectStore;
+    /** Wraps the edge's bus (a test that needs publishes to take time). */
+    wrapBus?: (bus: Bus) => Bus;
   } = {},
 ): Promise<TestNode> {
   const dialects = extra.dialects ?? DIALECTS;
@@ -61,7 +63,7 @@ export async function startTestNode(
   });
   const edge = new EdgeServer({
     config,
-    bus,
+    bus: extra.wrapBus ? extra.wrapBus(bus) : bus,
     verifier: createJwtVerifier({ hmacSecret: secret, issuer: config.jwtIssuer, audience: config.jwtAudience, clockToleranceSec: config.clockSkewSec, maxLifetimeSec: config.maxTokenLifetimeSec }),
     session,
     logger,

@@ -1,9 +1,12 @@
 /**
  * The persistent publish channel (`/api/publish/ws`): the API key checked at the upgrade, one publish or a
  * batch per frame, acknowledged with positions (or the error form of the publish API) carrying the
- * frame's `id`, many frames in flight, order kept per channel, idempotency keys per message.
+ * frame's `id`, many frames in flight, order kept per channel, idempotency keys per message; flow control
+ * (frames past the in-flight limit refused whole, a publisher that does not read its acknowledgements
+ * closed with 4008 instead of losing any).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Bus } from '@switchboard/bus';
 import { TestClient } from '@switchboard/testkit';
 import { startTestNode, type TestNode } from './helpers.js';
 
@@ -71,4 +74,100 @@ describe('persistent publish channel', () => {
     expect(await p.next()).toEqual({ id: 4, channel: 'alerts', offset: first.offset, epoch: first.epoch, duplicate: true });
     expect(p.open).toBe(true);
   });
+});
+
+/** A bus whose publishes wait between `hold()` and `release()`: acknowledgements wait, as when Redis is slow. */
+function holdingBus(bus: Bus): { bus: Bus; hold(): void; release(): void; held(): number } {
+  let gate: Promise<void> | null = null;
+  let open = () => {};
+  let held = 0;
+  const wait = async <T>(publish: () => Promise<T>): Promise<T> => {
+    if (gate) {
+      held++;
+      await gate;
+    }
+    return publish();
+  };
+  const wrapped = new Proxy(bus, {
+    get(target, key) {
+      if (key === 'publish') return (req: Parameters<Bus['publish']>[0]) => wait(() => target.publish(req));
+      if (key === 'publishBatch') return (reqs: Parameters<Bus['publishBatch']>[0]) => wait(() => target.publishBatch(reqs));
+      const v: unknown = Reflect.get(target, key);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return {
+    bus: wrapped,
+    hold: () => {
+      gate = new Promise<void>((r) => (open = r));
+    },
+    release: () => {
+      gate = null;
+      held = 0;
+      open();
+    },
+    held: () => held,
+  };
+}
+
+describe('publish socket flow control', () => {
+  it('refuses a frame whole when it would pass the in-flight limit, publishes nothing of it, and takes frames again once acknowledged', async () => {
+    let hold!: ReturnType<typeof holdingBus>;
+    const limited = await startTestNode({ apiKeys: ['all-key-0123456789'], publishSocketMaxInFlight: 5 }, { wrapBus: (b) => (hold = holdingBus(b)).bus });
+    try {
+      const sub = await limited.authed('s');
+      sub.send({ type: 'subscribe', channel: 'alerts' });
+      await sub.nextOfType('subscribe_response');
+      const p = await TestClient.connect(`${limited.wsUrl}/api/publish/ws`, { headers: { authorization: 'Bearer all-key-0123456789' } });
+      hold.hold();
+      const batch = (id: string, ...names: string[]) => ({ id, messages: names.map((n) => ({ channel: 'alerts', data: { alert_id: n } })) });
+      p.send(batch('a', 'a1', 'a2', 'a3'));
+      p.send({ id: 'b', channel: 'alerts', data: { alert_id: 'b' } });
+      // 4 in flight: 2 more would make 6.
+      p.send(batch('c', 'c1', 'c2'));
+      expect(await p.next()).toMatchObject({ id: 'c', error: 'too_many_in_flight' });
+      p.send({ id: 'd', channel: 'alerts', data: { alert_id: 'd' } });
+      p.send({ id: 'e', channel: 'alerts', data: { alert_id: 'e' } });
+      expect(await p.next()).toMatchObject({ id: 'e', error: 'too_many_in_flight' });
+      expect(hold.held()).toBe(3);
+      hold.release();
+      const acks = await p.take(3, () => true);
+      expect(acks.map((a) => a.id)).toEqual(['a', 'b', 'd']);
+      expect((await sub.take(5, (m) => m.type === 'alert')).map((m) => m.alert_id)).toEqual(['a1', 'a2', 'a3', 'b', 'd']);
+      // Nothing in flight now: a frame of the limit's size goes through.
+      p.send(batch('f', 'f1', 'f2', 'f3', 'f4', 'f5'));
+      expect(await p.next()).toMatchObject({ id: 'f', results: [{ offset: 6 }, { offset: 7 }, { offset: 8 }, { offset: 9 }, { offset: 10 }] });
+      expect(await limited.metric('switchboard_client_errors_total', { dialect: 'api', code: 'too_many_in_flight' })).toBe(2);
+      expect(p.open).toBe(true);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('closes a publisher that stopped reading its acknowledgements with 4008 once they pass four times the backpressure limit, and keeps serving others', async () => {
+    const small = await startTestNode({ apiKeys: ['all-key-0123456789'], maxBackpressureBytes: 4096 });
+    try {
+      const p = await TestClient.connect(`${small.wsUrl}/api/publish/ws`, { headers: { authorization: 'Bearer all-key-0123456789' } });
+      const socket = (p.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      socket.pause();
+      // Acknowledgements of 1,000 messages each (~60 KB): past what the kernel's loopback buffers hold.
+      const messages = Array.from({ length: 1000 }, (_, i) => ({ channel: 'telemetry', attrs: { device_id: 1 }, data: { v: i } }));
+      const frames = 400;
+      for (let i = 0; i < frames; i++) p.send({ id: i, messages });
+      const other = await TestClient.connect(`${small.wsUrl}/api/publish/ws`, { headers: { authorization: 'Bearer all-key-0123456789' } });
+      await new Promise((r) => setTimeout(r, 1500));
+      other.send({ id: 'x', channel: 'alerts', data: {} });
+      expect(await other.next()).toMatchObject({ id: 'x', offset: 1 });
+      socket.resume();
+      const closed = await p.closed;
+      expect(closed.code).toBe(4008);
+      // Every acknowledgement it did get is whole; the ones after the close never came.
+      const acks = p.frames.filter((f) => typeof f.json === 'object' && f.json !== null);
+      expect(acks.length).toBeGreaterThan(0);
+      expect(acks.length).toBeLessThan(frames);
+      for (const a of acks) expect((a.json as { results: unknown[] }).results).toHaveLength(1000);
+    } finally {
+      await small.close();
+    }
+  }, 30_000);
 });

@@ -104,8 +104,12 @@ function resolveApiKey(args: PublishArgs, io: CliIo): string {
   return apiKey;
 }
 
-/** Answers not yet received before more lines are read: keeps a fast producer from flooding the socket. */
-const MAX_IN_FLIGHT = 1000;
+/**
+ * Messages not yet acknowledged before more lines are sent: keeps a fast producer from flooding the socket,
+ * and stays under the edge's own limit (`SWITCHBOARD_PUBLISH_SOCKET_MAX_IN_FLIGHT`, 20,000 by default), past
+ * which it refuses frames with `too_many_in_flight`.
+ */
+const MAX_IN_FLIGHT_MESSAGES = 10_000;
 
 /**
  * `switchboard publish --stdin`: every line of standard input is a publish body (`{"channel","attrs",
@@ -129,11 +133,20 @@ async function publishStream(args: PublishArgs, input: NodeJS.ReadableStream, io
   let sent = 0;
   let answered = 0;
   let refused = 0;
+  /** Messages of each line in flight, by the line's id, and their sum. */
+  const messagesOf = new Map<number, number>();
+  let inFlight = 0;
   let wake: (() => void) | null = null;
   const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
   ws.on('message', (raw: Buffer) => {
     answered++;
     const text = raw.toString('utf8');
+    const id = /^\{"id":(\d+)/.exec(text)?.[1];
+    const n = id === undefined ? undefined : messagesOf.get(Number(id));
+    if (n !== undefined) {
+      messagesOf.delete(Number(id));
+      inFlight -= n;
+    }
     if (text.includes('"error"')) refused++;
     io.stdout.write(`${text}\n`);
     const w = wake;
@@ -158,9 +171,13 @@ async function publishStream(args: PublishArgs, input: NodeJS.ReadableStream, io
       refused++;
       continue;
     }
-    while (sent - answered >= MAX_IN_FLIGHT && ws.readyState === WebSocket.OPEN) await new Promise<void>((r) => (wake = r));
+    const batch = (body as { messages?: unknown }).messages;
+    const messages = Array.isArray(batch) ? Math.max(1, batch.length) : 1;
+    while (inFlight > 0 && inFlight + messages > MAX_IN_FLIGHT_MESSAGES && ws.readyState === WebSocket.OPEN) await new Promise<void>((r) => (wake = r));
     if (ws.readyState !== WebSocket.OPEN) break;
     ws.send(JSON.stringify({ ...defaults, ...(body as Record<string, unknown>), id: lineNo }));
+    messagesOf.set(lineNo, messages);
+    inFlight += messages;
     sent++;
   }
   while (answered < sent && ws.readyState === WebSocket.OPEN) await new Promise<void>((r) => (wake = r));
