@@ -12,7 +12,7 @@
  * each message to one socket of its own. A separate small run takes heap snapshots before and after the
  * extra subscribes and lists what holds the memory per channel.
  */
-import { DEV_API_KEY, DEV_JWT_SECRET } from '@switchboard/core';
+import { DEV_JWT_SECRET } from '@switchboard/core';
 import { scrapeMetric, startRedis, startSwitchboard, type SwitchboardProcess } from '@switchboard/testkit';
 import { Redis } from 'ioredis';
 import { writeFileSync } from 'node:fs';
@@ -23,7 +23,7 @@ import { growth, inspectOptions, Inspector, type HeapGrowth } from './inspector.
 import { startPeer } from './peers/index.js';
 import { wallMs, type SubscriberSpec } from './protocol.js';
 import { redisPid, type RunOptions, type SystemResult } from './scenarios.js';
-import { LOAD_EDGE_ENV, LOAD_SESSION_ENV, nodeOptions, stampedPayload } from './switchboard.js';
+import { LOAD_EDGE_ENV, LOAD_SESSION_ENV, nodeOptions, postMessages, stampedPayload } from './switchboard.js';
 
 /** The valtronics channels each connection subscribes to, in order (the first when it opens). */
 const CHANNELS = ['alerts', 'devices', 'telemetry'] as const;
@@ -92,14 +92,7 @@ function spreadSender(edges: readonly SwitchboardProcess[], connections: number,
       const channel = CHANNELS[Math.floor(j / connections) % CHANNELS.length]!;
       messages.push({ tenant: `c${j % connections}`, channel, attrs: { device_id: 'x' }, data: payload() });
     }
-    const url = edges[e++ % edges.length]!.httpUrl;
-    const res = await fetch(`${url}/api/publish`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${DEV_API_KEY}` },
-      body: JSON.stringify({ messages }),
-    });
-    if (!res.ok) throw new Error(`publish ${res.status}: ${(await res.text()).slice(0, 200)}`);
-    await res.arrayBuffer();
+    await postMessages(edges[e++ % edges.length]!.httpUrl, messages);
   };
 }
 

@@ -12,13 +12,12 @@
  * over the same time is measured just before each step and subtracted, so what is compared is the cost
  * of the messages, not of keeping more connections open.
  */
-import { DEV_API_KEY } from '@switchboard/core';
 import { cpuSeconds } from './cpu.js';
 import { LoadGenerator, runStep, type SendFn, type StepResult } from './generator.js';
 import { startPeer } from './peers/index.js';
 import { wallMs } from './protocol.js';
 import { switchboardNode, type RunOptions } from './scenarios.js';
-import { devTokens } from './switchboard.js';
+import { devTokens, postMessages } from './switchboard.js';
 
 /** One node's figures. */
 export interface GroupsPoint {
@@ -74,13 +73,7 @@ async function switchboardGroups(o: RunOptions, g: number, log: (m: string) => v
   const send: SendFn = async (count) => {
     const messages = [];
     for (let i = 0; i < count; i++) messages.push({ channel: 'telemetry', attrs: { device_id: `d${next++ % g}` }, data: { s: wallMs(), v: 1 } });
-    const res = await fetch(`${sys.url}/api/publish`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${DEV_API_KEY}` },
-      body: JSON.stringify({ messages }),
-    });
-    if (!res.ok) throw new Error(`publish ${res.status}`);
-    await res.arrayBuffer();
+    await postMessages(sys.url, messages);
   };
   return { kind: 'switchboard', g, gen, pid: sys.pids.switchboard!, send, stop: () => sys.stop(), best: null };
 }

@@ -7,14 +7,14 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEV_API_KEY, DEV_JWT_SECRET } from '@switchboard/core';
+import { DEV_JWT_SECRET } from '@switchboard/core';
 import { Inspector, inspectOptions } from './inspector.js';
 import { startRedis, startSwitchboard, type SwitchboardProcess } from '@switchboard/testkit';
 import { rssBytes } from './cpu.js';
 import { LoadGenerator, maxSustained, runStep, staircase, type SendFn, type StepResult } from './generator.js';
 import { startPeer } from './peers/index.js';
 import { wallMs, type SubscriberSpec, type WireProtocol } from './protocol.js';
-import { LOAD_EDGE_ENV, LOAD_SESSION_ENV, devTokens, httpPublisher, nodeOptions, stampedPayload } from './switchboard.js';
+import { LOAD_EDGE_ENV, LOAD_SESSION_ENV, devTokens, httpPublisher, nodeOptions, postMessages, stampedPayload } from './switchboard.js';
 
 /** A system under test, ready for subscribers. */
 export interface System {
@@ -295,13 +295,7 @@ export async function filteredScenario(o: RunOptions, connections: number, rates
     send: async (count) => {
       const messages = [];
       for (let i = 0; i < count; i++) messages.push({ channel: 'telemetry', attrs: { device_id: n++ % devices }, data: { ...metrics, s: wallMs() } });
-      const res = await fetch(`${sys.url}/api/publish`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${DEV_API_KEY}` },
-        body: JSON.stringify({ messages }),
-      });
-      if (!res.ok) throw new Error(`publish ${res.status}`);
-      await res.arrayBuffer();
+      await postMessages(sys.url, messages);
     },
   };
   try {

@@ -23,15 +23,19 @@ export function httpPublisher(urls: readonly string[], channel: string, payloadB
   return async (n) => {
     const messages = [];
     for (let i = 0; i < n; i++) messages.push({ channel, attrs: attrs(), data: payload() });
-    const url = urls[next++ % urls.length]!;
-    const res = await fetch(`${url}/api/publish`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${DEV_API_KEY}` },
-      body: JSON.stringify({ messages }),
-    });
-    if (!res.ok) throw new Error(`publish ${res.status}`);
-    await res.arrayBuffer();
+    await postMessages(urls[next++ % urls.length]!, messages);
   };
+}
+
+/** One batch `POST /api/publish` to a Switchboard at `url` with the dev API key; a non-2xx answer is an error. */
+export async function postMessages(url: string, messages: readonly Record<string, unknown>[]): Promise<void> {
+  const res = await fetch(`${url}/api/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${DEV_API_KEY}` },
+    body: JSON.stringify({ messages }),
+  });
+  if (!res.ok) throw new Error(`publish ${res.status}: ${(await res.text()).slice(0, 200)}`);
+  await res.arrayBuffer();
 }
 
 /** `NODE_OPTIONS` for a Switchboard process (`extra`, e.g. the inspector), or nothing. */
