@@ -1,17 +1,19 @@
--- Publish runs of messages to the channels of one shard, atomically and in order per channel: every
--- publish of a flush whose channels share a shard is one script call (the channels' keys carry the
--- shard's hash tag: one Cluster slot). A message with an idempotency key whose key is still remembered
--- is not published again: its first position is returned (duplicate). Every other message takes the
--- next offset of its channel, is appended to the channel's history and, when ARGV[4] is 1, announced
--- (shard feed entry); the channel's last offset (and announced top) is written once per run, its TTLs
--- renewed once. Replicated publishing passes 0 and announces with announce.lua once enough replicas
--- have the messages.
+-- Publish runs of messages to channels, atomically and in order per channel: every publish of a flush
+-- is one script call on a standalone Redis, and one per shard on a Cluster (a shard's keys carry its
+-- hash tag: one slot). A message with an idempotency key whose key is still remembered is not published
+-- again: its first position is returned (duplicate). Every other message takes the next offset of its
+-- channel, is appended to the channel's history and, when ARGV[4] is 1, announced (shard feed entry);
+-- the channel's last offset (and announced top) is written once per run. Replicated publishing passes 0
+-- and announces with announce.lua once enough replicas have the messages.
 -- Redis work is one history entry and one feed entry per run of up to ARGV[6] messages (run_add), plus
 -- GET/SET per message with a key: the offset is counted here and written once per run, because each
--- redis.call costs about as much as the command itself.
--- KEYS[1] sb:{s}:feed shard feed (entries as run_flush writes them)
--- KEYS[2j], KEYS[2j+1] of the j-th run: sb:{s}:meta:<channel> hash {e = epoch, o = last offset,
--- a = last announced offset}, sb:{s}:h:<channel> history stream (entries as run_flush writes them)
+-- redis.call costs about as much as the command itself. For the same reason the TTLs are not renewed by
+-- every run: a channel's keys get a tenth more than the TTL (PEXPIRE) and are renewed once that tenth
+-- has passed (meta field t: when, in ms), so they live at least the TTL after the last publish and at
+-- most a tenth longer, and a channel published once per message pays no EXPIREs on most of them.
+-- KEYS[3j-2], KEYS[3j-1], KEYS[3j] of the j-th run: sb:{s}:feed its shard's feed (entries as run_flush
+-- writes them), sb:{s}:meta:<channel> hash {e = epoch, o = last offset, a = last announced offset,
+-- t = when the TTLs were last renewed}, sb:{s}:h:<channel> history stream (entries as run_flush writes them)
 -- ARGV[1] history size  ARGV[2] TTL seconds  ARGV[3] feed MAXLEN  ARGV[4] announce (1/0)
 -- ARGV[5] idempotency window seconds  ARGV[6] most messages per entry; then per run: channel,
 -- idempotency key prefix (sb:{s}:idem:<channel>:), message count n, keyed (1/0), then n pairs:
@@ -26,21 +28,27 @@ local maxlen = ARGV[3]
 local announce = ARGV[4] == '1'
 local window = tonumber(ARGV[5])
 local limit = tonumber(ARGV[6])
-local announced_to = nil
-if announce then announced_to = KEYS[1] end
 local stamp = write_stamp()
-local run = run_new(announced_to, maxlen, limit)
+-- TTLs in ms: renewed once a tenth of the TTL has passed since the last renewal, set to TTL plus that tenth.
+local now_ms = math.floor(tonumber(stamp) / 1000)
+local renew_ms = math.floor(ttl * 100)
+local ttl_ms = ttl * 1000 + renew_ms
+local run = run_new(nil, maxlen, limit)
 local written = 0
 local replies = {}
 local a = 7
-for k = 2, #KEYS, 2 do
-  local meta, hist = KEYS[k], KEYS[k + 1]
+for k = 1, #KEYS, 3 do
+  local meta, hist = KEYS[k + 1], KEYS[k + 2]
+  local announced_to = nil
+  if announce then announced_to = KEYS[k] end
+  run.feed = announced_to
   local channel, prefix, count, keyed = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3] == '1'
   a = a + 4
-  local m = redis.call('HMGET', meta, 'e', 'o')
+  local m = redis.call('HMGET', meta, 'e', 'o', 't')
   local epoch = m[1]
   local offset = 0
   if epoch then offset = tonumber(m[2]) else epoch = ensure_epoch(meta, hist, ttl) end
+  local renew = not m[3] or now_ms - (tonumber(m[3]) or 0) >= renew_ms
   local first = offset + 1
   local dups = {}
   if count == 1 and not keyed then
@@ -93,10 +101,20 @@ for k = 2, #KEYS, 2 do
   end
   if offset >= first then
     -- The announced top only moves up: every offset taken before this run is at or below it.
-    if announce then redis.call('HSET', meta, 'o', offset, 'a', offset) else redis.call('HSET', meta, 'o', offset) end
-    if size > 0 then redis.call('EXPIRE', hist, ttl) end
+    if renew then
+      if announce then redis.call('HSET', meta, 'o', offset, 'a', offset, 't', now_ms) else redis.call('HSET', meta, 'o', offset, 't', now_ms) end
+      if size > 0 then redis.call('PEXPIRE', hist, ttl_ms) end
+      redis.call('PEXPIRE', meta, ttl_ms)
+    elseif announce then
+      redis.call('HSET', meta, 'o', offset, 'a', offset)
+    else
+      redis.call('HSET', meta, 'o', offset)
+    end
+  elseif renew then
+    -- Only duplicates: the channel was used, but its history was not written; t stays, so the next
+    -- run that writes renews both.
+    redis.call('PEXPIRE', meta, ttl_ms)
   end
-  redis.call('EXPIRE', meta, ttl)
   replies[#replies + 1] = { epoch, first, dups }
 end
 return { stamp, replies }

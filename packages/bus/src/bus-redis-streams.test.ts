@@ -4,7 +4,7 @@
  * Redis restart, gap reports, and interest changes without restarting the reader.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createLogger } from '@switchboard/core';
 import { startRedis, startRedisPair, startRedisReplica, type RedisCluster, type RedisPair, type RedisServer } from '@switchboard/testkit';
@@ -86,6 +86,47 @@ describe('Redis Streams bus specifics', () => {
     expect(keys.meta(s, 'telemetry')).toBe(`sb:{${s}}:meta:telemetry`);
     expect(keys.history(s, 'telemetry')).toBe(`sb:{${s}}:h:telemetry`);
     expect(shardOf('telemetry', 64)).toBe(s);
+  });
+
+  it('a flush spread over many shards is one script call on a standalone Redis, one per shard on a Cluster; each message in its own shard feed', async () => {
+    // Script calls a server ran so far (EVALSHA, and EVAL where a script was not loaded yet).
+    const scriptCalls = async (nodes: readonly RedisServer[]) => {
+      let n = 0;
+      for (const node of nodes) {
+        const info = await node.command('INFO commandstats');
+        for (const m of info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)) n += Number(m[1]);
+      }
+      return n;
+    };
+    const channels = Array.from({ length: 40 }, (_, i) => `spread.${i}`);
+    const shards = new Set(channels.map((c) => shardOf(c, 16)));
+    expect(shards.size).toBeGreaterThan(8);
+    for (const [url, isCluster, nodes] of [
+      [redis.url, false, [redis]],
+      [cluster.url, true, cluster.nodes],
+    ] as const) {
+      const bus = await RedisStreamsBus.connect(options(url, isCluster));
+      try {
+        await bus.publish({ channel: 'warm', attrs: {}, data: '0' });
+        const before = await scriptCalls(nodes);
+        const res = await bus.publishBatch(channels.map((channel, i) => ({ channel, attrs: {}, data: String(i) })));
+        expect(res.map((r) => r.offset)).toEqual(channels.map(() => 1));
+        expect((await scriptCalls(nodes)) - before).toBe(isCluster ? shards.size : 1);
+        const raw = isCluster ? new Cluster(nodes.map((n) => ({ host: '127.0.0.1', port: n.port }))) : new Redis(url);
+        try {
+          for (const [i, channel] of channels.entries()) {
+            const feed = (await raw.xrange(keys.feed(shardOf(channel, 16)), '-', '+')) as [string, string[]][];
+            // Its one entry: channel, offset 1, its epoch, and its payload.
+            const mine = feed.filter(([, f]) => f[1] === channel).map(([, f]) => [f[3], f[5], f.includes('p')]);
+            expect(mine).toEqual([['1', res[i]!.epoch, true]]);
+          }
+        } finally {
+          raw.disconnect();
+        }
+      } finally {
+        await bus.close();
+      }
+    }
   });
 
   it('readiness follows Redis answering: false within a second of a stall, true again when it answers', async () => {

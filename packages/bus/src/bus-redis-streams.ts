@@ -69,9 +69,12 @@ const HEALTH_EVERY_MS = 200;
 const HEALTH_STALE_MS = 800;
 
 /**
- * Scripts with a fixed number of keys. publish.lua and announce.lua take a shard's feed and two keys per
- * channel; they are defined once per channel count ({@link shardScript}) because
- * ioredis routes (and auto-pipelines) a script call by its first key only when the key count is fixed.
+ * Scripts with a fixed number of keys. publish.lua takes three keys per channel (its shard's feed, meta
+ * and history) and announce.lua a shard's feed and two per channel. On a Cluster they are defined once
+ * per channel count ({@link shardScript}) because ioredis routes (and auto-pipelines) a script call by
+ * its first key only when the key count is fixed; a standalone Redis needs no routing, so there each is
+ * one script whose call names its key count ({@link STANDALONE_SCRIPT}): ioredis copies every defined
+ * command into each pipeline it creates (one per auto-pipelined tick), 130 of them per flush otherwise.
  */
 const SCRIPTS = {
   sbPosition: { keys: 2, file: 'position.lua' },
@@ -79,13 +82,19 @@ const SCRIPTS = {
   sbAbandonEpoch: { keys: 2, file: 'abandon-epoch.lua' },
 } as const;
 
-/** Most channels per publish or announce script call (one script is defined per channel count). */
-const SCRIPT_CHANNELS = 32;
+/**
+ * Most channels per publish or announce script call (on a Cluster one script is defined per channel
+ * count). A standalone flush of messages spread over many channels is one call per this many channels.
+ */
+const SCRIPT_CHANNELS = 64;
 
-/** The command name of the shard script `kind` (publish.lua, announce.lua) for `channels` channels. */
+/** The command name of the Cluster script `kind` (publish.lua, announce.lua) for `channels` channels. */
 function shardScript(kind: 'publish' | 'announce', channels: number): `sb${string}` {
   return `sb_${kind}_${channels}`;
 }
+
+/** The command names of publish.lua and announce.lua on a standalone Redis: the first argument is the key count. */
+const STANDALONE_SCRIPT = { publish: 'sbPublishAny', announce: 'sbAnnounceAny' } as const;
 
 type ScriptClient = RedisClient & {
   [shardScript: `sb${string}`]: (...args: (string | Buffer | number)[]) => Promise<unknown>;
@@ -121,6 +130,7 @@ interface QueuedPublish {
 /** The publishes of one channel in one script call, in order. */
 interface PublishRun {
   readonly channel: string;
+  readonly shard: number;
   readonly items: readonly QueuedPublish[];
 }
 
@@ -372,10 +382,11 @@ export class RedisStreamsBus implements Bus {
     const luaFile = (file: string) => readFileSync(new URL(`../lua/${file}`, import.meta.url), 'utf8');
     const prelude = luaFile('prelude.lua');
     for (const [name, spec] of Object.entries(SCRIPTS)) main.defineCommand(name, { numberOfKeys: spec.keys, lua: `${prelude}\n${luaFile(spec.file)}` });
-    // Every channel count up front: ioredis copies a client's commands into each pipeline it creates.
     for (const kind of ['publish', 'announce'] as const) {
       const lua = `${prelude}\n${luaFile(`${kind}.lua`)}`;
-      for (let n = 1; n <= SCRIPT_CHANNELS; n++) main.defineCommand(shardScript(kind, n), { numberOfKeys: 1 + 2 * n, lua });
+      // A Cluster: every channel count up front (ioredis copies a client's commands into each pipeline it creates).
+      if (options.target.cluster) for (let n = 1; n <= SCRIPT_CHANNELS; n++) main.defineCommand(shardScript(kind, n), { numberOfKeys: kind === 'publish' ? 3 * n : 1 + 2 * n, lua });
+      else main.defineCommand(STANDALONE_SCRIPT[kind], { lua });
     }
     try {
       await waitReady(main);
@@ -429,9 +440,10 @@ export class RedisStreamsBus implements Bus {
 
   /**
    * Publishes from every caller that arrive in one turn of the event loop (many HTTP requests, many
-   * frames of a publishing socket) are flushed together: one script call per shard (its channels'
-   * runs of messages) instead of one per message, all pipelined on one connection. A caller never
-   * batches to get this, and a burst over many channels is at most one script per shard per 256.
+   * frames of a publishing socket) are flushed together: their channels' runs of messages in one script
+   * call per 256 messages or 64 channels on a standalone Redis, one per shard on a Cluster (a script's
+   * keys must share a slot there) or when publishes wait for replicas (announce.lua goes per shard),
+   * all pipelined on one connection. A caller never batches to get this.
    */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
@@ -449,33 +461,36 @@ export class RedisStreamsBus implements Bus {
     this.queue = [];
     if (items.length === 0) return;
     const calls: Promise<unknown>[] = [];
-    // Grouped by shard, then by channel in order of first arrival (order kept within a channel).
-    const byShard = new Map<number, Map<string, QueuedPublish[]>>();
+    // Grouped by script call (every shard together on a standalone Redis without replica waits, else by
+    // shard), then by channel in order of first arrival (order kept within a channel).
+    const byShard = this.isCluster() || (this.options.minReplicas ?? 0) > 0;
+    const groups = new Map<number, Map<string, QueuedPublish[]>>();
     for (const it of items) {
       const channel = it.req.channel;
-      const s = this.shard(channel);
-      let channels = byShard.get(s);
-      if (!channels) byShard.set(s, (channels = new Map<string, QueuedPublish[]>()));
+      const g = byShard ? this.shard(channel) : 0;
+      let channels = groups.get(g);
+      if (!channels) groups.set(g, (channels = new Map<string, QueuedPublish[]>()));
       const list = channels.get(channel);
       if (list) list.push(it);
       else channels.set(channel, [it]);
     }
-    for (const [s, channels] of byShard) {
+    for (const channels of groups.values()) {
       let runs: PublishRun[] = [];
       let n = 0;
       for (const [channel, list] of channels) {
+        const shard = this.shard(channel);
         for (let c = 0; c < list.length; c += SCRIPT_MESSAGES) {
           const items = list.length <= SCRIPT_MESSAGES ? list : list.slice(c, c + SCRIPT_MESSAGES);
           if (n > 0 && (n + items.length > SCRIPT_MESSAGES || runs.length === SCRIPT_CHANNELS)) {
-            calls.push(this.settle(runs, this.append(s, runs)));
+            calls.push(this.settle(runs, this.append(runs)));
             runs = [];
             n = 0;
           }
-          runs.push({ channel, items });
+          runs.push({ channel, shard, items });
           n += items.length;
         }
       }
-      if (runs.length > 0) calls.push(this.settle(runs, this.append(s, runs)));
+      if (runs.length > 0) calls.push(this.settle(runs, this.append(runs)));
     }
     this.flushesInFlight++;
     // settle() answers every publish and never rejects, so this only counts the flush down.
@@ -503,18 +518,20 @@ export class RedisStreamsBus implements Bus {
   }
 
   /**
-   * Runs of messages of channels of one shard in one script call. Acknowledged by the master
+   * Runs of messages in one script call (of one shard on a Cluster or with replica waits). Acknowledged by the master
    * (default): the script commits and announces them. Acknowledged means replicated (`minReplicas`):
    * the script commits them without announcing, a `WAIT` pipelined on the same connection (so on the
    * shard's master in a cluster) waits for the replicas, and only then does announce.lua make them
    * visible (feed entries, announced top) — so nothing a failover can lose is ever visible to an edge.
    * Messages whose idempotency key is remembered come back as duplicates with their first position.
    */
-  private async append(s: number, runs: readonly PublishRun[]): Promise<PublishResult[][]> {
+  private async append(runs: readonly PublishRun[]): Promise<PublishResult[][]> {
     const o = this.options;
     const minReplicas = o.minReplicas ?? 0;
-    const args: (string | Buffer | number)[] = [keys.feed(s)];
-    for (const run of runs) args.push(keys.meta(s, run.channel), keys.history(s, run.channel));
+    const cluster = this.isCluster();
+    // A standalone call names its key count first (one script for every count).
+    const args: (string | Buffer | number)[] = cluster ? [] : [3 * runs.length];
+    for (const run of runs) args.push(keys.feed(run.shard), keys.meta(run.shard, run.channel), keys.history(run.shard, run.channel));
     const entryMessages = o.entryMessages ?? DEFAULT_ENTRY_MESSAGES;
     args.push(o.historySize, o.historyTtlSec, o.feedMaxLen, minReplicas === 0 ? 1 : 0, o.idempotencyWindowSec ?? DEFAULT_IDEMPOTENCY_WINDOW_SEC, entryMessages);
     for (const run of runs) {
@@ -522,13 +539,13 @@ export class RedisStreamsBus implements Bus {
       // Without idempotency keys (the common case) a message is one argument: half the arguments to send.
       let keyed = false;
       for (const it of run.items) if (it.req.idempotencyKey !== undefined) keyed = true;
-      args.push(run.channel, keys.idempotency(s, run.channel, ''), run.items.length, keyed ? 1 : 0);
+      args.push(run.channel, keys.idempotency(run.shard, run.channel, ''), run.items.length, keyed ? 1 : 0);
       for (const it of run.items) {
         if (keyed) args.push(it.req.idempotencyKey ?? '');
         args.push(encodePayload({ ts: it.ts, attrs: it.req.attrs, data: it.req.data }));
       }
     }
-    const script = shardScript('publish', runs.length);
+    const script = cluster ? shardScript('publish', runs.length) : STANDALONE_SCRIPT.publish;
     if (minReplicas === 0) return toResults(runs, (await this.main[script]!(...args)) as PublishReply);
     const timeoutMs = o.replicaTimeoutMs ?? 500;
     type Pipeline = Record<string, (...a: unknown[]) => { wait(n: number, t: number): { exec(): Promise<[Error | null, unknown][] | null> } }>;
@@ -542,6 +559,8 @@ export class RedisStreamsBus implements Bus {
     if (acked < minReplicas) throw new NotReplicatedRuns(runs, results, acked, minReplicas, timeoutMs);
     // Announce, per channel, up to the last message of its run in the channel's current epoch
     // (duplicates of an earlier, unannounced publish included: they are replicated by now too).
+    // Replica waits keep a call to one shard (flush): the feed is the first run's.
+    const s = runs[0]!.shard;
     const announceKeys: string[] = [];
     const announceArgs: (string | number)[] = [o.feedMaxLen, entryMessages];
     for (let j = 0; j < runs.length; j++) {
@@ -553,7 +572,11 @@ export class RedisStreamsBus implements Bus {
       announceKeys.push(keys.meta(s, channel), keys.history(s, channel));
       announceArgs.push(channel, epoch, upTo);
     }
-    if (announceKeys.length > 0) await this.main[shardScript('announce', announceKeys.length / 2)]!(keys.feed(s), ...announceKeys, ...announceArgs);
+    if (announceKeys.length > 0) {
+      const announce = cluster ? shardScript('announce', announceKeys.length / 2) : STANDALONE_SCRIPT.announce;
+      const head: (string | number)[] = cluster ? [keys.feed(s)] : [1 + announceKeys.length, keys.feed(s)];
+      await this.main[announce]!(...head, ...announceKeys, ...announceArgs);
+    }
     return results;
   }
 

@@ -351,6 +351,27 @@ export function runBusContract(name: string, makeWorld: () => Promise<BusWorld>)
       expect((await bus.history('c.ttl', before)).recovered).toBe(false);
     });
 
+    it('keeps a channel at least its TTL after its last publish, also when that publish came right after another', async () => {
+      const bus = await world.node();
+      const ttlMs = world.historyTtlSec * 1000;
+      // The second publish comes within a tenth of the TTL: the Redis bus does not renew the TTLs for it,
+      // and must have given them enough to outlive it by the TTL.
+      await bus.publish(msg('c.ttl2', 1));
+      await sleep(Math.min(50, ttlMs / 20));
+      await bus.publish(msg('c.ttl2', 2));
+      const before = await bus.position('c.ttl2');
+      await sleep(ttlMs - 150);
+      const alive = await bus.position('c.ttl2');
+      expect(alive).toEqual(before);
+      const h = await bus.history('c.ttl2', { epoch: before.epoch, offset: 0 });
+      expect(h.recovered).toBe(true);
+      expect(h.messages.map((m) => m.attrs.i)).toEqual([1, 2]);
+      // Published again later than a tenth of the TTL: renewed, alive past the first TTL.
+      await bus.publish(msg('c.ttl2', 3));
+      await sleep(ttlMs - 150);
+      expect((await bus.position('c.ttl2')).epoch).toBe(before.epoch);
+    });
+
     it('refuses channel names that could not name a key, publishing nothing of a batch that holds one', async () => {
       const bus = await world.node();
       for (const bad of ['a{b}', '{0}', 'a b', '', 'x'.repeat(256)]) {

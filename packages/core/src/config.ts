@@ -579,7 +579,7 @@ export const CONFIG_SPEC = {
     env: 'SWITCHBOARD_HISTORY_TTL_SEC',
     type: 'integer (s)',
     default: 3600,
-    doc: 'How long a channel keeps its history after its last publish.',
+    doc: 'How long a channel keeps its history after its last publish (at least; up to a tenth longer, so that a busy channel renews its TTLs once per tenth).',
   }),
   publishMaxBodyBytes: option({
     schema: int(1024),
