@@ -82,6 +82,20 @@ async function memoryOf(pid: number, ins: Inspector): Promise<{ rss: number; hea
   return { rss: rssBytes(pid), heap };
 }
 
+/** Redis's own per-command accounting (`INFO commandstats`): calls and microseconds so far, by command. */
+async function commandStats(url: string): Promise<Map<string, { calls: number; usec: number }>> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await client.connect();
+    const text = (await client.info('commandstats')) as string;
+    const out = new Map<string, { calls: number; usec: number }>();
+    for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) out.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
+    return out;
+  } finally {
+    client.disconnect();
+  }
+}
+
 function spreadSender(edges: readonly SwitchboardProcess[], connections: number, payloadBytes: number): SendFn {
   const payload = stampedPayload(payloadBytes);
   let j = 0;
@@ -287,9 +301,19 @@ export async function channelsScenario(
       // profile over one more step at that rate and prints where its time went.
       const profileRate = Number(process.env.CHANNELS_PROFILE ?? 0);
       if (profileRate > 0) {
+        const stats0 = await commandStats(redis.url);
         await inspectors[0]!.startProfiling();
         const r = await runStep({ gen, send, rate: profileRate, durationMs: o.stepMs, fanout: 1, pids, lagLimitMs: o.lagLimitMs, skipsAreLoss: true });
         const profile = (await inspectors[0]!.stopProfiling()) as Parameters<typeof selfTimes>[0];
+        // Where Redis's time went over the same step (its own accounting, per command).
+        const stats1 = await commandStats(redis.url);
+        const messages = profileRate * (o.stepMs / 1000);
+        const redisTop = [...stats1]
+          .map(([cmd, v]) => [cmd, v.usec - (stats0.get(cmd)?.usec ?? 0), v.calls - (stats0.get(cmd)?.calls ?? 0)] as const)
+          .filter(([, usec]) => usec > 0)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 12);
+        log(`channels: Redis time per published message at ${profileRate} msg/s, by command (INFO commandstats):\n${redisTop.map(([cmd, usec, calls]) => `${(usec / messages).toFixed(2).padStart(7)} µs  ${cmd} (${calls} calls, ${(usec / Math.max(1, calls)).toFixed(1)} µs each)`).join('\n')}`);
         const out = process.env.CHANNELS_PROFILE_OUT ?? 'channels.cpuprofile';
         writeFileSync(out, JSON.stringify(profile));
         const t = selfTimes(profile);

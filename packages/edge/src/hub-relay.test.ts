@@ -38,6 +38,11 @@ class FakeSocket implements HubSocket {
     this.received.push(message);
     return 1;
   }
+  /** What the test says waits in the send buffer. */
+  buffered = 0;
+  getBufferedAmount(): number {
+    return this.buffered;
+  }
   cork(cb: () => void): unknown {
     cb();
     return this;

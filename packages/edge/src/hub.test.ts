@@ -46,6 +46,11 @@ class FakeSocket implements HubSocket {
     this.app.sent.push(message);
     return 1;
   }
+  /** What the test says waits in the send buffer. */
+  buffered = 0;
+  getBufferedAmount(): number {
+    return this.buffered;
+  }
   cork(cb: () => void): unknown {
     this.corks++;
     cb();
@@ -721,6 +726,43 @@ describe("Hub: a group's only member gets frames by ws.send, and the group moves
     expect(other.ws.received).toEqual([`${p2.offset + 1}:*:c2.1`, `${p2.offset + 2}:*:c2.2`]);
     // One cork per run of direct frames: c1.1 and c1.2 together, then c1.3, then c1.4.
     expect(a.ws.corks - corks).toBe(3);
+  });
+
+  it('lists the sockets its direct frames left backlogged, and flags a topic publish, for the slow-consumer sweep', async () => {
+    const t = setup();
+    const [a, b, c, d] = [t.conn(), t.conn(), t.conn(), t.conn()];
+    await t.hub.subscribe(a, 's', { ...t.spec(), channel: 'c1' }, null, () => {});
+    await t.hub.subscribe(b, 's', { ...t.spec(), channel: 'c2' }, null, () => {});
+    const p1 = await t.publisher.position('c1');
+    const p2 = await t.publisher.position('c2');
+    const env = (channel: string, p: { epoch: string; offset: number }, n: number): Envelope => ({ channel, epoch: p.epoch, offset: p.offset + n, ts: Date.now(), attrs: {}, data: `${channel}.${n}` });
+    t.hub.topicSentSinceSweep = false;
+    a.ws.buffered = 1000;
+    t.hub.dispatch([env('c1', p1, 1), env('c2', p2, 1)]);
+    expect([...t.hub.backlogged]).toEqual([a]);
+    expect(t.hub.topicSentSinceSweep).toBe(false);
+    // A second member moves c3's group to its topic: a publish there may reach any socket.
+    await t.hub.subscribe(c, 's', { ...t.spec(), channel: 'c3' }, null, () => {});
+    await t.hub.subscribe(d, 's', { ...t.spec(), channel: 'c3' }, null, () => {});
+    const p3 = await t.publisher.position('c3');
+    t.hub.dispatch([env('c3', p3, 1)]);
+    expect(t.hub.topicSentSinceSweep).toBe(true);
+  });
+
+  it('checkpoints: lists the subscriptions to a channel, as connection and subscription id, across its groups', async () => {
+    const t = setup();
+    const [a, b] = [t.conn(), t.conn()];
+    await t.hub.subscribe(a, 'all', t.spec(), null, () => {});
+    await t.hub.subscribe(a, 'one', t.spec({ device_id: ['1'] }), null, () => {});
+    await t.hub.subscribe(b, 'x', t.spec({ device_id: ['1'] }), null, () => {});
+    await t.hub.subscribe(b, 'other', { ...t.spec(), channel: 'elsewhere' }, null, () => {});
+    const out: { conn: HubConnection; subId: string }[] = [];
+    t.hub.subscriptionsOf('ch', out);
+    const named = out.map((e) => `${e.conn === a ? 'a' : 'b'}:${e.subId}`).sort();
+    expect(named).toEqual(['a:all', 'a:one', 'b:x']);
+    out.length = 0;
+    t.hub.subscriptionsOf('nowhere', out);
+    expect(out).toEqual([]);
   });
 
   it('a closed only member gets nothing, and a group whose only member left is gone', async () => {

@@ -32,6 +32,8 @@ export interface HubSocket {
   unsubscribe(topic: string): boolean;
   send(message: Frame, isBinary?: boolean, compress?: boolean): number;
   cork(cb: () => void): unknown;
+  /** Bytes waiting in the socket's send buffer (uWS). */
+  getBufferedAmount(): number;
   /** Publishes to a topic of the socket's app, skipping this socket (uWS `ws.publish`). */
   publish?(topic: string, message: Frame, isBinary?: boolean, compress?: boolean): boolean;
 }
@@ -485,6 +487,13 @@ export class Hub {
    * comes early.
    */
   bytesSinceSweep = 0;
+  /** Set when a topic was published to since the last slow-consumer sweep: any socket may be backlogged. */
+  topicSentSinceSweep = false;
+  /**
+   * Connections whose direct frames left bytes in their send buffer since the last slow-consumer sweep:
+   * with only direct sends, the sweep looks at these instead of every connection.
+   */
+  readonly backlogged = new Set<HubConnection>();
   /** Channels whose position changed since the last {@link takeMoved}. */
   private movedList: ChannelState[] = [];
   /** The socket whose direct frames are queued ({@link sendDirect}), null when none are. */
@@ -658,7 +667,11 @@ export class Hub {
   private flushRun(): void {
     const conn = this.runConn;
     if (conn === null) return;
-    if (!conn.closed) conn.ws.cork(this.sendRun);
+    if (!conn.closed) {
+      conn.ws.cork(this.sendRun);
+      // What the kernel did not take now waits in uWS: the slow-consumer sweep looks at this socket.
+      if (conn.ws.getBufferedAmount() > 0) this.backlogged.add(conn);
+    }
     const frames = this.runFrames;
     for (let i = 0; i < this.runLength; i++) frames[i] = '';
     this.runLength = 0;
@@ -690,6 +703,7 @@ export class Hub {
     }
     // A topic publish may reach a socket with direct frames waiting: those go first.
     this.flushRun();
+    this.topicSentSinceSweep = true;
     if (sender !== undefined && g.hasMember(sender)) {
       this.publishExcept(g, sender, frame, slot.binary);
       return g.size - 1;
@@ -862,6 +876,21 @@ export class Hub {
       if (ch.local === null && ch.last !== null && this.channels.get(ch.name) === ch) out.set(ch.name, ch.last);
     }
     return out;
+  }
+
+  /**
+   * Appends each subscription to `channel` here, as its connection and the connection's subscription id
+   * for it (checkpoints: the work follows the channels that moved, not every subscription held).
+   */
+  subscriptionsOf(channel: string, out: { conn: HubConnection; subId: string }[]): void {
+    const ch = this.channels.get(channel);
+    if (ch === undefined) return;
+    const members: HubConnection[] = [];
+    for (const g of groupsOf(ch)) {
+      members.length = 0;
+      g.collectMembers(members);
+      for (const conn of members) for (const [subId, group] of conn.subs) if (group === g) out.push({ conn, subId });
+    }
   }
 
   private markMoved(ch: ChannelState): void {
@@ -1076,6 +1105,7 @@ export class Hub {
       for (const frame of frames) conn.ws.send(frame, typeof frame !== 'string', false);
       if (!defer) join(conn, group);
     });
+    if (frames.length > 0 && conn.ws.getBufferedAmount() > 0) this.backlogged.add(conn);
     if (defer) (rareOf(ch).joins ??= []).push({ conn, group, at: upTo });
     group.size++;
     group.addMember(conn);
@@ -1170,6 +1200,7 @@ export class Hub {
       }
       this.metrics.deliveries.inc(sent * g.size);
       this.sentSinceSweep = true;
+      this.topicSentSinceSweep = true;
     }, intervalMs);
   }
 
@@ -1180,6 +1211,7 @@ export class Hub {
       g.publish(frame, g.slot.binary);
       this.metrics.deliveries.inc(g.size);
       this.sentSinceSweep = true;
+      this.topicSentSinceSweep = true;
     }, intervalMs);
   }
 

@@ -5,8 +5,8 @@
  */
 import type { Logger, StreamPosition } from '@switchboard/core';
 import type { CheckpointEntry, SessionApi } from '@switchboard/session';
-import type { ConnectionRegistry } from './conn.js';
-import type { Hub } from './hub.js';
+import type { Conn, ConnectionRegistry } from './conn.js';
+import type { Hub, HubConnection } from './hub.js';
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
@@ -77,18 +77,22 @@ export class SessionSync {
    * Records, for every session here, the position of each subscription's channel as it was one interval
    * ago (what the client has surely received), and only where it moved: a session resumed without client
    * positions replays from there — at least once, never with a gap. Only the channels that moved in that
-   * interval are looked at (the hub lists them), so a node with 100,000 quiet channels does no work for them.
+   * interval and their subscribers are looked at (the hub lists both), so a node with 100,000 quiet
+   * channels and 50,000 connections does no work for them (walking every connection's subscriptions once
+   * a second was 5 % of an edge's CPU at 5,000 deliveries/s spread over 100,000 channels).
    */
   private checkpoint(): void {
     const lagged = this.lagged;
     this.lagged = this.hub.takeMoved();
     if (lagged.size === 0) return;
     const entries: CheckpointEntry[] = [];
-    for (const conn of this.conns.all) {
-      if (conn.sessionId === null) continue;
-      for (const [subId, group] of conn.subs) {
-        const position = lagged.get(group.spec.channel);
-        if (position) entries.push({ sessionId: conn.sessionId, key: subId, position: { epoch: position.epoch, offset: position.offset } });
+    const subs: { conn: HubConnection; subId: string }[] = [];
+    for (const [channel, position] of lagged) {
+      subs.length = 0;
+      this.hub.subscriptionsOf(channel, subs);
+      for (const { conn, subId } of subs) {
+        const sessionId = (conn as Conn).sessionId;
+        if (sessionId !== null) entries.push({ sessionId, key: subId, position: { epoch: position.epoch, offset: position.offset } });
       }
     }
     if (entries.length > 0) this.session.checkpoint(entries).catch((err: unknown) => this.log.warn({ err, entries: entries.length }, 'checkpoint failed'));

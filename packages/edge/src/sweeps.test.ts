@@ -39,7 +39,7 @@ function fake(registry: ConnectionRegistry, id: string): FakeConn {
 
 describe('slow consumers: the backpressure pass', () => {
   let registry: ConnectionRegistry;
-  let hub: { sentSinceSweep: boolean; bytesSinceSweep: number };
+  let hub: { sentSinceSweep: boolean; bytesSinceSweep: number; topicSentSinceSweep: boolean; backlogged: Set<Conn> };
   let sweeps: Sweeps;
   let metrics: EdgeMetrics;
   let promRegistry: Registry;
@@ -47,7 +47,7 @@ describe('slow consumers: the backpressure pass', () => {
   beforeEach(() => {
     vi.useFakeTimers({ now: 1_000_000 });
     registry = new ConnectionRegistry('n');
-    hub = { sentSinceSweep: false, bytesSinceSweep: 0 };
+    hub = { sentSinceSweep: false, bytesSinceSweep: 0, topicSentSinceSweep: false, backlogged: new Set() };
     promRegistry = new Registry();
     metrics = new EdgeMetrics(promRegistry);
     const dialects = new Map([['valtronics', { name: 'valtronics', limits: { maxBackpressureBytes: LIMIT, silenceTimeoutMs: 0 } } as unknown as MountedDialect]]);
@@ -60,9 +60,19 @@ describe('slow consumers: the backpressure pass', () => {
     vi.useRealTimers();
   });
 
+  // Topic publishes (any socket may have received them): every pass looks at every connection.
   const traffic = (ms: number) => {
     hub.sentSinceSweep = true;
+    hub.topicSentSinceSweep = true;
     vi.advanceTimersByTime(ms);
+  };
+  // Only direct frames, each pass: the hub lists the sockets they left backlogged.
+  const direct = (ms: number, backlogged: readonly FakeConn[] = []) => {
+    for (let t = 0; t < ms; t += INTERVAL_MS) {
+      hub.sentSinceSweep = true;
+      for (const f of backlogged) hub.backlogged.add(f.conn);
+      vi.advanceTimersByTime(INTERVAL_MS);
+    }
   };
   const counted = async (reader: string) => (await promRegistry.getSingleMetric('switchboard_slow_consumer_disconnects_total')!.get()).values.find((v) => v.labels.reader === reader)?.value ?? 0;
 
@@ -117,6 +127,7 @@ describe('slow consumers: the backpressure pass', () => {
     traffic(INTERVAL_MS);
     stopped.buffered = 2 * LIMIT;
     hub.sentSinceSweep = true;
+    hub.topicSentSinceSweep = true;
     hub.bytesSinceSweep = 8 * LIMIT;
     vi.advanceTimersByTime(30);
     expect(stopped.how).not.toBe('open');
@@ -124,10 +135,48 @@ describe('slow consumers: the backpressure pass', () => {
     const later = fake(registry, 'later');
     later.buffered = 2 * LIMIT;
     hub.sentSinceSweep = true;
+    hub.topicSentSinceSweep = true;
     hub.bytesSinceSweep = 1024;
     vi.advanceTimersByTime(30);
     expect(later.how).toBe('open');
     vi.advanceTimersByTime(INTERVAL_MS);
     expect(later.how).not.toBe('open');
+  });
+
+  it('with only direct frames a pass looks at the sockets the hub listed and those still backlogged; every socket every eighth interval', () => {
+    const listed = fake(registry, 'listed');
+    const unlisted = fake(registry, 'unlisted');
+    const behind = fake(registry, 'behind');
+    traffic(INTERVAL_MS);
+    listed.buffered = 2 * LIMIT;
+    unlisted.buffered = 2 * LIMIT;
+    behind.buffered = LIMIT / 8;
+    listed.conn.drainedAtMs = behind.conn.drainedAtMs = Date.now();
+    direct(INTERVAL_MS, [listed, behind]);
+    expect([listed.how, unlisted.how, behind.how]).toEqual(['end', 'open', 'open']);
+    // Watched from now on without being listed again: over its limit later, it is found at the next pass.
+    behind.buffered = 2 * LIMIT;
+    behind.conn.drainedAtMs = Date.now();
+    direct(INTERVAL_MS);
+    expect(behind.how).toBe('end');
+    // The unlisted one (another write filled it) waits for the pass over every connection.
+    direct(5 * INTERVAL_MS);
+    expect(unlisted.how).toBe('open');
+    direct(2 * INTERVAL_MS);
+    expect(unlisted.how).not.toBe('open');
+  });
+
+  it('a backlog that no pass could see form is not taken for a stall at the first pass that sees it', () => {
+    const quiet = fake(registry, 'quiet');
+    traffic(INTERVAL_MS);
+    // Seven passes over listed sockets only; meanwhile another write leaves more than a quarter of its
+    // limit, first seen by the eighth pass (over every socket).
+    direct(7 * INTERVAL_MS);
+    quiet.buffered = LIMIT / 2;
+    direct(INTERVAL_MS);
+    expect(quiet.how).toBe('open');
+    // Now watched: no sign of reading for an interval and a half, and it goes.
+    direct(INTERVAL_MS);
+    expect(quiet.how).toBe('close');
   });
 });
