@@ -87,7 +87,7 @@ async function commandStats(url: string): Promise<Map<string, { calls: number; u
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await client.connect();
-    const text = (await client.info('commandstats')) as string;
+    const text = await client.info('commandstats');
     const out = new Map<string, { calls: number; usec: number }>();
     for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) out.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
     return out;
