@@ -41,10 +41,14 @@ function run(cmd, cmdArgs) {
 }
 
 const hubJson = join(out, 'hub.json');
+/** The last full run's idle figures (committed beside the charts): what the quick run must agree with. */
+const idleReferencePath = join(root, 'docs', 'bench', 'idle.json');
 const loadJson = join(out, 'loadtest.json');
 if (!renderOnly) {
   if (!opts['no-hub']) run('npx', ['vitest', 'bench', '--run', 'packages/edge/src/hub.bench.ts', '--outputJson', hubJson]);
-  run('node', ['loadtest/dist/bench.js', '--out', loadJson, ...(quick ? ['--quick'] : []), ...(opts.only ? ['--only', opts.only] : [])]);
+  // The quick run's idle figures are checked against the last full run's (the same ±10 % in both).
+  const idleRef = ['--idle-reference', idleReferencePath];
+  run('node', ['loadtest/dist/bench.js', '--out', loadJson, ...(quick ? ['--quick', ...idleRef] : []), ...(opts.only ? ['--only', opts.only] : [])]);
 }
 
 const fmt = (x, digits = 0) => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -289,6 +293,11 @@ function sessionSection(r) {
 }
 
 const load = JSON.parse(readFileSync(loadJson, 'utf8'));
+if (!renderOnly && !load.quick && Array.isArray(load.idle) && load.idle.length > 0) {
+  const dialects = Object.fromEntries(load.idle.map((i) => [i.dialect, { rssPerConnection: i.rssPerConnection, counts: i.counts }]));
+  mkdirSync(dirname(idleReferencePath), { recursive: true });
+  writeFileSync(idleReferencePath, `${JSON.stringify({ date: load.startedAt.slice(0, 10), dialects }, null, 2)}\n`);
+}
 
 /** Writes a staircase chart and returns the markdown line that shows it. */
 function chart(name, title, systems, limitMs) {

@@ -31,6 +31,16 @@ export function bestRun(t: RedisTargetRuns): { driver: string; perSec: number; r
   return { driver: best.driver, perSec: best.perSec, redisCpuUsPerMessage: (redisCpu / best.messages) * 1e6, edgeCores: (best.cpuSec.edge ?? NaN) / best.seconds };
 }
 
+/**
+ * The idle figures of the last full run (docs/bench/idle.json, written by `npm run bench`): the quick run's
+ * idle lines are checked against them (the same figure ±10 % in both).
+ */
+export interface IdleReference {
+  /** When the full run measured them (ISO date). */
+  readonly date: string;
+  readonly dialects: Readonly<Record<string, { readonly rssPerConnection: number; readonly counts: readonly [number, number] }>>;
+}
+
 /** Everything one run may hold. */
 export interface RunResults {
   broadcast?: Record<string, SystemResult[]>;
@@ -43,6 +53,8 @@ export interface RunResults {
   channels?: ChannelsResult;
   redis?: RedisPublishResult;
   idle?: IdleResult[];
+  /** The quick run only: the last full run's idle figures, to agree with. */
+  idleReference?: IdleReference;
   replicas?: ReplicasResult;
   slow?: SlowResult;
 }
@@ -144,6 +156,15 @@ export function evaluate(r: RunResults): TargetLine[] {
       measured: `${f(kb, 2)} KB RSS, ${f(idle.heapPerConnection / 1024, 2)} KB JS heap, between ${f(idle.counts[0])} and ${f(idle.counts[1])} connections`,
       pass: kb <= 5,
     });
+    const ref = r.idleReference?.dialects[idle.dialect];
+    if (ref) {
+      const diff = idle.rssPerConnection / ref.rssPerConnection - 1;
+      lines.push({
+        target: `idle (${idle.dialect}): the quick run's RSS per connection within ±10 % of the last full run's`,
+        measured: `${f(kb, 2)} vs ${f(ref.rssPerConnection / 1024, 2)} KB (full run of ${r.idleReference!.date}, between ${f(ref.counts[0])} and ${f(ref.counts[1])}) = ${diff >= 0 ? '+' : ''}${f(100 * diff, 1)} %`,
+        pass: Math.abs(diff) <= 0.1,
+      });
+    }
   }
   if (r.slow) {
     const s = r.slow;

@@ -11,6 +11,8 @@ import { KeepAlivePool } from '../src/http-raw.js';
 import { maxSustained, publishAtRate, staircase, type StepResult } from '../src/generator.js';
 import { growth, summarise } from '../src/inspector.js';
 import { moduleOf, selfTimes } from '../src/cpuprofile-top.js';
+import type { IdleResult } from '../src/scenarios.js';
+import { evaluate } from '../src/targets.js';
 
 describe('KeepAlivePool', () => {
   let server: Server;
@@ -172,5 +174,34 @@ describe('staircase', () => {
     const steps = await staircase([1000], f.step, 0, 1);
     expect(f.calls).toEqual([1000, 500, 250]);
     expect(maxSustained(steps)?.rate).toBe(250);
+  });
+});
+
+describe('targets: the quick run agrees with the last full run on idle memory', () => {
+  const idle = (dialect: string, kb: number): IdleResult => ({
+    dialect,
+    what: 'x',
+    counts: [6000, 12_000],
+    rssBytes: [0, 0, 0],
+    heapBytes: [0, 0, 0],
+    rssPerConnection: kb * 1024,
+    heapPerConnection: 0,
+    rssPerConnectionFromZero: 0,
+    fdLimit: 20_000,
+  });
+  const reference = { date: '2026-11-30', dialects: { valtronics: { rssPerConnection: 2.8 * 1024, counts: [6000, 18_000] as [number, number] } } };
+  const agreement = (lines: ReturnType<typeof evaluate>) => lines.filter((l) => l.target.includes('within ±10 %'));
+
+  it('passes within 10 % either way, falls short past it, and says against which run', () => {
+    const [near] = agreement(evaluate({ idle: [idle('valtronics', 2.55)], idleReference: reference }));
+    expect(near).toMatchObject({ pass: true });
+    expect(near!.measured).toContain('2.55 vs 2.80 KB (full run of 2026-11-30, between 6,000 and 18,000) = -8.9 %');
+    expect(agreement(evaluate({ idle: [idle('valtronics', 3.1)], idleReference: reference }))[0]).toMatchObject({ pass: false });
+    expect(agreement(evaluate({ idle: [idle('valtronics', 2.5)], idleReference: reference }))[0]).toMatchObject({ pass: false });
+  });
+
+  it('has no such line without a reference, or for a dialect the reference does not have', () => {
+    expect(agreement(evaluate({ idle: [idle('valtronics', 2.8)] }))).toEqual([]);
+    expect(agreement(evaluate({ idle: [idle('oisp', 2.8)], idleReference: reference }))).toEqual([]);
   });
 });
