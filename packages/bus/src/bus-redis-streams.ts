@@ -83,10 +83,16 @@ const SCRIPTS = {
 } as const;
 
 /**
- * Most channels per publish or announce script call (on a Cluster one script is defined per channel
- * count). A standalone flush of messages spread over many channels is one call per this many channels.
+ * Most channels per publish or announce script call on a Cluster, where one script is defined per channel
+ * count (each copied into every pipeline: the count is kept small) and a call holds one shard's channels.
  */
-const SCRIPT_CHANNELS = 64;
+const CLUSTER_SCRIPT_CHANNELS = 32;
+
+/**
+ * Most channels per publish script call on a standalone Redis (one script for every count): a flush of
+ * messages spread over many channels of every shard is one call per this many channels.
+ */
+const STANDALONE_SCRIPT_CHANNELS = 64;
 
 /** The command name of the Cluster script `kind` (publish.lua, announce.lua) for `channels` channels. */
 function shardScript(kind: 'publish' | 'announce', channels: number): `sb${string}` {
@@ -385,7 +391,7 @@ export class RedisStreamsBus implements Bus {
     for (const kind of ['publish', 'announce'] as const) {
       const lua = `${prelude}\n${luaFile(`${kind}.lua`)}`;
       // A Cluster: every channel count up front (ioredis copies a client's commands into each pipeline it creates).
-      if (options.target.cluster) for (let n = 1; n <= SCRIPT_CHANNELS; n++) main.defineCommand(shardScript(kind, n), { numberOfKeys: kind === 'publish' ? 3 * n : 1 + 2 * n, lua });
+      if (options.target.cluster) for (let n = 1; n <= CLUSTER_SCRIPT_CHANNELS; n++) main.defineCommand(shardScript(kind, n), { numberOfKeys: kind === 'publish' ? 3 * n : 1 + 2 * n, lua });
       else main.defineCommand(STANDALONE_SCRIPT[kind], { lua });
     }
     try {
@@ -441,9 +447,9 @@ export class RedisStreamsBus implements Bus {
   /**
    * Publishes from every caller that arrive in one turn of the event loop (many HTTP requests, many
    * frames of a publishing socket) are flushed together: their channels' runs of messages in one script
-   * call per 256 messages or 64 channels on a standalone Redis, one per shard on a Cluster (a script's
-   * keys must share a slot there) or when publishes wait for replicas (announce.lua goes per shard),
-   * all pipelined on one connection. A caller never batches to get this.
+   * call per 256 messages or 64 channels on a standalone Redis; one per shard (and 32 channels) on a
+   * Cluster, whose scripts' keys must share a slot, or when publishes wait for replicas (announce.lua goes
+   * per shard); all pipelined on one connection. A caller never batches to get this.
    */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
@@ -464,6 +470,7 @@ export class RedisStreamsBus implements Bus {
     // Grouped by script call (every shard together on a standalone Redis without replica waits, else by
     // shard), then by channel in order of first arrival (order kept within a channel).
     const byShard = this.isCluster() || (this.options.minReplicas ?? 0) > 0;
+    const maxChannels = this.isCluster() ? CLUSTER_SCRIPT_CHANNELS : STANDALONE_SCRIPT_CHANNELS;
     const groups = new Map<number, Map<string, QueuedPublish[]>>();
     for (const it of items) {
       const channel = it.req.channel;
@@ -481,7 +488,7 @@ export class RedisStreamsBus implements Bus {
         const shard = this.shard(channel);
         for (let c = 0; c < list.length; c += SCRIPT_MESSAGES) {
           const items = list.length <= SCRIPT_MESSAGES ? list : list.slice(c, c + SCRIPT_MESSAGES);
-          if (n > 0 && (n + items.length > SCRIPT_MESSAGES || runs.length === SCRIPT_CHANNELS)) {
+          if (n > 0 && (n + items.length > SCRIPT_MESSAGES || runs.length === maxChannels)) {
             calls.push(this.settle(runs, this.append(runs)));
             runs = [];
             n = 0;

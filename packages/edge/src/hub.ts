@@ -1105,7 +1105,10 @@ export class Hub {
       for (const frame of frames) conn.ws.send(frame, typeof frame !== 'string', false);
       if (!defer) join(conn, group);
     });
-    if (frames.length > 0 && conn.ws.getBufferedAmount() > 0) this.backlogged.add(conn);
+    if (frames.length > 0) {
+      this.sentSinceSweep = true;
+      if (conn.ws.getBufferedAmount() > 0) this.backlogged.add(conn);
+    }
     if (defer) (rareOf(ch).joins ??= []).push({ conn, group, at: upTo });
     group.size++;
     group.addMember(conn);

@@ -47,7 +47,7 @@ export class Sweeps {
   private pressured = false;
   private lastFullPassMs = 0;
   /** Connections the last pass found with a send buffer (looked at again by every pass until it is empty). */
-  private readonly watched = new Set<Conn>();
+  private watched = new Set<Conn>();
 
   constructor(
     private readonly conns: ConnectionRegistry,
@@ -112,22 +112,24 @@ export class Sweeps {
     hub.sentSinceSweep = false;
     hub.bytesSinceSweep = 0;
     this.lastPassMs = now;
-    const watched = this.watched;
     let total = 0;
     if (hub.topicSentSinceSweep || now - this.lastFullPassMs >= this.intervalMs * FULL_PASS_INTERVALS) {
       hub.topicSentSinceSweep = false;
       hub.backlogged.clear();
       this.lastFullPassMs = now;
+      // Rebuilt from the open connections: one closed meanwhile is not held.
+      const before = this.watched;
+      const watched = (this.watched = new Set<Conn>());
       for (const conn of this.conns.all) {
         // Not watched: it was empty when last looked at and no direct frame left it backlogged since, so
         // it kept up at least until the previous pass (a backlog no pass could see form is not a stall).
-        if (conn.keptUpAtMs < previousPassMs && !watched.has(conn)) conn.keptUpAtMs = previousPassMs;
+        if (conn.keptUpAtMs < previousPassMs && !before.has(conn)) conn.keptUpAtMs = previousPassMs;
         const buffered = this.checkBackpressure(conn, now);
         if (buffered > 0) watched.add(conn);
-        else watched.delete(conn);
         total += buffered;
       }
     } else {
+      const watched = this.watched;
       for (const c of hub.backlogged) {
         const conn = c as Conn;
         if (watched.has(conn)) continue;
