@@ -81,6 +81,7 @@ describe('switchboard CLI against a running `switchboard start`', () => {
       '{"data":{"alert_id":"s2"},"idempotency_key":"s2"}',
       '',
       '{"channel":"nope","data":{}}',
+      '{"messages":[{"data":{"alert_id":"b1"}},{"data":{"alert_id":"b2"}}]}',
     ];
     const r = await cliWithInput(lines.join('\n') + '\n', 'publish', 'alerts', '--stdin', '--url', `http://127.0.0.1:${port}`);
     expect(r.code).toBe(1);
@@ -90,7 +91,9 @@ describe('switchboard CLI against a running `switchboard start`', () => {
     expect(byId.get(2)).toMatchObject({ error: 'invalid_json' });
     expect(byId.get(4)).toMatchObject({ duplicate: true, offset: byId.get(3)!.offset });
     expect(byId.get(6)).toMatchObject({ error: 'unknown_channel' });
-    expect((await c.take(2, (m) => m.type === 'alert')).map((m) => m.alert_id)).toEqual(['s1', 's2']);
+    // CHANNEL fills in the messages of a batch line that name none.
+    expect(byId.get(7)).not.toHaveProperty('error');
+    expect((await c.take(4, (m) => m.type === 'alert')).map((m) => m.alert_id)).toEqual(['s1', 's2', 'b1', 'b2']);
     await c.close();
   });
 

@@ -115,7 +115,8 @@ const MAX_IN_FLIGHT_MESSAGES = 10_000;
  * `switchboard publish --stdin`: every line of standard input is a publish body (`{"channel","attrs",
  * "data","idempotency_key"}`, or `{"messages":[…]}`), sent over one persistent publish socket
  * (`/api/publish/ws`) without waiting for the answers one by one; each answer is printed as a line, with
- * the input line number as its `id`. CHANNEL, --dialect and --tenant fill in what a line leaves out.
+ * the input line number as its `id`. CHANNEL, --dialect and --tenant fill in what a line leaves out
+ * (CHANNEL also what the messages of a batch line leave out).
  * Exit 0 when every line was published, 1 when any was refused.
  */
 async function publishStream(args: PublishArgs, input: NodeJS.ReadableStream, io: CliIo): Promise<number> {
@@ -173,6 +174,10 @@ async function publishStream(args: PublishArgs, input: NodeJS.ReadableStream, io
     }
     const batch = (body as { messages?: unknown }).messages;
     const messages = Array.isArray(batch) ? Math.max(1, batch.length) : 1;
+    // The API takes a batch's dialect and tenant from the body but each message's channel from itself:
+    // CHANNEL fills in the messages of a batch line that name none, as it does for a single line.
+    if (Array.isArray(batch) && args.channel !== undefined)
+      (body as { messages: unknown[] }).messages = batch.map((m: unknown) => (typeof m === 'object' && m !== null && !Array.isArray(m) && !Object.hasOwn(m, 'channel') ? { channel: args.channel, ...m } : m));
     while (inFlight > 0 && inFlight + messages > MAX_IN_FLIGHT_MESSAGES && ws.readyState === WebSocket.OPEN) await new Promise<void>((r) => (wake = r));
     if (ws.readyState !== WebSocket.OPEN) break;
     ws.send(JSON.stringify({ ...defaults, ...(body as Record<string, unknown>), id: lineNo }));

@@ -152,7 +152,7 @@ export const PUBLISH: CommandSpec = {
   positionals: [
     {
       name: 'CHANNEL',
-      doc: "the channel as the dialect's clients name it (valtronics: telemetry, alerts, devices); with --stdin the default of lines that name none",
+      doc: "the channel as the dialect's clients name it (valtronics: telemetry, alerts, devices); with --stdin the default of lines (and of a batch line's messages) that name none",
       optional: true,
     },
   ],
