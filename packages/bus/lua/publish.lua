@@ -48,7 +48,9 @@ for k = 1, #KEYS, 3 do
   local epoch = m[1]
   local offset = 0
   if epoch then offset = tonumber(m[2]) else epoch = ensure_epoch(meta, hist, ttl) end
-  local renew = not m[3] or now_ms - (tonumber(m[3]) or 0) >= renew_ms
+  -- Renewed when never renewed, a tenth of the TTL ago, or in the future (another master's clock).
+  local age = now_ms - (tonumber(m[3]) or 0)
+  local renew = not m[3] or age >= renew_ms or age < 0
   local first = offset + 1
   local dups = {}
   if count == 1 and not keyed then
