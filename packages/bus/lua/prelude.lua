@@ -59,8 +59,9 @@ end
 local RUN_BYTES = 16384
 
 -- The run state of one script call, reused for each channel (run_start): a script writes many channels and
--- a table per channel costs more than the fields. `feed` nil: messages are not announced. run_add,
--- run_flush.
+-- a table per channel costs more than the fields. `feed` nil: messages are not announced; a caller whose
+-- channels are in different shards (publish.lua on a standalone Redis) sets r.feed before each channel's
+-- run_start. run_add, run_flush.
 local function run_new(feed, maxlen, limit)
   return { feed = feed, maxlen = maxlen, limit = limit, n = 0, bytes = 0, p = {}, size = 0 }
 end

@@ -102,6 +102,9 @@ function shardScript(kind: 'publish' | 'announce', channels: number): `sb${strin
 /** The command names of publish.lua and announce.lua on a standalone Redis: the first argument is the key count. */
 const STANDALONE_SCRIPT = { publish: 'sbPublishAny', announce: 'sbAnnounceAny' } as const;
 
+/** Keys of a publish.lua call (feed, meta, history per channel) and of an announce.lua call (feed, then meta, history per channel). */
+const SCRIPT_KEYS = { publish: (channels: number) => 3 * channels, announce: (channels: number) => 1 + 2 * channels } as const;
+
 type ScriptClient = RedisClient & {
   [shardScript: `sb${string}`]: (...args: (string | Buffer | number)[]) => Promise<unknown>;
   sbPosition(...args: (string | Buffer | number)[]): Promise<[string, number]>;
@@ -391,7 +394,7 @@ export class RedisStreamsBus implements Bus {
     for (const kind of ['publish', 'announce'] as const) {
       const lua = `${prelude}\n${luaFile(`${kind}.lua`)}`;
       // A Cluster: every channel count up front (ioredis copies a client's commands into each pipeline it creates).
-      if (options.target.cluster) for (let n = 1; n <= CLUSTER_SCRIPT_CHANNELS; n++) main.defineCommand(shardScript(kind, n), { numberOfKeys: kind === 'publish' ? 3 * n : 1 + 2 * n, lua });
+      if (options.target.cluster) for (let n = 1; n <= CLUSTER_SCRIPT_CHANNELS; n++) main.defineCommand(shardScript(kind, n), { numberOfKeys: SCRIPT_KEYS[kind](n), lua });
       else main.defineCommand(STANDALONE_SCRIPT[kind], { lua });
     }
     try {
@@ -535,9 +538,8 @@ export class RedisStreamsBus implements Bus {
   private async append(runs: readonly PublishRun[]): Promise<PublishResult[][]> {
     const o = this.options;
     const minReplicas = o.minReplicas ?? 0;
-    const cluster = this.isCluster();
-    // A standalone call names its key count first (one script for every count).
-    const args: (string | Buffer | number)[] = cluster ? [] : [3 * runs.length];
+    const publish = this.shardCommand('publish', runs.length);
+    const args: (string | Buffer | number)[] = [...publish.head];
     for (const run of runs) args.push(keys.feed(run.shard), keys.meta(run.shard, run.channel), keys.history(run.shard, run.channel));
     const entryMessages = o.entryMessages ?? DEFAULT_ENTRY_MESSAGES;
     args.push(o.historySize, o.historyTtlSec, o.feedMaxLen, minReplicas === 0 ? 1 : 0, o.idempotencyWindowSec ?? DEFAULT_IDEMPOTENCY_WINDOW_SEC, entryMessages);
@@ -552,7 +554,7 @@ export class RedisStreamsBus implements Bus {
         args.push(encodePayload({ ts: it.ts, attrs: it.req.attrs, data: it.req.data }));
       }
     }
-    const script = cluster ? shardScript('publish', runs.length) : STANDALONE_SCRIPT.publish;
+    const script = publish.name;
     if (minReplicas === 0) return toResults(runs, (await this.main[script]!(...args)) as PublishReply);
     const timeoutMs = o.replicaTimeoutMs ?? 500;
     type Pipeline = Record<string, (...a: unknown[]) => { wait(n: number, t: number): { exec(): Promise<[Error | null, unknown][] | null> } }>;
@@ -580,11 +582,19 @@ export class RedisStreamsBus implements Bus {
       announceArgs.push(channel, epoch, upTo);
     }
     if (announceKeys.length > 0) {
-      const announce = cluster ? shardScript('announce', announceKeys.length / 2) : STANDALONE_SCRIPT.announce;
-      const head: (string | number)[] = cluster ? [keys.feed(s)] : [1 + announceKeys.length, keys.feed(s)];
-      await this.main[announce]!(...head, ...announceKeys, ...announceArgs);
+      const announce = this.shardCommand('announce', announceKeys.length / 2);
+      await this.main[announce.name]!(...announce.head, keys.feed(s), ...announceKeys, ...announceArgs);
     }
     return results;
+  }
+
+  /**
+   * The command of publish.lua or announce.lua for `channels` channels, and what its arguments start with:
+   * on a Cluster one command per channel count (routed by its first key), on a standalone Redis one command
+   * whose first argument is the key count.
+   */
+  private shardCommand(kind: 'publish' | 'announce', channels: number): { name: `sb${string}`; head: number[] } {
+    return this.isCluster() ? { name: shardScript(kind, channels), head: [] } : { name: STANDALONE_SCRIPT[kind], head: [SCRIPT_KEYS[kind](channels)] };
   }
 
   onDeliver(handler: DeliveryHandler): void {

@@ -94,7 +94,7 @@ export class EdgeMetrics {
     });
     this.slowConsumerDisconnects = new Counter({
       name: 'switchboard_slow_consumer_disconnects_total',
-      help: 'Connections closed because their send buffer passed the backpressure limit or the node budget: reader="slow" got 4008, reader="stalled" (read nothing for a sweep interval) was dropped without a close frame.',
+      help: 'Connections closed because their send buffer passed the backpressure limit or the node budget: reader="slow" got 4008, reader="stalled" (read nothing for a sweep interval) was dropped without a close frame; dialect="api" is a publish socket whose publisher stopped reading its acknowledgements.',
       labelNames: ['dialect', 'reader'],
       registers,
     });

@@ -32,8 +32,15 @@ interface Publisher {
   out: string[];
   /** Messages handed to the bus and not acknowledged yet. */
   inFlight: number;
+  /** What every socket of the mount shares (one object, not fields per socket). */
+  readonly shared: SocketShared;
+}
+
+/** What the answer path needs from the mount. */
+interface SocketShared {
   /** Unread acknowledgements past this many bytes close the socket (uWS would drop what follows). */
   readonly ackLimitBytes: number;
+  readonly metrics: EdgeMetrics;
 }
 
 /** What the publish socket needs. */
@@ -77,12 +84,12 @@ class PublishedCount {
 /** Mounts the persistent publish channel on an app. */
 export function mountPublishSocket(app: TemplatedApp, deps: PublishSocketDeps): void {
   const count = new PublishedCount(deps.metrics);
-  const ackLimitBytes = deps.limits.maxBackpressureBytes * 4;
+  const shared: SocketShared = { ackLimitBytes: deps.limits.maxBackpressureBytes * 4, metrics: deps.metrics };
   app.ws<Publisher>(PUBLISH_SOCKET_PATH, {
     maxPayloadLength: deps.limits.publishMaxBodyBytes,
     idleTimeout: 120,
     sendPingsAutomatically: true,
-    // No uWS limit (it would drop acknowledgements silently): flushReplies closes the socket past ackLimitBytes,
+    // No uWS limit (it would drop acknowledgements silently): flushReplies closes the socket past shared.ackLimitBytes,
     // so its buffer holds at most that plus one turn's acknowledgements (bounded by the in-flight limit).
     maxBackpressure: 0,
     closeOnBackpressureLimit: 0,
@@ -106,7 +113,7 @@ export function mountPublishSocket(app: TemplatedApp, deps: PublishSocketDeps): 
       // No subprotocol is spoken: answer none, whatever the client offers.
       void protocol;
       const parse: PublishParseOptions = { maxDepth: deps.limits.maxDepth, maxBatch: deps.limits.publishMaxBatch, scope, normalizer: deps.normalizer };
-      res.upgrade<Publisher>({ parse, closed: false, out: [], inFlight: 0, ackLimitBytes }, key, '', extensions, context);
+      res.upgrade<Publisher>({ parse, closed: false, out: [], inFlight: 0, shared }, key, '', extensions, context);
     },
     message: (ws: WebSocket<Publisher>, message: ArrayBuffer, isBinary: boolean) => onFrame(deps, count, ws, message, isBinary),
     close: (ws: WebSocket<Publisher>) => {
@@ -131,9 +138,10 @@ function flushReplies(ws: WebSocket<Publisher>, p: Publisher): void {
   const out = p.out;
   p.out = [];
   if (p.closed) return;
-  if (ws.getBufferedAmount() > p.ackLimitBytes) {
+  if (ws.getBufferedAmount() > p.shared.ackLimitBytes) {
     // The publisher stopped reading its acknowledgements: closing is the only way not to lose any silently.
     p.closed = true;
+    p.shared.metrics.slowConsumerDisconnects.inc({ dialect: 'api', reader: 'slow' });
     ws.end(CLOSE_CODES.slow_consumer.code, 'slow_consumer');
     return;
   }

@@ -161,6 +161,7 @@ describe('publish socket flow control', () => {
       socket.resume();
       const closed = await p.closed;
       expect(closed.code).toBe(4008);
+      expect(await small.metric('switchboard_slow_consumer_disconnects_total', { dialect: 'api', reader: 'slow' })).toBe(1);
       // Every acknowledgement it did get is whole; the ones after the close never came.
       const acks = p.frames.filter((f) => typeof f.json === 'object' && f.json !== null);
       expect(acks.length).toBeGreaterThan(0);
