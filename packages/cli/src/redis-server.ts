@@ -75,15 +75,29 @@ export function runningRedisPid(dir: string): number | null {
   return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : null;
 }
 
-/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+/**
+ * Whether a process with this pid runs: it exists (signal 0 checks without sending anything) and, where
+ * /proc tells, is not a zombie. A process whose parent is gone (a redis-server left by a killed dev
+ * cluster) is reaped by PID 1, which in some containers happens seconds later or never; signal 0 still
+ * reaches it until then, though it has exited and holds nothing.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    // No /proc (not Linux): signal 0 is all there is. With /proc: it was reaped in between.
+    return !existsSync('/proc/self/stat');
+  }
+  // The state follows the command name, which is in parentheses and may itself hold ") ".
+  const state = stat.charAt(stat.lastIndexOf(')') + 2);
+  return state !== 'Z' && state !== 'X';
 }
 
 /** Starts redis-server with its data in `dir` (AOF when `appendOnly`), and waits until it answers. */

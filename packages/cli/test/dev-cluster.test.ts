@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DEV_ADMIN_TOKEN } from '@switchboard/core';
 import { TestClient, freePort, trackChild } from '@switchboard/testkit';
+import { isAlive } from '../src/redis-server.js';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'switchboard.js');
 const exec = promisify(execFile);
@@ -127,14 +128,6 @@ async function publish(url: string, deviceId: number, value: number): Promise<vo
   expect(res.status).toBe(200);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -157,7 +150,7 @@ afterAll(() => {
   const pidFile = join(dataDir, 'redis.pid');
   if (existsSync(pidFile)) {
     const pid = Number(readFileSync(pidFile, 'utf8'));
-    if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+    if (pid > 0 && isAlive(pid)) process.kill(pid, 'SIGKILL');
   }
   rmSync(dataDir, { recursive: true, force: true });
 });
@@ -208,7 +201,7 @@ describe('switchboard dev-cluster behaves like a cluster', () => {
     // Each process got one signal: no "second signal" lines, no exit in a hurry.
     expect(first.output).not.toMatch(/second signal/);
     expect(first.output).toMatch(/dev cluster stopped/);
-    for (const pid of pids) expect(alive(pid)).toBe(false);
+    for (const pid of pids) expect(isAlive(pid)).toBe(false);
     expect(await ready(first.edgeUrl(1))).toBe(false);
 
     const second = await DevCluster.start();
@@ -238,10 +231,10 @@ describe('switchboard dev-cluster behaves like a cluster', () => {
     expect(stop.code).toBe(0);
     expect(dc.output).not.toMatch(/dev cluster up/);
     expect(dc.output).toMatch(/dev cluster stopped/);
-    for (const pid of started) expect(alive(pid)).toBe(false);
+    for (const pid of started) expect(isAlive(pid)).toBe(false);
     // An edge that was starting is stopped too (it may or may not have been ready).
     const edges = [...dc.output.matchAll(/"msg":"edge-\d ready \(pid (\d+)\)/g)].map((m) => Number(m[1]));
-    for (const pid of edges) expect(alive(pid)).toBe(false);
+    for (const pid of edges) expect(isAlive(pid)).toBe(false);
     expect(await ready(dc.edgeUrl(1))).toBe(false);
   }, TEST_TIMEOUT_MS);
 
@@ -268,12 +261,12 @@ describe('switchboard dev-cluster behaves like a cluster', () => {
     dc.child.kill('SIGKILL');
     await dc.exited;
     // Their stdin (a pipe from the dev cluster) ended: each stops as if sent SIGTERM.
-    await until(() => nodes.every((pid) => !alive(pid)), 10_000, 'every node stopped');
-    expect(alive(redisPid)).toBe(true);
+    await until(() => nodes.every((pid) => !isAlive(pid)), 10_000, 'every node stopped');
+    expect(isAlive(redisPid)).toBe(true);
     const next = await DevCluster.start();
     try {
       expect(next.output).toContain(`stopping redis-server pid ${redisPid}, left running on ${dataDir} by a dev cluster that was killed`);
-      expect(alive(redisPid)).toBe(false);
+      expect(isAlive(redisPid)).toBe(false);
       expect(await ready(next.edgeUrl(1))).toBe(true);
     } finally {
       expect((await next.interrupt()).code).toBe(0);

@@ -4,9 +4,9 @@
  * Redis; and `npm start` execs the server, so a signal sent to npm's own pid reaches it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAlive } from '../src/redis-server.js';
 import { TestClient, freePort, startRedis, trackChild, type RedisServer } from '@switchboard/testkit';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -91,21 +91,8 @@ describe('a server whose stdout nobody reads any more', () => {
       p.once('exit', () => (out ? resolve(Number(out)) : reject(new Error('no pid'))));
     });
     // The server is an orphan: once it exits it stays a zombie until PID 1 reaps it, which some
-    // machines' init does only every few seconds, and signal 0 still reaches a zombie. Exited means
-    // gone or a zombie (state Z or X in /proc) wherever /proc is there to tell.
-    const alive = () => {
-      try {
-        process.kill(pid, 0);
-      } catch {
-        return false;
-      }
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
-      } catch {
-        return !existsSync('/proc/self');
-      }
-    };
+    // machines' init does only every few seconds; isAlive counts a zombie as exited.
+    const alive = () => isAlive(pid);
     try {
       for (let i = 0; i < 100 && !(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
       const t0 = performance.now();
