@@ -175,17 +175,23 @@ describe('Redis Streams bus specifics', () => {
       expect((err as NotReplicatedError).code).toBe('not_replicated');
       expect((err as NotReplicatedError).position).toEqual({ epoch: p1.epoch, offset: 4 });
       expect(Date.now() - started).toBeLessThan(1500);
+      // A batch fails once, with its first message's error (as a Promise.all over its messages would).
+      const batchErr = await bus.publishBatch(['4a', '4b'].map((data) => ({ channel: 'repl', attrs: {}, data }))).catch((e: unknown) => e);
+      expect(batchErr).toBeInstanceOf(NotReplicatedError);
+      expect((batchErr as NotReplicatedError).position).toEqual({ epoch: p1.epoch, offset: 5 });
       // Committed but not announced: no edge can see it (position, history, feed) while it may be lost.
       expect(await bus.position('repl')).toEqual({ epoch: p1.epoch, offset: 3 });
       expect((await bus.history('repl', { epoch: p1.epoch, offset: 3 })).messages).toEqual([]);
       replica.resume();
       await sleep(200);
-      expect((await bus.publish({ channel: 'repl', attrs: {}, data: '5' })).offset).toBe(5);
+      expect((await bus.publish({ channel: 'repl', attrs: {}, data: '5' })).offset).toBe(7);
       // The next announcement makes it visible: replicated by now, since WAIT covers every earlier write.
       const after = await bus.history('repl', { epoch: p1.epoch, offset: 3 });
       expect(after.messages.map((m) => [m.offset, m.data])).toEqual([
         [4, '4'],
-        [5, '5'],
+        [5, '4a'],
+        [6, '4b'],
+        [7, '5'],
       ]);
       // A burst over many channels (several per shard, one script per shard): each announced once replicated.
       const reader = await RedisStreamsBus.connect(options(master.url, false));

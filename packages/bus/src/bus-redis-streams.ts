@@ -127,13 +127,71 @@ const SCRIPT_MESSAGES = 256;
 /** How long an idempotency key is remembered when the options name no window. */
 export const DEFAULT_IDEMPOTENCY_WINDOW_SEC = 300;
 
+/**
+ * Who waits for the publishes of one call: `publish` (one message) or `publishBatch` (its results in
+ * request order). One per call, not a promise per message: a batch of 100 was 100 promises, their
+ * closures and a `Promise.all`, all garbage a moment later.
+ */
+interface PublishWaiter {
+  /** The message at `index` of the call is published at `result`. */
+  answer(index: number, result: PublishResult): void;
+  /** The call fails with the first error of any of its messages (as `Promise.all` would). */
+  fail(err: unknown): void;
+}
+
+/** The waiter of one `publish`. */
+class SingleWaiter implements PublishWaiter {
+  constructor(
+    private readonly resolve: (result: PublishResult) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {}
+
+  answer(_index: number, result: PublishResult): void {
+    this.resolve(result);
+  }
+
+  fail(err: unknown): void {
+    this.reject(err);
+  }
+}
+
+/** The waiter of one `publishBatch`: resolves with every result once the last one is in. */
+class BatchWaiter implements PublishWaiter {
+  /** Results in request order, or null once the call failed. */
+  private results: PublishResult[] | null;
+  private remaining: number;
+
+  constructor(
+    count: number,
+    private readonly resolve: (results: PublishResult[]) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {
+    this.results = new Array<PublishResult>(count);
+    this.remaining = count;
+  }
+
+  answer(index: number, result: PublishResult): void {
+    const results = this.results;
+    if (results === null) return;
+    results[index] = result;
+    if (--this.remaining === 0) this.resolve(results);
+  }
+
+  fail(err: unknown): void {
+    if (this.results === null) return;
+    this.results = null;
+    this.reject(err);
+  }
+}
+
 /** A publish waiting for the next flush. */
 interface QueuedPublish {
   readonly req: PublishRequest;
   /** Publish time, stamped when it was queued (latencies count the wait). */
   readonly ts: number;
-  resolve(r: PublishResult): void;
-  reject(err: unknown): void;
+  readonly waiter: PublishWaiter;
+  /** Its place in its call's results. */
+  readonly index: number;
 }
 
 /** The publishes of one channel in one script call, in order. */
@@ -417,7 +475,7 @@ export class RedisStreamsBus implements Bus {
     assertChannel(req.channel);
     assertIdempotencyKey(req);
     return new Promise<PublishResult>((resolve, reject) => {
-      this.queue.push({ req, ts: wallClockMs(), resolve, reject });
+      this.queue.push({ req, ts: wallClockMs(), waiter: new SingleWaiter(resolve, reject), index: 0 });
       this.scheduleFlush();
     });
   }
@@ -436,15 +494,13 @@ export class RedisStreamsBus implements Bus {
       assertChannel(r.channel);
       seen.add(r.channel);
     }
+    if (reqs.length === 0) return [];
     const ts = wallClockMs();
-    const all = reqs.map(
-      (req) =>
-        new Promise<PublishResult>((resolve, reject) => {
-          this.queue.push({ req, ts, resolve, reject });
-        }),
-    );
-    this.scheduleFlush();
-    return Promise.all(all);
+    return new Promise<PublishResult[]>((resolve, reject) => {
+      const waiter = new BatchWaiter(reqs.length, resolve, reject);
+      for (let i = 0; i < reqs.length; i++) this.queue.push({ req: reqs[i]!, ts, waiter, index: i });
+      this.scheduleFlush();
+    });
   }
 
   /**
@@ -514,14 +570,17 @@ export class RedisStreamsBus implements Bus {
         for (let j = 0; j < runs.length; j++) {
           const items = runs[j]!.items;
           const res = results[j]!;
-          for (let i = 0; i < items.length; i++) items[i]!.resolve(res[i]!);
+          for (let i = 0; i < items.length; i++) {
+            const it = items[i]!;
+            it.waiter.answer(it.index, res[i]!);
+          }
         }
       },
       (err: unknown) => {
         this.metrics.errors.inc({ op: 'publish' });
         for (let j = 0; j < runs.length; j++) {
           const items = runs[j]!.items;
-          for (let i = 0; i < items.length; i++) items[i]!.reject(err instanceof NotReplicatedRuns ? err.forItem(j, i) : err);
+          for (let i = 0; i < items.length; i++) items[i]!.waiter.fail(err instanceof NotReplicatedRuns ? err.forItem(j, i) : err);
         }
       },
     );
