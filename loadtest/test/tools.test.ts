@@ -12,7 +12,7 @@ import { maxSustained, publishAtRate, staircase, type StepResult } from '../src/
 import { growth, summarise } from '../src/inspector.js';
 import { moduleOf, selfTimes } from '../src/cpuprofile-top.js';
 import type { IdleResult } from '../src/scenarios.js';
-import { evaluate } from '../src/targets.js';
+import { evaluate, latencyFloor } from '../src/targets.js';
 
 describe('KeepAlivePool', () => {
   let server: Server;
@@ -203,5 +203,39 @@ describe('targets: the quick run agrees with the last full run on idle memory', 
   it('has no such line without a reference, or for a dialect the reference does not have', () => {
     expect(agreement(evaluate({ idle: [idle('valtronics', 2.8)] }))).toEqual([]);
     expect(agreement(evaluate({ idle: [idle('oisp', 2.8)], idleReference: reference }))).toEqual([]);
+  });
+});
+
+describe('targets: the p99 lines name the generator latency floor', () => {
+  const step = (rate: number, perSec: number, p99Ms: number, sustained = true): StepResult => ({
+    rate,
+    sent: rate,
+    expected: rate,
+    delivered: rate,
+    lost: 0,
+    duplicatesOrReordered: 0,
+    deliveredPerSec: perSec,
+    p50Ms: 1,
+    p99Ms,
+    maxMs: p99Ms,
+    cpuSec: {},
+    generatorCpuSec: 0,
+    durationSec: 1,
+    rssBytes: {},
+    fellBehind: false,
+    sustained,
+  });
+  const bare = [step(200, 200_000, 20), step(400, 400_000, 24.6), step(800, 800_000, 36), step(600, 640_000, 5, false)];
+
+  it("uses bare uWS's sustained step nearest in deliveries/s, never a step it did not sustain", () => {
+    expect(latencyFloor(step(350, 348_000, 48), bare)).toBe(' (348,000 deliveries/s; bare uWS with the same generator at 400,000 deliveries/s: p99 24.6 ms)');
+    expect(latencyFloor(step(1300, 650_000, 30.6), bare)).toContain('at 800,000 deliveries/s: p99 36.0 ms');
+    expect(latencyFloor(step(1300, 650_000, 30.6), [])).toBe('');
+  });
+
+  it('stands beside the cluster line without changing whether it passes', () => {
+    const half = step(1300, 650_000, 30.6);
+    const [line] = evaluate({ cluster: { max: undefined, atHalf: half, steps: [] }, broadcast: { '10000': [{ name: 'bare', connections: 1, fanout: 1, steps: [], max: undefined }], '1000': [{ name: 'bare', connections: 1, fanout: 1, steps: bare, max: undefined }] } }).filter((l) => l.target.includes('p99'));
+    expect(line).toMatchObject({ pass: false, measured: '30.6 ms at 1,300 msg/s (650,000 deliveries/s; bare uWS with the same generator at 800,000 deliveries/s: p99 36.0 ms)' });
   });
 });
