@@ -18,6 +18,7 @@ import { Redis } from 'ioredis';
 import { DEV_JWT_SECRET } from '@switchboard/core';
 import { hmacIssuer } from '@switchboard/session/service';
 import { TestClient, startRedis, startSwitchboard, type SwitchboardProcess } from '@switchboard/testkit';
+import { commandStats } from './cpu.js';
 import { percentile } from './generator.js';
 
 const { values } = parseArgs({
@@ -37,13 +38,12 @@ const bin = join(root, 'packages', 'cli', 'bin', 'switchboard.js');
 const out = (s: string) => process.stdout.write(`${s}\n`);
 
 /** Total calls and microseconds of every command so far (INFO commandstats). */
-async function commandStats(r: Redis): Promise<{ calls: number; usec: number }> {
-  const info = await r.info('commandstats');
+async function commandTotals(r: Redis): Promise<{ calls: number; usec: number }> {
   let calls = 0;
   let usec = 0;
-  for (const m of info.matchAll(/calls=(\d+),usec=(\d+)/g)) {
-    calls += Number(m[1]);
-    usec += Number(m[2]);
+  for (const v of commandStats(await r.info('commandstats')).values()) {
+    calls += v.calls;
+    usec += v.usec;
   }
   return { calls, usec };
 }
@@ -91,7 +91,7 @@ await new Promise((r) => setTimeout(r, 2500));
 out(`# Channel view cost: ${C} connections × ${K} streams = ${C * K} (connection, stream) pairs over ${S} streams, 2 edges`);
 const pairs: { edge: number; stream: string; conn: number }[] = [];
 const sockets: TestClient[] = [];
-const before = await commandStats(admin);
+const before = await commandTotals(admin);
 for (let i = 0; i < C; i++) {
   const edge = i % 2;
   const ws = await TestClient.connect(`${edges[edge]!.wsUrl}/fme`);
@@ -105,7 +105,7 @@ for (;;) {
   if ((await adminFrame(edges[0]!, token, 'getnumchannels()')).includes(want)) break;
   await new Promise((r) => setTimeout(r, 200));
 }
-const afterOpen = await commandStats(admin);
+const afterOpen = await commandTotals(admin);
 out(`\n## On demand (built)\n`);
 out(`- Redis commands per stream opened (the subscription itself; nothing for the view): ${((afterOpen.calls - before.calls) / pairs.length).toFixed(2)} (includes this script's polling queries)`);
 for (const [name, op] of [
@@ -114,10 +114,10 @@ for (const [name, op] of [
   ['FME getnumchannels()', () => adminFrame(edges[1]!, token, 'getnumchannels()')],
   ['FME getchannelinfo() (cap 1000)', () => adminFrame(edges[1]!, token, 'getchannelinfo()')],
 ] as const) {
-  const s0 = await commandStats(admin);
+  const s0 = await commandTotals(admin);
   const sample = await op();
   const ms = await timed(Q, op);
-  const s1 = await commandStats(admin);
+  const s1 = await commandTotals(admin);
   if (!sample.startsWith('{"numchannels"') && !sample.startsWith('{"scope"')) throw new Error(`${name} failed: ${sample.slice(0, 300)}`);
   out(`- ${name}: ${stats(ms)}; ${((s1.calls - s0.calls) / (Q + 1)).toFixed(1)} Redis commands and ${((s1.usec - s0.usec) / (Q + 1) / 1000).toFixed(2)} ms of Redis time per query; answer ${sample.length} bytes`);
 }
@@ -129,12 +129,12 @@ const countKey = (e: number) => `measure:{adm}:n:${e}:ch`;
 const memberKey = (e: number) => `measure:{adm}:n:${e}:m`;
 let openIndex = 0;
 let closeIndex = 0;
-const i0 = await commandStats(admin);
+const i0 = await commandTotals(admin);
 const openMs = await timed(pairs.length, () => {
   const p = pairs[openIndex++]!;
   return admin.multi().hincrby(countKey(p.edge), `fme:default:${p.stream}`, 1).hset(memberKey(p.edge), `${p.conn}|${p.stream}`, `127.0.0.1|8000`).exec();
 });
-const i1 = await commandStats(admin);
+const i1 = await commandTotals(admin);
 out(`- per open: ${stats(openMs)} (round trip), ${((i1.usec - i0.usec) / pairs.length).toFixed(1)} µs of Redis time, ${((i1.calls - i0.calls) / pairs.length).toFixed(0)} commands`);
 const queryMs = await timed(Q, async () => {
   const [c0, c1, m0, m1] = await Promise.all([admin.hgetall(countKey(0)), admin.hgetall(countKey(1)), admin.hgetall(memberKey(0)), admin.hgetall(memberKey(1))]);
@@ -142,7 +142,7 @@ const queryMs = await timed(Q, async () => {
   for (const h of [c0, c1]) for (const [k, v] of Object.entries(h)) merged.set(k, (merged.get(k) ?? 0) + Number(v));
   return [...merged].sort((a, b) => b[1] - a[1]).length + Object.keys(m0).length + Object.keys(m1).length;
 });
-const i2 = await commandStats(admin);
+const i2 = await commandTotals(admin);
 out(`- per query (read both edges' hashes, merge): ${stats(queryMs)}; ${((i2.usec - i1.usec) / Q / 1000).toFixed(2)} ms of Redis time per query`);
 out(`- memory: ${(await admin.memory('USAGE', memberKey(0))) ?? 0} + ${(await admin.memory('USAGE', memberKey(1))) ?? 0} bytes of subscriber hashes, ${(await admin.memory('USAGE', countKey(0))) ?? 0} + ${(await admin.memory('USAGE', countKey(1))) ?? 0} of count hashes`);
 const closeMs = await timed(pairs.length, () => {

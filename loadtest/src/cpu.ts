@@ -24,3 +24,10 @@ export function rssBytes(pid: number): number {
     return 0;
   }
 }
+
+/** Redis's own per-command accounting (`INFO commandstats` text): calls and microseconds so far, by command. */
+export function commandStats(info: string): Map<string, { calls: number; usec: number }> {
+  const out = new Map<string, { calls: number; usec: number }>();
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) out.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
+  return out;
+}

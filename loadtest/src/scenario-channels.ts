@@ -16,7 +16,7 @@ import { DEV_JWT_SECRET } from '@switchboard/core';
 import { scrapeMetric, startRedis, startSwitchboard, type SwitchboardProcess } from '@switchboard/testkit';
 import { Redis } from 'ioredis';
 import { writeFileSync } from 'node:fs';
-import { cpuSeconds, rssBytes } from './cpu.js';
+import { commandStats, cpuSeconds, rssBytes } from './cpu.js';
 import { selfTimes } from './cpuprofile-top.js';
 import { LoadGenerator, maxSustained, percentile, runStep, staircase, type SendFn } from './generator.js';
 import { growth, inspectOptions, Inspector, type HeapGrowth } from './inspector.js';
@@ -80,20 +80,6 @@ async function memoryOf(pid: number, ins: Inspector): Promise<{ rss: number; hea
   const heap = await ins.heapUsedAfterGc();
   await new Promise((r) => setTimeout(r, 500));
   return { rss: rssBytes(pid), heap };
-}
-
-/** Redis's own per-command accounting (`INFO commandstats`): calls and microseconds so far, by command. */
-async function commandStats(url: string): Promise<Map<string, { calls: number; usec: number }>> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await client.connect();
-    const text = await client.info('commandstats');
-    const out = new Map<string, { calls: number; usec: number }>();
-    for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) out.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) });
-    return out;
-  } finally {
-    client.disconnect();
-  }
 }
 
 function spreadSender(edges: readonly SwitchboardProcess[], connections: number, payloadBytes: number): SendFn {
@@ -301,12 +287,12 @@ export async function channelsScenario(
       // profile over one more step at that rate and prints where its time went.
       const profileRate = Number(process.env.CHANNELS_PROFILE ?? 0);
       if (profileRate > 0) {
-        const stats0 = await commandStats(redis.url);
+        const stats0 = commandStats(await redis.command('INFO commandstats'));
         await inspectors[0]!.startProfiling();
         const r = await runStep({ gen, send, rate: profileRate, durationMs: o.stepMs, fanout: 1, pids, lagLimitMs: o.lagLimitMs, skipsAreLoss: true });
         const profile = (await inspectors[0]!.stopProfiling()) as Parameters<typeof selfTimes>[0];
         // Where Redis's time went over the same step (its own accounting, per command).
-        const stats1 = await commandStats(redis.url);
+        const stats1 = commandStats(await redis.command('INFO commandstats'));
         const messages = profileRate * (o.stepMs / 1000);
         const redisTop = [...stats1]
           .map(([cmd, v]) => [cmd, v.usec - (stats0.get(cmd)?.usec ?? 0), v.calls - (stats0.get(cmd)?.calls ?? 0)] as const)

@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeepAlivePool } from '../src/http-raw.js';
+import { commandStats } from '../src/cpu.js';
 import { maxSustained, publishAtRate, staircase, type StepResult } from '../src/generator.js';
 import { growth, summarise } from '../src/inspector.js';
 import { moduleOf, selfTimes } from '../src/cpuprofile-top.js';
@@ -237,5 +238,15 @@ describe('targets: the p99 lines name the generator latency floor', () => {
     const half = step(1300, 650_000, 30.6);
     const [line] = evaluate({ cluster: { max: undefined, atHalf: half, steps: [] }, broadcast: { '10000': [{ name: 'bare', connections: 1, fanout: 1, steps: [], max: undefined }], '1000': [{ name: 'bare', connections: 1, fanout: 1, steps: bare, max: undefined }] } }).filter((l) => l.target.includes('p99'));
     expect(line).toMatchObject({ pass: false, measured: '30.6 ms at 1,300 msg/s (650,000 deliveries/s; bare uWS with the same generator at 800,000 deliveries/s: p99 36.0 ms)' });
+  });
+});
+
+describe('commandStats', () => {
+  it("reads Redis's calls and microseconds per command from INFO commandstats", () => {
+    const info = '# Commandstats\r\ncmdstat_xadd:calls=10,usec=52,usec_per_call=5.20,rejected_calls=0,failed_calls=0\r\ncmdstat_evalsha:calls=3,usec=600,usec_per_call=200.00\r\n';
+    expect([...commandStats(info)]).toEqual([
+      ['xadd', { calls: 10, usec: 52 }],
+      ['evalsha', { calls: 3, usec: 600 }],
+    ]);
   });
 });
