@@ -5,7 +5,7 @@
 //   npm run bench -- --quick           smoke figures in a few minutes
 //   npm run bench -- --only a,b        only these load scenarios (names in loadtest/src/bench.ts); --no-hub skips the hub micro-benchmark
 //   npm run bench -- --doc <file>      write the report elsewhere (charts go to <its folder>/bench/)
-//   node scripts/bench.js --render-only  re-render from the last run's results in .bench-out
+//   node scripts/bench.js --render-only  re-render from the last full run's results in .bench-out (with --quick: the last quick run's)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -14,8 +14,6 @@ import { parseArgs } from 'node:util';
 import { seriesOf, staircaseChart } from './bench-chart.js';
 
 const root = join(import.meta.dirname, '..');
-const out = join(root, '.bench-out');
-mkdirSync(out, { recursive: true });
 const { values: opts } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
@@ -26,6 +24,9 @@ const { values: opts } = parseArgs({
   },
 });
 const quick = opts.quick;
+// A quick run keeps its results apart: it must not replace the full run's that `--render-only` re-renders.
+const out = join(root, '.bench-out', quick ? 'quick' : '');
+mkdirSync(out, { recursive: true });
 // Re-renders docs/benchmarks.md from the last run's results in .bench-out without measuring again.
 const renderOnly = opts['render-only'];
 const docPath = resolve(root, opts.doc ?? join('docs', 'benchmarks.md'));
@@ -292,6 +293,10 @@ function sessionSection(r) {
   ].join('\n');
 }
 
+if (!existsSync(loadJson)) {
+  process.stderr.write(`bench: no results in ${relative(root, loadJson)}: run \`npm run bench${quick ? ' -- --quick' : ''}\` first\n`);
+  process.exit(1);
+}
 const load = JSON.parse(readFileSync(loadJson, 'utf8'));
 if (renderOnly) {
   // The targets are judged again by the current loadtest/dist/targets.js: a re-render shows today's
